@@ -1,0 +1,289 @@
+"""Pipeline configuration: one YAML file per pipeline, parsed into typed pydantic models.
+
+Every error is a `ConfigError` that names the file, the key path (e.g. `sources[1].path`) and, where the
+YAML tells it, the line and column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+COLUMN_TYPES: dict[str, str] = {
+    "integer": "integer",
+    "int": "integer",
+    "bigint": "bigint",
+    "float": "float",
+    "decimal": "decimal",
+    "numeric": "decimal",
+    "string": "string",
+    "text": "string",
+    "boolean": "boolean",
+    "bool": "boolean",
+    "date": "date",
+    "timestamp": "timestamp",
+    "datetime": "timestamp",
+    "timestamptz": "timestamptz",
+    "json": "json",
+}
+"""Accepted type names in `schema.columns`, mapped to their canonical name."""
+
+RESERVED_PREFIX = "_elt_"
+MAX_IDENTIFIER_BYTES = 63
+REJECTED_SUFFIX = "__rejected"
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class PipelineError(Exception):
+    """A problem the user can fix (config, input file, database); its message says what and where."""
+
+
+class ConfigError(PipelineError):
+    """A pipeline YAML that can't be used; the message says which file, key and line."""
+
+    def __init__(self, path: Path | str, problems: list[str]):
+        self.path = str(path)
+        self.problems = problems
+        super().__init__(f"{self.path}: " + "; ".join(problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocalSource(_Strict):
+    """Files on the local disk: one file, or the files of a folder that match `pattern`."""
+
+    type: Literal["local"] = "local"
+    path: str
+    pattern: str = "*"
+    delimiter: str | None = Field(default=None, min_length=1, max_length=1)
+    encoding: str = "utf-8"
+    records_path: str | None = None
+
+    def resolved_path(self, base_dir: Path) -> Path:
+        """The source path, relative paths taken from the folder of the YAML file."""
+        path = Path(self.path).expanduser()
+        return path if path.is_absolute() else (base_dir / path).resolve()
+
+
+Source = Annotated[LocalSource, Field(discriminator="type")]
+
+
+class Target(_Strict):
+    """Where the rows go: a PostgreSQL table."""
+
+    table: str = Field(min_length=1)
+    db_schema: str = Field(default="public", min_length=1)
+    mode: Literal["append", "merge"] = "append"
+    primary_key: list[str] = Field(default_factory=list)
+    url: str | None = None
+    host: str | None = None
+    port: int | None = None
+    database: str | None = None
+    user: str | None = None
+    password: str | None = None
+
+    @field_validator("table", "db_schema")
+    @classmethod
+    def _fits_postgres(cls, value: str) -> str:
+        if len((value + REJECTED_SUFFIX).encode()) > MAX_IDENTIFIER_BYTES:
+            raise ValueError(
+                f"{value!r} is too long: PostgreSQL names are at most {MAX_IDENTIFIER_BYTES} bytes "
+                f"and the quarantine table adds {REJECTED_SUFFIX!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _merge_needs_key(self) -> Target:
+        if self.mode == "merge" and not self.primary_key:
+            raise ValueError("mode 'merge' needs a primary_key (a list of column names)")
+        if self.url and (self.host or self.database):
+            raise ValueError("give either url or host/port/database/user/password, not both")
+        return self
+
+
+class Schema(_Strict):
+    """Declared columns and their types; `strict_mode` keeps only these columns."""
+
+    columns: dict[str, str] = Field(default_factory=dict)
+    strict_mode: bool = False
+
+    @field_validator("columns")
+    @classmethod
+    def _known_types(cls, columns: dict[str, str]) -> dict[str, str]:
+        canonical: dict[str, str] = {}
+        seen: set[str] = set()
+        for raw_name, raw_type in columns.items():
+            name = str(raw_name).strip()
+            type_name = str(raw_type).strip().lower()
+            if not name:
+                raise ValueError("a column name is empty")
+            if name.lower().startswith(RESERVED_PREFIX):
+                raise ValueError(f"column {name!r}: names starting with {RESERVED_PREFIX!r} are reserved")
+            if name.lower() in seen:
+                raise ValueError(f"column {name!r} is declared twice (names match case-insensitively)")
+            if type_name not in COLUMN_TYPES:
+                known = ", ".join(sorted(COLUMN_TYPES))
+                raise ValueError(f"column {name!r}: unknown type {raw_type!r} (known: {known})")
+            seen.add(name.lower())
+            canonical[name] = COLUMN_TYPES[type_name]
+        return canonical
+
+
+class PipelineConfig(_Strict):
+    """One pipeline: where the data comes from, how it is checked, where it goes."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    sources: list[Source] = Field(min_length=1)
+    target: Target
+    schema_: Schema | None = Field(default=None, alias="schema")
+
+    @model_validator(mode="after")
+    def _keys_are_columns(self) -> PipelineConfig:
+        if self.schema_ and self.schema_.columns and self.target.primary_key:
+            declared = {name.lower() for name in self.schema_.columns}
+            missing = [key for key in self.target.primary_key if key.strip().lower() not in declared]
+            if missing:
+                raise ValueError(f"target.primary_key names undeclared columns: {missing}")
+        return self
+
+
+class LoadedConfig(BaseModel):
+    """A validated config plus where it came from and what its text was."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    config: PipelineConfig
+    path: Path
+    text: str
+    content_hash: str
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+def load_config(path: Path | str) -> LoadedConfig:
+    """Read, substitute `${VAR}` / `${VAR:-default}` and validate one pipeline YAML file."""
+    path = Path(path).expanduser().resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, [f"can't read the file: {exc.strerror or exc}"]) from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> LoadedConfig:
+    """Validate YAML text as the pipeline config stored at `path`."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(path, [f"YAML syntax error at {where}{exc.problem or exc}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, [f"YAML error: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(path, ["the file must be a mapping with at least `sources` and `target`"])
+    data = _substitute_env(data, (), path, root)
+    data.setdefault("name", path.stem)
+    try:
+        config = PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(path, [_describe(error, root) for error in exc.errors()]) from None
+    for index, source in enumerate(config.sources):
+        resolved = source.resolved_path(path.parent)
+        if not resolved.exists():
+            where = _where((("sources", index, "path")), root)
+            raise ConfigError(path, [f"sources[{index}].path{where}: {resolved} does not exist"])
+    content_hash = hashlib.sha256(text.encode()).hexdigest()
+    return LoadedConfig(config=config, path=path, text=text, content_hash=content_hash)
+
+
+def _substitute_env(value: Any, loc: tuple[Any, ...], path: Path, root: yaml.Node | None) -> Any:
+    if isinstance(value, dict):
+        return {key: _substitute_env(item, (*loc, key), path, root) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_substitute_env(item, (*loc, index), path, root) for index, item in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        found = os.environ.get(name)
+        if found is not None and (found or default is None):
+            return found
+        if default is not None:
+            return default
+        raise ConfigError(
+            path, [f"{format_loc(loc)}{_where(loc, root)}: environment variable {name} is not set"]
+        )
+
+    return _ENV_PATTERN.sub(replace, value)
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    """`("sources", 1, "path")` -> `sources[1].path`."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + str(part)
+    return text or "(top level)"
+
+
+def _describe(error: dict[str, Any], root: yaml.Node | None) -> str:
+    # pydantic puts the union member's tag ("local") into loc; users never wrote it.
+    loc = tuple(part for part in error["loc"] if part not in ("local",))
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling; see the README's YAML reference)"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    elif error["type"] == "union_tag_invalid":
+        message = f"unknown source type {error.get('input', {}).get('type')!r} (known: local)"
+    return f"{format_loc(loc)}{_where(loc, root)}: {message}"
+
+
+def _where(loc: tuple[Any, ...], root: yaml.Node | None) -> str:
+    """` (line N)` for the YAML node at `loc`, or the nearest parent that exists."""
+    node, found = root, root
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((value for key, value in node.value if key.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            node = None
+        if node is None:
+            break
+        found = node
+    return f" (line {found.start_mark.line + 1})" if found is not None else ""
+
+
+def key_columns(target: Target, columns: Iterable[str]) -> list[str]:
+    """The primary key's column names as the table spells them (matched case-insensitively)."""
+    by_key = {name.lower(): name for name in columns}
+    missing = [k for k in target.primary_key if k.strip().lower() not in by_key]
+    if missing:
+        raise PipelineError(f"target.primary_key names columns the data does not have: {missing}")
+    return [by_key[k.strip().lower()] for k in target.primary_key]
+
+
+def discover_configs(config_dir: Path) -> list[Path]:
+    """The pipeline YAML files in a folder, in name order."""
+    return sorted(p for p in config_dir.glob("*.y*ml") if p.suffix in (".yaml", ".yml") and p.is_file())

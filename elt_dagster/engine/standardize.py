@@ -1,0 +1,212 @@
+"""Vectorised type standardisation: string column in, canonical text column and a failure mask out.
+
+The canonical text is what PostgreSQL receives through COPY and what the row hash is computed from, so
+"42", " 42 " and "42.0" in an integer column are the same value and the same hash.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+Standardized = tuple[pa.Array, pa.Array]
+"""(canonical values, failed mask): failed is true where a non-empty value could not be converted."""
+
+TRUE_WORDS = ["true", "t", "yes", "y", "1", "on"]
+FALSE_WORDS = ["false", "f", "no", "n", "0", "off"]
+DATE_FORMATS = ["%Y-%m-%d", "%Y/%m/%d", "%d.%m.%Y", "%m/%d/%Y", "%Y%m%d", "%d %b %Y", "%b %d %Y", "%d %B %Y", "%B %d %Y"]
+TIME_SUFFIXES = [" %H:%M:%S", " %H:%M", " %I:%M:%S %p", " %I:%M %p"]
+_INTEGER = r"^[+-]?\d+(\.0*)?$"
+_DECIMAL = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_FLOAT = r"^[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|inf|infinity|nan)$"
+_ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?$"
+_ZONE_SUFFIX = r"(Z|[+-]\d{2}(:?\d{2})?)$"
+INT_RANGES = {"integer": (-(2**31), 2**31 - 1), "bigint": (-(2**63), 2**63 - 1)}
+
+
+def _failed(values: pa.Array, ok: pa.Array) -> pa.Array:
+    return pc.and_(pc.is_valid(values), pc.invert(pc.fill_null(ok, False)))
+
+
+def _keep(values: pa.Array, ok: pa.Array) -> pa.Array:
+    return pc.if_else(pc.fill_null(ok, False), values, pa.nulls(len(values), values.type))
+
+
+def _clean(values: pa.Array) -> pa.Array:
+    stripped = pc.utf8_trim_whitespace(values)
+    return pc.if_else(pc.equal(stripped, ""), pa.nulls(len(values), pa.string()), stripped)
+
+
+def standardize_integer(values: pa.Array, type_name: str = "bigint") -> Standardized:
+    low, high = INT_RANGES.get(type_name, INT_RANGES["bigint"])
+    values = _clean(values)
+    ok = pc.match_substring_regex(values, _INTEGER)
+    digits = pc.replace_substring_regex(pc.replace_substring_regex(_keep(values, ok), r"\.0*$", ""), r"^\+", "")
+    fits = pc.less_equal(pc.utf8_length(pc.replace_substring_regex(digits, r"^-?0*", "")), 18)
+    numbers = pc.cast(_keep(digits, fits), pa.int64())
+    in_range = pc.and_(pc.greater_equal(numbers, low), pc.less_equal(numbers, high))
+    ok = pc.fill_null(in_range, False)
+    canonical = pc.cast(_keep(numbers, ok), pa.string())
+    if type_name == "bigint":  # 19-digit values near the int64 limits: few, checked one by one
+        long_values = pc.and_(pc.is_valid(digits), pc.invert(pc.fill_null(fits, False)))
+        if pc.any(long_values).as_py():
+            canonical, ok = _exact_bigints(digits, long_values, canonical, ok)
+    return canonical, _failed(values, ok)
+
+
+def _exact_bigints(digits: pa.Array, long_values: pa.Array, canonical: pa.Array, ok: pa.Array) -> tuple[pa.Array, pa.Array]:
+    low, high = INT_RANGES["bigint"]
+    texts, oks = canonical.to_pylist(), ok.to_pylist()
+    for index, (text, is_long) in enumerate(zip(digits.to_pylist(), long_values.to_pylist(), strict=True)):
+        if is_long:
+            number = int(text)
+            if low <= number <= high:
+                texts[index], oks[index] = str(number), True
+    return pa.array(texts, pa.string()), pa.array(oks, pa.bool_())
+
+
+def standardize_float(values: pa.Array) -> Standardized:
+    values = _clean(values)
+    ok = pc.match_substring_regex(values, _FLOAT, ignore_case=True)
+    numbers = pc.cast(_keep(values, ok), pa.float64())
+    return pc.cast(numbers, pa.string()), _failed(values, ok)
+
+
+def standardize_decimal(values: pa.Array) -> Standardized:
+    values = _clean(values)
+    ok = pc.match_substring_regex(values, _DECIMAL)
+    text = pc.replace_substring_regex(_keep(values, ok), r"^\+", "")
+    text = pc.replace_substring_regex(text, r"^(-?)0+(\d)", r"\1\2")
+    text = pc.replace_substring_regex(text, r"^(-?)\.", r"\10.")
+    has_point = pc.and_(pc.match_substring(text, "."), pc.invert(pc.match_substring_regex(text, "[eE]")))
+    trimmed = pc.replace_substring_regex(pc.replace_substring_regex(text, r"0+$", ""), r"\.$", "")
+    text = pc.if_else(has_point, trimmed, text)
+    text = pc.if_else(pc.equal(text, "-0"), "0", text)
+    return text, _failed(values, ok)
+
+
+def standardize_boolean(values: pa.Array) -> Standardized:
+    values = _clean(values)
+    lowered = pc.utf8_lower(values)
+    is_true = pc.is_in(lowered, value_set=pa.array(TRUE_WORDS))
+    is_false = pc.is_in(lowered, value_set=pa.array(FALSE_WORDS))
+    ok = pc.or_(is_true, is_false)
+    canonical = pc.if_else(is_true, "t", pc.if_else(is_false, "f", pa.nulls(len(values), pa.string())))
+    return canonical, _failed(values, ok)
+
+
+def _loose(text: pa.Array) -> pa.Array:
+    """Lower case, no leading zeros in numbers, single spaces: how a parsed value is compared to its input."""
+    text = pc.replace_substring_regex(pc.utf8_lower(text), r"(^|\D)0+(\d)", r"\1\2")
+    return pc.replace_substring_regex(text, r"\s+", " ")
+
+
+def _parse_formats(values: pa.Array, formats: list[str], parsed: pa.Array) -> pa.Array:
+    """Try each strptime format on the values still unparsed.
+
+    strptime rolls impossible dates over (2024-02-30 -> 2024-03-01), so a parse only counts when
+    formatting the result back gives the input again.
+    """
+    for fmt in formats:
+        todo = pc.and_(pc.is_valid(values), pc.is_null(parsed))
+        if not pc.any(todo).as_py():
+            break
+        candidates = _keep(values, todo)
+        attempt = pc.strptime(candidates, format=fmt, unit="s", error_is_null=True)
+        round_trip = pc.equal(_loose(pc.strftime(attempt, format=fmt)), _loose(candidates))
+        parsed = pc.coalesce(parsed, pc.cast(_keep(attempt, round_trip), pa.timestamp("us")))
+    return parsed
+
+
+def _parse_iso(values: pa.Array, unit_type: pa.DataType) -> pa.Array:
+    """ISO 8601 values cast in bulk; a batch with an impossible date (2024-02-30) falls back to one by one."""
+    try:
+        return pc.cast(values, unit_type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        out = []
+        for value in values.to_pylist():
+            try:
+                out.append(pc.cast(pa.array([value]), unit_type)[0].as_py() if value is not None else None)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                out.append(None)
+        return pa.array(out, unit_type)
+
+
+def _parse_timestamps(values: pa.Array) -> pa.Array:
+    """Timestamps in UTC (tz-aware); values without a zone are taken as UTC."""
+    values = _clean(values)
+    iso = pc.fill_null(pc.match_substring_regex(values, _ISO_TIMESTAMP), False)
+    zoned = pc.and_(iso, pc.fill_null(pc.match_substring_regex(values, _ZONE_SUFFIX), False))
+    # A bare date like 2024-01-31 ends in "-31", which looks like a zone: only a value with a time has one.
+    zoned = pc.and_(zoned, pc.match_substring_regex(values, r"\d{2}:\d{2}"))
+    naive = pc.and_(iso, pc.invert(zoned))
+    utc = pa.timestamp("us", "UTC")
+    parsed = pc.coalesce(
+        _parse_iso(_keep(pc.replace_substring(values, " ", "T"), zoned), utc),
+        pc.cast(_parse_iso(_keep(values, naive), pa.timestamp("us")), utc),
+    )
+    formats = [d + t for d in DATE_FORMATS for t in TIME_SUFFIXES] + DATE_FORMATS
+    parsed = _parse_formats(values, formats, pc.cast(parsed, pa.timestamp("us")))
+    return values, pc.cast(parsed, utc)
+
+
+def standardize_timestamp(values: pa.Array, with_zone: bool = False) -> Standardized:
+    values, parsed = _parse_timestamps(values)
+    as_text = pc.cast(parsed if with_zone else pc.cast(parsed, pa.timestamp("us")), pa.string())
+    return as_text, _failed(values, pc.is_valid(parsed))
+
+
+def standardize_date(values: pa.Array) -> Standardized:
+    values = _clean(values)
+    parsed = _parse_formats(values, DATE_FORMATS, pa.nulls(len(values), pa.timestamp("us")))
+    return pc.cast(pc.cast(parsed, pa.date32()), pa.string()), _failed(values, pc.is_valid(parsed))
+
+
+def standardize_json(values: pa.Array) -> Standardized:
+    texts, oks = [], []
+    for value in values.to_pylist():
+        if value is None or not value.strip():
+            texts.append(None)
+            oks.append(True)
+            continue
+        try:
+            texts.append(json.dumps(json.loads(value), sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+            oks.append(True)
+        except json.JSONDecodeError:
+            texts.append(None)
+            oks.append(False)
+    return pa.array(texts, pa.string()), pc.invert(pa.array(oks, pa.bool_()))
+
+
+def standardize_string(values: pa.Array) -> Standardized:
+    return values, pa.array(np.zeros(len(values), dtype=bool))
+
+
+STANDARDIZERS: dict[str, Callable[[pa.Array], Standardized]] = {
+    "integer": lambda v: standardize_integer(v, "integer"),
+    "bigint": lambda v: standardize_integer(v, "bigint"),
+    "float": standardize_float,
+    "decimal": standardize_decimal,
+    "boolean": standardize_boolean,
+    "date": standardize_date,
+    "timestamp": standardize_timestamp,
+    "timestamptz": lambda v: standardize_timestamp(v, with_zone=True),
+    "json": standardize_json,
+    "string": standardize_string,
+}
+
+TYPE_DESCRIPTIONS = {
+    "integer": "an integer (32-bit)",
+    "bigint": "an integer (64-bit)",
+    "float": "a number",
+    "decimal": "a decimal number (with a dot)",
+    "boolean": "a boolean (true/false, yes/no, 1/0)",
+    "date": "a date",
+    "timestamp": "a timestamp",
+    "timestamptz": "a timestamp",
+    "json": "valid JSON",
+}
