@@ -5,16 +5,15 @@ broken one shows up as an asset in the `config_errors` group whose description (
 the error, as a warning in the logs, and in the definitions' metadata.
 """
 
-
 import logging
 import os
 from pathlib import Path
 
 from dagster import AssetExecutionContext, Definitions, Failure, asset
 
+from .engine.config import ConfigError, discover_configs, load_config
 from .orchestration.assets import POSTGRES_RESOURCE, build_pipeline
 from .orchestration.resources import PostgresResource
-from .engine.config import ConfigError, discover_configs, load_config
 
 CONFIG_DIR_ENV = "ELT_CONFIG_DIR"
 logger = logging.getLogger("elt_dagster")
@@ -25,10 +24,15 @@ def config_dir() -> Path:
     return Path(os.environ.get(CONFIG_DIR_ENV, "configs")).expanduser().resolve()
 
 
-def _broken_config_asset(path: Path, error: ConfigError):  # noqa: ANN202 - an AssetsDefinition
+def _broken_config_asset(path: Path, error: ConfigError):
     message = str(error)
 
-    @asset(name=path.stem.replace("-", "_").replace(".", "_"), key_prefix="config_errors", group_name="config_errors", description=f"**Invalid pipeline config** — fix the file and reload.\n\n```\n{message}\n```")
+    @asset(
+        name=path.stem.replace("-", "_").replace(".", "_"),
+        key_prefix="config_errors",
+        group_name="config_errors",
+        description=f"**Invalid pipeline config** — fix the file and reload.\n\n```\n{message}\n```",
+    )
     def broken(context: AssetExecutionContext) -> None:
         raise Failure(description=message)
 

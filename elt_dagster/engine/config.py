@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -228,9 +228,7 @@ def _substitute_env(value: Any, loc: tuple[Any, ...], path: Path, root: yaml.Nod
             return found
         if default is not None:
             return default
-        raise ConfigError(
-            path, [f"{format_loc(loc)}{_where(loc, root)}: environment variable {name} is not set"]
-        )
+        raise ConfigError(path, [f"{format_loc(loc)}{_where(loc, root)}: environment variable {name} is not set"])
 
     return _ENV_PATTERN.sub(replace, value)
 

@@ -141,7 +141,10 @@ def extract(loaded: LoadedConfig, files: list[SourceFile], staging_dir: Path) ->
         rejects_path=staging_dir / EXTRACT_REJECTS_FILE,
         columns=list(mapper.columns),
     )
-    out_schema = pa.schema([(name, pa.string()) for name in result.columns] + [(SOURCE_COLUMN, pa.string()), (SOURCE_ROW_COLUMN, pa.int64())])
+    out_schema = pa.schema(
+        [(name, pa.string()) for name in result.columns]
+        + [(SOURCE_COLUMN, pa.string()), (SOURCE_ROW_COLUMN, pa.int64())]
+    )
     with (
         pacsv.CSVWriter(str(result.staging_path), out_schema) as writer,
         result.rejects_path.open("w", encoding="utf-8") as rejects,
@@ -166,7 +169,9 @@ def _conform(batch: RawBatch, mapper: ColumnMapper, path: Path, out_schema: pa.S
         if target is None:
             continue
         if target in by_target:
-            raise ExtractError(f"{path}: columns {name!r} and another one both map to {target!r} (names match case-insensitively)")
+            raise ExtractError(
+                f"{path}: columns {name!r} and another one both map to {target!r} (names match case-insensitively)"
+            )
         by_target[target] = column
     rows = batch.table.num_rows
     arrays = [by_target.get(name, pa.nulls(rows, pa.string())) for name in out_schema.names[:-2]]
@@ -174,7 +179,13 @@ def _conform(batch: RawBatch, mapper: ColumnMapper, path: Path, out_schema: pa.S
     return pa.Table.from_arrays([*arrays, source, batch.row_numbers], schema=out_schema)
 
 
-def _write_malformed(handle, malformed: list[Malformed], source: str) -> None:  # noqa: ANN001 - a text file
+def _write_malformed(handle, malformed: list[Malformed], source: str) -> None:
     for item in malformed:
-        record = {"raw_record": {"line": item.raw}, "column": None, "reason": item.reason, "source": source, "source_row": item.row}
+        record = {
+            "raw_record": {"line": item.raw},
+            "column": None,
+            "reason": item.reason,
+            "source": source,
+            "source_row": item.row,
+        }
         handle.write(json.dumps(record, ensure_ascii=False) + "\n")

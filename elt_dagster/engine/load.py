@@ -208,8 +208,10 @@ def _load_rejects(cur: psycopg.Cursor, target: Target, paths: Iterable[Path], ru
     columns = ["raw_record", "column_name", "reason", "source", "source_row", "run_id"]
     stage = sql.Identifier("_elt_rejects_stage")
     cur.execute(
-        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (raw_record jsonb, column_name text, reason text, source text, "
-                "source_row bigint, run_id text) ON COMMIT DROP").format(stage)
+        sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {} (raw_record jsonb, column_name text, reason text, source text, "
+            "source_row bigint, run_id text) ON COMMIT DROP"
+        ).format(stage)
     )
     count = 0
     with cur.copy(_copy_sql(stage, columns, "text")) as copy:

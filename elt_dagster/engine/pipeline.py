@@ -48,7 +48,11 @@ def run_validate(loaded: LoadedConfig, staging_path: Path) -> ValidateResult:
 
 
 def run_load(
-    loaded: LoadedConfig, validated: ValidateResult, reject_paths: list[Path], run_id: str, database_url: str | None = None
+    loaded: LoadedConfig,
+    validated: ValidateResult,
+    reject_paths: list[Path],
+    run_id: str,
+    database_url: str | None = None,
 ) -> LoadResult:
     """Load the validated rows and all rejects into the pipeline's target."""
     url = target_database_url(loaded.config.target, database_url)

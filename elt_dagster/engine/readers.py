@@ -11,6 +11,7 @@ import gzip
 import io
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -65,6 +66,25 @@ def _open_text(path: Path, gzipped: bool, encoding: str) -> IO[str]:
     return io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline="")
 
 
+class _Utf8Bytes:
+    """A binary reader over a text stream: ijson parses bytes, the file may be in another encoding."""
+
+    def __init__(self, text: IO[str]):
+        self._text = text
+
+    def read(self, size: int = -1) -> bytes:
+        return self._text.read(size if size is None or size < 0 else max(1, size // 4)).encode("utf-8")
+
+    def close(self) -> None:
+        self._text.close()
+
+
+def _open_json_bytes(path: Path, gzipped: bool, encoding: str) -> IO[bytes] | _Utf8Bytes:
+    if encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig"):
+        return gzip.open(path, "rb") if gzipped else open(path, "rb")
+    return _Utf8Bytes(_open_text(path, gzipped, encoding))
+
+
 def _sniff_delimiter(path: Path, gzipped: bool, encoding: str, fmt: str) -> str:
     if fmt == "csv":
         return ","
@@ -108,9 +128,7 @@ def iter_delimited(path: Path, *, delimiter: str | None, encoding: str) -> Itera
     read_options = pacsv.ReadOptions(
         column_names=names, skip_rows=1, block_size=CSV_BLOCK_BYTES, encoding=_arrow_encoding(encoding)
     )
-    parse_options = pacsv.ParseOptions(
-        delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
-    )
+    parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid)
     convert_options = pacsv.ConvertOptions(
         column_types={name: pa.string() for name in names},
         strings_can_be_null=True,
@@ -145,7 +163,9 @@ def _short(exc: BaseException) -> str:
     return text[:300]
 
 
-def flatten_record(record: dict[str, Any], prefix: str = "", out: dict[str, str | None] | None = None) -> dict[str, str | None]:
+def flatten_record(
+    record: dict[str, Any], prefix: str = "", out: dict[str, str | None] | None = None
+) -> dict[str, str | None]:
     """Nested objects become `parent_child` keys; lists stay JSON text; scalars become strings."""
     out = {} if out is None else out
     for key, value in record.items():
@@ -181,7 +201,9 @@ def _batched_records(items: Iterator[tuple[int, Any, str | None]]) -> Iterator[R
         elif isinstance(item, Malformed):
             malformed.append(item)
         else:
-            malformed.append(Malformed(raw=raw or json.dumps(item, default=str), reason="record is not a JSON object", row=number))
+            malformed.append(
+                Malformed(raw=raw or json.dumps(item, default=str), reason="record is not a JSON object", row=number)
+            )
         if len(records) + len(malformed) >= BATCH_ROWS:
             yield RawBatch(_records_to_table(records), pa.array(numbers, pa.int64()), malformed)
             records, numbers, malformed = [], [], []
@@ -202,7 +224,11 @@ def iter_jsonl(path: Path, *, encoding: str) -> Iterator[RawBatch]:
                     try:
                         yield number, json.loads(line), line
                     except json.JSONDecodeError as exc:
-                        yield number, Malformed(raw=line.rstrip("\r\n"), reason=f"invalid JSON: {exc.msg}", row=number), line
+                        yield (
+                            number,
+                            Malformed(raw=line.rstrip("\r\n"), reason=f"invalid JSON: {exc.msg}", row=number),
+                            line,
+                        )
             except UnicodeDecodeError as exc:
                 raise ExtractError(f"{path}: not {encoding} text ({_short(exc)})") from None
 
@@ -217,7 +243,7 @@ def iter_json(path: Path, *, encoding: str, records_path: str | None) -> Iterato
     prefix = f"{records_path}.item" if records_path else "item"
 
     def items() -> Iterator[tuple[int, Any, str | None]]:
-        with _open_text(path, gzipped, encoding) as handle:
+        with closing(_open_json_bytes(path, gzipped, encoding)) as handle:
             found = False
             try:
                 for number, item in enumerate(ijson.items(handle, prefix, use_float=True), start=1):
@@ -236,21 +262,21 @@ def iter_json(path: Path, *, encoding: str, records_path: str | None) -> Iterato
 def _explain_missing_records(path: Path, gzipped: bool, encoding: str, records_path: str | None) -> None:
     import ijson
 
-    with _open_text(path, gzipped, encoding) as handle:
-        events = ijson.parse(handle)
-        first = next(events, None)
+    with closing(_open_json_bytes(path, gzipped, encoding)) as handle:
+        first = next(iter(ijson.parse(handle)), None)
     if first is None:
         raise ExtractError(f"{path}: the file is empty")
     kind = first[1]
     if records_path:
         if kind == "start_array":
             raise ExtractError(f"{path}: records_path {records_path!r} is set but the file is a JSON array")
-        with _open_text(path, gzipped, encoding) as handle:
+        with closing(_open_json_bytes(path, gzipped, encoding)) as handle:
             for prefix, event, _ in ijson.parse(handle):
                 if prefix == records_path:
                     if event == "start_array":
                         return  # an empty list: no records, not an error
-                    raise ExtractError(f"{path}: records_path {records_path!r} is a {event.replace('start_', '')}, not a list")
+                    kind = event.replace("start_", "")
+                    raise ExtractError(f"{path}: records_path {records_path!r} is a {kind}, not a list")
         raise ExtractError(f"{path}: records_path {records_path!r} is not in the file")
     if kind == "start_map":
         raise ExtractError(f"{path}: the file is a JSON object; set records_path to the list of records inside it")

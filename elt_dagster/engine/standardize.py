@@ -18,7 +18,17 @@ Standardized = tuple[pa.Array, pa.Array]
 
 TRUE_WORDS = ["true", "t", "yes", "y", "1", "on"]
 FALSE_WORDS = ["false", "f", "no", "n", "0", "off"]
-DATE_FORMATS = ["%Y-%m-%d", "%Y/%m/%d", "%d.%m.%Y", "%m/%d/%Y", "%Y%m%d", "%d %b %Y", "%b %d %Y", "%d %B %Y", "%B %d %Y"]
+DATE_FORMATS = [
+    "%Y-%m-%d",
+    "%Y/%m/%d",
+    "%d.%m.%Y",
+    "%m/%d/%Y",
+    "%Y%m%d",
+    "%d %b %Y",
+    "%b %d %Y",
+    "%d %B %Y",
+    "%B %d %Y",
+]
 TIME_SUFFIXES = [" %H:%M:%S", " %H:%M", " %I:%M:%S %p", " %I:%M %p"]
 _INTEGER = r"^[+-]?\d+(\.0*)?$"
 _DECIMAL = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
@@ -58,7 +68,9 @@ def standardize_integer(values: pa.Array, type_name: str = "bigint") -> Standard
     return canonical, _failed(values, ok)
 
 
-def _exact_bigints(digits: pa.Array, long_values: pa.Array, canonical: pa.Array, ok: pa.Array) -> tuple[pa.Array, pa.Array]:
+def _exact_bigints(
+    digits: pa.Array, long_values: pa.Array, canonical: pa.Array, ok: pa.Array
+) -> tuple[pa.Array, pa.Array]:
     low, high = INT_RANGES["bigint"]
     texts, oks = canonical.to_pylist(), ok.to_pylist()
     for index, (text, is_long) in enumerate(zip(digits.to_pylist(), long_values.to_pylist(), strict=True)):

@@ -80,8 +80,13 @@ def validate(loaded: LoadedConfig, staging_path: Path, out_dir: Path) -> Validat
     target = loaded.config.target
     key = key_columns(target, names) if target.mode == "merge" else []
     result = ValidateResult(out_dir / VALIDATED_FILE, out_dir / VALIDATE_REJECTS_FILE, types)
-    out_schema = pa.schema([(n, pa.string()) for n in names] + [(HASH_COLUMN, pa.string()), (SOURCE_COLUMN, pa.string())])
-    with pa.ipc.new_file(str(result.validated_path), out_schema) as writer, result.rejects_path.open("w", encoding="utf-8") as rejects:
+    out_schema = pa.schema(
+        [(n, pa.string()) for n in names] + [(HASH_COLUMN, pa.string()), (SOURCE_COLUMN, pa.string())]
+    )
+    with (
+        pa.ipc.new_file(str(result.validated_path), out_schema) as writer,
+        result.rejects_path.open("w", encoding="utf-8") as rejects,
+    ):
         for batch in iter_staging(staging_path):
             result.rows_in += batch.num_rows
             canonical, reject_mask, reasons = _standardize_batch(batch, types, key)
@@ -113,7 +118,12 @@ def _standardize_batch(
         values, failed = STANDARDIZERS[type_name](raw)
         canonical[name] = values
         if pc.any(failed).as_py():
-            quoted = pc.binary_join_element_wise(f"column {name!r}: '", pc.utf8_slice_codeunits(raw, 0, 80), f"' is not {TYPE_DESCRIPTIONS[type_name]}", "")
+            quoted = pc.binary_join_element_wise(
+                f"column {name!r}: '",
+                pc.utf8_slice_codeunits(raw, 0, 80),
+                f"' is not {TYPE_DESCRIPTIONS[type_name]}",
+                "",
+            )
             checks.append((failed, quoted, name))
     for name in key:
         missing = pc.is_null(canonical[name])
@@ -129,7 +139,9 @@ def _standardize_batch(
     return canonical, reject_mask, pa.StructArray.from_arrays([reasons, columns], ["reason", "column"])
 
 
-def _write_rejects(handle, batch: pa.RecordBatch, mask: pa.Array, reasons: pa.Array, names: list[str], result: ValidateResult) -> int:  # noqa: ANN001
+def _write_rejects(
+    handle, batch: pa.RecordBatch, mask: pa.Array, reasons: pa.Array, names: list[str], result: ValidateResult
+) -> int:
     indices = pc.indices_nonzero(mask)
     rows = batch.take(indices).to_pylist()
     for row, why in zip(rows, reasons.take(indices).to_pylist(), strict=True):

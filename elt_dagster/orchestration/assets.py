@@ -8,7 +8,6 @@ Assets hand each other file paths through their materialisation metadata, never 
 pickling IO manager.
 """
 
-
 import re
 import time
 from pathlib import Path
@@ -76,14 +75,23 @@ def build_pipeline(loaded: LoadedConfig) -> Definitions:
         resource: PipelineConfigResource = getattr(context.resources, config_key)
         return resource.load()
 
-    @asset(key=extracted_key, group_name=name, kinds={"python", "csv"}, description="Every source file, read into one staging CSV.\n\n" + description, required_resource_keys={config_key})
+    @asset(
+        key=extracted_key,
+        group_name=name,
+        kinds={"python", "csv"},
+        description="Every source file, read into one staging CSV.\n\n" + description,
+        required_resource_keys={config_key},
+    )
     def extracted(context: AssetExecutionContext) -> MaterializeResult:
         started = time.perf_counter()
         with _user_errors():
             current = pipeline_config(context)
-            result = run_extract(current, context.run_id)
+            result = run_extract(current, context.run.run_id)
         for report in result.files:
-            context.log.info(f"read {report.path}: {report.rows} rows" + (f", {report.malformed} malformed" if report.malformed else ""))
+            context.log.info(
+                f"read {report.path}: {report.rows} rows"
+                + (f", {report.malformed} malformed" if report.malformed else "")
+            )
         for path in result.skipped_files:
             context.log.warning(f"skipped {path}: not a csv/txt/tsv/json/jsonl/ndjson file (optionally .gz)")
         context.log.info(f"extracted {result.rows} rows from {len(result.files)} files into {result.staging_path}")
@@ -100,7 +108,14 @@ def build_pipeline(loaded: LoadedConfig) -> Definitions:
             }
         )
 
-    @asset(key=validated_key, deps=[extracted_key], group_name=name, kinds={"python", "arrow"}, description="Rows typed and standardised by the schema; rejects set aside with a reason.", required_resource_keys={config_key})
+    @asset(
+        key=validated_key,
+        deps=[extracted_key],
+        group_name=name,
+        kinds={"python", "arrow"},
+        description="Rows typed and standardised by the schema; rejects set aside with a reason.",
+        required_resource_keys={config_key},
+    )
     def validated(context: AssetExecutionContext) -> MaterializeResult:
         started = time.perf_counter()
         upstream = _upstream_metadata(context, extracted_key)
@@ -115,7 +130,8 @@ def build_pipeline(loaded: LoadedConfig) -> Definitions:
                 "validated_path": MetadataValue.path(str(result.validated_path)),
                 "rejects_path": MetadataValue.path(str(result.rejects_path)),
                 "extract_rejects_path": MetadataValue.path(str(upstream["rejects_path"])),
-                "column_types": MetadataValue.json(result.column_types),
+                # a list of pairs: JSON metadata does not keep the key order of a mapping
+                "column_types": MetadataValue.json([[n, t] for n, t in result.column_types.items()]),
                 "rows_valid": result.rows_valid,
                 "rows_rejected": result.rejected,
                 "first_rejects": MetadataValue.md("\n".join(f"- {r}" for r in result.first_reasons) or "none"),
@@ -123,14 +139,21 @@ def build_pipeline(loaded: LoadedConfig) -> Definitions:
             }
         )
 
-    @asset(key=table_key, deps=[validated_key], group_name=name, kinds={"postgres", "table"}, description=f"The PostgreSQL table `{target.db_schema}.{target.table}` ({target.mode}).", required_resource_keys={config_key, POSTGRES_RESOURCE})
+    @asset(
+        key=table_key,
+        deps=[validated_key],
+        group_name=name,
+        kinds={"postgres", "table"},
+        description=f"The PostgreSQL table `{target.db_schema}.{target.table}` ({target.mode}).",
+        required_resource_keys={config_key, POSTGRES_RESOURCE},
+    )
     def table(context: AssetExecutionContext) -> MaterializeResult:
         started = time.perf_counter()
         upstream = _upstream_metadata(context, validated_key)
         validated_result = ValidateResult(
             validated_path=Path(upstream["validated_path"]),
             rejects_path=Path(upstream["rejects_path"]),
-            column_types=dict(upstream["column_types"]),
+            column_types={n: t for n, t in upstream["column_types"]},
         )
         postgres: PostgresResource = getattr(context.resources, POSTGRES_RESOURCE)
         with _user_errors():
@@ -138,14 +161,30 @@ def build_pipeline(loaded: LoadedConfig) -> Definitions:
             url = postgres.url_for(current.config.target)
             reject_paths = [Path(upstream["extract_rejects_path"]), validated_result.rejects_path]
             with connect(url) as conn:
-                result = load(conn, current.config.target, validated_result.column_types, validated_result.validated_path, reject_paths, context.run_id)
+                result = load(
+                    conn,
+                    current.config.target,
+                    validated_result.column_types,
+                    validated_result.validated_path,
+                    reject_paths,
+                    context.run.run_id,
+                )
                 names, rows, _ = preview(conn, current.config.target, PREVIEW_ROWS)
-        context.log.info(f"inserted {result.inserted}, updated {result.updated}, skipped {result.duplicates} duplicates, quarantined {result.rejected}; table now has {result.row_count} rows")
+        context.log.info(
+            f"inserted {result.inserted}, updated {result.updated}, skipped {result.duplicates} duplicates, quarantined {result.rejected}; table now has {result.row_count} rows"
+        )
         if result.added_columns:
             context.log.info(f"added columns to the table: {', '.join(result.added_columns)}")
-        return MaterializeResult(metadata=_load_metadata(current, result, validated_result, url, names, rows, time.perf_counter() - started))
+        return MaterializeResult(
+            metadata=_load_metadata(current, result, validated_result, url, names, rows, time.perf_counter() - started)
+        )
 
-    job = define_asset_job(f"{name}_elt", selection=AssetSelection.assets(extracted, validated, table), executor_def=in_process_executor, description=f"Extract, validate and load the {name} pipeline ({loaded.path.name}).")
+    job = define_asset_job(
+        f"{name}_elt",
+        selection=AssetSelection.assets(extracted, validated, table),
+        executor_def=in_process_executor,
+        description=f"Extract, validate and load the {name} pipeline ({loaded.path.name}).",
+    )
     return Definitions(
         assets=[extracted, validated, table],
         jobs=[job],
@@ -153,10 +192,23 @@ def build_pipeline(loaded: LoadedConfig) -> Definitions:
     )
 
 
-def _load_metadata(loaded: LoadedConfig, result: LoadResult, validated: ValidateResult, url: str, names: list[str], rows: list[tuple], seconds: float) -> dict:
+def _load_metadata(
+    loaded: LoadedConfig,
+    result: LoadResult,
+    validated: ValidateResult,
+    url: str,
+    names: list[str],
+    rows: list[tuple],
+    seconds: float,
+) -> dict:
     target = loaded.config.target
     columns = [TableColumn(n, PG_TYPES[t]) for n, t in validated.column_types.items()]
-    columns += [TableColumn("_elt_row_hash", "uuid"), TableColumn("_elt_source", "text"), TableColumn("_elt_run_id", "text"), TableColumn("_elt_loaded_at", "timestamptz")]
+    columns += [
+        TableColumn("_elt_row_hash", "uuid"),
+        TableColumn("_elt_source", "text"),
+        TableColumn("_elt_run_id", "text"),
+        TableColumn("_elt_loaded_at", "timestamptz"),
+    ]
     return {
         "dagster/row_count": result.row_count,
         "dagster/column_schema": TableSchema(columns=columns),
@@ -173,13 +225,13 @@ def _load_metadata(loaded: LoadedConfig, result: LoadResult, validated: Validate
     }
 
 
-class _user_errors:  # noqa: N801 - used as a context manager
+class _user_errors:
     """Turn the engine's user-facing errors into a Dagster Failure with the plain message."""
 
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type, exc, tb) -> bool:  # noqa: ANN001
+    def __exit__(self, exc_type, exc, tb) -> bool:
         if exc is not None and isinstance(exc, PipelineError):
             raise Failure(description=str(exc), metadata={"error": str(exc)}) from None
         return False

@@ -1,0 +1,12 @@
+# Shortcuts for dev.py (which needs nothing but Python 3.11+).
+PY ?= python3
+
+.PHONY: demo test dev lint
+demo:
+	$(PY) dev.py demo
+test:
+	$(PY) dev.py test
+dev:
+	$(PY) dev.py dev
+lint:
+	$(PY) dev.py lint

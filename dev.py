@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Project tasks with nothing but Python 3.11+: creates .venv, installs the project, runs things.
+
+python3 dev.py demo    run the sample pipeline on the embedded PostgreSQL and show what was loaded
+python3 dev.py test    run the test suite
+python3 dev.py dev     start the Dagster UI and daemon (dagster dev) on http://127.0.0.1:3000
+python3 dev.py lint    ruff format --check and ruff check
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".elt-installed"
+DAGSTER_HOME = ROOT / ".elt" / "dagster"
+
+
+def ensure_venv() -> None:
+    """Create .venv and install the project (editable, with dev tools) when pyproject.toml changed."""
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs on the system Python
+        sys.exit(f"elt-dagster needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    if not (BIN / "python").exists():
+        print("creating .venv ...", flush=True)
+        venv.create(VENV, with_pip=True)
+    print("installing elt-dagster and its dependencies into .venv ...", flush=True)
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True)
+    STAMP.write_text(wanted)
+
+
+def dagster_env() -> dict[str, str]:
+    """The environment for Dagster commands: a persistent DAGSTER_HOME so run history survives restarts."""
+    home = Path(os.environ.get("DAGSTER_HOME", DAGSTER_HOME))
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    return {**os.environ, "DAGSTER_HOME": str(home), "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore")}
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> int:
+    return subprocess.run(list(args), cwd=ROOT, env=env).returncode
+
+
+def demo() -> int:
+    env = dagster_env()
+    code = run(str(BIN / "dagster"), "job", "execute", "-m", "elt_dagster", "-j", "orders_elt", env=env)
+    if code:
+        return code
+    return run(str(BIN / "elt-dagster"), "preview", "configs/orders.yaml", env=env)
+
+
+def main() -> int:
+    task = sys.argv[1] if len(sys.argv) > 1 else "help"
+    extra = sys.argv[2:]
+    if task not in ("demo", "test", "dev", "lint"):
+        print(__doc__)
+        return 0 if task == "help" else 2
+    ensure_venv()
+    if task == "demo":
+        return demo()
+    if task == "test":
+        return run(str(BIN / "python"), "-m", "pytest", *extra)
+    if task == "dev":
+        return run(str(BIN / "dagster"), "dev", "-m", "elt_dagster", *extra, env=dagster_env())
+    return run(str(BIN / "ruff"), "format", "--check", ".") or run(str(BIN / "ruff"), "check", ".")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
