@@ -270,11 +270,6 @@ targte:
     assert message.endswith("): unknown key (check the spelling; see the README's YAML reference)")
 
 
-@pytest.mark.xfail(
-    reason="engine bug: config._where returns the line of the key's value node, so a mistyped key whose value "
-    "is a mapping is reported at the line below it ('targte (line 7)' for a key on line 6)",
-    strict=True,
-)
 def test_unknown_key_with_mapping_value_points_at_the_key(tmp_path: Path) -> None:
     message, _ = config_error(tmp_path, SOURCES + "target:\n  table: t\ntargte:\n  table: x\n")
     assert "targte (line 6)" in message
@@ -290,7 +285,7 @@ target:
 """,
     )
     assert "target.tabel (line 5): unknown key" in message
-    assert "target.table (line 5): required key is missing" in message
+    assert "target.table (line 4): required key is missing" in message
 
 
 def test_unknown_source_key_names_the_index(tmp_path: Path) -> None:
@@ -320,11 +315,6 @@ def test_unknown_source_type(tmp_path: Path) -> None:
     assert "sources[0] (line 2): unknown source type 's3' (known: local)" in message
 
 
-@pytest.mark.xfail(
-    reason="engine bug: LocalSource.type defaults to 'local' but the discriminated union requires it; "
-    "a source without `type:` fails with pydantic's \"Unable to extract tag using discriminator 'type'\"",
-    strict=True,
-)
 def test_source_type_can_be_left_out(tmp_path: Path) -> None:
     loaded = load(tmp_path, "sources:\n  - path: data\ntarget:\n  table: t\n")
     assert loaded.config.sources[0].type == "local"
@@ -346,7 +336,7 @@ schema:
     amount: money
 """,
     )
-    assert "schema.columns (line 8)" in message
+    assert "schema.columns (line 7)" in message
     assert "column 'amount': unknown type 'money'" in message
     assert "known: " in message and "timestamptz" in message
 
@@ -384,7 +374,7 @@ def test_reserved_column_names_are_rejected(tmp_path: Path, column: str) -> None
     message, _ = config_error(
         tmp_path, SOURCES + f"target:\n  table: t\nschema:\n  columns:\n    id: integer\n    {column}: string\n"
     )
-    assert f"schema.columns (line 8): column {column!r}: names starting with '_elt_' are reserved" in message
+    assert f"schema.columns (line 7): column {column!r}: names starting with '_elt_' are reserved" in message
 
 
 def test_column_declared_twice_case_insensitively(tmp_path: Path) -> None:
@@ -420,7 +410,7 @@ def test_missing_first_source_folder(tmp_path: Path) -> None:
 
 def test_merge_without_primary_key(tmp_path: Path) -> None:
     message, _ = config_error(tmp_path, SOURCES + "target:\n  table: t\n  mode: merge\n")
-    assert "target (line 5): mode 'merge' needs a primary_key" in message
+    assert "target (line 4): mode 'merge' needs a primary_key" in message
 
 
 def test_primary_key_must_be_a_declared_column(tmp_path: Path) -> None:
@@ -437,7 +427,7 @@ schema:
     id: integer
 """,
     )
-    assert "target.primary_key names undeclared columns: ['order_id']" in message
+    assert "target.primary_key (line 7): names undeclared columns ['order_id']" in message
 
 
 def test_primary_key_matches_declared_columns_case_insensitively(tmp_path: Path) -> None:
@@ -448,11 +438,6 @@ def test_primary_key_matches_declared_columns_case_insensitively(tmp_path: Path)
     assert loaded.config.target.primary_key == ["ID"]
 
 
-@pytest.mark.xfail(
-    reason="engine bug: PipelineConfig._keys_are_columns is a model-level validator, so the error is "
-    "reported as '(top level) (line 1)' instead of at target.primary_key's line",
-    strict=True,
-)
 def test_undeclared_primary_key_error_points_at_its_line(tmp_path: Path) -> None:
     message, _ = config_error(
         tmp_path,
@@ -468,7 +453,7 @@ def test_undeclared_primary_key_error_points_at_its_line(tmp_path: Path) -> None
         ("  mode: upsert\n", "target.mode (line 6): Input should be 'append' or 'merge'"),
         ("  port: abc\n", "target.port (line 6):"),
         ("  table2: x\n", "target.table2 (line 6): unknown key"),
-        ("  url: postgresql://h/db\n  host: h\n", "target (line 5): give either url or host"),
+        ("  url: postgresql://h/db\n  host: h\n", "target (line 4): give either url or host"),
         ("schema:\n  strict_mode: maybe\n", "schema.strict_mode (line 7):"),
         ("schema:\n  columns: [id, name]\n", "schema.columns (line 7):"),
     ],
@@ -496,5 +481,5 @@ def test_several_problems_are_all_reported(tmp_path: Path) -> None:
         load_config(path)
     assert len(caught.value.problems) == 2
     assert any(p.startswith("target.mode (line 6)") for p in caught.value.problems)
-    assert any(p.startswith("schema.columns (line 9)") for p in caught.value.problems)
+    assert any(p.startswith("schema.columns (line 8)") for p in caught.value.problems)
     assert "; " in str(caught.value)

@@ -146,11 +146,6 @@ def test_too_many_fields_is_kept_aside_as_malformed(tmp_path: Path) -> None:
     assert reject["column"] is None
 
 
-@pytest.mark.xfail(
-    reason="engine bug: readers.iter_delimited numbers rows by counting the rows Arrow kept, so every row after a "
-    "skipped malformed row gets a _elt_source_row one too low (record 3 is staged as 2)",
-    strict=True,
-)
 def test_rows_after_a_malformed_row_keep_their_record_number(tmp_path: Path) -> None:
     loaded = pipeline(tmp_path)
     write(data(tmp_path, "a.csv"), "id,name\n1,a\n2,b,extra\n3,c\n")
@@ -158,11 +153,6 @@ def test_rows_after_a_malformed_row_keep_their_record_number(tmp_path: Path) -> 
     assert [(row["id"], row[ex.SOURCE_ROW_COLUMN]) for row in rows] == [("1", 1), ("3", 3)]
 
 
-@pytest.mark.xfail(
-    reason="engine bug: with newlines_in_values=True Arrow's InvalidRow.number is None, so a malformed CSV "
-    "record is written to the rejects without a record number (source_row: null)",
-    strict=True,
-)
 def test_malformed_csv_row_has_its_record_number(tmp_path: Path) -> None:
     loaded = pipeline(tmp_path)
     write(data(tmp_path, "a.csv"), "id,name\n1,a\n2,b,extra\n3,c\n")
@@ -270,11 +260,6 @@ def test_invalid_json_file_is_an_error(tmp_path: Path) -> None:
     assert str(path) in str(caught.value)
 
 
-@pytest.mark.xfail(
-    reason="engine bug: readers.iter_json (ijson use_float=True) and iter_jsonl (json.loads) turn JSON numbers into "
-    "floats, so 12345678901234567.89 is staged as '1.2345678901234568e+16' and a decimal column loses digits",
-    strict=True,
-)
 @pytest.mark.parametrize("suffix", [".json", ".jsonl"])
 def test_json_numbers_keep_their_digits(tmp_path: Path, suffix: str) -> None:
     loaded = pipeline(tmp_path, {"amount": "decimal"})
@@ -456,11 +441,6 @@ def test_large_csv_is_read_in_several_batches(tmp_path: Path) -> None:
     assert all(not b.malformed for b in batches)
 
 
-@pytest.mark.xfail(
-    reason="engine bug: readers.iter_delimited bounds CSV batches by bytes (CSV_BLOCK_BYTES) only, not by "
-    "BATCH_ROWS as RawBatch documents; 120,000 short rows come back as one batch",
-    strict=True,
-)
 def test_csv_batches_hold_at_most_batch_rows(tmp_path: Path) -> None:
     loaded = pipeline(tmp_path)
     _big_csv(data(tmp_path, "big.csv"), 120_000, 1)

@@ -135,11 +135,6 @@ def test_float(raw: str, expected: str | None) -> None:
     check("float", raw, expected)
 
 
-@pytest.mark.xfail(
-    reason="engine bug: standardize.standardize_float casts '1e400' to inf instead of failing it; PostgreSQL "
-    "rejects 1e400 as out of range for double precision, the engine silently stores Infinity",
-    strict=True,
-)
 def test_float_out_of_range_fails() -> None:
     check("float", "1e400", None)
 
@@ -253,20 +248,10 @@ def test_timestamptz(raw: str, expected: str | None) -> None:
     check("timestamptz", raw, expected)
 
 
-@pytest.mark.xfail(
-    reason="engine bug: standardize._parse_timestamps accepts whitespace before the zone in _ISO_TIMESTAMP but "
-    "then replaces every space with 'T' ('2024-01-31T10:00:00T+02:00'), so the value fails",
-    strict=True,
-)
 def test_timestamp_with_space_before_offset() -> None:
     check("timestamp", "2024-01-31 10:00:00 +02:00", "2024-01-31 08:00:00.000000")
 
 
-@pytest.mark.xfail(
-    reason="engine bug: _ISO_TIMESTAMP allows up to 9 fraction digits but the cast to timestamp('us') rejects "
-    "nanoseconds, so '2024-01-31 10:00:00.123456789' fails instead of being kept to microseconds",
-    strict=True,
-)
 def test_timestamp_with_nanoseconds() -> None:
     [(value, failed)] = standardize("timestamp", ["2024-01-31 10:00:00.123456789"])
     assert failed is False
@@ -298,11 +283,6 @@ def test_json_key_order_does_not_matter() -> None:
     assert first == second == '{"a":1,"b":2}'
 
 
-@pytest.mark.xfail(
-    reason="engine bug: standardize.standardize_json uses json.loads, which accepts NaN/Infinity; they pass "
-    "validation but PostgreSQL jsonb rejects them, failing the whole COPY instead of quarantining the row",
-    strict=True,
-)
 @pytest.mark.parametrize("raw", ["NaN", '{"a": NaN}', "[Infinity]"])
 def test_json_rejects_nan(raw: str) -> None:
     check("json", raw, None)
@@ -507,11 +487,6 @@ def test_validate_all_rows_rejected(tmp_path: Path) -> None:
     assert validated_rows(result) == []
 
 
-@pytest.mark.xfail(
-    reason="engine bug: validate.iter_staging reads the staging CSV with Arrow's default null_values, so string "
-    "values such as 'NA', 'null', 'N/A' and 'nan' become NULL (extract itself keeps them)",
-    strict=True,
-)
 def test_validate_keeps_text_that_looks_like_null(tmp_path: Path) -> None:
     loaded = pipeline(tmp_path, {"id": "integer", "country": "string"})
     write(tmp_path / "data" / "a.csv", "id,country\n1,NA\n2,null\n3,N/A\n4,nan\n")

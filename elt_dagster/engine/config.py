@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 COLUMN_TYPES: dict[str, str] = {
     "integer": "integer",
@@ -74,7 +74,14 @@ class LocalSource(_Strict):
         return path if path.is_absolute() else (base_dir / path).resolve()
 
 
-Source = Annotated[LocalSource, Field(discriminator="type")]
+def _source_type(value: Any) -> str:
+    """A source's `type`, "local" when left out."""
+    if isinstance(value, dict):
+        return str(value.get("type", "local"))
+    return str(getattr(value, "type", "local"))
+
+
+Source = Annotated[Annotated[LocalSource, Tag("local")], Discriminator(_source_type)]
 
 
 class Target(_Strict):
@@ -146,14 +153,12 @@ class PipelineConfig(_Strict):
     target: Target
     schema_: Schema | None = Field(default=None, alias="schema")
 
-    @model_validator(mode="after")
-    def _keys_are_columns(self) -> PipelineConfig:
-        if self.schema_ and self.schema_.columns and self.target.primary_key:
-            declared = {name.lower() for name in self.schema_.columns}
-            missing = [key for key in self.target.primary_key if key.strip().lower() not in declared]
-            if missing:
-                raise ValueError(f"target.primary_key names undeclared columns: {missing}")
-        return self
+    def undeclared_key_columns(self) -> list[str]:
+        """Primary key columns that a declared schema does not have."""
+        if not (self.schema_ and self.schema_.columns):
+            return []
+        declared = {name.lower() for name in self.schema_.columns}
+        return [key for key in self.target.primary_key if key.strip().lower() not in declared]
 
 
 class LoadedConfig(BaseModel):
@@ -199,11 +204,15 @@ def parse_config(text: str, path: Path) -> LoadedConfig:
     if not isinstance(data, dict):
         raise ConfigError(path, ["the file must be a mapping with at least `sources` and `target`"])
     data = _substitute_env(data, (), path, root)
-    data.setdefault("name", path.stem)
+    data.setdefault("name", default_pipeline_name(path))
     try:
         config = PipelineConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(path, [_describe(error, root) for error in exc.errors()]) from None
+    undeclared = config.undeclared_key_columns()
+    if undeclared:
+        loc = ("target", "primary_key")
+        raise ConfigError(path, [f"{format_loc(loc)}{_where(loc, root)}: names undeclared columns {undeclared}"])
     for index, source in enumerate(config.sources):
         resolved = source.resolved_path(path.parent)
         if not resolved.exists():
@@ -211,6 +220,12 @@ def parse_config(text: str, path: Path) -> LoadedConfig:
             raise ConfigError(path, [f"sources[{index}].path{where}: {resolved} does not exist"])
     content_hash = hashlib.sha256(text.encode()).hexdigest()
     return LoadedConfig(config=config, path=path, text=text, content_hash=content_hash)
+
+
+def default_pipeline_name(path: Path) -> str:
+    """The file's stem made a valid pipeline name: `my-orders.yaml` -> `my_orders`."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", path.stem)
+    return name if name[:1].isalpha() else f"p_{name}"
 
 
 def _substitute_env(value: Any, loc: tuple[Any, ...], path: Path, root: yaml.Node | None) -> Any:
@@ -258,18 +273,18 @@ def _describe(error: dict[str, Any], root: yaml.Node | None) -> str:
 
 
 def _where(loc: tuple[Any, ...], root: yaml.Node | None) -> str:
-    """` (line N)` for the YAML node at `loc`, or the nearest parent that exists."""
+    """` (line N)` for the key (or list item) at `loc`, or the nearest parent that exists."""
     node, found = root, root
     for part in loc:
         if isinstance(node, yaml.MappingNode):
-            node = next((value for key, value in node.value if key.value == part), None)
+            pair = next(((key, value) for key, value in node.value if key.value == part), None)
+            if pair is None:
+                break
+            found, node = pair
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
+            found = node = node.value[part]
         else:
-            node = None
-        if node is None:
             break
-        found = node
     return f" (line {found.start_mark.line + 1})" if found is not None else ""
 
 

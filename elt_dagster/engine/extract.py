@@ -16,7 +16,18 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from .config import LoadedConfig, LocalSource
-from .readers import ExtractError, Malformed, RawBatch, file_format, iter_delimited, iter_json, iter_jsonl, read_header
+from .readers import (
+    ExtractError,
+    Malformed,
+    MalformedRowsFound,
+    RawBatch,
+    file_format,
+    iter_delimited,
+    iter_delimited_exact,
+    iter_json,
+    iter_jsonl,
+    read_header,
+)
 
 SOURCE_COLUMN = "_elt_source"
 SOURCE_ROW_COLUMN = "_elt_source_row"
@@ -82,12 +93,17 @@ def list_source_files(loaded: LoadedConfig) -> tuple[list[SourceFile], list[str]
     return files, skipped
 
 
-def iter_file_batches(source_file: SourceFile) -> Iterator[RawBatch]:
-    """Bounded batches of one file's records, whatever its format."""
+def iter_file_batches(source_file: SourceFile, exact: bool = False) -> Iterator[RawBatch]:
+    """Bounded batches of one file's records, whatever its format.
+
+    A delimited file is read with the fast reader unless `exact`; the fast reader raises MalformedRowsFound
+    on a row with the wrong number of fields, and the file is then read again with `exact=True`.
+    """
     source, path = source_file.source, source_file.path
     fmt = source_file.format
     if fmt in ("csv", "txt"):
-        return iter_delimited(path, delimiter=source.delimiter, encoding=source.encoding)
+        reader = iter_delimited_exact if exact else iter_delimited
+        return reader(path, delimiter=source.delimiter, encoding=source.encoding)
     if fmt == "jsonl":
         return iter_jsonl(path, encoding=source.encoding)
     return iter_json(path, encoding=source.encoding, records_path=source.records_path)
@@ -146,20 +162,39 @@ def extract(loaded: LoadedConfig, files: list[SourceFile], staging_dir: Path) ->
         + [(SOURCE_COLUMN, pa.string()), (SOURCE_ROW_COLUMN, pa.int64())]
     )
     with (
-        pacsv.CSVWriter(str(result.staging_path), out_schema) as writer,
+        result.staging_path.open("wb") as sink,
+        pacsv.CSVWriter(sink, out_schema) as writer,
         result.rejects_path.open("w", encoding="utf-8") as rejects,
     ):
         for source_file in files:
-            report = FileReport(path=str(source_file.path))
+            mark = sink.tell()
+            try:
+                report = _extract_file(source_file, mapper, out_schema, writer, rejects, exact=False)
+            except MalformedRowsFound:
+                sink.seek(mark)  # drop what the fast reader wrote of this file, read it again exactly
+                sink.truncate()
+                report = _extract_file(source_file, mapper, out_schema, writer, rejects, exact=True)
             result.files.append(report)
-            for batch in iter_file_batches(source_file):
-                table = _conform(batch, mapper, source_file.path, out_schema)
-                if table.num_rows:
-                    writer.write_table(table)
-                report.rows += table.num_rows
-                report.malformed += len(batch.malformed)
-                _write_malformed(rejects, batch.malformed, report.path)
     return result
+
+
+def _extract_file(
+    source_file: SourceFile,
+    mapper: ColumnMapper,
+    out_schema: pa.Schema,
+    writer: pacsv.CSVWriter,
+    rejects,
+    exact: bool,
+) -> FileReport:
+    report = FileReport(path=str(source_file.path))
+    for batch in iter_file_batches(source_file, exact=exact):
+        table = _conform(batch, mapper, source_file.path, out_schema)
+        if table.num_rows:
+            writer.write_table(table)
+        report.rows += table.num_rows
+        report.malformed += len(batch.malformed)
+        _write_malformed(rejects, batch.malformed, report.path)
+    return report
 
 
 def _conform(batch: RawBatch, mapper: ColumnMapper, path: Path, out_schema: pa.Schema) -> pa.Table:

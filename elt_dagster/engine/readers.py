@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
@@ -110,20 +111,28 @@ def read_header(path: Path, *, delimiter: str | None, encoding: str) -> list[str
     return header
 
 
+class MalformedRowsFound(Exception):
+    """The fast reader met a row with the wrong number of fields: re-read the file with `iter_delimited_exact`."""
+
+
 def iter_delimited(path: Path, *, delimiter: str | None, encoding: str) -> Iterator[RawBatch]:
-    """Stream a CSV/TXT file (optionally gzipped) as string batches; rows with the wrong field count are skipped."""
+    """Stream a well-formed CSV/TXT file (optionally gzipped) as string batches, with pyarrow.
+
+    Raises MalformedRowsFound at the first row with the wrong number of fields: pyarrow can't say where a
+    skipped row was, so such a file is read again by `iter_delimited_exact`, which can.
+    """
     fmt, gzipped = file_format(path)
     delimiter = delimiter or _sniff_delimiter(path, gzipped, encoding, fmt)
     header = read_header(path, delimiter=delimiter, encoding=encoding)
     if not header:
         return
     names = [f"__col{i}" for i in range(len(header))]
-    malformed: list[Malformed] = []
+    found_malformed = False
 
     def on_invalid(row: Any) -> str:
-        reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
-        malformed.append(Malformed(raw=row.text, reason=reason, row=row.number))
-        return "skip"
+        nonlocal found_malformed
+        found_malformed = True
+        return "error"
 
     read_options = pacsv.ReadOptions(
         column_names=names, skip_rows=1, block_size=CSV_BLOCK_BYTES, encoding=_arrow_encoding(encoding)
@@ -140,18 +149,62 @@ def iter_delimited(path: Path, *, delimiter: str | None, encoding: str) -> Itera
     try:
         reader = pacsv.open_csv(stream, read_options, parse_options, convert_options)
         for batch in reader:
-            table = pa.Table.from_batches([batch]).rename_columns(header)
-            numbers = pa.array(np.arange(first_row, first_row + batch.num_rows, dtype=np.int64))
-            yield RawBatch(table=table, row_numbers=numbers, malformed=malformed.copy())
-            first_row += batch.num_rows
-            malformed.clear()
+            for offset in range(0, batch.num_rows, BATCH_ROWS):
+                part = batch.slice(offset, BATCH_ROWS)
+                numbers = pa.array(np.arange(first_row, first_row + part.num_rows, dtype=np.int64))
+                yield RawBatch(pa.Table.from_batches([part]).rename_columns(header), numbers)
+                first_row += part.num_rows
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        if found_malformed:
+            raise MalformedRowsFound(str(path)) from None
         raise ExtractError(f"{path}: not a readable {fmt.upper()} file ({_short(exc)})") from None
     finally:
         stream.close()
-    if malformed:
-        empty = pa.table({name: pa.array([], pa.string()) for name in header})
-        yield RawBatch(table=empty, row_numbers=pa.array([], pa.int64()), malformed=malformed.copy())
+
+
+def iter_delimited_exact(path: Path, *, delimiter: str | None, encoding: str) -> Iterator[RawBatch]:
+    """Stream a CSV/TXT file with Python's csv module: slower, but knows every record's number.
+
+    Used for files with malformed rows, which are kept aside with their record number and reason.
+    """
+    fmt, gzipped = file_format(path)
+    delimiter = delimiter or _sniff_delimiter(path, gzipped, encoding, fmt)
+    with _open_text(path, gzipped, encoding) as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        try:
+            header = next(reader, None)
+            if not header:
+                return
+            records: list[list[str]] = []
+            numbers: list[int] = []
+            malformed: list[Malformed] = []
+            number = 0
+            for record in reader:
+                if not record:
+                    continue  # an empty line, as pyarrow skips them
+                number += 1
+                if len(record) == len(header):
+                    records.append(record)
+                    numbers.append(number)
+                else:
+                    reason = f"expected {len(header)} fields, found {len(record)}"
+                    malformed.append(Malformed(raw=delimiter.join(record), reason=reason, row=number))
+                if len(records) + len(malformed) >= BATCH_ROWS:
+                    yield _records_batch(header, records, numbers, malformed)
+                    records, numbers, malformed = [], [], []
+            if records or malformed:
+                yield _records_batch(header, records, numbers, malformed)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise ExtractError(f"{path}: not a readable {fmt.upper()} file ({_short(exc)})") from None
+
+
+def _records_batch(
+    header: list[str], records: list[list[str]], numbers: list[int], malformed: list[Malformed]
+) -> RawBatch:
+    columns = {
+        name: pa.array([r[i] if r[i] != "" else None for r in records], pa.string()) for i, name in enumerate(header)
+    }
+    return RawBatch(pa.table(columns), pa.array(numbers, pa.int64()), malformed)
 
 
 def _arrow_encoding(encoding: str) -> str:
@@ -161,6 +214,12 @@ def _arrow_encoding(encoding: str) -> str:
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:300]
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() and "." not in str(value) else float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def flatten_record(
@@ -177,7 +236,7 @@ def flatten_record(
         elif isinstance(value, bool):
             out[name] = "true" if value else "false"
         elif isinstance(value, list):
-            out[name] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            out[name] = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_number)
         else:
             out[name] = str(value)
     return out
@@ -222,7 +281,7 @@ def iter_jsonl(path: Path, *, encoding: str) -> Iterator[RawBatch]:
                     if not line.strip():
                         continue
                     try:
-                        yield number, json.loads(line), line
+                        yield number, json.loads(line, parse_float=Decimal), line.rstrip("\r\n")
                     except json.JSONDecodeError as exc:
                         yield (
                             number,
@@ -246,10 +305,12 @@ def iter_json(path: Path, *, encoding: str, records_path: str | None) -> Iterato
         with closing(_open_json_bytes(path, gzipped, encoding)) as handle:
             found = False
             try:
-                for number, item in enumerate(ijson.items(handle, prefix, use_float=True), start=1):
+                for number, item in enumerate(ijson.items(handle, prefix), start=1):
                     found = True
                     yield number, item, None
             except ijson.JSONError as exc:
+                if not found and _is_blank(path, gzipped):
+                    raise ExtractError(f"{path}: the file is empty") from None
                 raise ExtractError(f"{path}: invalid JSON ({_short(exc)})") from None
             except UnicodeDecodeError as exc:
                 raise ExtractError(f"{path}: not {encoding} text ({_short(exc)})") from None
@@ -257,6 +318,11 @@ def iter_json(path: Path, *, encoding: str, records_path: str | None) -> Iterato
                 _explain_missing_records(path, gzipped, encoding, records_path)
 
     yield from _batched_records(items())
+
+
+def _is_blank(path: Path, gzipped: bool) -> bool:
+    with gzip.open(path, "rb") if gzipped else open(path, "rb") as handle:
+        return not handle.read(4096).strip()
 
 
 def _explain_missing_records(path: Path, gzipped: bool, encoding: str, records_path: str | None) -> None:

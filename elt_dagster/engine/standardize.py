@@ -85,7 +85,10 @@ def standardize_float(values: pa.Array) -> Standardized:
     values = _clean(values)
     ok = pc.match_substring_regex(values, _FLOAT, ignore_case=True)
     numbers = pc.cast(_keep(values, ok), pa.float64())
-    return pc.cast(numbers, pa.string()), _failed(values, ok)
+    # "1e400" parses as infinity; PostgreSQL rejects it as out of range, so do we (a spelled-out "inf" is fine)
+    overflow = pc.and_(pc.is_inf(numbers), pc.invert(pc.match_substring_regex(values, "inf", ignore_case=True)))
+    ok = pc.and_(ok, pc.invert(pc.fill_null(overflow, False)))
+    return pc.cast(_keep(numbers, ok), pa.string()), _failed(values, ok)
 
 
 def standardize_decimal(values: pa.Array) -> Standardized:
@@ -151,15 +154,18 @@ def _parse_iso(values: pa.Array, unit_type: pa.DataType) -> pa.Array:
 def _parse_timestamps(values: pa.Array) -> pa.Array:
     """Timestamps in UTC (tz-aware); values without a zone are taken as UTC."""
     values = _clean(values)
-    iso = pc.fill_null(pc.match_substring_regex(values, _ISO_TIMESTAMP), False)
-    zoned = pc.and_(iso, pc.fill_null(pc.match_substring_regex(values, _ZONE_SUFFIX), False))
+    # "10:00:00 +02:00" -> "10:00:00+02:00"; nanoseconds are cut to microseconds (PostgreSQL's precision)
+    compact = pc.replace_substring_regex(values, r"\s+(Z|[+-]\d{2}(:?\d{2})?)$", r"\1")
+    compact = pc.replace_substring_regex(compact, r"(\.\d{6})\d+", r"\1")
+    iso = pc.fill_null(pc.match_substring_regex(compact, _ISO_TIMESTAMP), False)
+    zoned = pc.and_(iso, pc.fill_null(pc.match_substring_regex(compact, _ZONE_SUFFIX), False))
     # A bare date like 2024-01-31 ends in "-31", which looks like a zone: only a value with a time has one.
-    zoned = pc.and_(zoned, pc.match_substring_regex(values, r"\d{2}:\d{2}"))
+    zoned = pc.and_(zoned, pc.match_substring_regex(compact, r"\d{2}:\d{2}"))
     naive = pc.and_(iso, pc.invert(zoned))
     utc = pa.timestamp("us", "UTC")
     parsed = pc.coalesce(
-        _parse_iso(_keep(pc.replace_substring(values, " ", "T"), zoned), utc),
-        pc.cast(_parse_iso(_keep(values, naive), pa.timestamp("us")), utc),
+        _parse_iso(_keep(pc.replace_substring(compact, " ", "T", max_replacements=1), zoned), utc),
+        pc.cast(_parse_iso(_keep(compact, naive), pa.timestamp("us")), utc),
     )
     formats = [d + t for d in DATE_FORMATS for t in TIME_SUFFIXES] + DATE_FORMATS
     parsed = _parse_formats(values, formats, pc.cast(parsed, pa.timestamp("us")))
@@ -178,6 +184,10 @@ def standardize_date(values: pa.Array) -> Standardized:
     return pc.cast(pc.cast(parsed, pa.date32()), pa.string()), _failed(values, pc.is_valid(parsed))
 
 
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def standardize_json(values: pa.Array) -> Standardized:
     texts, oks = [], []
     for value in values.to_pylist():
@@ -186,9 +196,10 @@ def standardize_json(values: pa.Array) -> Standardized:
             oks.append(True)
             continue
         try:
-            texts.append(json.dumps(json.loads(value), sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+            parsed = json.loads(value, parse_constant=_no_constants)  # PostgreSQL's jsonb has no NaN/Infinity
+            texts.append(json.dumps(parsed, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
             oks.append(True)
-        except json.JSONDecodeError:
+        except ValueError:
             texts.append(None)
             oks.append(False)
     return pa.array(texts, pa.string()), pc.invert(pa.array(oks, pa.bool_()))

@@ -68,7 +68,9 @@ def iter_staging(path: Path) -> Iterator[pa.RecordBatch]:
         str(path),
         pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
         pacsv.ParseOptions(newlines_in_values=True),
-        pacsv.ConvertOptions(column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=True),
+        pacsv.ConvertOptions(
+            column_types=types, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True
+        ),
     )
     yield from reader
 
@@ -79,6 +81,7 @@ def validate(loaded: LoadedConfig, staging_path: Path, out_dir: Path) -> Validat
     types = pipeline_column_types(loaded, names)
     target = loaded.config.target
     key = key_columns(target, names) if target.mode == "merge" else []
+    out_dir.mkdir(parents=True, exist_ok=True)
     result = ValidateResult(out_dir / VALIDATED_FILE, out_dir / VALIDATE_REJECTS_FILE, types)
     out_schema = pa.schema(
         [(n, pa.string()) for n in names] + [(HASH_COLUMN, pa.string()), (SOURCE_COLUMN, pa.string())]
