@@ -31,24 +31,30 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _preview(args: argparse.Namespace) -> int:
+    from .engine.config import REJECTED_SUFFIX
     from .engine.db import connect, redact_url, target_database_url
-    from .engine.load import preview
     from .engine.report import text_table
+    from .engine.tables import count_rows, preview, table_ident
 
     loaded = load_config(args.config)
     target = loaded.config.target
     url = target_database_url(target)
     import psycopg
+    from psycopg import sql
 
     with connect(url) as conn:
         try:
-            names, rows, total = preview(conn, target, args.rows)
+            names, rows = preview(conn, target, args.rows)
+            total = count_rows(conn, target)
+            rejects = sql.SQL("SELECT count(*) FROM {}").format(table_ident(target, REJECTED_SUFFIX))
+            rejected = conn.execute(rejects).fetchone()[0]
         except psycopg.errors.UndefinedTable:
-            print(
-                f"{target.db_schema}.{target.table} does not exist yet in {redact_url(url)}: run the {loaded.name}_elt job first"
-            )
+            where = f"{target.db_schema}.{target.table}"
+            print(f"{where} does not exist yet in {redact_url(url)}: run the {loaded.name}_elt job first")
             return 1
     print(f"{target.db_schema}.{target.table}: {total} rows ({redact_url(url)})")
+    if rejected:
+        print(f"{target.db_schema}.{target.table}{REJECTED_SUFFIX}: {rejected} quarantined records, with their reasons")
     if rows:
         shown = [i for i, n in enumerate(names) if n not in ("_elt_row_hash", "_elt_run_id")]
         print(text_table([names[i] for i in shown], [[row[i] for i in shown] for row in rows]))

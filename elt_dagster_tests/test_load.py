@@ -59,7 +59,7 @@ def test_first_load_types_and_bookkeeping_columns(
 ) -> None:
     write_orders(tmp_path / "data" / "a.csv", sample_rows(3))
     summary = run_pipeline(make_pipeline(ORDERS), run_id="run-1")
-    assert (summary.loaded.inserted, summary.loaded.duplicates, summary.loaded.rejected) == (3, 0, 0)
+    assert (summary.inserted, summary.duplicates, summary.rejected) == (3, 0, 0)
     rows = fetch(
         database_url,
         f'SELECT id, customer, amount::text, created_at::text, active, _elt_source, _elt_run_id, _elt_loaded_at IS NOT NULL FROM "{db_schema}".orders ORDER BY id',
@@ -88,9 +88,11 @@ def test_first_load_types_and_bookkeeping_columns(
 def test_rerun_inserts_nothing(tmp_path: Path, make_pipeline, database_url: str, db_schema: str) -> None:
     write_orders(tmp_path / "data" / "a.csv", sample_rows(50))
     config = make_pipeline(ORDERS)
-    assert run_pipeline(config).loaded.inserted == 50
-    again = run_pipeline(config).loaded
-    assert (again.inserted, again.duplicates) == (0, 50)
+    assert run_pipeline(config).inserted == 50
+    again = run_pipeline(config)
+    assert (again.inserted, len(again.files), again.unchanged_files) == (0, 0, 1)
+    refreshed = run_pipeline(config, full_refresh=True)
+    assert (refreshed.inserted, refreshed.duplicates, len(refreshed.files)) == (0, 50, 1)
     assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".orders') == [(50,)]
 
 
@@ -107,9 +109,10 @@ def test_twenty_percent_repeats_are_skipped_within_and_across_files(
     mixed = new_rows + repeats + repeats[:50]  # 50 rows repeat inside the file as well
     rng.shuffle(mixed)
     write_orders(tmp_path / "data" / "b.csv", mixed)
-    result = run_pipeline(config).loaded
+    result = run_pipeline(config)
     assert result.inserted == 800
-    assert result.duplicates == 1000 + 250  # a.csv again in full, plus b.csv's repeats
+    assert result.duplicates == 250  # b.csv's repeats; a.csv is unchanged and not read again
+    assert [Path(f.path).name for f in result.files] == ["b.csv"]
     assert fetch(database_url, f'SELECT count(*), count(DISTINCT _elt_row_hash) FROM "{db_schema}".orders') == [
         (1800, 1800)
     ]
@@ -120,7 +123,7 @@ def test_equivalent_spellings_are_the_same_row(
 ) -> None:
     write_orders(tmp_path / "data" / "a.csv", [(1, "A", "12.50", "2024-01-01 10:00", "yes")])
     write_orders(tmp_path / "data" / "b.csv", [(" 1 ", "A", "12.5", "2024-01-01T10:00:00", "TRUE")])
-    result = run_pipeline(make_pipeline(ORDERS)).loaded
+    result = run_pipeline(make_pipeline(ORDERS))
     assert (result.inserted, result.duplicates) == (1, 1)
 
 
@@ -131,7 +134,7 @@ def test_unconvertible_value_is_quarantined_and_the_rest_loads(
     rows[2] = (3, "Bad", "twelve", "2024-01-03", "yes")
     write_orders(tmp_path / "data" / "a.csv", rows)
     config = make_pipeline(ORDERS)
-    result = run_pipeline(config, run_id="run-q").loaded
+    result = run_pipeline(config, run_id="run-q")
     assert (result.inserted, result.rejected) == (4, 1)
     assert [r[0] for r in fetch(database_url, f'SELECT id FROM "{db_schema}".orders ORDER BY id')] == [1, 2, 4, 5]
     rejected = fetch(
@@ -143,7 +146,7 @@ def test_unconvertible_value_is_quarantined_and_the_rest_loads(
     assert raw["amount"] == "twelve" and raw["customer"] == "Bad"
     assert column == "amount" and "twelve" in reason and "decimal" in reason
     assert source == str(tmp_path / "data" / "a.csv") and source_row == 3 and run_id == "run-q"
-    run_pipeline(config)  # the same bad record is not quarantined twice
+    run_pipeline(config, full_refresh=True)  # the same bad record is not quarantined twice
     assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".orders__rejected') == [(1,)]
 
 
@@ -156,20 +159,20 @@ def test_merge_upserts_on_primary_key_newest_wins(
         [(1, "A", "1", "2024-01-01", "yes"), (2, "B", "2", "2024-01-01", "no"), (1, "A2", "1", "2024-01-01", "yes")],
     )
     config = make_pipeline(body)
-    first = run_pipeline(config).loaded
+    first = run_pipeline(config)
     assert (first.inserted, first.updated) == (2, 0)
     assert fetch(database_url, f'SELECT id, customer FROM "{db_schema}".orders ORDER BY id') == [(1, "A2"), (2, "B")]
     write_orders(
         tmp_path / "data" / "b.csv", [(2, "B-new", "2", "2024-01-01", "no"), (3, "C", "3", "2024-01-01", "yes")]
     )
-    second = run_pipeline(config).loaded
+    second = run_pipeline(config)
     assert (second.inserted, second.updated) == (1, 1)
     assert fetch(database_url, f'SELECT id, customer FROM "{db_schema}".orders ORDER BY id') == [
         (1, "A2"),
         (2, "B-new"),
         (3, "C"),
     ]
-    third = run_pipeline(config).loaded
+    third = run_pipeline(config)
     assert (third.inserted, third.updated) == (0, 0)
 
 
@@ -180,9 +183,11 @@ def test_column_added_to_schema_is_added_to_table(
     run_pipeline(make_pipeline(ORDERS))
     (tmp_path / "data" / "c.csv").write_text("id,customer,amount,created_at,active,region\n10,Z,1,2024-01-01,no,EU\n")
     config = make_pipeline(ORDERS + "        region: string\n")
-    result = run_pipeline(config).loaded
+    result = run_pipeline(config)
     assert result.added_columns == ("region",)
-    assert result.inserted == 1 and result.duplicates == 3  # old rows hash the same: NULLs are not hashed
+    assert (result.inserted, result.duplicates) == (1, 0)  # a.csv is unchanged: not read again
+    refreshed = run_pipeline(config, full_refresh=True)
+    assert (refreshed.inserted, refreshed.duplicates) == (0, 4)  # old rows hash the same: NULLs are not hashed
     assert fetch(database_url, f'SELECT id, region FROM "{db_schema}".orders WHERE region IS NOT NULL') == [(10, "EU")]
 
 
@@ -203,7 +208,7 @@ def test_identifiers_with_spaces_and_quotes(tmp_path: Path, make_pipeline, datab
             "amount; drop table x": decimal
     """
     config = make_pipeline(body)
-    assert run_pipeline(config).loaded.inserted == 1
+    assert run_pipeline(config).inserted == 1
     rows = fetch(
         database_url,
         f'SELECT "Order ID", "Cust ""Name""", "amount; drop table x" FROM "{db_schema}"."My ""Orders""; DROP TABLE x"',
@@ -223,7 +228,7 @@ def test_no_schema_loads_text_columns(tmp_path: Path, make_pipeline, database_ur
           db_schema: {schema}
         """
     )
-    assert run_pipeline(config).loaded.inserted == 2
+    assert run_pipeline(config).inserted == 2
     types = fetch(
         database_url,
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s AND table_name = 'plain' AND column_name IN ('id', 'name') ORDER BY 1",
@@ -241,7 +246,9 @@ def test_load_is_one_transaction(tmp_path: Path, make_pipeline, database_url: st
         conn.execute(
             f'ALTER TABLE "{db_schema}".orders__rejected RENAME COLUMN reason TO why'
         )  # the rejects step will fail
-    write_orders(tmp_path / "data" / "b.csv", sample_rows(5, start=100))
+    rows = sample_rows(5, start=100)
+    rows[4] = (104, "Bad", "twelve", "2024-01-03", "yes")  # one reject, so that the quarantine step runs
+    write_orders(tmp_path / "data" / "b.csv", rows)
     with pytest.raises(psycopg.Error):
         run_pipeline(config)
     assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".orders') == [(10,)]
@@ -260,4 +267,4 @@ def test_target_url_from_yaml_wins(
     write_orders(tmp_path / "data" / "a.csv", sample_rows(2))
     body = ORDERS.replace("table: orders", "url: ${ORDERS_DB_URL}\n      table: orders").replace("{schema}", db_schema)
     config = load_config(write(tmp_path / "configs" / "orders.yaml", body))
-    assert run_pipeline(config).loaded.inserted == 2
+    assert run_pipeline(config).inserted == 2

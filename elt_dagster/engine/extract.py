@@ -32,7 +32,8 @@ from .readers import (
 SOURCE_COLUMN = "_elt_source"
 SOURCE_ROW_COLUMN = "_elt_source_row"
 STAGING_FILE = "extracted.csv"
-EXTRACT_REJECTS_FILE = "extract_rejects.jsonl"
+REJECTS_FILE = "rejects.jsonl"
+FIRST_REJECTS = 5
 
 
 @dataclass(frozen=True)
@@ -142,62 +143,134 @@ def _discover_columns(files: list[SourceFile], mapper: ColumnMapper) -> None:
                 mapper.observe(batch.table.column_names)
 
 
-def extract(loaded: LoadedConfig, files: list[SourceFile], staging_dir: Path) -> ExtractResult:
-    """Read `files` into `staging_dir/extracted.csv`: the pipeline's columns plus source file and record number."""
+class StagingWriter:
+    """This run's staging files: the extracted rows as one CSV, and every rejected record as JSON Lines."""
+
+    def __init__(self, folder: Path, columns: list[str]):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.staging_path = folder / STAGING_FILE
+        self.rejects_path = folder / REJECTS_FILE
+        self.schema = pa.schema(
+            [(name, pa.string()) for name in columns] + [(SOURCE_COLUMN, pa.string()), (SOURCE_ROW_COLUMN, pa.int64())]
+        )
+        self.first_rejects: list[dict] = []
+        self._rows = self.staging_path.open("wb")
+        self._csv = pacsv.CSVWriter(self._rows, self.schema)
+        self._rejects = self.rejects_path.open("w", encoding="utf-8")
+
+    def __enter__(self) -> StagingWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._csv.close()
+        self._rows.close()
+        self._rejects.close()
+
+    def write_rows(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self._csv.write_table(table)
+
+    def write_rejects(self, rejects: list[dict]) -> None:
+        for reject in rejects:
+            self._rejects.write(json.dumps(reject, ensure_ascii=False) + "\n")
+            if len(self.first_rejects) < FIRST_REJECTS:
+                self.first_rejects.append(reject)
+
+    def flush(self) -> None:
+        self._rows.flush()
+        self._rejects.flush()
+
+    def mark(self) -> tuple[int, int, int]:
+        self._rejects.flush()
+        return self._rows.tell(), self._rejects.tell(), len(self.first_rejects)
+
+    def rewind(self, mark: tuple[int, int, int]) -> None:
+        """Forget everything written since `mark` (a file that is read again)."""
+        rows, rejects, first = mark
+        self._rows.seek(rows)
+        self._rows.truncate()
+        self._rejects.seek(rejects)
+        self._rejects.truncate()
+        del self.first_rejects[first:]
+
+
+def malformed_rejects(malformed: list[Malformed], source: str) -> list[dict]:
+    """Reject records for rows that could not be parsed into columns."""
+    return [
+        {"raw_record": {"line": m.raw}, "column": None, "reason": m.reason, "source": source, "source_row": m.row}
+        for m in malformed
+    ]
+
+
+def new_mapper(loaded: LoadedConfig, files: list[SourceFile]) -> ColumnMapper:
+    """The column mapper for a run: declared columns, plus (unless strict) those found in `files`."""
     schema = loaded.config.schema_
-    declared = list(schema.columns) if schema else []
-    mapper = ColumnMapper(declared, strict=bool(schema and schema.strict_mode))
+    mapper = ColumnMapper(list(schema.columns) if schema else [], strict=bool(schema and schema.strict_mode))
     if not mapper.strict:
         _discover_columns(files, mapper)
+    return mapper
+
+
+def extracted_batches(
+    source_file: SourceFile, mapper: ColumnMapper, staging: StagingWriter, exact: bool
+) -> Iterator[tuple[pa.Table, int]]:
+    """Read one file into conformed batches, writing them (and malformed records) to the staging files.
+
+    Yields (batch, malformed count). Raises MalformedRowsFound when not `exact` and the file needs it.
+    """
+    for batch in iter_file_batches(source_file, exact=exact):
+        table = conform(batch, mapper, source_file.path, staging.schema)
+        staging.write_rows(table)
+        staging.write_rejects(malformed_rejects(batch.malformed, str(source_file.path)))
+        yield table, len(batch.malformed)
+
+
+def extract(loaded: LoadedConfig, files: list[SourceFile], staging_dir: Path) -> ExtractResult:
+    """Read `files` into the staging files in `staging_dir`, without validating or loading (a dry run)."""
+    mapper = new_mapper(loaded, files)
     if not mapper.columns:
         raise ExtractError(f"{loaded.path}: no columns found in the sources and none declared in schema.columns")
-    staging_dir.mkdir(parents=True, exist_ok=True)
-    result = ExtractResult(
-        staging_path=staging_dir / STAGING_FILE,
-        rejects_path=staging_dir / EXTRACT_REJECTS_FILE,
-        columns=list(mapper.columns),
-    )
-    out_schema = pa.schema(
-        [(name, pa.string()) for name in result.columns]
-        + [(SOURCE_COLUMN, pa.string()), (SOURCE_ROW_COLUMN, pa.int64())]
-    )
-    with (
-        result.staging_path.open("wb") as sink,
-        pacsv.CSVWriter(sink, out_schema) as writer,
-        result.rejects_path.open("w", encoding="utf-8") as rejects,
-    ):
+    with StagingWriter(staging_dir, mapper.columns) as staging:
+        result = ExtractResult(staging.staging_path, staging.rejects_path, list(mapper.columns))
         for source_file in files:
-            mark = sink.tell()
-            try:
-                report = _extract_file(source_file, mapper, out_schema, writer, rejects, exact=False)
-            except MalformedRowsFound:
-                sink.seek(mark)  # drop what the fast reader wrote of this file, read it again exactly
-                sink.truncate()
-                report = _extract_file(source_file, mapper, out_schema, writer, rejects, exact=True)
-            result.files.append(report)
+            result.files.append(read_file_with_fallback(source_file, mapper, staging, _drain))
     return result
 
 
-def _extract_file(
-    source_file: SourceFile,
-    mapper: ColumnMapper,
-    out_schema: pa.Schema,
-    writer: pacsv.CSVWriter,
-    rejects,
-    exact: bool,
+def _drain(batches: Iterator[object]) -> None:
+    for _ in batches:
+        pass
+
+
+def read_file_with_fallback(
+    source_file: SourceFile, mapper: ColumnMapper, staging: StagingWriter, consume
 ) -> FileReport:
-    report = FileReport(path=str(source_file.path))
-    for batch in iter_file_batches(source_file, exact=exact):
-        table = _conform(batch, mapper, source_file.path, out_schema)
-        if table.num_rows:
-            writer.write_table(table)
-        report.rows += table.num_rows
-        report.malformed += len(batch.malformed)
-        _write_malformed(rejects, batch.malformed, report.path)
-    return report
+    """Stage one file, passing its batches to `consume`; a file with malformed rows is staged again exactly.
+
+    `consume(batches)` gets an iterator of (batch, malformed count) and must use it up (or raise).
+    """
+    for exact in (False, True):
+        mark = staging.mark()
+        report = FileReport(path=str(source_file.path))
+
+        def counted(exact: bool = exact, report: FileReport = report) -> Iterator[tuple[pa.Table, int]]:
+            for table, malformed in extracted_batches(source_file, mapper, staging, exact):
+                report.rows += table.num_rows
+                report.malformed += malformed
+                yield table, malformed
+
+        try:
+            consume(counted())
+            return report
+        except MalformedRowsFound:
+            if exact:
+                raise
+            staging.rewind(mark)
+    raise AssertionError("unreachable")
 
 
-def _conform(batch: RawBatch, mapper: ColumnMapper, path: Path, out_schema: pa.Schema) -> pa.Table:
+def conform(batch: RawBatch, mapper: ColumnMapper, path: Path, out_schema: pa.Schema) -> pa.Table:
+    """A file's batch in the run's columns (missing ones NULL), plus its source file and record numbers."""
     by_target: dict[str, pa.ChunkedArray] = {}
     for name, column in zip(batch.table.column_names, batch.table.columns, strict=True):
         target = mapper.target_name(name)
@@ -212,15 +285,3 @@ def _conform(batch: RawBatch, mapper: ColumnMapper, path: Path, out_schema: pa.S
     arrays = [by_target.get(name, pa.nulls(rows, pa.string())) for name in out_schema.names[:-2]]
     source = pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, np.int32)), pa.array([str(path)])).cast(pa.string())
     return pa.Table.from_arrays([*arrays, source, batch.row_numbers], schema=out_schema)
-
-
-def _write_malformed(handle, malformed: list[Malformed], source: str) -> None:
-    for item in malformed:
-        record = {
-            "raw_record": {"line": item.raw},
-            "column": None,
-            "reason": item.reason,
-            "source": source,
-            "source_row": item.row,
-        }
-        handle.write(json.dumps(record, ensure_ascii=False) + "\n")

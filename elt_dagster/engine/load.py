@@ -1,19 +1,24 @@
-"""Load: the validated rows into PostgreSQL with COPY, skipping rows whose hash is already there.
+"""Load: validated batches into PostgreSQL with COPY, skipping rows whose hash is already there.
 
-The whole load of a run is one transaction: a crash leaves all of it or none of it.
-Append mode probes each batch's hashes against the unique index and COPYs only the new rows straight
-into the table; the unique index stays the guard against a concurrent writer (on a conflict the batch
-goes through a staging table with ON CONFLICT DO NOTHING). Merge mode COPYs into a temporary table and
-upserts on the primary key, the newest row winning.
+Three strategies, picked per run by `choose_loader`:
+
+- bulk append (the table is empty, or the run brings a lot relative to what is there): the unique hash
+  index is dropped, the table's existing hashes are fetched once (16 bytes a row) and filtered out on the
+  client, the new rows are copied, and the index is rebuilt at the end. Building an index once is several
+  times cheaper than maintaining it row by row. Rows repeated across batches of one run are caught when the
+  unique index is rebuilt, and removed.
+- probe append (a few rows into a big table): each batch's hashes are looked up in the unique index in one
+  query and only the new rows are copied; the index stays the guard against a concurrent writer.
+- merge: rows are copied into a temporary table and upserted on the primary key, the last one winning.
+
+The caller runs everything inside one transaction.
 """
 
 from __future__ import annotations
 
 import io
-import json
-from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import psycopg
@@ -22,263 +27,274 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from .config import REJECTED_SUFFIX, Target, key_columns
-from .extract import SOURCE_COLUMN
+from .config import Target, key_columns
+from .tables import HASH_INDEX_SUFFIX, hash_index_ident, names_sql, table_ident
 from .validate import HASH_COLUMN
 
-RUN_ID_COLUMN = "_elt_run_id"
-LOADED_AT_COLUMN = "_elt_loaded_at"
-PG_TYPES = {
-    "integer": "integer",
-    "bigint": "bigint",
-    "float": "double precision",
-    "decimal": "numeric",
-    "string": "text",
-    "boolean": "boolean",
-    "date": "date",
-    "timestamp": "timestamp",
-    "timestamptz": "timestamptz",
-    "json": "jsonb",
-}
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
+FETCH_HASHES_MAX_ROWS = 5_000_000
+"""Above this many rows, fetching every hash (16 bytes each) costs too much memory: probe instead."""
+BULK_SHARE = 0.25
+"""Bulk mode when the incoming data is at least this share of the table's size."""
 
 
 @dataclass
-class LoadResult:
-    """Counts of one load."""
+class Prepared:
+    """A batch ready to load: its rows (unique within the batch), CSV bytes when ready, and counts."""
 
-    inserted: int = 0
-    updated: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    row_count: int = 0
-    added_columns: tuple[str, ...] = ()
+    rows: pa.Table
+    rows_valid: int
+    csv: bytes | None = None
 
 
-def table_ident(target: Target, suffix: str = "") -> sql.Composed:
-    """`"schema"."table"`, both quoted."""
-    return sql.Identifier(target.db_schema, target.table + suffix)
+class Loader(Protocol):
+    def prepare(self, rows: pa.Table) -> Prepared: ...
+
+    def load(self, prepared: Prepared) -> int: ...
+
+    def finish(self, inserted: int) -> tuple[int, int]: ...
 
 
-def ensure_tables(conn: psycopg.Connection, target: Target, column_types: dict[str, str]) -> tuple[str, ...]:
-    """Create the table and its quarantine table if missing; add columns new to the schema. Returns those added."""
-    table = table_ident(target)
-    columns = [sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(PG_TYPES[t])) for n, t in column_types.items()]
-    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(target.db_schema)))
-    conn.execute(
-        sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {} ({}, _elt_row_hash uuid NOT NULL, _elt_source text, "
-            "_elt_run_id text, _elt_loaded_at timestamptz NOT NULL DEFAULT now())"
-        ).format(table, sql.SQL(", ").join(columns))
-    )
-    existing = {
-        row[0]
-        for row in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
-            (target.db_schema, target.table),
-        )
-    }
-    added = tuple(n for n in column_types if n not in existing)
-    for name in added:
-        conn.execute(
-            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
-                table, sql.Identifier(name), sql.SQL(PG_TYPES[column_types[name]])
-            )
-        )
-    conn.execute(
-        sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} (_elt_row_hash)").format(
-            sql.Identifier(target.table + "__row_hash"), table
-        )
-    )
-    if target.mode == "merge":
-        keys = key_columns(target, column_types)
-        conn.execute(
-            sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})").format(
-                sql.Identifier(target.table + "__pk"), table, sql.SQL(", ").join(map(sql.Identifier, keys))
-            )
-        )
-    conn.execute(
-        sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {} (id bigserial PRIMARY KEY, raw_record jsonb, column_name text, "
-            "reason text NOT NULL, source text, source_row bigint, run_id text, "
-            "rejected_at timestamptz NOT NULL DEFAULT now(), reject_hash uuid UNIQUE)"
-        ).format(table_ident(target, REJECTED_SUFFIX))
-    )
-    return added
-
-
-def _copy_sql(table: sql.Composable, names: list[str], fmt: str = "csv") -> sql.Composed:
-    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(
-        table, sql.SQL(", ").join(map(sql.Identifier, names)), sql.SQL(fmt)
-    )
-
-
-def _copy_batch(cur: psycopg.Cursor, table: sql.Composable, batch: pa.Table) -> None:
+def to_csv(table: pa.Table) -> bytes:
     buffer = io.BytesIO()
-    pacsv.write_csv(batch, buffer, _CSV_OPTIONS)
-    with cur.copy(_copy_sql(table, batch.column_names)) as copy:
-        copy.write(buffer.getbuffer())
+    pacsv.write_csv(table, buffer, _CSV_OPTIONS)
+    return buffer.getvalue()
 
 
-def _with_run_id(batch: pa.RecordBatch | pa.Table, run_id: str) -> pa.Table:
-    table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
-    run_ids = pa.DictionaryArray.from_arrays(pa.array(np.zeros(table.num_rows, np.int32)), pa.array([run_id]))
-    return table.append_column(RUN_ID_COLUMN, run_ids.cast(pa.string()))
+def copy_rows(conn: psycopg.Connection, table: sql.Composable, names: list[str], data: bytes) -> None:
+    """COPY CSV `data` into `names` of `table`."""
+    with (
+        conn.cursor() as cur,
+        cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(table, names_sql(names))) as copy,
+    ):
+        copy.write(data)
 
 
-def _first_occurrences(hashes: pa.Array) -> pa.Array:
-    """Indices of the first row of each distinct hash, in row order."""
+def first_occurrences(rows: pa.Table) -> pa.Table:
+    """The rows whose hash is the first of its kind in the batch, in their order."""
+    hashes = rows.column(HASH_COLUMN)
     positions = pa.table({"h": hashes, "i": pa.array(np.arange(len(hashes), dtype=np.int64))})
     firsts = positions.group_by("h", use_threads=False).aggregate([("i", "min")]).column("i_min")
-    return pc.take(firsts, pc.sort_indices(firsts))
+    if len(firsts) == len(hashes):
+        return rows
+    return rows.take(pc.take(firsts, pc.sort_indices(firsts)))
 
 
-def _append_batch(cur: psycopg.Cursor, target: Target, batch: pa.Table) -> int:
-    """COPY the rows of `batch` whose hash is not in the table yet; returns how many were inserted."""
-    table = table_ident(target)
-    unique = batch.take(_first_occurrences(batch.column(HASH_COLUMN)))
-    hashes = unique.column(HASH_COLUMN)
-    cur.execute(
-        sql.SQL("SELECT encode(uuid_send(_elt_row_hash), 'hex') FROM {} WHERE _elt_row_hash = ANY(%s::uuid[])").format(
-            table
-        ),
-        (hashes.to_pylist(),),
-    )
-    existing = pa.array([row[0] for row in cur.fetchall()], pa.string())
-    new_rows = unique.filter(pc.invert(pc.is_in(hashes, value_set=existing))) if len(existing) else unique
-    if not new_rows.num_rows:
-        return 0
-    try:
-        with cur.connection.transaction():
-            _copy_batch(cur, table, new_rows)
-        return new_rows.num_rows
-    except psycopg.errors.UniqueViolation:  # a concurrent writer got some of these rows in first
-        return _insert_via_staging(cur, target, new_rows, conflict=sql.SQL("ON CONFLICT (_elt_row_hash) DO NOTHING"))
+def hash_words(hashes: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Hex row hashes as an (n, 2) array of big-endian uint64 words."""
+    text = "".join(hashes.to_pylist())
+    return np.frombuffer(bytes.fromhex(text), dtype=">u8").reshape(-1, 2).astype(np.uint64)
 
 
-def _create_stage(cur: psycopg.Cursor, target: Target) -> sql.Identifier:
+class HashSet:
+    """A read-only set of 128-bit hashes held as two sorted uint64 columns (16 bytes a hash)."""
+
+    def __init__(self, words: np.ndarray):
+        order = np.lexsort((words[:, 1], words[:, 0]))
+        self.high = np.ascontiguousarray(words[order, 0])
+        self.low = np.ascontiguousarray(words[order, 1])
+
+    def __len__(self) -> int:
+        return len(self.high)
+
+    @classmethod
+    def fetch(cls, conn: psycopg.Connection, target: Target) -> HashSet:
+        """Every `_elt_row_hash` of the table, through a binary COPY (22 bytes a row on the wire)."""
+        data = bytearray()
+        query = sql.SQL("COPY (SELECT _elt_row_hash FROM {}) TO STDOUT (FORMAT binary)").format(table_ident(target))
+        with conn.cursor() as cur, cur.copy(query) as copy:
+            for chunk in copy:
+                data += chunk
+        header = 11 + 4 + 4 + int.from_bytes(data[15:19], "big")
+        tuples = np.frombuffer(
+            bytes(data[header:-2]), dtype=np.dtype([("n", ">i2"), ("len", ">i4"), ("h", ">u8"), ("l", ">u8")])
+        )
+        return cls(np.stack([tuples["h"].astype(np.uint64), tuples["l"].astype(np.uint64)], axis=1))
+
+    def contains(self, words: np.ndarray) -> np.ndarray:
+        """A boolean mask: which of `words` are in the set."""
+        if not len(self.high):
+            return np.zeros(len(words), dtype=bool)
+        left = np.searchsorted(self.high, words[:, 0], side="left")
+        right = np.searchsorted(self.high, words[:, 0], side="right")
+        found = np.zeros(len(words), dtype=bool)
+        for offset in range(int((right - left).max(initial=0))):  # almost always 0 or 1 round
+            at = np.minimum(left + offset, len(self.high) - 1)
+            found |= (left + offset < right) & (self.low[at] == words[:, 1])
+        return found
+
+
+def _set_run_id(conn: psycopg.Connection, run_id: str) -> None:
+    conn.execute("SELECT set_config('elt.run_id', %s, true)", (run_id,))
+
+
+def set_source(conn: psycopg.Connection, source: str) -> None:
+    """The `_elt_source` value for the rows copied next (until the transaction ends)."""
+    conn.execute("SELECT set_config('elt.source', %s, true)", (source,))
+
+
+class BulkAppendLoader:
+    """Append with the unique index dropped and rebuilt; see the module docstring."""
+
+    def __init__(
+        self, conn: psycopg.Connection, target: Target, names: list[str], run_id: str, existing: HashSet | None
+    ):
+        self.conn, self.target, self.names, self.run_id = conn, target, [*names, HASH_COLUMN], run_id
+        self.existing = existing
+        _set_run_id(conn, run_id)
+        conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(hash_index_ident(target)))
+
+    def prepare(self, rows: pa.Table) -> Prepared:
+        unique = first_occurrences(rows)
+        if self.existing is not None and len(self.existing) and unique.num_rows:
+            unique = unique.filter(pa.array(~self.existing.contains(hash_words(unique.column(HASH_COLUMN)))))
+        return Prepared(unique, rows.num_rows, to_csv(unique.select(self.names)) if unique.num_rows else b"")
+
+    def load(self, prepared: Prepared) -> int:
+        if prepared.rows.num_rows:
+            copy_rows(self.conn, table_ident(self.target), self.names, prepared.csv or b"")
+        return prepared.rows.num_rows
+
+    def finish(self, inserted: int) -> tuple[int, int]:
+        """Rebuild the unique index; rows this run copied twice (in different batches) are removed first."""
+        create = sql.SQL("CREATE UNIQUE INDEX {} ON {} (_elt_row_hash)").format(
+            sql.Identifier(self.target.table + HASH_INDEX_SUFFIX), table_ident(self.target)
+        )
+        try:
+            with self.conn.transaction():
+                self.conn.execute(create)
+        except psycopg.errors.UniqueViolation:
+            removed = self.conn.execute(
+                sql.SQL(
+                    "DELETE FROM {t} WHERE ctid IN (SELECT ctid FROM (SELECT ctid, row_number() OVER "
+                    "(PARTITION BY _elt_row_hash ORDER BY ctid) AS n FROM {t} WHERE _elt_run_id = %s) d WHERE n > 1)"
+                ).format(t=table_ident(self.target)),
+                (self.run_id,),
+            ).rowcount
+            inserted -= removed
+            self.conn.execute(create)
+        return inserted, 0
+
+
+class ProbeAppendLoader:
+    """Append by looking each batch's hashes up in the unique index; see the module docstring."""
+
+    def __init__(self, conn: psycopg.Connection, target: Target, names: list[str], run_id: str):
+        self.conn, self.target, self.names = conn, target, [*names, HASH_COLUMN]
+        _set_run_id(conn, run_id)
+
+    def prepare(self, rows: pa.Table) -> Prepared:
+        return Prepared(first_occurrences(rows), rows.num_rows)
+
+    def load(self, prepared: Prepared) -> int:
+        rows = prepared.rows
+        if not rows.num_rows:
+            return 0
+        hashes = rows.column(HASH_COLUMN)
+        # One text literal for the array: adapting 50,000 Python strings one by one costs more than the lookup.
+        literal = "{" + ",".join(hashes.to_pylist()) + "}"
+        found = self.conn.execute(
+            sql.SQL(
+                "SELECT encode(uuid_send(_elt_row_hash), 'hex') FROM {} WHERE _elt_row_hash = ANY(%s::uuid[])"
+            ).format(table_ident(self.target)),
+            (literal,),
+        ).fetchall()
+        if found:
+            rows = rows.filter(pc.invert(pc.is_in(hashes, value_set=pa.array([f[0] for f in found], pa.string()))))
+        if not rows.num_rows:
+            return 0
+        data = to_csv(rows.select(self.names))
+        try:
+            with self.conn.transaction():
+                copy_rows(self.conn, table_ident(self.target), self.names, data)
+            inserted = rows.num_rows
+        except psycopg.errors.UniqueViolation:  # a concurrent writer got some of these rows in first
+            inserted = _insert_through_stage(self.conn, self.target, self.names, data)
+        return inserted
+
+    def finish(self, inserted: int) -> tuple[int, int]:
+        return inserted, 0
+
+
+def _create_stage(conn: psycopg.Connection, target: Target) -> sql.Identifier:
     stage = sql.Identifier("_elt_stage")
-    cur.execute(
+    conn.execute(
         sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
             stage, table_ident(target)
         )
     )
-    cur.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS _elt_seq bigserial").format(stage))
-    cur.execute(sql.SQL("TRUNCATE {}").format(stage))
+    conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS _elt_seq bigserial").format(stage))
+    conn.execute(sql.SQL("TRUNCATE {}").format(stage))
     return stage
 
 
-def _insert_via_staging(cur: psycopg.Cursor, target: Target, rows: pa.Table, conflict: sql.Composable) -> int:
-    stage = _create_stage(cur, target)
-    _copy_batch(cur, stage, rows)
-    names = sql.SQL(", ").join(map(sql.Identifier, rows.column_names))
-    cur.execute(
-        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ORDER BY _elt_seq {}").format(
-            table_ident(target), names, names, stage, conflict
+def _insert_through_stage(conn: psycopg.Connection, target: Target, names: list[str], data: bytes) -> int:
+    stage = _create_stage(conn, target)
+    copy_rows(conn, stage, names, data)
+    all_names = names_sql([*names, "_elt_source", "_elt_run_id"])
+    return conn.execute(
+        sql.SQL(
+            "INSERT INTO {} ({}) SELECT {} FROM {} ORDER BY _elt_seq ON CONFLICT (_elt_row_hash) DO NOTHING"
+        ).format(table_ident(target), all_names, all_names, stage)
+    ).rowcount
+
+
+class MergeLoader:
+    """Upsert on the primary key through a temporary table; see the module docstring."""
+
+    def __init__(self, conn: psycopg.Connection, target: Target, names: list[str], run_id: str):
+        self.conn, self.target, self.business, self.names = conn, target, names, [*names, HASH_COLUMN]
+        _set_run_id(conn, run_id)
+        self.stage = _create_stage(conn, target)
+
+    def prepare(self, rows: pa.Table) -> Prepared:
+        return Prepared(rows, rows.num_rows, to_csv(rows.select(self.names)) if rows.num_rows else b"")
+
+    def load(self, prepared: Prepared) -> int:
+        if prepared.rows.num_rows:
+            copy_rows(self.conn, self.stage, self.names, prepared.csv or b"")
+        return 0
+
+    def finish(self, inserted: int) -> tuple[int, int]:
+        keys = key_columns(self.target, self.business)
+        names = [*self.names, "_elt_source", "_elt_run_id"]
+        updates = sql.SQL(", ").join(
+            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n)) for n in names if n not in keys
         )
-    )
-    return cur.rowcount
+        row = self.conn.execute(
+            sql.SQL(
+                "WITH upserted AS (INSERT INTO {table} AS t ({names}) "
+                "SELECT DISTINCT ON ({keys}) {names} FROM {stage} ORDER BY {keys}, _elt_seq DESC "
+                "ON CONFLICT ({keys}) DO UPDATE SET {updates}, _elt_loaded_at = now() "
+                "WHERE t._elt_row_hash IS DISTINCT FROM EXCLUDED._elt_row_hash "
+                "RETURNING (xmax = 0) AS inserted) "
+                "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted"
+            ).format(
+                table=table_ident(self.target),
+                names=names_sql(names),
+                keys=names_sql(keys),
+                stage=self.stage,
+                updates=updates,
+            )
+        ).fetchone()
+        return row[0], row[1]
 
 
-def _merge(cur: psycopg.Cursor, target: Target, business: list[str], stage: sql.Identifier) -> tuple[int, int]:
-    """Upsert the staged rows on the primary key, the last staged row per key winning; returns (inserted, updated)."""
-    keys = key_columns(target, business)
-    names = [*business, HASH_COLUMN, SOURCE_COLUMN, RUN_ID_COLUMN]
-    key_list = sql.SQL(", ").join(map(sql.Identifier, keys))
-    updates = sql.SQL(", ").join(
-        sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n)) for n in names if n not in keys
-    )
-    name_list = sql.SQL(", ").join(map(sql.Identifier, names))
-    cur.execute(
-        sql.SQL(
-            "WITH upserted AS (INSERT INTO {table} AS t ({names}) "
-            "SELECT DISTINCT ON ({keys}) {names} FROM {stage} ORDER BY {keys}, _elt_seq DESC "
-            "ON CONFLICT ({keys}) DO UPDATE SET {updates}, _elt_loaded_at = now() "
-            "WHERE t._elt_row_hash IS DISTINCT FROM EXCLUDED._elt_row_hash "
-            "RETURNING (xmax = 0) AS inserted) "
-            "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted"
-        ).format(table=table_ident(target), names=name_list, keys=key_list, stage=stage, updates=updates)
-    )
-    inserted, updated = cur.fetchone()
-    return inserted, updated
-
-
-def _load_rejects(cur: psycopg.Cursor, target: Target, paths: Iterable[Path], run_id: str) -> int:
-    """Quarantine this run's rejects; a record already quarantined by an earlier run is not stored twice."""
-    columns = ["raw_record", "column_name", "reason", "source", "source_row", "run_id"]
-    stage = sql.Identifier("_elt_rejects_stage")
-    cur.execute(
-        sql.SQL(
-            "CREATE TEMP TABLE IF NOT EXISTS {} (raw_record jsonb, column_name text, reason text, source text, "
-            "source_row bigint, run_id text) ON COMMIT DROP"
-        ).format(stage)
-    )
-    count = 0
-    with cur.copy(_copy_sql(stage, columns, "text")) as copy:
-        for path in paths:
-            if not path.exists():
-                continue
-            with path.open(encoding="utf-8") as handle:
-                for line in handle:
-                    item = json.loads(line)
-                    raw = json.dumps(item["raw_record"], ensure_ascii=False)
-                    copy.write_row((raw, item["column"], item["reason"], item["source"], item["source_row"], run_id))
-                    count += 1
-    names = sql.SQL(", ").join(map(sql.Identifier, columns))
-    cur.execute(
-        sql.SQL(
-            "INSERT INTO {} ({}, reject_hash) SELECT {}, md5(concat_ws(chr(31), source, source_row, raw_record::text, "
-            "reason))::uuid FROM {} ON CONFLICT (reject_hash) DO NOTHING"
-        ).format(table_ident(target, REJECTED_SUFFIX), names, names, stage)
-    )
-    cur.execute(sql.SQL("TRUNCATE {}").format(stage))
-    return count
-
-
-def iter_validated(path: Path) -> Iterable[pa.RecordBatch]:
-    """The validated rows file, batch by batch (memory-mapped)."""
-    with pa.memory_map(str(path)) as source:
-        reader = pa.ipc.open_file(source)
-        for index in range(reader.num_record_batches):
-            yield reader.get_batch(index)
-
-
-def load(
-    conn: psycopg.Connection,
-    target: Target,
-    column_types: dict[str, str],
-    validated_path: Path,
-    reject_paths: Iterable[Path],
-    run_id: str,
-) -> LoadResult:
-    """Load one run's validated rows and rejects in a single transaction."""
-    result = LoadResult()
-    business = list(column_types)
-    with conn.transaction(), conn.cursor() as cur:
-        result.added_columns = ensure_tables(conn, target, column_types)
-        stage = _create_stage(cur, target) if target.mode == "merge" else None
-        valid = 0
-        for batch in iter_validated(validated_path):
-            valid += batch.num_rows
-            rows = _with_run_id(batch, run_id)
-            if stage is not None:
-                _copy_batch(cur, stage, rows)
-            else:
-                result.inserted += _append_batch(cur, target, rows)
-        if stage is not None:
-            result.inserted, result.updated = _merge(cur, target, business, stage)
-        result.duplicates = valid - result.inserted - result.updated
-        result.rejected = _load_rejects(cur, target, reject_paths, run_id)
-        cur.execute(sql.SQL("SELECT count(*) FROM {}").format(table_ident(target)))
-        result.row_count = cur.fetchone()[0]
-    return result
-
-
-def preview(conn: psycopg.Connection, target: Target, limit: int = 10) -> tuple[list[str], list[tuple], int]:
-    """(column names, first rows, total row count) of the target table."""
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("SELECT * FROM {} LIMIT %s").format(table_ident(target)), (limit,))
-        names = [d.name for d in cur.description or []]
-        rows = cur.fetchall()
-        cur.execute(sql.SQL("SELECT count(*) FROM {}").format(table_ident(target)))
-        return names, rows, cur.fetchone()[0]
+def choose_loader(
+    conn: psycopg.Connection, target: Target, names: list[str], run_id: str, incoming_bytes: int
+) -> tuple[Loader, str]:
+    """The loader for this run and its name ("bulk", "probe" or "merge")."""
+    if target.mode == "merge":
+        return MergeLoader(conn, target, names, run_id), "merge"
+    table = table_ident(target)
+    if conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(table)).fetchone()[0]:
+        return BulkAppendLoader(conn, target, names, run_id, None), "bulk"
+    estimated_rows, table_bytes = conn.execute(
+        sql.SQL("SELECT reltuples::bigint, pg_table_size(oid) FROM pg_class WHERE oid = to_regclass(%s)"),
+        (table.as_string(conn),),
+    ).fetchone()
+    if estimated_rows < 0:  # never analysed
+        estimated_rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()[0]
+    if estimated_rows <= FETCH_HASHES_MAX_ROWS and incoming_bytes >= BULK_SHARE * table_bytes:
+        return BulkAppendLoader(conn, target, names, run_id, HashSet.fetch(conn, target)), "bulk"
+    return ProbeAppendLoader(conn, target, names, run_id), "probe"

@@ -175,6 +175,8 @@ def _parse_timestamps(values: pa.Array) -> pa.Array:
 def standardize_timestamp(values: pa.Array, with_zone: bool = False) -> Standardized:
     values, parsed = _parse_timestamps(values)
     as_text = pc.cast(parsed if with_zone else pc.cast(parsed, pa.timestamp("us")), pa.string())
+    # "10:00:00.000000" -> "10:00:00": shorter text is measurably faster for PostgreSQL to parse in COPY
+    as_text = pc.replace_substring(as_text, ".000000", "")
     return as_text, _failed(values, pc.is_valid(parsed))
 
 

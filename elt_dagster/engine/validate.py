@@ -1,43 +1,31 @@
-"""Validate: standardise the staging CSV against the schema, quarantine what can't be converted, hash the rest.
+"""Validate: standardise each batch against the schema, set aside what can't be converted, hash the rest.
 
-Output: an Arrow IPC file of canonical text columns plus `_elt_row_hash` and `_elt_source`, and a JSON
-Lines file of rejected records (raw record, column, reason, source file, record number).
+`check_batch` is the whole of it for one batch: the pipeline calls it on every batch it reads.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
+import xxhash
 
-from .config import LoadedConfig, key_columns
+from .config import LoadedConfig
 from .extract import SOURCE_COLUMN, SOURCE_ROW_COLUMN
-from .readers import CSV_BLOCK_BYTES, read_header
 from .standardize import STANDARDIZERS, TYPE_DESCRIPTIONS
 
 HASH_COLUMN = "_elt_row_hash"
-VALIDATED_FILE = "validated.arrow"
-VALIDATE_REJECTS_FILE = "validate_rejects.jsonl"
-FIRST_REASONS = 5
 
 
 @dataclass
-class ValidateResult:
-    """What validation produced: the validated rows file, the rejects file and the counts."""
+class CheckedBatch:
+    """One batch after validation: the valid rows (canonical text + row hash) and the rejected records."""
 
-    validated_path: Path
-    rejects_path: Path
-    column_types: dict[str, str]
+    rows: pa.Table
+    rejects: list[dict[str, Any]] = field(default_factory=list)
     rows_in: int = 0
-    rows_valid: int = 0
-    rejected: int = 0
-    first_reasons: list[str] = field(default_factory=list)
 
 
 def pipeline_column_types(loaded: LoadedConfig, columns: list[str]) -> dict[str, str]:
@@ -47,7 +35,7 @@ def pipeline_column_types(loaded: LoadedConfig, columns: list[str]) -> dict[str,
 
 
 def row_hashes(columns: dict[str, pa.Array]) -> pa.Array:
-    """128-bit MD5 of the row's non-null (column name, canonical value) pairs, in column-name order, as hex.
+    """128-bit XXH3 of the row's non-null (column name, canonical value) pairs, in column-name order, as hex.
 
     NULLs are left out, so adding a column to the schema does not change the hash of rows that lack it.
     """
@@ -55,58 +43,31 @@ def row_hashes(columns: dict[str, pa.Array]) -> pa.Array:
     if not parts:
         raise ValueError("a row hash needs at least one column")
     joined = pc.binary_join_element_wise(*parts, "\x1f", null_handling="skip").cast(pa.binary())
-    md5 = hashlib.md5
-    return pa.array([md5(value).hexdigest() for value in joined.to_pylist()], pa.string())
+    digest = xxhash.xxh3_128_hexdigest
+    return pa.array([digest(value) for value in joined.to_pylist()], pa.string())
 
 
-def iter_staging(path: Path) -> Iterator[pa.RecordBatch]:
-    """The staging CSV in bounded batches, every business column as text (empty = NULL)."""
-    names = read_header(path, delimiter=",", encoding="utf-8")
-    types = {name: pa.string() for name in names}
-    types[SOURCE_ROW_COLUMN] = pa.int64()
-    reader = pacsv.open_csv(
-        str(path),
-        pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-        pacsv.ParseOptions(newlines_in_values=True),
-        pacsv.ConvertOptions(
-            column_types=types, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True
-        ),
-    )
-    yield from reader
+def check_batch(batch: pa.Table, types: dict[str, str], key: list[str]) -> CheckedBatch:
+    """Standardise `batch` (text columns plus `_elt_source`, `_elt_source_row`) by `types`.
+
+    A row with a value that can't be converted, or (merge mode) an empty `key` column, is rejected with
+    the first failing column and the reason. The valid rows come back as canonical text plus their hash.
+    """
+    batch = pa.RecordBatch.from_arrays([c.combine_chunks() for c in batch.columns], schema=batch.schema)
+    canonical, reject_mask, reasons = _standardize_batch(batch, types, key)
+    rejects: list[dict[str, Any]] = []
+    if reasons is not None:
+        rejects = _reject_records(batch, reject_mask, reasons, list(types))
+        keep = pc.invert(reject_mask)
+        canonical = {n: pc.filter(v, keep) for n, v in canonical.items()}
+    hashes = row_hashes(canonical) if canonical else pa.array([], pa.string())
+    rows = pa.table({**canonical, HASH_COLUMN: hashes})
+    return CheckedBatch(rows=rows, rejects=rejects, rows_in=batch.num_rows)
 
 
-def validate(loaded: LoadedConfig, staging_path: Path, out_dir: Path) -> ValidateResult:
-    """Standardise `staging_path` into `out_dir/validated.arrow`; rejected records go to a JSON Lines file."""
-    names = [n for n in read_header(staging_path, delimiter=",", encoding="utf-8") if not n.startswith("_elt_")]
-    types = pipeline_column_types(loaded, names)
-    target = loaded.config.target
-    key = key_columns(target, names) if target.mode == "merge" else []
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result = ValidateResult(out_dir / VALIDATED_FILE, out_dir / VALIDATE_REJECTS_FILE, types)
-    out_schema = pa.schema(
-        [(n, pa.string()) for n in names] + [(HASH_COLUMN, pa.string()), (SOURCE_COLUMN, pa.string())]
-    )
-    with (
-        pa.ipc.new_file(str(result.validated_path), out_schema) as writer,
-        result.rejects_path.open("w", encoding="utf-8") as rejects,
-    ):
-        for batch in iter_staging(staging_path):
-            result.rows_in += batch.num_rows
-            canonical, reject_mask, reasons = _standardize_batch(batch, types, key)
-            if reasons is not None:
-                result.rejected += _write_rejects(rejects, batch, reject_mask, reasons, names, result)
-                keep = pc.invert(reject_mask)
-                canonical = {n: pc.filter(v, keep) for n, v in canonical.items()}
-                source = pc.filter(batch.column(SOURCE_COLUMN), keep)
-            else:
-                source = batch.column(SOURCE_COLUMN)
-            valid_rows = len(source)
-            if not valid_rows:
-                continue
-            hashes = row_hashes(canonical)
-            writer.write_batch(pa.record_batch([*canonical.values(), hashes, source], schema=out_schema))
-            result.rows_valid += valid_rows
-    return result
+def describe_reject(reject: dict[str, Any]) -> str:
+    """`file record N: reason`, for logs."""
+    return f"{reject['source']} record {reject['source_row']}: {reject['reason']}"
 
 
 def _standardize_batch(
@@ -142,21 +103,16 @@ def _standardize_batch(
     return canonical, reject_mask, pa.StructArray.from_arrays([reasons, columns], ["reason", "column"])
 
 
-def _write_rejects(
-    handle, batch: pa.RecordBatch, mask: pa.Array, reasons: pa.Array, names: list[str], result: ValidateResult
-) -> int:
+def _reject_records(batch: pa.RecordBatch, mask: pa.Array, reasons: pa.StructArray, names: list[str]) -> list[dict[str, Any]]:
     indices = pc.indices_nonzero(mask)
     rows = batch.take(indices).to_pylist()
-    for row, why in zip(rows, reasons.take(indices).to_pylist(), strict=True):
-        column, reason = why["column"], why["reason"]
-        record = {
+    return [
+        {
             "raw_record": {n: row[n] for n in names},
-            "column": column,
-            "reason": reason,
+            "column": why["column"],
+            "reason": why["reason"],
             "source": row[SOURCE_COLUMN],
             "source_row": row[SOURCE_ROW_COLUMN],
         }
-        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        if len(result.first_reasons) < FIRST_REASONS:
-            result.first_reasons.append(f"{row[SOURCE_COLUMN]} record {row[SOURCE_ROW_COLUMN]}: {reason}")
-    return len(rows)
+        for row, why in zip(rows, reasons.take(indices).to_pylist(), strict=True)
+    ]

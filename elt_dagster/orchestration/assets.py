@@ -1,237 +1,193 @@
-"""The asset factory: one YAML file becomes three assets, a job and two resources.
+"""The asset factory: one YAML file becomes three assets, a job and a resource.
 
-    <name>/extracted   every source file -> one staging CSV for the run
-    <name>/validated   typed and standardised rows, rejects set aside
+    <name>/extracted   every new or changed source file -> this run's staging CSV
+    <name>/validated   rows typed and standardised; rejects set aside with a reason
     <name>/<table>     the PostgreSQL table, loaded with COPY and row-hash dedup
 
-Assets hand each other file paths through their materialisation metadata, never data through the
-pickling IO manager.
+The three are materialised by one step (a multi-asset), because the engine streams: it reads, validates and
+loads batch by batch, with the database working in parallel. No data passes through an IO manager.
 """
 
 import re
-import time
-from pathlib import Path
 
 from dagster import (
     AssetExecutionContext,
     AssetKey,
-    AssetSelection,
+    AssetSpec,
+    Config,
     Definitions,
     Failure,
     MaterializeResult,
     MetadataValue,
     TableColumn,
     TableSchema,
-    asset,
     define_asset_job,
     in_process_executor,
+    multi_asset,
 )
+from pydantic import Field
 
 from ..engine.config import LoadedConfig, PipelineError
 from ..engine.db import connect, redact_url
-from ..engine.load import PG_TYPES, LoadResult, load, preview
-from ..engine.pipeline import run_extract, run_validate
+from ..engine.pipeline import RunReport, run_pipeline
 from ..engine.report import markdown_table
-from ..engine.validate import ValidateResult
+from ..engine.tables import preview
+from ..engine.validate import describe_reject
 from .resources import PipelineConfigResource, PostgresResource
 
 POSTGRES_RESOURCE = "postgres"
 PREVIEW_ROWS = 10
+FULL_REFRESH_TAG = "elt/full_refresh"
+
+
+class RunOptions(Config):
+    """Run configuration of an ELT job."""
+
+    full_refresh: bool = Field(
+        default=False,
+        description="Read every source file again, not only new or changed ones (also: tag elt/full_refresh=true).",
+    )
 
 
 def _key_part(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", text)
 
 
-def _upstream_metadata(context: AssetExecutionContext, key: AssetKey) -> dict:
-    event = context.instance.get_latest_materialization_event(key)
-    if event is None or event.asset_materialization is None:
-        raise Failure(f"{key.to_user_string()} has not been materialised yet: run the whole job")
-    return {name: value.value for name, value in event.asset_materialization.metadata.items()}
-
-
 def _describe(loaded: LoadedConfig) -> str:
     config = loaded.config
     sources = ", ".join(f"`{s.resolved_path(loaded.base_dir)}` ({s.pattern})" for s in config.sources)
     target = config.target
+    key = f", primary key {target.primary_key}" if target.primary_key else ""
     return (
         f"Pipeline **{loaded.name}** from `{loaded.path}`.\n\nSources: {sources}\n\n"
-        f"Target: `{target.db_schema}.{target.table}`, mode `{target.mode}`"
-        + (f", primary key {target.primary_key}" if target.primary_key else "")
+        f"Target: `{target.db_schema}.{target.table}`, mode `{target.mode}`{key}"
     )
 
 
 def build_pipeline(loaded: LoadedConfig) -> Definitions:
-    """Assets, job and resources for one pipeline YAML."""
+    """Assets, job and resource for one pipeline YAML."""
     name = loaded.name
     config_key = f"{name}_config"
     target = loaded.config.target
-    extracted_key = AssetKey([name, "extracted"])
-    validated_key = AssetKey([name, "validated"])
-    table_key = AssetKey([name, _key_part(target.table)])
+    keys = {
+        "extracted": AssetKey([name, "extracted"]),
+        "validated": AssetKey([name, "validated"]),
+        "table": AssetKey([name, _key_part(target.table)]),
+    }
     description = _describe(loaded)
+    specs = [
+        AssetSpec(
+            keys["extracted"],
+            group_name=name,
+            kinds={"python", "csv"},
+            description="New or changed source files, read into this run's staging CSV.\n\n" + description,
+        ),
+        AssetSpec(
+            keys["validated"],
+            deps=[keys["extracted"]],
+            group_name=name,
+            kinds={"python"},
+            description="Rows typed and standardised by the schema; rejects set aside with a reason.",
+        ),
+        AssetSpec(
+            keys["table"],
+            deps=[keys["validated"]],
+            group_name=name,
+            kinds={"postgres", "table"},
+            description=f"The PostgreSQL table `{target.db_schema}.{target.table}` ({target.mode}), loaded with COPY and row-hash dedup.",
+        ),
+    ]
 
-    def pipeline_config(context: AssetExecutionContext) -> LoadedConfig:
-        resource: PipelineConfigResource = getattr(context.resources, config_key)
-        return resource.load()
-
-    @asset(
-        key=extracted_key,
-        group_name=name,
-        kinds={"python", "csv"},
-        description="Every source file, read into one staging CSV.\n\n" + description,
-        required_resource_keys={config_key},
-    )
-    def extracted(context: AssetExecutionContext) -> MaterializeResult:
-        started = time.perf_counter()
-        with _user_errors():
-            current = pipeline_config(context)
-            result = run_extract(current, context.run.run_id)
-        for report in result.files:
-            context.log.info(
-                f"read {report.path}: {report.rows} rows"
-                + (f", {report.malformed} malformed" if report.malformed else "")
-            )
-        for path in result.skipped_files:
-            context.log.warning(f"skipped {path}: not a csv/txt/tsv/json/jsonl/ndjson file (optionally .gz)")
-        context.log.info(f"extracted {result.rows} rows from {len(result.files)} files into {result.staging_path}")
-        return MaterializeResult(
-            metadata={
-                "staging_path": MetadataValue.path(str(result.staging_path)),
-                "rejects_path": MetadataValue.path(str(result.rejects_path)),
-                "files_read": len(result.files),
-                "rows_extracted": result.rows,
-                "malformed_rows": result.malformed,
-                "columns": MetadataValue.json(result.columns),
-                "config_hash": current.content_hash,
-                "duration_seconds": round(time.perf_counter() - started, 3),
-            }
-        )
-
-    @asset(
-        key=validated_key,
-        deps=[extracted_key],
-        group_name=name,
-        kinds={"python", "arrow"},
-        description="Rows typed and standardised by the schema; rejects set aside with a reason.",
-        required_resource_keys={config_key},
-    )
-    def validated(context: AssetExecutionContext) -> MaterializeResult:
-        started = time.perf_counter()
-        upstream = _upstream_metadata(context, extracted_key)
-        with _user_errors():
-            current = pipeline_config(context)
-            result = run_validate(current, Path(upstream["staging_path"]))
-        context.log.info(f"validated {result.rows_in} rows: {result.rows_valid} valid, {result.rejected} rejected")
-        for reason in result.first_reasons:
-            context.log.warning(f"rejected: {reason}")
-        return MaterializeResult(
-            metadata={
-                "validated_path": MetadataValue.path(str(result.validated_path)),
-                "rejects_path": MetadataValue.path(str(result.rejects_path)),
-                "extract_rejects_path": MetadataValue.path(str(upstream["rejects_path"])),
-                # a list of pairs: JSON metadata does not keep the key order of a mapping
-                "column_types": MetadataValue.json([[n, t] for n, t in result.column_types.items()]),
-                "rows_valid": result.rows_valid,
-                "rows_rejected": result.rejected,
-                "first_rejects": MetadataValue.md("\n".join(f"- {r}" for r in result.first_reasons) or "none"),
-                "duration_seconds": round(time.perf_counter() - started, 3),
-            }
-        )
-
-    @asset(
-        key=table_key,
-        deps=[validated_key],
-        group_name=name,
-        kinds={"postgres", "table"},
-        description=f"The PostgreSQL table `{target.db_schema}.{target.table}` ({target.mode}).",
-        required_resource_keys={config_key, POSTGRES_RESOURCE},
-    )
-    def table(context: AssetExecutionContext) -> MaterializeResult:
-        started = time.perf_counter()
-        upstream = _upstream_metadata(context, validated_key)
-        validated_result = ValidateResult(
-            validated_path=Path(upstream["validated_path"]),
-            rejects_path=Path(upstream["rejects_path"]),
-            column_types={n: t for n, t in upstream["column_types"]},
-        )
+    @multi_asset(name=f"{name}_elt_step", specs=specs, required_resource_keys={config_key, POSTGRES_RESOURCE})
+    def elt(context: AssetExecutionContext, config: RunOptions):
+        pipeline: PipelineConfigResource = getattr(context.resources, config_key)
         postgres: PostgresResource = getattr(context.resources, POSTGRES_RESOURCE)
-        with _user_errors():
-            current = pipeline_config(context)
+        full_refresh = config.full_refresh or context.run.tags.get(FULL_REFRESH_TAG, "").lower() in ("1", "true", "yes")
+        try:
+            current = pipeline.load()
             url = postgres.url_for(current.config.target)
-            reject_paths = [Path(upstream["extract_rejects_path"]), validated_result.rejects_path]
+            context.log.info(f"{name}: loading into {redact_url(url)}" + (" (full refresh)" if full_refresh else ""))
+            report = run_pipeline(current, context.run.run_id, url, full_refresh=full_refresh)
             with connect(url) as conn:
-                result = load(
-                    conn,
-                    current.config.target,
-                    validated_result.column_types,
-                    validated_result.validated_path,
-                    reject_paths,
-                    context.run.run_id,
-                )
-                names, rows, _ = preview(conn, current.config.target, PREVIEW_ROWS)
-        context.log.info(
-            f"inserted {result.inserted}, updated {result.updated}, skipped {result.duplicates} duplicates, quarantined {result.rejected}; table now has {result.row_count} rows"
-        )
-        if result.added_columns:
-            context.log.info(f"added columns to the table: {', '.join(result.added_columns)}")
-        return MaterializeResult(
-            metadata=_load_metadata(current, result, validated_result, url, names, rows, time.perf_counter() - started)
-        )
+                names, rows = preview(conn, current.config.target, PREVIEW_ROWS) if report.table_schema else ([], [])
+        except PipelineError as exc:
+            raise Failure(description=str(exc), metadata={"error": str(exc)}) from None
+        _log(context, report)
+        yield MaterializeResult(asset_key=keys["extracted"], metadata=_extract_metadata(report))
+        yield MaterializeResult(asset_key=keys["validated"], metadata=_validate_metadata(report))
+        yield MaterializeResult(asset_key=keys["table"], metadata=_table_metadata(current, report, url, names, rows))
 
     job = define_asset_job(
         f"{name}_elt",
-        selection=AssetSelection.assets(extracted, validated, table),
+        selection=list(keys.values()),
         executor_def=in_process_executor,
         description=f"Extract, validate and load the {name} pipeline ({loaded.path.name}).",
     )
     return Definitions(
-        assets=[extracted, validated, table],
-        jobs=[job],
-        resources={config_key: PipelineConfigResource(config_path=str(loaded.path))},
+        assets=[elt], jobs=[job], resources={config_key: PipelineConfigResource(config_path=str(loaded.path))}
     )
 
 
-def _load_metadata(
-    loaded: LoadedConfig,
-    result: LoadResult,
-    validated: ValidateResult,
-    url: str,
-    names: list[str],
-    rows: list[tuple],
-    seconds: float,
-) -> dict:
-    target = loaded.config.target
-    columns = [TableColumn(n, PG_TYPES[t]) for n, t in validated.column_types.items()]
-    columns += [
-        TableColumn("_elt_row_hash", "uuid"),
-        TableColumn("_elt_source", "text"),
-        TableColumn("_elt_run_id", "text"),
-        TableColumn("_elt_loaded_at", "timestamptz"),
-    ]
+def _log(context: AssetExecutionContext, report: RunReport) -> None:
+    for path in report.skipped_files:
+        context.log.warning(f"skipped {path}: not a csv/txt/tsv/json/jsonl/ndjson file (optionally .gz)")
+    if report.unchanged_files:
+        context.log.info(f"{report.unchanged_files} files unchanged since they were loaded: not read")
+    for file in report.files:
+        context.log.info(
+            f"read {file.path}: {file.rows} rows" + (f", {file.malformed} malformed" if file.malformed else "")
+        )
+    context.log.info(f"validated {report.rows_extracted} rows: {report.rows_valid} valid, {report.invalid} rejected")
+    for reject in report.first_rejects:
+        context.log.warning(f"rejected: {describe_reject(reject)}")
+    context.log.info(
+        f"inserted {report.inserted}, updated {report.updated}, skipped {report.duplicates} duplicates, "
+        f"quarantined {report.rejected} ({report.strategy} load, {report.seconds:.2f} s); table has {report.row_count} rows"
+    )
+    if report.added_columns:
+        context.log.info(f"added columns to the table: {', '.join(report.added_columns)}")
+
+
+def _extract_metadata(report: RunReport) -> dict:
     return {
-        "dagster/row_count": result.row_count,
-        "dagster/column_schema": TableSchema(columns=columns),
-        "dagster/table_name": f"{target.db_schema}.{target.table}",
-        "inserted": result.inserted,
-        "updated": result.updated,
-        "duplicates": result.duplicates,
-        "rejected": result.rejected,
-        "added_columns": MetadataValue.json(list(result.added_columns)),
-        "preview": MetadataValue.md(markdown_table(names, rows)),
-        "database": redact_url(url),
-        "config_hash": loaded.content_hash,
-        "duration_seconds": round(seconds, 3),
+        "staging_path": MetadataValue.path(str(report.staging_path or "")),
+        "files_read": len(report.files),
+        "files_unchanged": report.unchanged_files,
+        "files_skipped": len(report.skipped_files),
+        "rows_extracted": report.rows_extracted,
+        "malformed_rows": report.malformed,
     }
 
 
-class _user_errors:
-    """Turn the engine's user-facing errors into a Dagster Failure with the plain message."""
+def _validate_metadata(report: RunReport) -> dict:
+    return {
+        "rows_valid": report.rows_valid,
+        "rows_rejected": report.rejected,
+        "rejects_path": MetadataValue.path(str(report.rejects_path or "")),
+        # a list of pairs: JSON metadata does not keep the key order of a mapping
+        "column_types": MetadataValue.json([[n, t] for n, t in report.column_types.items()]),
+        "first_rejects": MetadataValue.md("\n".join(f"- {describe_reject(r)}" for r in report.first_rejects) or "none"),
+    }
 
-    def __enter__(self) -> None:
-        return None
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is not None and isinstance(exc, PipelineError):
-            raise Failure(description=str(exc), metadata={"error": str(exc)}) from None
-        return False
+def _table_metadata(loaded: LoadedConfig, report: RunReport, url: str, names: list[str], rows: list[tuple]) -> dict:
+    target = loaded.config.target
+    metadata = {
+        "dagster/row_count": report.row_count,
+        "dagster/table_name": f"{target.db_schema}.{target.table}",
+        "inserted": report.inserted,
+        "updated": report.updated,
+        "duplicates": report.duplicates,
+        "rejected": report.rejected,
+        "added_columns": MetadataValue.json(list(report.added_columns)),
+        "load_strategy": report.strategy,
+        "database": redact_url(url),
+        "config_hash": loaded.content_hash,
+        "duration_seconds": round(report.seconds, 3),
+    }
+    if report.table_schema:
+        metadata["dagster/column_schema"] = TableSchema(
+            columns=[TableColumn(n, t) for n, t in report.table_schema.items()]
+        )
+        metadata["preview"] = MetadataValue.md(markdown_table(names, rows))
+    return metadata
