@@ -17,6 +17,7 @@ The caller runs everything inside one transaction.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,11 +49,14 @@ class Prepared:
 
 
 class Loader(Protocol):
-    def prepare(self, rows: pa.Table) -> Prepared: ...
+    def prepare(self, rows: pa.Table) -> Prepared:
+        """Work done in the producer thread, away from the database: dedup, filtering, CSV."""
 
-    def load(self, prepared: Prepared) -> int: ...
+    def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
+        """Load one file's batches (with `_elt_source` = `source`); returns the rows inserted."""
 
-    def finish(self, inserted: int) -> tuple[int, int]: ...
+    def finish(self, inserted: int) -> tuple[int, int]:
+        """Complete the load; returns (inserted, updated)."""
 
 
 def to_csv(table: pa.Table) -> bytes:
@@ -61,13 +65,33 @@ def to_csv(table: pa.Table) -> bytes:
     return buffer.getvalue()
 
 
-def copy_rows(conn: psycopg.Connection, table: sql.Composable, names: list[str], data: bytes) -> None:
-    """COPY CSV `data` into `names` of `table`."""
-    with (
-        conn.cursor() as cur,
-        cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(table, names_sql(names))) as copy,
-    ):
-        copy.write(data)
+def copy_rows(conn: psycopg.Connection, table: sql.Composable, names: list[str], chunks: Iterable[bytes]) -> None:
+    """COPY CSV `chunks` into `names` of `table`, as one COPY."""
+    query = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(table, names_sql(names))
+    with conn.cursor() as cur, cur.copy(query) as copy:
+        for chunk in chunks:
+            if chunk:
+                copy.write(chunk)
+
+
+def set_row_defaults(conn: psycopg.Connection, table: sql.Composable, source: str | None, run_id: str | None) -> None:
+    """Make `_elt_source` and `_elt_run_id` defaults of `table`, so COPY need not send them with every row.
+
+    Only for tables this transaction holds exclusively (bulk mode, temporary tables): it is DDL.
+    """
+    conn.execute(
+        sql.SQL(
+            "ALTER TABLE {} ALTER COLUMN _elt_source SET DEFAULT {}, ALTER COLUMN _elt_run_id SET DEFAULT {}"
+        ).format(table, sql.Literal(source), sql.Literal(run_id))
+    )
+
+
+def with_constants(table: pa.Table, source: str, run_id: str) -> pa.Table:
+    """`table` plus `_elt_source` and `_elt_run_id` columns of one value each."""
+    zeros = pa.array(np.zeros(table.num_rows, np.int32))
+    for name, value in (("_elt_source", source), ("_elt_run_id", run_id)):
+        table = table.append_column(name, pa.DictionaryArray.from_arrays(zeros, pa.array([value])).cast(pa.string()))
+    return table
 
 
 def first_occurrences(rows: pa.Table) -> pa.Table:
@@ -124,15 +148,6 @@ class HashSet:
         return found
 
 
-def _set_run_id(conn: psycopg.Connection, run_id: str) -> None:
-    conn.execute("SELECT set_config('elt.run_id', %s, true)", (run_id,))
-
-
-def set_source(conn: psycopg.Connection, source: str) -> None:
-    """The `_elt_source` value for the rows copied next (until the transaction ends)."""
-    conn.execute("SELECT set_config('elt.source', %s, true)", (source,))
-
-
 class BulkAppendLoader:
     """Append with the unique index dropped and rebuilt; see the module docstring."""
 
@@ -141,8 +156,7 @@ class BulkAppendLoader:
     ):
         self.conn, self.target, self.names, self.run_id = conn, target, [*names, HASH_COLUMN], run_id
         self.existing = existing
-        _set_run_id(conn, run_id)
-        conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(hash_index_ident(target)))
+        conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(hash_index_ident(target)))  # locks the table
 
     def prepare(self, rows: pa.Table) -> Prepared:
         unique = first_occurrences(rows)
@@ -150,13 +164,22 @@ class BulkAppendLoader:
             unique = unique.filter(pa.array(~self.existing.contains(hash_words(unique.column(HASH_COLUMN)))))
         return Prepared(unique, rows.num_rows, to_csv(unique.select(self.names)) if unique.num_rows else b"")
 
-    def load(self, prepared: Prepared) -> int:
-        if prepared.rows.num_rows:
-            copy_rows(self.conn, table_ident(self.target), self.names, prepared.csv or b"")
-        return prepared.rows.num_rows
+    def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
+        set_row_defaults(self.conn, table_ident(self.target), source, self.run_id)
+        inserted = 0
+
+        def chunks() -> Iterable[bytes]:
+            nonlocal inserted
+            for prepared in batches:
+                inserted += prepared.rows.num_rows
+                yield prepared.csv or b""
+
+        copy_rows(self.conn, table_ident(self.target), self.names, chunks())
+        return inserted
 
     def finish(self, inserted: int) -> tuple[int, int]:
         """Rebuild the unique index; rows this run copied twice (in different batches) are removed first."""
+        set_row_defaults(self.conn, table_ident(self.target), None, None)
         create = sql.SQL("CREATE UNIQUE INDEX {} ON {} (_elt_row_hash)").format(
             sql.Identifier(self.target.table + HASH_INDEX_SUFFIX), table_ident(self.target)
         )
@@ -180,13 +203,15 @@ class ProbeAppendLoader:
     """Append by looking each batch's hashes up in the unique index; see the module docstring."""
 
     def __init__(self, conn: psycopg.Connection, target: Target, names: list[str], run_id: str):
-        self.conn, self.target, self.names = conn, target, [*names, HASH_COLUMN]
-        _set_run_id(conn, run_id)
+        self.conn, self.target, self.names, self.run_id = conn, target, [*names, HASH_COLUMN], run_id
 
     def prepare(self, rows: pa.Table) -> Prepared:
         return Prepared(first_occurrences(rows), rows.num_rows)
 
-    def load(self, prepared: Prepared) -> int:
+    def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
+        return sum(self._load_batch(source, prepared) for prepared in batches)
+
+    def _load_batch(self, source: str, prepared: Prepared) -> int:
         rows = prepared.rows
         if not rows.num_rows:
             return 0
@@ -203,14 +228,14 @@ class ProbeAppendLoader:
             rows = rows.filter(pc.invert(pc.is_in(hashes, value_set=pa.array([f[0] for f in found], pa.string()))))
         if not rows.num_rows:
             return 0
-        data = to_csv(rows.select(self.names))
+        names = [*self.names, "_elt_source", "_elt_run_id"]
+        data = to_csv(with_constants(rows.select(self.names), source, self.run_id))
         try:
             with self.conn.transaction():
-                copy_rows(self.conn, table_ident(self.target), self.names, data)
-            inserted = rows.num_rows
+                copy_rows(self.conn, table_ident(self.target), names, [data])
+            return rows.num_rows
         except psycopg.errors.UniqueViolation:  # a concurrent writer got some of these rows in first
-            inserted = _insert_through_stage(self.conn, self.target, self.names, data)
-        return inserted
+            return _insert_through_stage(self.conn, self.target, names, data)
 
     def finish(self, inserted: int) -> tuple[int, int]:
         return inserted, 0
@@ -230,8 +255,8 @@ def _create_stage(conn: psycopg.Connection, target: Target) -> sql.Identifier:
 
 def _insert_through_stage(conn: psycopg.Connection, target: Target, names: list[str], data: bytes) -> int:
     stage = _create_stage(conn, target)
-    copy_rows(conn, stage, names, data)
-    all_names = names_sql([*names, "_elt_source", "_elt_run_id"])
+    copy_rows(conn, stage, names, [data])
+    all_names = names_sql(names)
     return conn.execute(
         sql.SQL(
             "INSERT INTO {} ({}) SELECT {} FROM {} ORDER BY _elt_seq ON CONFLICT (_elt_row_hash) DO NOTHING"
@@ -244,15 +269,15 @@ class MergeLoader:
 
     def __init__(self, conn: psycopg.Connection, target: Target, names: list[str], run_id: str):
         self.conn, self.target, self.business, self.names = conn, target, names, [*names, HASH_COLUMN]
-        _set_run_id(conn, run_id)
+        self.run_id = run_id
         self.stage = _create_stage(conn, target)
 
     def prepare(self, rows: pa.Table) -> Prepared:
         return Prepared(rows, rows.num_rows, to_csv(rows.select(self.names)) if rows.num_rows else b"")
 
-    def load(self, prepared: Prepared) -> int:
-        if prepared.rows.num_rows:
-            copy_rows(self.conn, self.stage, self.names, prepared.csv or b"")
+    def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
+        set_row_defaults(self.conn, self.stage, source, self.run_id)
+        copy_rows(self.conn, self.stage, self.names, (p.csv or b"" for p in batches))
         return 0
 
     def finish(self, inserted: int) -> tuple[int, int]:

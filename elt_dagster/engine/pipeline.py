@@ -216,9 +216,7 @@ def _load_file(
                 yield loader.prepare(checked.rows)
 
         with conn.transaction():
-            conn.execute("SELECT set_config('elt.source', %s, true)", (str(source_file.path),))
-            for batch in prefetch(prepared()):
-                totals["inserted"] += loader.load(batch)
+            totals["inserted"] = loader.load_file(str(source_file.path), prefetch(prepared()))
 
     file_report = read_file_with_fallback(source_file, mapper, staging, consume)
     report.rows_valid += totals["valid"]

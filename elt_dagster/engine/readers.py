@@ -135,7 +135,11 @@ def iter_delimited(path: Path, *, delimiter: str | None, encoding: str) -> Itera
         return "error"
 
     read_options = pacsv.ReadOptions(
-        column_names=names, skip_rows=1, block_size=CSV_BLOCK_BYTES, encoding=_arrow_encoding(encoding)
+        column_names=names,
+        skip_rows=1,
+        block_size=CSV_BLOCK_BYTES,
+        encoding=_arrow_encoding(encoding),
+        use_threads=False,  # the other core is busy: PostgreSQL is parsing the previous batch
     )
     parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid)
     convert_options = pacsv.ConvertOptions(

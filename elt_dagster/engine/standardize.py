@@ -51,7 +51,7 @@ def _clean(values: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(stripped, ""), pa.nulls(len(values), pa.string()), stripped)
 
 
-def standardize_integer(values: pa.Array, type_name: str = "bigint") -> Standardized:
+def _integer_slow(values: pa.Array, type_name: str) -> Standardized:
     low, high = INT_RANGES.get(type_name, INT_RANGES["bigint"])
     values = _clean(values)
     ok = pc.match_substring_regex(values, _INTEGER)
@@ -81,7 +81,7 @@ def _exact_bigints(
     return pa.array(texts, pa.string()), pa.array(oks, pa.bool_())
 
 
-def standardize_float(values: pa.Array) -> Standardized:
+def _float_slow(values: pa.Array) -> Standardized:
     values = _clean(values)
     ok = pc.match_substring_regex(values, _FLOAT, ignore_case=True)
     numbers = pc.cast(_keep(values, ok), pa.float64())
@@ -91,7 +91,7 @@ def standardize_float(values: pa.Array) -> Standardized:
     return pc.cast(_keep(numbers, ok), pa.string()), _failed(values, ok)
 
 
-def standardize_decimal(values: pa.Array) -> Standardized:
+def _decimal_slow(values: pa.Array) -> Standardized:
     values = _clean(values)
     ok = pc.match_substring_regex(values, _DECIMAL)
     text = pc.replace_substring_regex(_keep(values, ok), r"^\+", "")
@@ -102,6 +102,67 @@ def standardize_decimal(values: pa.Array) -> Standardized:
     text = pc.if_else(has_point, trimmed, text)
     text = pc.if_else(pc.equal(text, "-0"), "0", text)
     return text, _failed(values, ok)
+
+
+# Fast paths: one strict Arrow cast handles clean data; anything it refuses goes the slow, forgiving way.
+# Both must give the same canonical text, or the same value would hash differently.
+_CANONICAL_DECIMAL = r"^(0|-?[1-9]\d*|-?(0|[1-9]\d*)\.\d*[1-9])$"
+
+
+def _no_failures(values: pa.Array) -> pa.Array:
+    return pa.array(np.zeros(len(values), dtype=bool))
+
+
+def _text(values: pa.Array) -> pa.Array:
+    return pc.replace_substring(pc.cast(values, pa.string()), ".000000", "")
+
+
+def standardize_integer(values: pa.Array, type_name: str = "bigint") -> Standardized:
+    try:
+        numbers = pc.cast(values, pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return _integer_slow(values, type_name)
+    low, high = INT_RANGES.get(type_name, INT_RANGES["bigint"])
+    extremes = pc.min_max(numbers).as_py()
+    if extremes["min"] is not None and (extremes["min"] < low or extremes["max"] > high):
+        return _integer_slow(values, type_name)
+    return pc.cast(numbers, pa.string()), _no_failures(values)
+
+
+def standardize_float(values: pa.Array) -> Standardized:
+    try:
+        numbers = pc.cast(values, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return _float_slow(values)
+    if pc.any(pc.or_(pc.is_inf(numbers), pc.is_nan(numbers))).as_py():
+        return _float_slow(values)  # "inf" is fine, "1e400" is not: the slow path tells them apart
+    return pc.cast(numbers, pa.string()), _no_failures(values)
+
+
+def standardize_decimal(values: pa.Array) -> Standardized:
+    """Values already in canonical form pass as they are; only the others are normalised."""
+    canonical = pc.fill_null(pc.match_substring_regex(values, _CANONICAL_DECIMAL), True)
+    todo = pc.invert(canonical)
+    if not pc.any(todo).as_py():
+        return values, _no_failures(values)
+    text, failed = _decimal_slow(pc.filter(values, todo))
+    return pc.replace_with_mask(values, todo, text), pc.replace_with_mask(_no_failures(values), todo, failed)
+
+
+def standardize_timestamp(values: pa.Array, with_zone: bool = False) -> Standardized:
+    try:
+        parsed = pc.cast(values, pa.timestamp("us", "UTC") if with_zone else pa.timestamp("us"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return _timestamp_slow(values, with_zone)
+    return _text(parsed), _no_failures(values)
+
+
+def standardize_date(values: pa.Array) -> Standardized:
+    try:
+        parsed = pc.cast(values, pa.date32())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return _date_slow(values)
+    return pc.cast(parsed, pa.string()), _no_failures(values)
 
 
 def standardize_boolean(values: pa.Array) -> Standardized:
@@ -172,7 +233,7 @@ def _parse_timestamps(values: pa.Array) -> pa.Array:
     return values, pc.cast(parsed, utc)
 
 
-def standardize_timestamp(values: pa.Array, with_zone: bool = False) -> Standardized:
+def _timestamp_slow(values: pa.Array, with_zone: bool) -> Standardized:
     values, parsed = _parse_timestamps(values)
     as_text = pc.cast(parsed if with_zone else pc.cast(parsed, pa.timestamp("us")), pa.string())
     # "10:00:00.000000" -> "10:00:00": shorter text is measurably faster for PostgreSQL to parse in COPY
@@ -180,7 +241,7 @@ def standardize_timestamp(values: pa.Array, with_zone: bool = False) -> Standard
     return as_text, _failed(values, pc.is_valid(parsed))
 
 
-def standardize_date(values: pa.Array) -> Standardized:
+def _date_slow(values: pa.Array) -> Standardized:
     values = _clean(values)
     parsed = _parse_formats(values, DATE_FORMATS, pa.nulls(len(values), pa.timestamp("us")))
     return pc.cast(pc.cast(parsed, pa.date32()), pa.string()), _failed(values, pc.is_valid(parsed))

@@ -20,9 +20,6 @@ PG_TYPES = {
     "timestamptz": "timestamptz",
     "json": "jsonb",
 }
-# Set per file and per run with set_config(..., true), so COPY need not send them with every row.
-SOURCE_DEFAULT = "current_setting('elt.source', true)"
-RUN_ID_DEFAULT = "current_setting('elt.run_id', true)"
 BOOKKEEPING_COLUMNS = {
     "_elt_row_hash": "uuid",
     "_elt_source": "text",
@@ -52,10 +49,9 @@ def ensure_tables(conn: psycopg.Connection, target: Target, column_types: dict[s
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(target.db_schema)))
     conn.execute(
         sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {} ({}, _elt_row_hash uuid NOT NULL, "
-            "_elt_source text DEFAULT {}, _elt_run_id text DEFAULT {}, "
+            "CREATE TABLE IF NOT EXISTS {} ({}, _elt_row_hash uuid NOT NULL, _elt_source text, _elt_run_id text, "
             "_elt_loaded_at timestamptz NOT NULL DEFAULT now())"
-        ).format(table, sql.SQL(", ").join(columns), sql.SQL(SOURCE_DEFAULT), sql.SQL(RUN_ID_DEFAULT))
+        ).format(table, sql.SQL(", ").join(columns))
     )
     existing = set(table_columns(conn, target))
     added = tuple(n for n in column_types if n not in existing)

@@ -103,7 +103,9 @@ def _standardize_batch(
     return canonical, reject_mask, pa.StructArray.from_arrays([reasons, columns], ["reason", "column"])
 
 
-def _reject_records(batch: pa.RecordBatch, mask: pa.Array, reasons: pa.StructArray, names: list[str]) -> list[dict[str, Any]]:
+def _reject_records(
+    batch: pa.RecordBatch, mask: pa.Array, reasons: pa.StructArray, names: list[str]
+) -> list[dict[str, Any]]:
     indices = pc.indices_nonzero(mask)
     rows = batch.take(indices).to_pylist()
     return [
