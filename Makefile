@@ -1,7 +1,7 @@
 # Shortcuts for dev.py (which needs nothing but Python 3.11+).
 PY ?= python3
 
-.PHONY: demo test dev lint
+.PHONY: demo test dev lint bench
 demo:
 	$(PY) dev.py demo
 test:
@@ -10,3 +10,5 @@ dev:
 	$(PY) dev.py dev
 lint:
 	$(PY) dev.py lint
+bench:
+	$(PY) dev.py bench

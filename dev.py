@@ -65,7 +65,7 @@ def demo() -> int:
 def main() -> int:
     task = sys.argv[1] if len(sys.argv) > 1 else "help"
     extra = sys.argv[2:]
-    if task not in ("demo", "test", "dev", "lint"):
+    if task not in ("demo", "test", "dev", "lint", "bench"):
         print(__doc__)
         return 0 if task == "help" else 2
     ensure_venv()
@@ -73,6 +73,9 @@ def main() -> int:
         return demo()
     if task == "test":
         return run(str(BIN / "python"), "-m", "pytest", *extra)
+    if task == "bench":
+        subprocess.run([str(BIN / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-e", f"{ROOT}[bench]"], check=True)
+        return run(str(BIN / "python"), "bench/run.py", *extra, env=dagster_env())
     if task == "dev":
         return run(str(BIN / "dagster"), "dev", "-m", "elt_dagster", *extra, env=dagster_env())
     return run(str(BIN / "ruff"), "format", "--check", ".") or run(str(BIN / "ruff"), "check", ".")

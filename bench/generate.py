@@ -66,7 +66,12 @@ def generate_with_repeats(path: Path, source: Path, rows: int, repeat_share: flo
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     repeats = int(rows * repeat_share)
-    old = pacsv.read_csv(source, convert_options=pacsv.ConvertOptions(column_types=_chunk(0, 1, rng).schema))
+    schema = _chunk(0, 1, np.random.default_rng(0)).schema
+    old = pacsv.read_csv(
+        source,
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(column_types=schema),
+    )
     picked = old.take(pa.array(np.sort(rng.choice(old.num_rows, repeats, replace=False))))
     fresh = _chunk(10_000_000_000, rows - repeats, rng)
     table = pa.concat_tables([fresh, picked.cast(fresh.schema)])

@@ -1,0 +1,229 @@
+"""The load benchmark: raw COPY against the pipeline, side by side, in one run on one embedded PostgreSQL.
+
+    python3 dev.py bench [--rows 1000000] [--repeat 3] [--skip-naive] [--skip-10m]
+
+Prints a table (rows/s, ratio to raw COPY, peak RSS) and writes bench/results/latest.json.
+Ratios, not absolute times, are the claims: the machine is noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generate import COLUMNS, generate, generate_with_repeats
+
+from elt_dagster.engine.config import parse_config
+from elt_dagster.engine.db import embedded_database_url
+from elt_dagster.engine.pipeline import run_pipeline
+from elt_dagster.engine.tables import PG_TYPES
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "bench" / "data"
+RESULTS = ROOT / "bench" / "results"
+BIN = Path(sys.executable).parent
+
+
+def pipeline_config(name: str, folder: Path, table: str):
+    columns = "\n".join(f"    {column}: {type_name}" for column, type_name in COLUMNS.items())
+    text = f"sources:\n  - type: local\n    path: {folder}\ntarget:\n  table: {table}\nschema:\n  columns:\n{columns}\n"
+    return parse_config(text, DATA / f"{name}.yaml")
+
+
+def raw_copy(url: str, csv_path: Path) -> float:
+    """(a): COPY FROM STDIN of the CSV into a fresh plain typed table: the limit."""
+    table = f"raw_{uuid.uuid4().hex[:8]}"
+    columns = ", ".join(f"{name} {PG_TYPES[type_name]}" for name, type_name in COLUMNS.items())
+    with psycopg.connect(url) as conn:
+        conn.execute(f"CREATE TABLE {table} ({columns})")
+        conn.commit()
+        started = time.perf_counter()
+        with conn.cursor().copy(f"COPY {table} FROM STDIN (FORMAT csv, HEADER)") as copy, csv_path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                copy.write(chunk)
+        conn.commit()
+        seconds = time.perf_counter() - started
+        conn.execute(f"DROP TABLE {table}")
+    return seconds
+
+
+def pipeline_runs(url: str, folder: Path, dup_folder: Path, rows: int) -> dict:
+    """(b), (c), (d) into one fresh table, through run_pipeline: the code path of the Dagster assets."""
+    table = f"bench_{uuid.uuid4().hex[:8]}"
+    first = run_pipeline(pipeline_config(f"{table}_b", folder, table), database_url=url)
+    again = run_pipeline(pipeline_config(f"{table}_b", folder, table), database_url=url)
+    dups = run_pipeline(pipeline_config(f"{table}_d", dup_folder, table), database_url=url)
+    repeats = int(rows * 0.2)
+    checks = {
+        "first_load_inserted_all": first.inserted == rows,
+        "rerun_inserted_nothing": again.inserted == 0,
+        "dup_file_inserted_only_new": dups.inserted == rows - repeats and dups.duplicates == repeats,
+    }
+    with psycopg.connect(url) as conn:
+        count = conn.execute(f"SELECT count(*), count(DISTINCT _elt_row_hash) FROM {table}").fetchone()
+        checks["table_rows_distinct"] = count == (2 * rows - repeats, 2 * rows - repeats)
+        conn.execute(f"DROP TABLE {table}, {table}__rejected")
+        conn.execute("DELETE FROM elt.file_fingerprints WHERE pipeline LIKE %s", (f"{table}%",))
+        conn.execute("DELETE FROM elt.table_counts WHERE pipeline LIKE %s", (f"{table}%",))
+    return {
+        "b": first.seconds,
+        "c": again.seconds,
+        "d": dups.seconds,
+        "strategies": [first.strategy, dups.strategy],
+        "checks": checks,
+    }
+
+
+def naive(url: str, csv_path: Path) -> float:
+    """(e): the original design's way: pandas read_csv, a per-row hashlib hash, DataFrame.to_sql."""
+    import hashlib
+
+    import pandas as pd
+    from sqlalchemy import create_engine
+
+    started = time.perf_counter()
+    frame = pd.read_csv(csv_path)
+    frame["row_hash"] = frame.apply(lambda row: hashlib.sha256(str(tuple(row)).encode()).hexdigest(), axis=1)
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    frame.to_sql(f"naive_{uuid.uuid4().hex[:8]}", engine, if_exists="replace", index=False)
+    return time.perf_counter() - started
+
+
+def peak_rss_mb(url: str, folder: Path) -> float:
+    """(f): peak RSS of a first load, measured by the loading process itself (MB)."""
+    code = f"""
+import resource, sys, uuid
+from pathlib import Path
+sys.path.insert(0, "bench")
+import psycopg
+from run import pipeline_config
+from elt_dagster.engine.pipeline import run_pipeline
+table = "rss_" + uuid.uuid4().hex[:8]
+report = run_pipeline(pipeline_config(table, Path({str(folder)!r}), table), database_url={url!r})
+with psycopg.connect({url!r}, autocommit=True) as conn:
+    conn.execute(f"DROP TABLE {{table}}, {{table}}__rejected")
+print(report.inserted, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+    env = {**os.environ, "ELT_STATE_DIR": tempfile.mkdtemp(prefix="elt-bench-state-")}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, env=env, capture_output=True, text=True)
+    inserted, max_rss_kb = done.stdout.split()[-2:]
+    if int(inserted) <= 0:
+        raise RuntimeError(f"the memory run loaded nothing from {folder}")
+    return int(max_rss_kb) / 1024
+
+
+def dagster_execute_vs_import(url: str, repeat: int) -> dict:
+    """(g): wall time of `dagster job execute` on the sample pipeline against a bare `import dagster`."""
+
+    def timed(args: list[str], env: dict[str, str]) -> float:
+        started = time.perf_counter()
+        subprocess.run(args, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return time.perf_counter() - started
+
+    imports, executes = [], []
+    with psycopg.connect(url, autocommit=True) as conn:  # each run reads the sample files again
+        forget = "DELETE FROM elt.file_fingerprints WHERE pipeline = 'orders'" if _has_state(conn) else "SELECT 1"
+    for _ in range(repeat):
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(forget)
+        home = tempfile.mkdtemp(prefix="elt-bench-home-")
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": home,
+            "ELT_DATABASE_URL": url,
+            "ELT_STATE_DIR": home,
+            "PYTHONWARNINGS": "ignore",
+        }
+        imports.append(timed([sys.executable, "-c", "import dagster"], env))
+        executes.append(timed([str(BIN / "dagster"), "job", "execute", "-m", "elt_dagster", "-j", "orders_elt"], env))
+    return {"import_dagster": statistics.median(imports), "job_execute": statistics.median(executes)}
+
+
+def _has_state(conn: psycopg.Connection) -> bool:
+    return conn.execute("SELECT to_regclass('elt.file_fingerprints') IS NOT NULL").fetchone()[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-naive", action="store_true", help="skip (e), which takes minutes")
+    parser.add_argument("--skip-10m", action="store_true", help="skip the 10M-row memory run")
+    args = parser.parse_args()
+
+    rows = args.rows
+    folder = DATA / f"orders_{rows}"
+    csv_path = generate(folder / "orders.csv", rows)
+    dup_folder = DATA / f"orders_{rows}_dup"
+    generate_with_repeats(dup_folder / "orders_dup.csv", csv_path, rows)
+    url = embedded_database_url(DATA / "postgres")
+    os.environ["ELT_STATE_DIR"] = tempfile.mkdtemp(prefix="elt-bench-state-")
+
+    raw = statistics.median(raw_copy(url, csv_path) for _ in range(args.repeat))
+    runs = [pipeline_runs(url, folder, dup_folder, rows) for _ in range(args.repeat)]
+    b = statistics.median(r["b"] for r in runs)
+    c = statistics.median(r["c"] for r in runs)
+    d = statistics.median(r["d"] for r in runs)
+    results: dict = {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "rows": rows,
+        "seconds": {"a_raw_copy": raw, "b_first_load": b, "c_rerun_unchanged": c, "d_twenty_percent_dups": d},
+        "strategies": runs[0]["strategies"],
+        "checks": {k: all(r["checks"][k] for r in runs) for k in runs[0]["checks"]},
+    }
+    if not args.skip_naive:
+        results["seconds"]["e_naive_pandas_to_sql"] = naive(url, csv_path)
+    results["peak_rss_mb"] = {"b_1m": peak_rss_mb(url, folder)}
+    if not args.skip_10m:
+        big = DATA / "orders_10000000"
+        generate(big / "orders.csv", 10_000_000)
+        results["peak_rss_mb"]["b_10m"] = peak_rss_mb(url, big)
+    results["dagster"] = dagster_execute_vs_import(url, args.repeat)
+    report(results)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
+    return 0 if all(results["checks"].values()) else 1
+
+
+def report(results: dict) -> None:
+    rows, seconds = results["rows"], results["seconds"]
+    raw = seconds["a_raw_copy"]
+    labels = {
+        "a_raw_copy": "(a) raw COPY (the limit)",
+        "b_first_load": "(b) pipeline, first load",
+        "c_rerun_unchanged": "(c) re-run, nothing changed",
+        "d_twenty_percent_dups": "(d) 20%-duplicate file",
+        "e_naive_pandas_to_sql": "(e) pandas + hashlib + to_sql",
+    }
+    print(f"\n{rows:,} rows x {len(COLUMNS)} columns, median of runs; {results['machine']['cpus']} CPUs\n")
+    print(f"{'':34} {'seconds':>8} {'rows/s':>10} {'vs (a)':>7}")
+    for key, label in labels.items():
+        if key in seconds:
+            s = seconds[key]
+            speed = f"{rows / s:,.0f}" if key != "c_rerun_unchanged" else "-"
+            ratio = f"{raw / s:.2f}x" if key != "c_rerun_unchanged" else f"{s / seconds['b_first_load']:.1%} of (b)"
+            print(f"{label:34} {s:8.2f} {speed:>10} {ratio:>7}")
+    for key, value in results["peak_rss_mb"].items():
+        print(f"(f) peak RSS, first load {key[2:]:>5}:    {value:8.0f} MB")
+    g = results["dagster"]
+    print(
+        f"(g) dagster job execute {g['job_execute']:.2f} s vs import dagster {g['import_dagster']:.2f} s: "
+        f"{g['job_execute'] / g['import_dagster']:.2f}x"
+    )
+    print(f"strategies: {results['strategies']}; checks: {results['checks']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
