@@ -26,7 +26,8 @@ from requests.auth import HTTPBasicAuth
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from . import readers
-from .config import PipelineError, _Strict
+from .base import PipelineError
+from .base import StrictModel as _Strict
 from .readers import RawBatch
 
 RETRY_ATTEMPTS = 3

@@ -16,6 +16,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
+from .api_source import ApiSource
+from .base import PipelineError, StrictModel
+
 COLUMN_TYPES: dict[str, str] = {
     "integer": "integer",
     "int": "integer",
@@ -41,10 +44,6 @@ REJECTED_SUFFIX = "__rejected"
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-class PipelineError(Exception):
-    """A problem the user can fix (config, input file, database); its message says what and where."""
-
-
 class ConfigError(PipelineError):
     """A pipeline YAML that can't be used; the message says which file, key and line."""
 
@@ -54,11 +53,7 @@ class ConfigError(PipelineError):
         super().__init__(f"{self.path}: " + "; ".join(problems))
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LocalSource(_Strict):
+class LocalSource(StrictModel):
     """Files on the local disk: one file, or the files of a folder that match `pattern`."""
 
     type: Literal["local"] = "local"
@@ -81,10 +76,10 @@ def _source_type(value: Any) -> str:
     return str(getattr(value, "type", "local"))
 
 
-Source = Annotated[Annotated[LocalSource, Tag("local")], Discriminator(_source_type)]
+Source = Annotated[Annotated[LocalSource, Tag("local")] | Annotated[ApiSource, Tag("api")], Discriminator(_source_type)]
 
 
-class Target(_Strict):
+class Target(StrictModel):
     """Where the rows go: a PostgreSQL table."""
 
     table: str = Field(min_length=1)
@@ -117,7 +112,7 @@ class Target(_Strict):
         return self
 
 
-class Schema(_Strict):
+class Schema(StrictModel):
     """Declared columns and their types; `strict_mode` keeps only these columns."""
 
     columns: dict[str, str] = Field(default_factory=dict)
@@ -145,7 +140,7 @@ class Schema(_Strict):
         return canonical
 
 
-class PipelineConfig(_Strict):
+class PipelineConfig(StrictModel):
     """One pipeline: where the data comes from, how it is checked, where it goes."""
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -214,6 +209,8 @@ def parse_config(text: str, path: Path) -> LoadedConfig:
         loc = ("target", "primary_key")
         raise ConfigError(path, [f"{format_loc(loc)}{_where(loc, root)}: names undeclared columns {undeclared}"])
     for index, source in enumerate(config.sources):
+        if not isinstance(source, LocalSource):
+            continue
         resolved = source.resolved_path(path.parent)
         if not resolved.exists():
             where = _where((("sources", index, "path")), root)
@@ -260,16 +257,37 @@ def format_loc(loc: tuple[Any, ...]) -> str:
 
 
 def _describe(error: dict[str, Any], root: yaml.Node | None) -> str:
-    # pydantic puts the union member's tag ("local") into loc; users never wrote it.
-    loc = tuple(part for part in error["loc"] if part not in ("local",))
+    loc = _user_loc(error["loc"], root)
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key (check the spelling; see the README's YAML reference)"
     elif error["type"] == "missing":
         message = "required key is missing"
     elif error["type"] == "union_tag_invalid":
-        message = f"unknown source type {error.get('input', {}).get('type')!r} (known: local)"
+        context = error.get("ctx", {})
+        message = f"unknown type {context.get('tag')!r} (known: {context.get('expected_tags')})"
     return f"{format_loc(loc)}{_where(loc, root)}: {message}"
+
+
+def _user_loc(loc: tuple[Any, ...], root: yaml.Node | None) -> tuple[Any, ...]:
+    """pydantic puts a union member's tag ("api", "bearer", ...) into the path; users never wrote it there."""
+    kept: list[Any] = []
+    node: Any = root
+    for part in loc:
+        child = _child(node, part)
+        if child is None and isinstance(part, str) and isinstance(node, yaml.MappingNode) and _child(node, "type"):
+            continue  # a tag: the mapping has a `type` key instead
+        kept.append(part)
+        node = child
+    return tuple(kept)
+
+
+def _child(node: Any, part: Any) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return next((value for key, value in node.value if key.value == part), None)
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        return node.value[part]
+    return None
 
 
 def _where(loc: tuple[Any, ...], root: yaml.Node | None) -> str:

@@ -38,14 +38,20 @@ FIRST_REJECTS = 5
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One file to read, with the source entry it came from."""
+    """One file to read, with the local source entry it came from (None for an API's spooled pages)."""
 
     path: Path
-    source: LocalSource
+    source: LocalSource | None = None
+    label: str | None = None
 
     @property
     def format(self) -> str:
         return file_format(self.path)[0]
+
+    @property
+    def source_label(self) -> str:
+        """What `_elt_source` says for its rows: the file path, or the API's URL without credentials."""
+        return self.label or str(self.path)
 
 
 @dataclass
@@ -79,6 +85,8 @@ def list_source_files(loaded: LoadedConfig) -> tuple[list[SourceFile], list[str]
     files: list[SourceFile] = []
     skipped: list[str] = []
     for source in loaded.config.sources:
+        if not isinstance(source, LocalSource):
+            continue
         root = source.resolved_path(loaded.base_dir)
         if root.is_file():
             candidates = [root]
@@ -100,7 +108,7 @@ def iter_file_batches(source_file: SourceFile, exact: bool = False) -> Iterator[
     A delimited file is read with the fast reader unless `exact`; the fast reader raises MalformedRowsFound
     on a row with the wrong number of fields, and the file is then read again with `exact=True`.
     """
-    source, path = source_file.source, source_file.path
+    source, path = source_file.source or LocalSource(path=str(source_file.path)), source_file.path
     fmt = source_file.format
     if fmt in ("csv", "txt"):
         reader = iter_delimited_exact if exact else iter_delimited
@@ -136,7 +144,7 @@ class ColumnMapper:
 def _discover_columns(files: list[SourceFile], mapper: ColumnMapper) -> None:
     for source_file in files:
         if source_file.format in ("csv", "txt"):
-            src = source_file.source
+            src = source_file.source or LocalSource(path=str(source_file.path))
             mapper.observe(read_header(source_file.path, delimiter=src.delimiter, encoding=src.encoding))
         else:
             for batch in iter_file_batches(source_file):
@@ -219,9 +227,9 @@ def extracted_batches(
     Yields (batch, malformed count). Raises MalformedRowsFound when not `exact` and the file needs it.
     """
     for batch in iter_file_batches(source_file, exact=exact):
-        table = conform(batch, mapper, source_file.path, staging.schema)
+        table = conform(batch, mapper, source_file.source_label, staging.schema)
         staging.write_rows(table)
-        staging.write_rejects(malformed_rejects(batch.malformed, str(source_file.path)))
+        staging.write_rejects(malformed_rejects(batch.malformed, source_file.source_label))
         yield table, len(batch.malformed)
 
 
@@ -251,7 +259,7 @@ def read_file_with_fallback(
     """
     for exact in (False, True):
         mark = staging.mark()
-        report = FileReport(path=str(source_file.path))
+        report = FileReport(path=source_file.source_label)
 
         def counted(exact: bool = exact, report: FileReport = report) -> Iterator[tuple[pa.Table, int]]:
             for table, malformed in extracted_batches(source_file, mapper, staging, exact):
@@ -269,7 +277,7 @@ def read_file_with_fallback(
     raise AssertionError("unreachable")
 
 
-def conform(batch: RawBatch, mapper: ColumnMapper, path: Path, out_schema: pa.Schema) -> pa.Table:
+def conform(batch: RawBatch, mapper: ColumnMapper, source: str, out_schema: pa.Schema) -> pa.Table:
     """A file's batch in the run's columns (missing ones NULL), plus its source file and record numbers."""
     by_target: dict[str, pa.ChunkedArray] = {}
     for name, column in zip(batch.table.column_names, batch.table.columns, strict=True):
@@ -278,10 +286,10 @@ def conform(batch: RawBatch, mapper: ColumnMapper, path: Path, out_schema: pa.Sc
             continue
         if target in by_target:
             raise ExtractError(
-                f"{path}: columns {name!r} and another one both map to {target!r} (names match case-insensitively)"
+                f"{source}: columns {name!r} and another one both map to {target!r} (names match case-insensitively)"
             )
         by_target[target] = column
     rows = batch.table.num_rows
     arrays = [by_target.get(name, pa.nulls(rows, pa.string())) for name in out_schema.names[:-2]]
-    source = pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, np.int32)), pa.array([str(path)])).cast(pa.string())
+    source = pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, np.int32)), pa.array([source])).cast(pa.string())
     return pa.Table.from_arrays([*arrays, source, batch.row_numbers], schema=out_schema)

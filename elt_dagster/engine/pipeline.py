@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from .api_spool import cursor_key, spool_api_sources
 from .config import LoadedConfig, key_columns
 from .db import connect, state_dir, target_database_url
 from .extract import FileReport, SourceFile, StagingWriter, list_source_files, new_mapper, read_file_with_fallback
@@ -30,7 +31,9 @@ from .state import (
     add_to_row_count,
     ensure_state_tables,
     files_to_read,
+    record_cursor,
     record_file,
+    stored_cursors,
     stored_fingerprints,
 )
 from .tables import count_rows, ensure_tables, table_columns
@@ -145,6 +148,7 @@ def run_pipeline(
     report = RunReport(run_id=run_id or uuid.uuid4().hex)
     files, report.skipped_files = list_source_files(loaded)
     target = loaded.config.target
+    folder = run_dir(loaded.name, report.run_id)
     with connect(target_database_url(target, database_url)) as conn:
         ensure_state_tables(conn)
         current = {str(f.path): Fingerprint.stat(f.path) for f in files}
@@ -155,6 +159,8 @@ def run_pipeline(
         )
         todo = [f for f in files if str(f.path) in {c.path for c in changed}]
         report.unchanged_files = len(files) - len(todo)
+        apis = spool_api_sources(loaded, folder, {} if full_refresh else stored_cursors(conn, loaded.name))
+        todo += [api.file for api in apis]
         mapper = new_mapper(loaded, todo)
         report.column_types = pipeline_column_types(loaded, mapper.columns)
         if not todo or not mapper.columns:
@@ -162,7 +168,6 @@ def run_pipeline(
             report.table_schema = table_columns(conn, target)
             report.seconds = time.perf_counter() - started
             return report
-        folder = run_dir(loaded.name, report.run_id)
         with StagingWriter(folder, mapper.columns) as staging, conn.transaction():
             report.staging_path, report.rejects_path = staging.staging_path, staging.rejects_path
             report.added_columns = ensure_tables(conn, target, report.column_types)
@@ -173,8 +178,12 @@ def run_pipeline(
                 file_report, file_inserted = _load_file(conn, loader, source_file, mapper, report, key, staging)
                 report.files.append(file_report)
                 inserted += file_inserted
-                fingerprint = current[str(source_file.path)].with_content_hash()
-                record_file(conn, loaded.name, fingerprint, file_report.rows, report.run_id)
+                if str(source_file.path) in current:
+                    fingerprint = current[str(source_file.path)].with_content_hash()
+                    record_file(conn, loaded.name, fingerprint, file_report.rows, report.run_id)
+            for api in apis:
+                if api.stats.max_cursor is not None:
+                    record_cursor(conn, loaded.name, cursor_key(api.source), api.stats.max_cursor, report.run_id)
             report.inserted, report.updated = loader.finish(inserted)
             staging.flush()
             quarantine(conn, target, staging.rejects_path, report.run_id)
@@ -216,7 +225,7 @@ def _load_file(
                 yield loader.prepare(checked.rows)
 
         with conn.transaction():
-            totals["inserted"] = loader.load_file(str(source_file.path), prefetch(prepared()))
+            totals["inserted"] = loader.load_file(source_file.source_label, prefetch(prepared()))
 
     file_report = read_file_with_fallback(source_file, mapper, staging, consume)
     report.rows_valid += totals["valid"]
@@ -251,8 +260,9 @@ class CheckReport:
 
 
 def check_pipeline(loaded: LoadedConfig, staging_dir: Path, keep_rows: int = 10) -> CheckReport:
-    """Extract and validate every source file (no database); keep the first `keep_rows` standardised rows."""
+    """Extract and validate every source (no database); keep the first `keep_rows` standardised rows."""
     files, _ = list_source_files(loaded)
+    files += [api.file for api in spool_api_sources(loaded, staging_dir, {})]
     mapper = new_mapper(loaded, files)
     types = pipeline_column_types(loaded, mapper.columns)
     target = loaded.config.target

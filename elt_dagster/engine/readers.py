@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from .config import PipelineError
+from .base import PipelineError
 
 BATCH_ROWS = 20_000
 CSV_BLOCK_BYTES = 256 << 10

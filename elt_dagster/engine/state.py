@@ -30,6 +30,14 @@ CREATE TABLE IF NOT EXISTS elt.file_fingerprints (
     recorded_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (pipeline, path)
 );
+CREATE TABLE IF NOT EXISTS elt.api_cursors (
+    pipeline text NOT NULL,
+    source text NOT NULL,
+    cursor_value text NOT NULL,
+    run_id text,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (pipeline, source)
+);
 CREATE TABLE IF NOT EXISTS elt.table_counts (
     pipeline text PRIMARY KEY,
     table_name text NOT NULL,
@@ -131,3 +139,19 @@ def add_to_row_count(conn: psycopg.Connection, pipeline: str, table_name: str, a
         (pipeline, table_name, total),
     )
     return total
+
+
+def stored_cursors(conn: psycopg.Connection, pipeline: str) -> dict[str, str]:
+    """source (URL without credentials) -> the highest incremental cursor value loaded so far."""
+    rows = conn.execute("SELECT source, cursor_value FROM elt.api_cursors WHERE pipeline = %s", (pipeline,)).fetchall()
+    return dict(rows)
+
+
+def record_cursor(conn: psycopg.Connection, pipeline: str, source: str, value: str, run_id: str) -> None:
+    """Remember an API source's cursor (call inside the load's transaction, so it moves only with the rows)."""
+    conn.execute(
+        "INSERT INTO elt.api_cursors (pipeline, source, cursor_value, run_id) VALUES (%s, %s, %s, %s) "
+        "ON CONFLICT (pipeline, source) DO UPDATE SET cursor_value = EXCLUDED.cursor_value, run_id = EXCLUDED.run_id, "
+        "recorded_at = now()",
+        (pipeline, source, value, run_id),
+    )

@@ -27,7 +27,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from ..engine.config import LoadedConfig, PipelineError
+from ..engine.config import LoadedConfig, LocalSource, PipelineError
 from ..engine.db import connect, redact_url
 from ..engine.pipeline import RunReport, run_pipeline
 from ..engine.report import markdown_table
@@ -55,7 +55,10 @@ def _key_part(text: str) -> str:
 
 def _describe(loaded: LoadedConfig) -> str:
     config = loaded.config
-    sources = ", ".join(f"`{s.resolved_path(loaded.base_dir)}` ({s.pattern})" for s in config.sources)
+    sources = ", ".join(
+        f"`{s.resolved_path(loaded.base_dir)}` ({s.pattern})" if isinstance(s, LocalSource) else f"API `{s.display_url()}`"
+        for s in config.sources
+    )
     target = config.target
     key = f", primary key {target.primary_key}" if target.primary_key else ""
     return (

@@ -1,0 +1,51 @@
+"""API sources in a run: their pages are fetched as they arrive and spooled to a JSON Lines file in the run's
+folder, so the rest of the pipeline (column discovery, validation, loading) treats them like any file.
+Memory holds one page at a time; the disk holds the run's records.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .api_source import ApiSource, ApiStats, iter_api_batches
+from .config import LoadedConfig
+from .extract import SourceFile
+
+
+@dataclass
+class SpooledApi:
+    """One API source fetched for this run: its spool file and the incremental cursor it reached."""
+
+    file: SourceFile
+    source: ApiSource
+    stats: ApiStats
+
+    @property
+    def key(self) -> str:
+        return self.file.source_label
+
+
+def cursor_key(source: ApiSource) -> str:
+    """How an API source's incremental cursor is remembered: by its URL without credentials."""
+    return source.display_url()
+
+
+def spool_api_sources(loaded: LoadedConfig, folder: Path, cursors: dict[str, str]) -> list[SpooledApi]:
+    """Fetch every API source of the pipeline into `folder/api_<n>.jsonl`, starting from the remembered cursors."""
+    spooled = []
+    for index, source in enumerate(loaded.config.sources):
+        if not isinstance(source, ApiSource):
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"api_{index}.jsonl"
+        stats = ApiStats()
+        with path.open("w", encoding="utf-8") as spool:
+            for batch in iter_api_batches(source, cursors.get(cursor_key(source)), stats=stats):
+                for record in batch.table.to_pylist():
+                    spool.write(
+                        json.dumps({k: v for k, v in record.items() if v is not None}, ensure_ascii=False) + "\n"
+                    )
+        spooled.append(SpooledApi(SourceFile(path, None, label=source.display_url()), source, stats))
+    return spooled
