@@ -13,7 +13,8 @@ from dagster import AssetExecutionContext, Definitions, Failure, asset
 
 from .engine.config import ConfigError, discover_configs, load_config
 from .orchestration.assets import POSTGRES_RESOURCE, build_pipeline
-from .orchestration.resources import PostgresResource
+from .orchestration.automation import BOOKKEEPING_RESOURCE, build_config_sensor
+from .orchestration.resources import BookkeepingResource, PostgresResource
 
 CONFIG_DIR_ENV = "ELT_CONFIG_DIR"
 logger = logging.getLogger("elt_dagster")
@@ -60,9 +61,14 @@ def build_definitions(folder: Path | None = None) -> Definitions:
         pipelines.append(build_pipeline(loaded))
     if not folder.is_dir():
         logger.warning("config folder %s does not exist: no pipelines loaded (set %s)", folder, CONFIG_DIR_ENV)
+    default_url = os.environ.get("ELT_DATABASE_URL")
     shared = Definitions(
         assets=broken_assets,
-        resources={POSTGRES_RESOURCE: PostgresResource(database_url=os.environ.get("ELT_DATABASE_URL"))},
+        sensors=[build_config_sensor(folder)],
+        resources={
+            POSTGRES_RESOURCE: PostgresResource(database_url=default_url),
+            BOOKKEEPING_RESOURCE: BookkeepingResource(database_url=default_url),
+        },
         metadata={"config_dir": str(folder), "pipelines": sorted(names), "invalid_configs": errors},
     )
     return Definitions.merge(shared, *pipelines)

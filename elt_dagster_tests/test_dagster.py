@@ -57,6 +57,7 @@ def run_pipeline_assets(config_dir: Path, instance: DagsterInstance) -> bool:
         AssetKey(["shop", "extracted"]),
         AssetKey(["shop", "validated"]),
         AssetKey(["shop", "orders"]),
+        AssetKey(["shop", "config_history"]),
     }
     assert job.executor_def.name == "in_process"
     asset_defs = [d for d in defs.assets if getattr(d, "group_names_by_key", None)]

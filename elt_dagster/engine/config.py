@@ -10,8 +10,10 @@ import hashlib
 import os
 import re
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
@@ -140,13 +142,100 @@ class Schema(StrictModel):
         return canonical
 
 
+CRON_ALIASES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+WINDOW_DEFAULT_CRON = "0 * * * *"
+"""A window without a schedule runs hourly inside it, as in the original design."""
+
+
+def _is_valid_cron(cron: str) -> bool:
+    from dagster._utils.schedules import is_valid_cron_string  # the same check Dagster applies
+
+    return is_valid_cron_string(cron)
+
+
+def _parse_time(value: str, zone: ZoneInfo) -> datetime:
+    """`YYYY-MM-DD HH:MM` or ISO 8601; a time without an offset is in the pipeline's timezone."""
+    text = value.strip()
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a time: use 'YYYY-MM-DD HH:MM' or ISO 8601") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+
 class PipelineConfig(StrictModel):
-    """One pipeline: where the data comes from, how it is checked, where it goes."""
+    """One pipeline: where the data comes from, how it is checked, where it goes, and when it runs."""
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
     sources: list[Source] = Field(min_length=1)
     target: Target
     schema_: Schema | None = Field(default=None, alias="schema")
+    monitor_interval_seconds: int = Field(default=60, ge=5, le=86_400)
+    schedule: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    timezone: str = "UTC"
+
+    @field_validator("start_time", "end_time")
+    @classmethod
+    def _valid_time(cls, value: str | None) -> str | None:
+        if value is not None:
+            _parse_time(value, ZoneInfo("UTC"))
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as Europe/Berlin)") from None
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        cron = CRON_ALIASES.get(value.strip().lower(), value.strip())
+        if len(cron.split()) != 5 or not _is_valid_cron(cron):
+            raise ValueError(f"{value!r} is not a cron expression (e.g. '*/15 * * * *' or '@hourly')")
+        return cron
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def window(self) -> tuple[datetime | None, datetime | None]:
+        """(start, end) as aware datetimes, either may be None."""
+        zone = self.zone
+        start = _parse_time(self.start_time, zone) if self.start_time else None
+        end = _parse_time(self.end_time, zone) if self.end_time else None
+        return start, end
+
+    def window_problem(self, moment: datetime) -> str | None:
+        """Why `moment` is outside the start/end window, or None when it is inside."""
+        start, end = self.window()
+        if start and moment < start:
+            return f"before start_time {start.isoformat()}"
+        if end and moment >= end:
+            return f"after end_time {end.isoformat()}"
+        return None
+
+    @property
+    def cron(self) -> str | None:
+        """The schedule's cron, hourly when only a window is given; None: no schedule."""
+        if self.schedule:
+            return self.schedule
+        return WINDOW_DEFAULT_CRON if (self.start_time or self.end_time) else None
 
     def undeclared_key_columns(self) -> list[str]:
         """Primary key columns that a declared schema does not have."""
@@ -204,6 +293,11 @@ def parse_config(text: str, path: Path) -> LoadedConfig:
         config = PipelineConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(path, [_describe(error, root) for error in exc.errors()]) from None
+    start, end = config.window()
+    if start and end and end <= start:
+        loc = ("end_time",)
+        message = f"end_time ({config.end_time}) must be after start_time ({config.start_time})"
+        raise ConfigError(path, [f"{format_loc(loc)}{_where(loc, root)}: {message}"])
     undeclared = config.undeclared_key_columns()
     if undeclared:
         loc = ("target", "primary_key")

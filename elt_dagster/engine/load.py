@@ -313,9 +313,11 @@ def choose_loader(
     conn: psycopg.Connection, target: Target, names: list[str], run_id: str, incoming_bytes: int
 ) -> tuple[Loader, str]:
     """The loader for this run and its name ("bulk", "probe" or "merge")."""
+    table = table_ident(target)
+    # Loads into one table take turns (other readers are not blocked): the choice below must stay true.
+    conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table))
     if target.mode == "merge":
         return MergeLoader(conn, target, names, run_id), "merge"
-    table = table_ident(target)
     if conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(table)).fetchone()[0]:
         return BulkAppendLoader(conn, target, names, run_id, None), "bulk"
     estimated_rows, table_bytes = conn.execute(

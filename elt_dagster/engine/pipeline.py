@@ -151,6 +151,9 @@ def run_pipeline(
     folder = run_dir(loaded.name, report.run_id)
     with connect(target_database_url(target, database_url)) as conn:
         ensure_state_tables(conn)
+        # One run of a pipeline at a time: a second one waits, then sees the first one's fingerprints.
+        conn.execute("SELECT pg_advisory_lock(hashtext('elt.pipeline:' || %s))", (loaded.name,))
+        conn.commit()
         current = {str(f.path): Fingerprint.stat(f.path) for f in files}
         changed = (
             list(current.values())

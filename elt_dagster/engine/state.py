@@ -91,8 +91,14 @@ def stored_fingerprints(conn: psycopg.Connection, pipeline: str) -> dict[str, tu
     return {row[0]: (Fingerprint(row[0], row[1], row[2], row[3]), float(row[4])) for row in rows}
 
 
-def files_to_read(current: Iterable[Fingerprint], stored: dict[str, tuple[Fingerprint, float]]) -> list[Fingerprint]:
-    """The files that are new or changed since they were recorded (stat only, unless it can't tell)."""
+def files_to_read(
+    current: Iterable[Fingerprint], stored: dict[str, tuple[Fingerprint, float]], check_content: bool = True
+) -> list[Fingerprint]:
+    """The files that are new or changed since they were recorded.
+
+    Stat only, except that with `check_content` a file written within the same mtime tick as its recording is
+    hashed to tell (a sensor passes False: it must never read unchanged files).
+    """
     changed = []
     for now in current:
         before = stored.get(now.path)

@@ -33,7 +33,14 @@ from ..engine.pipeline import RunReport, run_pipeline
 from ..engine.report import markdown_table
 from ..engine.tables import preview
 from ..engine.validate import describe_reject
-from .resources import PipelineConfigResource, PostgresResource
+from .automation import (
+    BOOKKEEPING_RESOURCE,
+    build_schedule,
+    build_source_sensor,
+    config_history_key,
+    version_materialization,
+)
+from .resources import BookkeepingResource, PipelineConfigResource, PostgresResource, config_tags
 
 POSTGRES_RESOURCE = "postgres"
 PREVIEW_ROWS = 10
@@ -56,7 +63,9 @@ def _key_part(text: str) -> str:
 def _describe(loaded: LoadedConfig) -> str:
     config = loaded.config
     sources = ", ".join(
-        f"`{s.resolved_path(loaded.base_dir)}` ({s.pattern})" if isinstance(s, LocalSource) else f"API `{s.display_url()}`"
+        f"`{s.resolved_path(loaded.base_dir)}` ({s.pattern})"
+        if isinstance(s, LocalSource)
+        else f"API `{s.display_url()}`"
         for s in config.sources
     )
     target = config.target
@@ -101,13 +110,23 @@ def build_pipeline(loaded: LoadedConfig) -> Definitions:
         ),
     ]
 
-    @multi_asset(name=f"{name}_elt_step", specs=specs, required_resource_keys={config_key, POSTGRES_RESOURCE})
+    @multi_asset(
+        name=f"{name}_elt_step",
+        specs=specs,
+        required_resource_keys={config_key, POSTGRES_RESOURCE, BOOKKEEPING_RESOURCE},
+    )
     def elt(context: AssetExecutionContext, config: RunOptions):
         pipeline: PipelineConfigResource = getattr(context.resources, config_key)
         postgres: PostgresResource = getattr(context.resources, POSTGRES_RESOURCE)
+        bookkeeping: BookkeepingResource = getattr(context.resources, BOOKKEEPING_RESOURCE)
         full_refresh = config.full_refresh or context.run.tags.get(FULL_REFRESH_TAG, "").lower() in ("1", "true", "yes")
         try:
             current = pipeline.load()
+            version, is_new = bookkeeping.record_config_version(current)
+            context.instance.add_run_tags(context.run.run_id, config_tags(version))
+            if is_new:
+                context.log_event(version_materialization(version))
+            context.log.info(f"{name}: config version {version.version} ({version.content_hash[:12]})")
             url = postgres.url_for(current.config.target)
             context.log.info(f"{name}: loading into {redact_url(url)}" + (" (full refresh)" if full_refresh else ""))
             report = run_pipeline(current, context.run.run_id, url, full_refresh=full_refresh)
@@ -118,7 +137,9 @@ def build_pipeline(loaded: LoadedConfig) -> Definitions:
         _log(context, report)
         yield MaterializeResult(asset_key=keys["extracted"], metadata=_extract_metadata(report))
         yield MaterializeResult(asset_key=keys["validated"], metadata=_validate_metadata(report))
-        yield MaterializeResult(asset_key=keys["table"], metadata=_table_metadata(current, report, url, names, rows))
+        metadata = _table_metadata(current, report, url, names, rows)
+        metadata["config_version"] = version.version
+        yield MaterializeResult(asset_key=keys["table"], metadata=metadata)
 
     job = define_asset_job(
         f"{name}_elt",
@@ -126,8 +147,20 @@ def build_pipeline(loaded: LoadedConfig) -> Definitions:
         executor_def=in_process_executor,
         description=f"Extract, validate and load the {name} pipeline ({loaded.path.name}).",
     )
+    history = AssetSpec(
+        config_history_key(name),
+        group_name=name,
+        kinds={"yaml"},
+        description=f"Every version of `{loaded.path.name}` (secrets redacted), recorded by the config_history_sensor "
+        "and at each run; each materialisation is one version.",
+    )
+    schedules = [s for s in [build_schedule(loaded, job)] if s is not None]
     return Definitions(
-        assets=[elt], jobs=[job], resources={config_key: PipelineConfigResource(config_path=str(loaded.path))}
+        assets=[elt, history],
+        jobs=[job],
+        sensors=[build_source_sensor(loaded, job, config_key)],
+        schedules=schedules,
+        resources={config_key: PipelineConfigResource(config_path=str(loaded.path))},
     )
 
 

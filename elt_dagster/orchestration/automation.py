@@ -1,0 +1,154 @@
+"""Sensors and schedules: runs start when source files arrive, on a cron inside a start/end window, and every
+new config version is recorded as it appears in the config folder.
+"""
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    MetadataValue,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    schedule,
+    sensor,
+)
+
+from ..engine.config import ConfigError, LoadedConfig, PipelineError, discover_configs, load_config
+from ..engine.history import ConfigVersion
+from .resources import BookkeepingResource, PipelineConfigResource, config_tags
+
+BOOKKEEPING_RESOURCE = "bookkeeping"
+MAX_CHANGES_PER_TICK = 1_000
+CONFIG_SENSOR_SECONDS = 30
+Job = Any  # a JobDefinition, or the unresolved asset job define_asset_job returns
+
+
+def config_history_key(pipeline: str) -> AssetKey:
+    return AssetKey([pipeline, "config_history"])
+
+
+def version_materialization(version: ConfigVersion) -> AssetMaterialization:
+    """A config version as a materialisation of the pipeline's `config_history` asset."""
+    return AssetMaterialization(
+        asset_key=config_history_key(version.pipeline),
+        description=f"version {version.version} of {version.source_path}",
+        metadata={
+            "version": version.version,
+            "content_hash": version.content_hash,
+            "source_path": MetadataValue.path(version.source_path or ""),
+            "yaml": MetadataValue.md(f"```yaml\n{version.yaml}\n```"),
+        },
+    )
+
+
+def build_source_sensor(loaded: LoadedConfig, job: Job, config_key: str) -> SensorDefinition:
+    """`<name>_source_sensor`: launches the job when a local source file is added or changed."""
+    name = loaded.name
+
+    @sensor(
+        name=f"{name}_source_sensor",
+        job=job,
+        minimum_interval_seconds=loaded.config.monitor_interval_seconds,
+        default_status=DefaultSensorStatus.RUNNING,
+        required_resource_keys={config_key, BOOKKEEPING_RESOURCE},
+        description=f"Runs {name}_elt when a file in its sources is added or changed (stat only, every "
+        f"{loaded.config.monitor_interval_seconds} s), and once at start_time when a window is set.",
+    )
+    def source_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+        pipeline: PipelineConfigResource = getattr(context.resources, config_key)
+        bookkeeping: BookkeepingResource = getattr(context.resources, BOOKKEEPING_RESOURCE)
+        try:
+            current = pipeline.load()
+        except ConfigError as exc:
+            return SkipReason(f"the config is invalid, nothing launched: {exc}")
+        problem = current.config.window_problem(datetime.now(UTC))
+        if problem:
+            return SkipReason(f"{name} is {problem}: not watching")
+        try:
+            changes = bookkeeping.source_changes(current, MAX_CHANGES_PER_TICK)
+            version, _ = bookkeeping.record_config_version(current)
+        except PipelineError as exc:
+            return SkipReason(f"can't check the sources: {exc}")
+        requests = []
+        start, _ = current.config.window()
+        window_key = f"window-start:{start.isoformat()}" if start else None
+        if window_key and context.cursor != window_key:  # the first run of a window, without waiting for a change
+            requests.append(RunRequest(run_key=window_key, tags=config_tags(version)))
+        if changes.changed:
+            tags = {**config_tags(version), "elt/changed_files": str(len(changes.changed))}
+            requests.append(RunRequest(run_key=changes.run_key(), tags=tags))
+        if not requests:
+            return SkipReason(f"no new or changed files among the {changes.watched} watched")
+        names = ", ".join(Path(f.path).name for f in changes.changed[:5])
+        context.log.info(
+            f"{len(changes.changed)} new or changed files ({names}{', ...' if len(changes.changed) > 5 else ''})"
+        )
+        return SensorResult(run_requests=requests, cursor=window_key or context.cursor)
+
+    return source_sensor
+
+
+def build_schedule(loaded: LoadedConfig, job: Job) -> ScheduleDefinition | None:
+    """`<name>_schedule` when the YAML has `schedule:` or a start/end window; None otherwise."""
+    config = loaded.config
+    if config.cron is None:
+        return None
+
+    @schedule(
+        name=f"{loaded.name}_schedule",
+        job=job,
+        cron_schedule=config.cron,
+        execution_timezone=config.timezone,
+        default_status=DefaultScheduleStatus.RUNNING,
+        description=f"Runs {loaded.name}_elt on '{config.cron}' ({config.timezone})"
+        + (f" from {config.start_time}" if config.start_time else "")
+        + (f" until {config.end_time}" if config.end_time else ""),
+    )
+    def pipeline_schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+        tick = context.scheduled_execution_time  # the tick's own time, so catch-up ticks are judged right
+        problem = config.window_problem(tick)
+        if problem:
+            return SkipReason(f"the tick at {tick.isoformat()} is {problem}")
+        return RunRequest(run_key=f"{loaded.name}:{tick.isoformat()}", tags={"elt/scheduled_for": tick.isoformat()})
+
+    return pipeline_schedule
+
+
+def build_config_sensor(folder: Path) -> SensorDefinition:
+    """`config_history_sensor`: records each new version of every valid YAML in the config folder."""
+
+    @sensor(
+        name="config_history_sensor",
+        minimum_interval_seconds=CONFIG_SENSOR_SECONDS,
+        default_status=DefaultSensorStatus.RUNNING,
+        required_resource_keys={BOOKKEEPING_RESOURCE},
+        description=f"Records every new version of the pipeline YAML files in {folder} (invalid ones are not stored).",
+    )
+    def config_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+        bookkeeping: BookkeepingResource = getattr(context.resources, BOOKKEEPING_RESOURCE)
+        events, problems = [], []
+        for path in discover_configs(folder) if folder.is_dir() else []:
+            try:
+                version, is_new = bookkeeping.record_config_version(load_config(path))
+            except PipelineError as exc:
+                problems.append(str(exc))
+                continue
+            if is_new:
+                events.append(version_materialization(version))
+        for problem in problems:
+            context.log.warning(f"not recorded: {problem}")
+        if not events:
+            return SkipReason("no new config versions" + (f"; {len(problems)} invalid file(s)" if problems else ""))
+        return SensorResult(asset_events=events)
+
+    return config_sensor
