@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from .engine.config import ConfigError, LoadedConfig, PipelineError, load_config
@@ -153,6 +155,32 @@ def _config_show(args: argparse.Namespace) -> int:
     return 1
 
 
+def _logs(args: argparse.Namespace) -> int:
+    from dagster import DagsterInstance, RunsFilter
+
+    home = os.environ.get("DAGSTER_HOME") or str(Path(".elt/dagster").resolve())
+    if not Path(home).is_dir():
+        print(f"error: no Dagster instance at {home} (set DAGSTER_HOME, or run a job first)", file=sys.stderr)
+        return 1
+    os.environ["DAGSTER_HOME"] = home
+    instance = DagsterInstance.get()
+    runs_filter = RunsFilter(job_name=f"{args.pipeline}_elt") if args.pipeline else None
+    runs = instance.get_runs(filters=runs_filter, limit=1)
+    if not runs:
+        print("no runs yet" + (f" of {args.pipeline}_elt" if args.pipeline else ""))
+        return 1
+    run = runs[0]
+    print(f"# run {run.run_id} of {run.job_name}: {run.status.value}")
+    lines = []
+    for event in instance.all_logs(run.run_id):
+        message = event.message or (event.dagster_event.message if event.dagster_event else "") or ""
+        when = datetime.fromtimestamp(event.timestamp).strftime("%Y-%m-%d %H:%M:%S")
+        step = f" [{event.step_key}]" if event.step_key else ""
+        lines.append(f"{when} {logging.getLevelName(event.level):<7}{step} {message}".rstrip())
+    print("\n".join(lines[-args.lines :]))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="elt-dagster", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -163,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("config", metavar="CONFIG")
     show.add_argument("--rows", type=int, default=10, help="how many rows to show (default 10)")
     show.set_defaults(func=_preview)
+    logs = commands.add_parser("logs", help="the latest run's log lines, from the Dagster instance (DAGSTER_HOME)")
+    logs.add_argument("pipeline", nargs="?", metavar="PIPELINE")
+    logs.add_argument("--lines", type=int, default=100, help="how many of the last lines (default 100)")
+    logs.set_defaults(func=_logs)
     config = commands.add_parser("config", help="config versions: upload, history, show").add_subparsers(
         dest="config_command", required=True
     )

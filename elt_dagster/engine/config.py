@@ -183,6 +183,8 @@ class PipelineConfig(StrictModel):
     start_time: str | None = None
     end_time: str | None = None
     timezone: str = "UTC"
+    max_rejected_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
+    rejected_ratio_severity: Literal["warn", "error"] = "warn"
 
     @field_validator("start_time", "end_time")
     @classmethod

@@ -13,17 +13,21 @@ import re
 from dagster import (
     AssetExecutionContext,
     AssetKey,
+    AssetObservation,
     AssetSpec,
     Config,
     Definitions,
     Failure,
     MaterializeResult,
     MetadataValue,
+    OpExecutionContext,
     TableColumn,
     TableSchema,
     define_asset_job,
     in_process_executor,
+    job,
     multi_asset,
+    op,
 )
 from pydantic import Field
 
@@ -31,7 +35,7 @@ from ..engine.config import LoadedConfig, LocalSource, PipelineError
 from ..engine.db import connect, redact_url
 from ..engine.pipeline import RunReport, run_pipeline
 from ..engine.report import markdown_table
-from ..engine.tables import preview
+from ..engine.tables import count_rows, preview, table_columns
 from ..engine.validate import describe_reject
 from .automation import (
     BOOKKEEPING_RESOURCE,
@@ -40,6 +44,7 @@ from .automation import (
     config_history_key,
     version_materialization,
 )
+from .checks import check_results, check_specs
 from .resources import BookkeepingResource, PipelineConfigResource, PostgresResource, config_tags
 
 POSTGRES_RESOURCE = "postgres"
@@ -113,6 +118,7 @@ def build_pipeline(loaded: LoadedConfig) -> Definitions:
     @multi_asset(
         name=f"{name}_elt_step",
         specs=specs,
+        check_specs=check_specs(keys["table"]),
         required_resource_keys={config_key, POSTGRES_RESOURCE, BOOKKEEPING_RESOURCE},
     )
     def elt(context: AssetExecutionContext, config: RunOptions):
@@ -140,6 +146,7 @@ def build_pipeline(loaded: LoadedConfig) -> Definitions:
         metadata = _table_metadata(current, report, url, names, rows)
         metadata["config_version"] = version.version
         yield MaterializeResult(asset_key=keys["table"], metadata=metadata)
+        yield from check_results(current, report, keys["table"])
 
     job = define_asset_job(
         f"{name}_elt",
@@ -157,11 +164,48 @@ def build_pipeline(loaded: LoadedConfig) -> Definitions:
     schedules = [s for s in [build_schedule(loaded, job)] if s is not None]
     return Definitions(
         assets=[elt, history],
-        jobs=[job],
+        jobs=[job, build_preview_job(name, config_key, keys["table"])],
         sensors=[build_source_sensor(loaded, job, config_key)],
         schedules=schedules,
         resources={config_key: PipelineConfigResource(config_path=str(loaded.path))},
     )
+
+
+def build_preview_job(name: str, config_key: str, table_key: AssetKey):
+    """`<name>_preview`: the table's row count and first rows, as an observation of the table asset, without loading."""
+
+    @op(name=f"{name}_preview_step", required_resource_keys={config_key, POSTGRES_RESOURCE})
+    def preview_step(context: OpExecutionContext) -> None:
+        pipeline: PipelineConfigResource = getattr(context.resources, config_key)
+        postgres: PostgresResource = getattr(context.resources, POSTGRES_RESOURCE)
+        try:
+            current = pipeline.load()
+            target = current.config.target
+            with connect(postgres.url_for(target)) as conn:
+                if not table_columns(conn, target):
+                    context.log.warning(f"{target.db_schema}.{target.table} does not exist yet: run {name}_elt first")
+                    return
+                names, rows = preview(conn, target, PREVIEW_ROWS)
+                total = count_rows(conn, target)
+        except PipelineError as exc:
+            raise Failure(description=str(exc)) from None
+        context.log.info(f"{target.db_schema}.{target.table}: {total} rows")
+        context.log_event(
+            AssetObservation(
+                asset_key=table_key,
+                metadata={"dagster/row_count": total, "preview": MetadataValue.md(markdown_table(names, rows))},
+            )
+        )
+
+    @job(
+        name=f"{name}_preview",
+        executor_def=in_process_executor,
+        description=f"Row count and first rows of {name}'s table, without loading.",
+    )
+    def preview_job() -> None:
+        preview_step()
+
+    return preview_job
 
 
 def _log(context: AssetExecutionContext, report: RunReport) -> None:
@@ -176,6 +220,9 @@ def _log(context: AssetExecutionContext, report: RunReport) -> None:
     context.log.info(f"validated {report.rows_extracted} rows: {report.rows_valid} valid, {report.invalid} rejected")
     for reject in report.first_rejects:
         context.log.warning(f"rejected: {describe_reject(reject)}")
+    if not report.files:
+        context.log.info(f"nothing new to load ({report.seconds:.2f} s); table has {report.row_count} rows")
+        return
     context.log.info(
         f"inserted {report.inserted}, updated {report.updated}, skipped {report.duplicates} duplicates, "
         f"quarantined {report.rejected} ({report.strategy} load, {report.seconds:.2f} s); table has {report.row_count} rows"

@@ -1,0 +1,91 @@
+"""Asset checks on each load: the rejected-row ratio, the table's columns against the YAML, and the counts."""
+
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
+
+from ..engine.config import LoadedConfig
+from ..engine.pipeline import RunReport
+from ..engine.tables import PG_TYPES
+
+# format_type() spells some types longer than the DDL does
+_FORMAT_TYPE = {**PG_TYPES, "timestamp": "timestamp without time zone", "timestamptz": "timestamp with time zone"}
+
+
+def check_specs(table_key: AssetKey) -> list[AssetCheckSpec]:
+    return [
+        AssetCheckSpec(
+            "rejected_ratio", asset=table_key, description="Rejected rows / rows read stay under max_rejected_ratio."
+        ),
+        AssetCheckSpec(
+            "columns_match_schema", asset=table_key, description="The table has every declared column, with its type."
+        ),
+        AssetCheckSpec(
+            "counts_add_up",
+            asset=table_key,
+            description="Every row read was rejected, inserted, updated or a duplicate.",
+        ),
+    ]
+
+
+def check_results(loaded: LoadedConfig, report: RunReport, table_key: AssetKey) -> list[AssetCheckResult]:
+    return [_rejected_ratio(loaded, report, table_key), _columns(loaded, report, table_key), _counts(report, table_key)]
+
+
+def _rejected_ratio(loaded: LoadedConfig, report: RunReport, table_key: AssetKey) -> AssetCheckResult:
+    config = loaded.config
+    read = report.rows_extracted + report.malformed
+    ratio = report.rejected / read if read else 0.0
+    severity = AssetCheckSeverity.ERROR if config.rejected_ratio_severity == "error" else AssetCheckSeverity.WARN
+    return AssetCheckResult(
+        asset_key=table_key,
+        check_name="rejected_ratio",
+        passed=ratio <= config.max_rejected_ratio,
+        severity=severity,
+        metadata={
+            "rejected": report.rejected,
+            "rows_read": read,
+            "ratio": round(ratio, 6),
+            "max": config.max_rejected_ratio,
+        },
+        description=f"{report.rejected} of {read} rows rejected ({ratio:.2%}); allowed {config.max_rejected_ratio:.2%}",
+    )
+
+
+def _columns(loaded: LoadedConfig, report: RunReport, table_key: AssetKey) -> AssetCheckResult:
+    declared = loaded.config.schema_.columns if loaded.config.schema_ else {}
+    problems = []
+    for name, type_name in declared.items():
+        actual = report.table_schema.get(name)
+        if actual is None:
+            problems.append(f"{name}: missing")
+        elif actual != _FORMAT_TYPE[type_name]:
+            problems.append(f"{name}: {actual}, the YAML says {type_name}")
+    return AssetCheckResult(
+        asset_key=table_key,
+        check_name="columns_match_schema",
+        passed=not problems and bool(report.table_schema),
+        metadata={
+            "problems": problems or ["none"],
+            "declared": len(declared),
+            "table_columns": len(report.table_schema),
+        },
+        description="; ".join(problems) if problems else "every declared column is there, with its type",
+    )
+
+
+def _counts(report: RunReport, table_key: AssetKey) -> AssetCheckResult:
+    accounted = report.invalid + report.inserted + report.updated + report.duplicates
+    passed = accounted == report.rows_extracted and min(report.inserted, report.updated, report.duplicates) >= 0
+    return AssetCheckResult(
+        asset_key=table_key,
+        check_name="counts_add_up",
+        passed=passed,
+        metadata={
+            "rows_read": report.rows_extracted,
+            "rejected": report.invalid,
+            "inserted": report.inserted,
+            "updated": report.updated,
+            "duplicates": report.duplicates,
+        },
+        description=f"{report.rows_extracted} read = {report.invalid} rejected + {report.inserted} inserted + "
+        f"{report.updated} updated + {report.duplicates} duplicates" + ("" if passed else ": they do not add up"),
+    )
