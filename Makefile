@@ -1,7 +1,7 @@
 # Shortcuts for dev.py (which needs nothing but Python 3.11+).
 PY ?= python3
 
-.PHONY: demo test dev lint bench
+.PHONY: demo test dev viewer coverage lint bench
 demo:
 	$(PY) dev.py demo
 test:
@@ -12,3 +12,7 @@ lint:
 	$(PY) dev.py lint
 bench:
 	$(PY) dev.py bench
+viewer:
+	$(PY) dev.py viewer
+coverage:
+	$(PY) dev.py coverage

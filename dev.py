@@ -65,7 +65,7 @@ def demo() -> int:
 def main() -> int:
     task = sys.argv[1] if len(sys.argv) > 1 else "help"
     extra = sys.argv[2:]
-    if task not in ("demo", "test", "dev", "lint", "bench"):
+    if task not in ("demo", "test", "dev", "viewer", "coverage", "lint", "bench"):
         print(__doc__)
         return 0 if task == "help" else 2
     ensure_venv()
@@ -74,8 +74,20 @@ def main() -> int:
     if task == "test":
         return run(str(BIN / "python"), "-m", "pytest", *extra)
     if task == "bench":
-        subprocess.run([str(BIN / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-e", f"{ROOT}[bench]"], check=True)
+        subprocess.run(
+            [str(BIN / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-e", f"{ROOT}[bench]"],
+            check=True,
+        )
         return run(str(BIN / "python"), "bench/run.py", *extra, env=dagster_env())
+    if task == "viewer":
+        args = ["-m", "elt_dagster", "--read-only", "-h", "127.0.0.1", "-p", "3001", *extra]
+        return run(str(BIN / "dagster-webserver"), *args, env=dagster_env())
+    if task == "coverage":
+        code = run(str(BIN / "coverage"), "run", "--source=elt_dagster", "-m", "pytest", *extra)
+        (ROOT / ".elt").mkdir(exist_ok=True)
+        run(str(BIN / "coverage"), "json", "-q", "-o", str(ROOT / ".elt" / "coverage.json"))
+        run(str(BIN / "coverage"), "report", "--skip-covered", "--sort=cover")
+        return code
     if task == "dev":
         return run(str(BIN / "dagster"), "dev", "-m", "elt_dagster", *extra, env=dagster_env())
     return run(str(BIN / "ruff"), "format", "--check", ".") or run(str(BIN / "ruff"), "check", ".")

@@ -14,6 +14,7 @@ from dagster import AssetExecutionContext, Definitions, Failure, asset
 from .engine.config import ConfigError, discover_configs, load_config
 from .orchestration.assets import POSTGRES_RESOURCE, build_pipeline
 from .orchestration.automation import BOOKKEEPING_RESOURCE, build_config_sensor
+from .orchestration.health import test_coverage
 from .orchestration.resources import BookkeepingResource, PostgresResource
 
 CONFIG_DIR_ENV = "ELT_CONFIG_DIR"
@@ -63,7 +64,7 @@ def build_definitions(folder: Path | None = None) -> Definitions:
         logger.warning("config folder %s does not exist: no pipelines loaded (set %s)", folder, CONFIG_DIR_ENV)
     default_url = os.environ.get("ELT_DATABASE_URL")
     shared = Definitions(
-        assets=broken_assets,
+        assets=[*broken_assets, test_coverage],
         sensors=[build_config_sensor(folder)],
         resources={
             POSTGRES_RESOURCE: PostgresResource(database_url=default_url),
