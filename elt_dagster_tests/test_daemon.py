@@ -17,7 +17,7 @@ DAEMON = str(Path(sys.executable).with_name("dagster-daemon"))
 WAIT_SECONDS = 120
 
 
-def wait_for(check, seconds: float = WAIT_SECONDS, every: float = 1.0):  # noqa: ANN001, ANN201
+def wait_for(check, seconds: float = WAIT_SECONDS, every: float = 1.0):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         value = check()
