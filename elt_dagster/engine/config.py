@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -226,9 +226,11 @@ class PipelineConfig(StrictModel):
     def window_problem(self, moment: datetime) -> str | None:
         """Why `moment` is outside the start/end window, or None when it is inside."""
         start, end = self.window()
-        if start and moment < start:
+        # Compared in UTC: aware datetimes sharing one tzinfo compare by wall clock, which is wrong on DST days.
+        instant = moment.astimezone(UTC)
+        if start and instant < start.astimezone(UTC):
             return f"before start_time {start.isoformat()}"
-        if end and moment >= end:
+        if end and instant >= end.astimezone(UTC):
             return f"after end_time {end.isoformat()}"
         return None
 

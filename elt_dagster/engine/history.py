@@ -15,7 +15,12 @@ import yaml
 
 from .config import LoadedConfig
 
-SECRET_KEY = re.compile(r"(pass(word)?|secret|token|api_?key|credential|private_?key|authorization)", re.IGNORECASE)
+SECRET_KEY = re.compile(
+    r"(pass(word)?|secret|token|api[-_]?key|credential|private[-_]?key|authorization)", re.IGNORECASE
+)
+URL_QUERY_SECRET = re.compile(
+    r"([?&](api[-_]?key|key|token|access[-_]?token|secret|password|sig|signature|auth)=)([^&#\s'\"]+)", re.IGNORECASE
+)
 ENV_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$")
 URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s'\"]+:)([^@\s'\"]+)(@)", re.IGNORECASE)
 MASK = "'***'"
@@ -49,19 +54,20 @@ class ConfigVersion:
 def redact_yaml(text: str) -> str:
     """The YAML text with secret values replaced by '***'.
 
-    Values of keys that look secret (password, token, secret, api_key, ...), every value under `auth:` but its
-    `type`/`in`/`name`/`username`, and passwords inside URLs are masked. `${VAR}` references stay: they hold no
+    Values of keys that look secret (password, token, secret, api_key, X-API-Key, ...), every value under `auth:` but
+    its `type`/`in`/`name`/`username`, passwords inside URLs and secret-looking URL query parameters are masked. `${VAR}` references stay: they hold no
     secret, and their values never reach the text.
     """
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
-        return URL_PASSWORD.sub(r"\1***\3", text)
+        root = None
     spans: list[tuple[int, int]] = []
     _collect_secret_spans(root, under_auth=False, spans=spans)
     for start, end in sorted(spans, reverse=True):
         text = text[:start] + MASK + text[end:]
-    return URL_PASSWORD.sub(r"\1***\3", text)
+    text = URL_PASSWORD.sub(r"\1***\3", text)
+    return URL_QUERY_SECRET.sub(r"\1***", text)
 
 
 def _collect_secret_spans(node: yaml.Node | None, under_auth: bool, spans: list[tuple[int, int]]) -> None:

@@ -109,7 +109,8 @@ def files_to_read(
         if (now.size, now.mtime_ns) != (old.size, old.mtime_ns):
             changed.append(now)
         elif (
-            now.mtime_ns / 1e9 >= recorded_at - RACY_SECONDS
+            check_content
+            and now.mtime_ns / 1e9 >= recorded_at - RACY_SECONDS
             and now.with_content_hash().content_hash != old.content_hash
         ):
             changed.append(now)  # written again within the same mtime tick as when it was recorded

@@ -76,7 +76,7 @@ def build_source_sensor(loaded: LoadedConfig, job: Job, config_key: str) -> Sens
             return SkipReason(f"{name} is {problem}: not watching")
         try:
             changes = bookkeeping.source_changes(current, MAX_CHANGES_PER_TICK)
-            version, _ = bookkeeping.record_config_version(current)
+            version, is_new = bookkeeping.record_config_version(current)
         except PipelineError as exc:
             return SkipReason(f"can't check the sources: {exc}")
         requests = []
@@ -87,13 +87,15 @@ def build_source_sensor(loaded: LoadedConfig, job: Job, config_key: str) -> Sens
         if changes.changed:
             tags = {**config_tags(version), "elt/changed_files": str(len(changes.changed))}
             requests.append(RunRequest(run_key=changes.run_key(), tags=tags))
+        events = [version_materialization(version)] if is_new else []  # else the config sensor would never see it
         if not requests:
-            return SkipReason(f"no new or changed files among the {changes.watched} watched")
+            skip = f"no new or changed files among the {changes.watched} watched"
+            return SensorResult(skip_reason=skip, asset_events=events) if events else SkipReason(skip)
         names = ", ".join(Path(f.path).name for f in changes.changed[:5])
         context.log.info(
             f"{len(changes.changed)} new or changed files ({names}{', ...' if len(changes.changed) > 5 else ''})"
         )
-        return SensorResult(run_requests=requests, cursor=window_key or context.cursor)
+        return SensorResult(run_requests=requests, cursor=window_key or context.cursor, asset_events=events)
 
     return source_sensor
 
