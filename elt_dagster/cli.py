@@ -155,6 +155,28 @@ def _config_show(args: argparse.Namespace) -> int:
     return 1
 
 
+def _check(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from .engine.pipeline import check_pipeline
+    from .engine.report import text_table
+    from .engine.validate import describe_reject
+
+    loaded = load_config(args.config)
+    with tempfile.TemporaryDirectory(prefix="elt-check-") as folder:
+        report = check_pipeline(loaded, Path(folder), keep_rows=args.rows)
+    print(
+        f"{loaded.name}: {len(report.files)} file(s), {report.rows_extracted} rows read, {report.rows_valid} valid, "
+        f"{report.rejected} would be quarantined (nothing was loaded)"
+    )
+    for reject in report.first_rejects:
+        print(f"  rejected: {describe_reject(reject)}")
+    if report.first_rows:
+        names = list(report.first_rows[0])
+        print(text_table(names, [[row[n] for n in names] for row in report.first_rows]))
+    return 0
+
+
 def _logs(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance, RunsFilter
 
@@ -191,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("config", metavar="CONFIG")
     show.add_argument("--rows", type=int, default=10, help="how many rows to show (default 10)")
     show.set_defaults(func=_preview)
+    dry = commands.add_parser("check", help="extract and validate every source without loading: counts, rejects, rows")
+    dry.add_argument("config", metavar="CONFIG")
+    dry.add_argument("--rows", type=int, default=5, help="how many standardised rows to show (default 5)")
+    dry.set_defaults(func=_check)
     logs = commands.add_parser("logs", help="the latest run's log lines, from the Dagster instance (DAGSTER_HOME)")
     logs.add_argument("pipeline", nargs="?", metavar="PIPELINE")
     logs.add_argument("--lines", type=int, default=100, help="how many of the last lines (default 100)")

@@ -74,3 +74,16 @@ def test_invalid_upload_stores_nothing(
     assert "target.tabel" in err and "nothing stored" in err
     assert not (config_folder / "broken.yaml").exists()
     assert main(["config", "show", "cli_shop"]) == 1
+
+
+def test_check_is_a_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path / "data" / "a.csv", "id,amount\n1,2.50\n2,abc\n")
+    config = write(
+        tmp_path / "configs" / "dry.yaml",
+        "sources:\n  - type: local\n    path: ../data\ntarget:\n  table: t\n  url: postgresql://nobody@127.0.0.1:1/none\n"
+        "schema:\n  columns:\n    id: integer\n    amount: decimal\n",
+    )
+    assert main(["check", str(config)]) == 0  # the unreachable database is never contacted
+    out = capsys.readouterr().out
+    assert "2 rows read, 1 valid, 1 would be quarantined" in out
+    assert "column 'amount': 'abc' is not a decimal" in out and "2.5" in out
