@@ -17,14 +17,14 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import COLUMNS, generate  # noqa: E402
-from run import DATA, pipeline_config  # noqa: E402
+from generate import COLUMNS, generate
+from run import DATA, pipeline_config
 
-from elt_dagster.engine.db import embedded_database_url  # noqa: E402
-from elt_dagster.engine.extract import StagingWriter, conform, iter_file_batches, list_source_files, new_mapper  # noqa: E402
-from elt_dagster.engine.load import first_occurrences, to_csv  # noqa: E402
-from elt_dagster.engine.tables import PG_TYPES  # noqa: E402
-from elt_dagster.engine.validate import HASH_COLUMN, check_batch, pipeline_column_types, row_hashes  # noqa: E402
+from elt_dagster.engine.db import embedded_database_url
+from elt_dagster.engine.extract import StagingWriter, conform, iter_file_batches, list_source_files, new_mapper
+from elt_dagster.engine.load import first_occurrences, to_csv
+from elt_dagster.engine.tables import PG_TYPES
+from elt_dagster.engine.validate import HASH_COLUMN, check_batch, pipeline_column_types, row_hashes
 
 
 def main() -> None:
@@ -40,7 +40,7 @@ def main() -> None:
     seconds: dict[str, float] = dict.fromkeys(["read", "stage CSV", "standardise", "hash", "dedup + CSV"], 0.0)
     chunks: list[bytes] = []
 
-    def timed(stage: str, call):  # noqa: ANN001, ANN202
+    def timed(stage: str, call):
         started = time.perf_counter()
         value = call()
         seconds[stage] += time.perf_counter() - started
