@@ -14,6 +14,7 @@ import pytest
 
 from elt_dagster.engine import extract as ex
 from elt_dagster.engine.config import LoadedConfig, load_config
+from elt_dagster.engine.pipeline import CheckReport, check_pipeline
 from elt_dagster.engine.readers import BATCH_ROWS, ExtractError
 from elt_dagster_tests.conftest import write
 
@@ -54,15 +55,14 @@ def read_staging(path: Path) -> list[dict[str, Any]]:
     return table.to_pylist()
 
 
-def run(loaded: LoadedConfig, tmp_path: Path) -> tuple[ex.ExtractResult, list[dict[str, Any]]]:
-    """Extract every source file of `loaded` and read the staging rows back."""
-    files, _ = ex.list_source_files(loaded)
-    result = ex.extract(loaded, files, tmp_path / "staging")
+def run(loaded: LoadedConfig, tmp_path: Path) -> tuple[CheckReport, list[dict[str, Any]]]:
+    """Extract every source file of `loaded` (a dry run) and read the staging rows back."""
+    result = check_pipeline(loaded, tmp_path / "staging", keep_rows=0)
     assert result.staging_path == tmp_path / "staging" / ex.STAGING_FILE
     return result, read_staging(result.staging_path)
 
 
-def rejects(result: ex.ExtractResult) -> list[dict[str, Any]]:
+def rejects(result: CheckReport) -> list[dict[str, Any]]:
     return [json.loads(line) for line in result.rejects_path.read_text(encoding="utf-8").splitlines()]
 
 
@@ -89,7 +89,7 @@ def test_csv_quoting_round_trips_exactly(tmp_path: Path) -> None:
     assert result.columns == ["id", "text"]
     assert [row["text"] for row in rows] == values
     assert [row["id"] for row in rows] == ["1", "2", "3", "4", "5", "6"]
-    assert result.rows == 6 and result.malformed == 0
+    assert result.rows_extracted == 6 and result.malformed == 0
 
 
 def test_txt_semicolon_delimiter_is_sniffed(tmp_path: Path) -> None:
@@ -316,7 +316,7 @@ def test_gzipped_files(tmp_path: Path, name: str, text: str) -> None:
         handle.write(text)
     files, skipped = ex.list_source_files(loaded)
     assert [f.path for f in files] == [path] and skipped == []
-    result = ex.extract(loaded, files, tmp_path / "staging")
+    result = check_pipeline(loaded, tmp_path / "staging", keep_rows=0)
     rows = read_staging(result.staging_path)
     assert business(rows) == [{"id": "1", "name": "Anna"}, {"id": "2", "name": "Ben"}]
     assert {row[ex.SOURCE_COLUMN] for row in rows} == {str(path)}
@@ -383,7 +383,7 @@ def test_source_file_and_row_on_every_staging_row(tmp_path: Path) -> None:
         ("5", str(second), 3),
     ]
     assert [(f.path, f.rows, f.malformed) for f in result.files] == [(str(first), 2, 0), (str(second), 3, 0)]
-    assert result.rows == 5
+    assert result.rows_extracted == 5
 
 
 # --- file listing ------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -59,25 +59,6 @@ class FileReport:
     path: str
     rows: int = 0
     malformed: int = 0
-
-
-@dataclass
-class ExtractResult:
-    """What extraction produced: the staging CSV, its columns and per-file counts."""
-
-    staging_path: Path
-    rejects_path: Path
-    columns: list[str]
-    files: list[FileReport] = field(default_factory=list)
-    skipped_files: list[str] = field(default_factory=list)
-
-    @property
-    def rows(self) -> int:
-        return sum(f.rows for f in self.files)
-
-    @property
-    def malformed(self) -> int:
-        return sum(f.malformed for f in self.files)
 
 
 def list_source_files(loaded: LoadedConfig) -> tuple[list[SourceFile], list[str]]:
@@ -216,6 +197,8 @@ def new_mapper(loaded: LoadedConfig, files: list[SourceFile]) -> ColumnMapper:
     mapper = ColumnMapper(list(schema.columns) if schema else [], strict=bool(schema and schema.strict_mode))
     if not mapper.strict:
         _discover_columns(files, mapper)
+    if files and not mapper.columns:
+        raise ExtractError(f"{loaded.path}: no columns found in the sources and none declared in schema.columns")
     return mapper
 
 
@@ -231,23 +214,6 @@ def extracted_batches(
         staging.write_rows(table)
         staging.write_rejects(malformed_rejects(batch.malformed, source_file.source_label))
         yield table, len(batch.malformed)
-
-
-def extract(loaded: LoadedConfig, files: list[SourceFile], staging_dir: Path) -> ExtractResult:
-    """Read `files` into the staging files in `staging_dir`, without validating or loading (a dry run)."""
-    mapper = new_mapper(loaded, files)
-    if not mapper.columns:
-        raise ExtractError(f"{loaded.path}: no columns found in the sources and none declared in schema.columns")
-    with StagingWriter(staging_dir, mapper.columns) as staging:
-        result = ExtractResult(staging.staging_path, staging.rejects_path, list(mapper.columns))
-        for source_file in files:
-            result.files.append(read_file_with_fallback(source_file, mapper, staging, _drain))
-    return result
-
-
-def _drain(batches: Iterator[object]) -> None:
-    for _ in batches:
-        pass
 
 
 def read_file_with_fallback(

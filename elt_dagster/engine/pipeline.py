@@ -251,15 +251,24 @@ class CheckReport:
     invalid: int = 0
     first_rows: list[dict[str, Any]] = field(default_factory=list)
     first_rejects: list[dict[str, Any]] = field(default_factory=list)
+    staging_path: Path | None = None
     rejects_path: Path | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.column_types)
 
     @property
     def rows_extracted(self) -> int:
         return sum(f.rows for f in self.files)
 
     @property
+    def malformed(self) -> int:
+        return sum(f.malformed for f in self.files)
+
+    @property
     def rejected(self) -> int:
-        return self.invalid + sum(f.malformed for f in self.files)
+        return self.invalid + self.malformed
 
 
 def check_pipeline(loaded: LoadedConfig, staging_dir: Path, keep_rows: int = 10) -> CheckReport:
@@ -291,5 +300,5 @@ def check_pipeline(loaded: LoadedConfig, staging_dir: Path, keep_rows: int = 10)
             report.rows_valid += kept["valid"]
             report.first_rows += kept["rows"]
         report.first_rejects = list(staging.first_rejects)
-        report.rejects_path = staging.rejects_path
+        report.staging_path, report.rejects_path = staging.staging_path, staging.rejects_path
     return report
