@@ -63,3 +63,16 @@ def test_fast_paths_agree_with_the_forgiving_parsers(fast, slow, values) -> None
     array = pa.array(values, pa.string())
     assert fast(array)[0].to_pylist() == slow(array)[0].to_pylist()
     assert not any(fast(array)[1].to_pylist())
+
+
+def test_row_hash_definition_is_stable() -> None:
+    """Stored hashes must never change meaning: pin the hashed text, with and without NULLs."""
+    import xxhash
+
+    from elt_dagster.engine.validate import row_hashes
+
+    hashes = row_hashes({"b": pa.array(["1", None]), "a": pa.array(["x", "y"])}).to_pylist()
+    assert hashes == [
+        xxhash.xxh3_128_hexdigest(b"\x1fa\x1ex\x1fb\x1e1"),
+        xxhash.xxh3_128_hexdigest(b"\x1fa\x1ey"),  # the NULL column leaves no trace
+    ]

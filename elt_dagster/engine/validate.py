@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
@@ -37,14 +38,23 @@ def pipeline_column_types(loaded: LoadedConfig, columns: list[str]) -> dict[str,
 def row_hashes(columns: dict[str, pa.Array]) -> pa.Array:
     """128-bit XXH3 of the row's non-null (column name, canonical value) pairs, in column-name order, as hex.
 
-    NULLs are left out, so adding a column to the schema does not change the hash of rows that lack it.
+    The hashed text is, for each non-null column in name order, `\\x1f<name>\\x1e<value>`. NULLs are left out, so
+    adding a column to the schema does not change the hash of rows that lack it.
     """
-    parts = [pc.binary_join_element_wise(name, values, "\x1e") for name, values in sorted(columns.items())]
-    if not parts:
+    if not columns:
         raise ValueError("a row hash needs at least one column")
-    joined = pc.binary_join_element_wise(*parts, "\x1f", null_handling="skip").cast(pa.binary())
-    digest = xxhash.xxh3_128_hexdigest
-    return pa.array([digest(value) for value in joined.to_pylist()], pa.string())
+    parts: list[pa.Array | pa.Scalar] = []
+    for name, values in sorted(columns.items()):
+        marker = f"\x1f{name}\x1e"
+        if values.null_count:  # joined per row, so that a NULL drops its name too
+            parts.append(pc.binary_join_element_wise(marker, values, ""))
+        else:  # the common case: one join over all columns, names as constants
+            parts += [pa.scalar(marker), values]
+    joined = pc.binary_join_element_wise(*parts, "", null_handling="skip").cast(pa.binary())
+    digest = xxhash.xxh3_128_digest
+    hex_text = b"".join([digest(value) for value in joined.to_pylist()]).hex().encode()
+    offsets = np.arange(0, len(hex_text) + 1, 32, dtype=np.int32)
+    return pa.StringArray.from_buffers(len(joined), pa.py_buffer(offsets.tobytes()), pa.py_buffer(hex_text))
 
 
 def check_batch(batch: pa.Table, types: dict[str, str], key: list[str]) -> CheckedBatch:
