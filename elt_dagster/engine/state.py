@@ -13,7 +13,6 @@ from pathlib import Path
 import psycopg
 import xxhash
 
-STATE_SCHEMA = "elt"
 RACY_SECONDS = 2.0
 """A file modified this close to when it was recorded may have changed again within the same mtime tick."""
 
@@ -126,11 +125,6 @@ def record_file(conn: psycopg.Connection, pipeline: str, fingerprint: Fingerprin
         "run_id = EXCLUDED.run_id, recorded_at = now()",
         (pipeline, fingerprint.path, fingerprint.size, fingerprint.mtime_ns, fingerprint.content_hash, rows, run_id),
     )
-
-
-def forget_files(conn: psycopg.Connection, pipeline: str) -> None:
-    """Drop a pipeline's fingerprints, so that its next run reads every file again."""
-    conn.execute("DELETE FROM elt.file_fingerprints WHERE pipeline = %s", (pipeline,))
 
 
 def add_to_row_count(conn: psycopg.Connection, pipeline: str, table_name: str, added: int, count_table) -> int:

@@ -20,12 +20,6 @@ PG_TYPES = {
     "timestamptz": "timestamptz",
     "json": "jsonb",
 }
-BOOKKEEPING_COLUMNS = {
-    "_elt_row_hash": "uuid",
-    "_elt_source": "text",
-    "_elt_run_id": "text",
-    "_elt_loaded_at": "timestamptz",
-}
 
 
 def table_ident(target: Target, suffix: str = "") -> sql.Identifier:
