@@ -145,7 +145,13 @@ def dagster_execute_vs_import(url: str, repeat: int) -> dict:
         return time.perf_counter() - started
 
     home = tempfile.mkdtemp(prefix="elt-bench-home-")  # one DAGSTER_HOME, as a user has: created by a warm-up run
-    env = {**os.environ, "DAGSTER_HOME": home, "ELT_DATABASE_URL": url, "ELT_STATE_DIR": home, "PYTHONWARNINGS": "ignore"}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": home,
+        "ELT_DATABASE_URL": url,
+        "ELT_STATE_DIR": home,
+        "PYTHONWARNINGS": "ignore",
+    }
     job = [str(BIN / "dagster"), "job", "execute", "-m", "elt_dagster", "-j", "orders_elt"]
     timed(job, env)
     imports, executes = [], []
@@ -187,11 +193,11 @@ def main() -> int:
     }
     if not args.skip_naive:
         results["seconds"]["e_naive_pandas_to_sql"] = naive(url, csv_path)
-    results["peak_rss_mb"] = {"b_1m": peak_rss_mb(url, folder)}
+    results["peak_rss_mb"] = {f"{rows:,} rows": peak_rss_mb(url, folder)}
     if not args.skip_10m:
         big = DATA / "orders_10000000"
         generate(big / "orders.csv", 10_000_000)
-        results["peak_rss_mb"]["b_10m"] = peak_rss_mb(url, big)
+        results["peak_rss_mb"]["10,000,000 rows"] = peak_rss_mb(url, big)
     results["dagster"] = dagster_execute_vs_import(url, args.repeat)
     report(results)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -218,7 +224,7 @@ def report(results: dict) -> None:
             ratio = f"{raw / s:.2f}x" if key != "c_rerun_unchanged" else f"{s / seconds['b_first_load']:.1%} of (b)"
             print(f"{label:34} {s:8.2f} {speed:>10} {ratio:>7}")
     for key, value in results["peak_rss_mb"].items():
-        print(f"(f) peak RSS, first load {key[2:]:>5}:    {value:8.0f} MB")
+        print(f"(f) peak RSS, first load of {key:>16}: {value:6.0f} MB")
     g = results["dagster"]
     print(
         f"(g) dagster job execute {g['job_execute']:.2f} s vs import dagster {g['import_dagster']:.2f} s: "
