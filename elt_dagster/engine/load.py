@@ -41,10 +41,9 @@ BULK_SHARE = 0.25
 
 @dataclass
 class Prepared:
-    """A batch ready to load: its rows (unique within the batch), CSV bytes when ready, and counts."""
+    """A batch ready to load: its rows (unique within the batch) and, when made in the producer, their CSV."""
 
     rows: pa.Table
-    rows_valid: int
     csv: bytes | None = None
 
 
@@ -166,7 +165,7 @@ class BulkAppendLoader:
         unique = first_occurrences(rows)
         if self.existing is not None and len(self.existing) and unique.num_rows:
             unique = unique.filter(pa.array(~self.existing.contains(hash_words(unique.column(HASH_COLUMN)))))
-        return Prepared(unique, rows.num_rows, to_csv(unique.select(self.names)) if unique.num_rows else b"")
+        return Prepared(unique, to_csv(unique.select(self.names)) if unique.num_rows else b"")
 
     def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
         set_row_defaults(self.conn, table_ident(self.target), source, self.run_id)
@@ -210,7 +209,7 @@ class ProbeAppendLoader:
         self.conn, self.target, self.names, self.run_id = conn, target, [*names, HASH_COLUMN], run_id
 
     def prepare(self, rows: pa.Table) -> Prepared:
-        return Prepared(first_occurrences(rows), rows.num_rows)
+        return Prepared(first_occurrences(rows))
 
     def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
         return sum(self._load_batch(source, prepared) for prepared in batches)
@@ -277,7 +276,7 @@ class MergeLoader:
         self.stage = _create_stage(conn, target)
 
     def prepare(self, rows: pa.Table) -> Prepared:
-        return Prepared(rows, rows.num_rows, to_csv(rows.select(self.names)) if rows.num_rows else b"")
+        return Prepared(rows, to_csv(rows.select(self.names)) if rows.num_rows else b"")
 
     def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
         set_row_defaults(self.conn, self.stage, source, self.run_id)
