@@ -23,7 +23,15 @@ import psycopg
 from .api_spool import cursor_key, spool_api_sources
 from .config import LoadedConfig, key_columns
 from .db import connect, state_dir, target_database_url
-from .extract import FileReport, SourceFile, StagingWriter, list_source_files, new_mapper, read_file_with_fallback
+from .extract import (
+    ColumnMapper,
+    FileReport,
+    SourceFile,
+    StagingWriter,
+    list_source_files,
+    new_mapper,
+    read_file_with_fallback,
+)
 from .load import Loader, choose_loader
 from .quarantine import quarantine
 from .state import (
@@ -208,7 +216,7 @@ def _load_file(
     conn: psycopg.Connection,
     loader: Loader,
     source_file: SourceFile,
-    mapper: Any,
+    mapper: ColumnMapper,
     report: RunReport,
     key: list[str],
     staging: StagingWriter,
