@@ -5,6 +5,7 @@ Memory holds one page at a time; the disk holds the run's records.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +29,12 @@ class SpooledApi:
 
 
 def cursor_key(source: ApiSource) -> str:
-    """How an API source's incremental cursor is remembered: by its URL without credentials."""
-    return source.display_url()
+    """How an API source's incremental cursor is remembered: its URL without credentials, plus a digest of what
+    else selects its records (method, params, body, records_path, the raw URL), so two sources never share one."""
+    selection = json.dumps(
+        [source.url, source.method, source.params, source.json_body, source.records_path], sort_keys=True, default=str
+    )
+    return f"{source.display_url()}#{hashlib.sha256(selection.encode()).hexdigest()[:12]}"
 
 
 def spool_api_sources(loaded: LoadedConfig, folder: Path, cursors: dict[str, str]) -> list[SpooledApi]:

@@ -6,6 +6,7 @@ YAML tells it, the line and column.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import re
@@ -64,6 +65,15 @@ class LocalSource(StrictModel):
     delimiter: str | None = Field(default=None, min_length=1, max_length=1)
     encoding: str = "utf-8"
     records_path: str | None = None
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r} (e.g. utf-8, utf-8-sig, latin-1, cp1252)") from None
+        return value
 
     def resolved_path(self, base_dir: Path) -> Path:
         """The source path, relative paths taken from the folder of the YAML file."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -50,14 +51,21 @@ def target_database_url(target: Target, default_url: str | None = None) -> str:
     return default_url or os.environ.get(DATABASE_URL_ENV) or embedded_database_url()
 
 
+_PASSWORD_SETTING = re.compile(r"(password\s*=\s*)('[^']*'|[^&\s]+)", re.IGNORECASE)
+
+
 def redact_url(url: str) -> str:
-    """The URL with its password replaced by ***, for messages and metadata."""
+    """The connection string with its password replaced by ***, for messages and metadata.
+
+    Covers `user:password@host` and a `password=` setting, in a URL's query or a `key=value` string.
+    """
+    text = _PASSWORD_SETTING.sub(r"\1***", url)
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(text)
     except ValueError:
         return "<unparseable database URL>"
-    if parts.password is None:
-        return url
+    if parts.password is None or parts.password == "***":
+        return text
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
 

@@ -7,6 +7,7 @@ schema does not declare keep their trimmed, lower-cased name (strict mode drops 
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,16 +88,23 @@ def iter_file_batches(source_file: SourceFile, exact: bool = False) -> Iterator[
     """Bounded batches of one file's records, whatever its format.
 
     A delimited file is read with the fast reader unless `exact`; the fast reader raises MalformedRowsFound
-    on a row with the wrong number of fields, and the file is then read again with `exact=True`.
+    on a row with the wrong number of fields, and the file is then read again with `exact=True`. A file that can't
+    be read at all (a broken .gz, an unknown encoding, no permission) is an ExtractError naming it.
     """
     source, path = source_file.source or LocalSource(path=str(source_file.path)), source_file.path
     fmt = source_file.format
     if fmt in ("csv", "txt"):
         reader = iter_delimited_exact if exact else iter_delimited
-        return reader(path, delimiter=source.delimiter, encoding=source.encoding)
-    if fmt == "jsonl":
-        return iter_jsonl(path, encoding=source.encoding)
-    return iter_json(path, encoding=source.encoding, records_path=source.records_path)
+        batches = reader(path, delimiter=source.delimiter, encoding=source.encoding)
+    elif fmt == "jsonl":
+        batches = iter_jsonl(path, encoding=source.encoding)
+    else:
+        batches = iter_json(path, encoding=source.encoding, records_path=source.records_path)
+    try:
+        yield from batches
+    except (OSError, EOFError, LookupError, zlib.error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+        raise ExtractError(f"{path}: can't read the file ({reason})") from None
 
 
 class ColumnMapper:
@@ -111,7 +119,7 @@ class ColumnMapper:
         key = source_name.strip().lstrip("\ufeff").strip().lower()
         if key in self._by_key:
             return self._by_key[key]
-        if self.strict or not key:
+        if self.strict or not key or key.startswith("_elt_"):  # _elt_ columns are this tool's own (a re-export)
             return None
         self._by_key[key] = key
         self.columns.append(key)

@@ -16,12 +16,15 @@ import yaml
 from .config import LoadedConfig
 
 SECRET_KEY = re.compile(
-    r"(pass(word)?|secret|token|api[-_]?key|credential|private[-_]?key|authorization)", re.IGNORECASE
+    r"(pass(word)?|secret|token|api[-_]?key|access[-_]?key|^key$|credential|private[-_]?key|authorization|cookie"
+    r"|session)",
+    re.IGNORECASE,
 )
+SAFE_HEADERS = {"accept", "accept-encoding", "accept-language", "content-type", "user-agent", "cache-control"}
 URL_QUERY_SECRET = re.compile(
     r"([?&](api[-_]?key|key|token|access[-_]?token|secret|password|sig|signature|auth)=)([^&#\s'\"]+)", re.IGNORECASE
 )
-ENV_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$")
+ENV_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")  # with a `:-default`, the default could be a secret
 URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s'\"]+:)([^@\s'\"]+)(@)", re.IGNORECASE)
 MASK = "'***'"
 
@@ -54,8 +57,10 @@ class ConfigVersion:
 def redact_yaml(text: str) -> str:
     """The YAML text with secret values replaced by '***'.
 
-    Values of keys that look secret (password, token, secret, api_key, X-API-Key, ...), every value under `auth:` but
-    its `type`/`in`/`name`/`username`, passwords inside URLs and secret-looking URL query parameters are masked. `${VAR}` references stay: they hold no
+    Values of keys that look secret (password, token, secret, api_key, X-API-Key, key, cookie, ...), every value under
+    `auth:` but its `type`/`in`/`name`/`username`, every header but a few harmless ones (Accept, Content-Type, ...),
+    passwords inside URLs and secret-looking URL query parameters are masked, and so is a `${VAR:-default}` whose
+    default could be a secret. `${VAR}` references stay: they hold no
     secret, and their values never reach the text.
     """
     try:
@@ -70,7 +75,9 @@ def redact_yaml(text: str) -> str:
     return URL_QUERY_SECRET.sub(r"\1***", text)
 
 
-def _collect_secret_spans(node: yaml.Node | None, under_auth: bool, spans: list[tuple[int, int]]) -> None:
+def _collect_secret_spans(
+    node: yaml.Node | None, under_auth: bool, spans: list[tuple[int, int]], under_headers: bool = False
+) -> None:
     if isinstance(node, yaml.SequenceNode):
         for item in node.value:
             _collect_secret_spans(item, under_auth, spans)
@@ -78,11 +85,17 @@ def _collect_secret_spans(node: yaml.Node | None, under_auth: bool, spans: list[
         return
     for key, value in node.value:
         name = str(key.value)
-        secret = SECRET_KEY.search(name) or (under_auth and name not in ("type", "in", "name", "username"))
+        if name == "schema":
+            continue  # column names and types: nothing secret, even a column named token_count
+        secret = (
+            SECRET_KEY.search(name)
+            or (under_auth and name not in ("type", "in", "name", "username"))
+            or (under_headers and name.lower() not in SAFE_HEADERS)
+        )
         if secret and isinstance(value, yaml.ScalarNode) and not ENV_REFERENCE.match(str(value.value).strip()):
             spans.append((value.start_mark.index, value.end_mark.index))
         else:
-            _collect_secret_spans(value, under_auth or name == "auth", spans)
+            _collect_secret_spans(value, under_auth or name == "auth", spans, under_headers=name == "headers")
 
 
 def ensure_history_table(conn: psycopg.Connection) -> None:

@@ -76,6 +76,8 @@ class _Utf8Bytes:
         self._text = text
 
     def read(self, size: int = -1) -> bytes:
+        if size == 0:  # ijson probes with read(0): it must not consume anything
+            return b""
         return self._text.read(size if size is None or size < 0 else max(1, size // 4)).encode("utf-8")
 
     def close(self) -> None:
@@ -83,7 +85,7 @@ class _Utf8Bytes:
 
 
 def _open_json_bytes(path: Path, gzipped: bool, encoding: str) -> IO[bytes] | _Utf8Bytes:
-    if encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig"):
+    if encoding.lower().replace("-", "").replace("_", "") == "utf8":
         return gzip.open(path, "rb") if gzipped else open(path, "rb")
     return _Utf8Bytes(_open_text(path, gzipped, encoding))
 
@@ -102,15 +104,15 @@ def _sniff_delimiter(path: Path, gzipped: bool, encoding: str, fmt: str) -> str:
 def read_header(path: Path, *, delimiter: str | None, encoding: str) -> list[str]:
     """The column names of a delimited file (its first record)."""
     fmt, gzipped = file_format(path)
-    delimiter = delimiter or _sniff_delimiter(path, gzipped, encoding, fmt)
-    with _open_text(path, gzipped, encoding) as handle:
-        try:
+    try:
+        delimiter = delimiter or _sniff_delimiter(path, gzipped, encoding, fmt)
+        with _open_text(path, gzipped, encoding) as handle:
             header = next(csv.reader(handle, delimiter=delimiter), None)
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise ExtractError(f"{path}: can't read the header line: {exc}") from None
-    if not header:
-        return []
-    return header
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise ExtractError(f"{path}: can't read the header line: {exc}") from None
+    except (OSError, EOFError, LookupError) as exc:  # a broken .gz, no permission, an unknown encoding
+        raise ExtractError(f"{path}: can't read the file ({exc})") from None
+    return header or []
 
 
 class MalformedRowsFound(Exception):

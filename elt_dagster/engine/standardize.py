@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
@@ -33,7 +34,7 @@ TIME_SUFFIXES = [" %H:%M:%S", " %H:%M", " %I:%M:%S %p", " %I:%M %p"]
 _INTEGER = r"^[+-]?\d+(\.0*)?$"
 _DECIMAL = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _FLOAT = r"^[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|inf|infinity|nan)$"
-_ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?$"
+_ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d{1,9})?)?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?$"
 _ZONE_SUFFIX = r"(Z|[+-]\d{2}(:?\d{2})?)$"
 INT_RANGES = {"integer": (-(2**31), 2**31 - 1), "bigint": (-(2**63), 2**63 - 1)}
 
@@ -101,7 +102,18 @@ def _decimal_slow(values: pa.Array) -> Standardized:
     trimmed = pc.replace_substring_regex(pc.replace_substring_regex(text, r"0+$", ""), r"\.$", "")
     text = pc.if_else(has_point, trimmed, text)
     text = pc.if_else(pc.equal(text, "-0"), "0", text)
+    exponent = pc.fill_null(pc.match_substring_regex(text, "[eE]"), False)
+    if pc.any(exponent).as_py():  # 1e5 and 100000 are one value: written out, so they hash alike
+        text = pc.replace_with_mask(
+            text, exponent, pa.array([_plain_decimal(v) for v in pc.filter(text, exponent).to_pylist()])
+        )
     return text, _failed(values, ok)
+
+
+def _plain_decimal(text: str) -> str:
+    """`1.50e3` -> `1500`, `-2E-2` -> `-0.02`: fixed-point, no trailing zeros."""
+    plain = format(Decimal(text).normalize(), "f")
+    return "0" if plain in ("-0", "0") else plain
 
 
 # Fast paths: one strict Arrow cast handles clean data; anything it refuses goes the slow, forgiving way.
@@ -221,7 +233,7 @@ def _parse_timestamps(values: pa.Array) -> pa.Array:
     iso = pc.fill_null(pc.match_substring_regex(compact, _ISO_TIMESTAMP), False)
     zoned = pc.and_(iso, pc.fill_null(pc.match_substring_regex(compact, _ZONE_SUFFIX), False))
     # A bare date like 2024-01-31 ends in "-31", which looks like a zone: only a value with a time has one.
-    zoned = pc.and_(zoned, pc.match_substring_regex(compact, r"\d{2}:\d{2}"))
+    zoned = pc.and_(zoned, pc.match_substring_regex(compact, r"[T ]\d{2}"))
     naive = pc.and_(iso, pc.invert(zoned))
     utc = pa.timestamp("us", "UTC")
     parsed = pc.coalesce(
