@@ -99,3 +99,18 @@ def test_json_with_a_byte_order_mark(tmp_path: Path) -> None:
         handle.write(b'\xef\xbb\xbf[{"id": 3}]')
     report = check_pipeline(pipeline(tmp_path, "    encoding: utf-8-sig\n"), tmp_path / "staging")
     assert report.rows_valid == 3
+
+
+def test_keys_that_flatten_to_one_column_are_quarantined_not_overwritten(tmp_path: Path) -> None:
+    write(tmp_path / "data" / "a.jsonl", '{"a_b": 1, "a": {"b": 2}}\n{"a_b": 3}\n')
+    report = check_pipeline(pipeline(tmp_path), tmp_path / "staging", keep_rows=5)
+    assert [row["a_b"] for row in report.first_rows] == ["3"]
+    assert report.rejected == 1 and "a_b" in report.first_rejects[0]["reason"]
+
+
+def test_text_with_a_nul_character_is_quarantined(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.csv").write_bytes(b"id,name\n1,ok\n2,bad\x00name\n")
+    report = check_pipeline(pipeline(tmp_path), tmp_path / "staging", keep_rows=5)
+    assert [row["name"] for row in report.first_rows] == ["ok"]
+    assert "NUL" in report.first_rejects[0]["reason"]

@@ -596,7 +596,10 @@ def _flattened(items: list[Any], page: _Page, page_index: int) -> Iterator[dict[
                 f"{_excerpt(json.dumps(item, default=str))}",
                 url=page.shown,
             )
-        yield readers.flatten_record(item)
+        try:
+            yield readers.flatten_record(item)
+        except readers.FlattenCollision as exc:
+            raise ApiError(f"record {index} of page {page_index} from {page.shown}: {exc}", url=page.shown) from None
 
 
 def _batch(

@@ -186,12 +186,14 @@ def run_pipeline(
             key = key_columns(target, mapper.columns) if target.mode == "merge" else []
             inserted = 0
             for source_file in todo:
+                local = str(source_file.path) in current
+                # hashed before it is read, checked after: a file rewritten meanwhile is not recorded, so read again
+                before = current[str(source_file.path)].with_content_hash() if local else None
                 file_report, file_inserted = _load_file(conn, loader, source_file, mapper, report, key, staging)
                 report.files.append(file_report)
                 inserted += file_inserted
-                if str(source_file.path) in current:
-                    fingerprint = current[str(source_file.path)].with_content_hash()
-                    record_file(conn, loaded.name, fingerprint, file_report.rows, report.run_id)
+                if before is not None and Fingerprint.stat(source_file.path).same_stat(before):
+                    record_file(conn, loaded.name, before, file_report.rows, report.run_id)
             for api in apis:
                 if api.stats.max_cursor is not None:
                     record_cursor(conn, loaded.name, cursor_key(api.source), api.stats.max_cursor, report.run_id)

@@ -240,16 +240,26 @@ def _json_number(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+class FlattenCollision(ValueError):
+    """Two keys of one record flatten to the same column name (`a_b` and `a.b`)."""
+
+
 def flatten_record(
     record: dict[str, Any], prefix: str = "", out: dict[str, str | None] | None = None
 ) -> dict[str, str | None]:
-    """Nested objects become `parent_child` keys; lists stay JSON text; scalars become strings."""
+    """Nested objects become `parent_child` keys; lists stay JSON text; scalars become strings.
+
+    Raises FlattenCollision when two keys would become one column: a value must never silently replace another.
+    """
     out = {} if out is None else out
     for key, value in record.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
             flatten_record(value, f"{name}_", out)
-        elif value is None:
+            continue
+        if name in out:
+            raise FlattenCollision(f"two keys become the column {name!r} (a nested key and a flat one)")
+        if value is None:
             out[name] = None
         elif isinstance(value, bool):
             out[name] = "true" if value else "false"
@@ -273,8 +283,11 @@ def _batched_records(items: Iterator[tuple[int, Any, str | None]]) -> Iterator[R
     malformed: list[Malformed] = []
     for number, item, raw in items:
         if isinstance(item, dict):
-            records.append(flatten_record(item))
-            numbers.append(number)
+            try:
+                records.append(flatten_record(item))
+                numbers.append(number)
+            except FlattenCollision as exc:
+                malformed.append(Malformed(raw=raw or json.dumps(item, default=str), reason=str(exc), row=number))
         elif isinstance(item, Malformed):
             malformed.append(item)
         else:

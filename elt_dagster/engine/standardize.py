@@ -272,7 +272,10 @@ def standardize_json(values: pa.Array) -> Standardized:
             continue
         try:
             parsed = json.loads(value, parse_constant=_no_constants)  # PostgreSQL's jsonb has no NaN/Infinity
-            texts.append(json.dumps(parsed, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+            text = json.dumps(parsed, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+            if "\x00" in text or "\\u0000" in text:
+                raise ValueError("jsonb cannot hold a NUL character")
+            texts.append(text)
             oks.append(True)
         except ValueError:
             texts.append(None)
@@ -281,7 +284,8 @@ def standardize_json(values: pa.Array) -> Standardized:
 
 
 def standardize_string(values: pa.Array) -> Standardized:
-    return values, pa.array(np.zeros(len(values), dtype=bool))
+    """Text as it is; only a NUL character fails (PostgreSQL text cannot hold it)."""
+    return values, pc.fill_null(pc.match_substring(values, "\x00"), False)
 
 
 STANDARDIZERS: dict[str, Callable[[pa.Array], Standardized]] = {
@@ -306,5 +310,6 @@ TYPE_DESCRIPTIONS = {
     "date": "a date",
     "timestamp": "a timestamp",
     "timestamptz": "a timestamp",
-    "json": "valid JSON",
+    "json": "valid JSON (without NUL characters)",
+    "string": "text without NUL characters",
 }

@@ -60,6 +60,9 @@ class Fingerprint:
         info = path.stat()
         return cls(str(path), info.st_size, info.st_mtime_ns)
 
+    def same_stat(self, other: Fingerprint) -> bool:
+        return (self.size, self.mtime_ns) == (other.size, other.mtime_ns)
+
     def with_content_hash(self) -> Fingerprint:
         return Fingerprint(self.path, self.size, self.mtime_ns, content_hash(Path(self.path)))
 
