@@ -310,6 +310,6 @@ TYPE_DESCRIPTIONS = {
     "date": "a date",
     "timestamp": "a timestamp",
     "timestamptz": "a timestamp",
-    "json": "valid JSON (without NUL characters)",
+    "json": "valid JSON",
     "string": "text without NUL characters",
 }
