@@ -195,6 +195,8 @@ def _logs(args: argparse.Namespace) -> int:
     print(f"# run {run.run_id} of {run.job_name}: {run.status.value}")
     lines = []
     for event in instance.all_logs(run.run_id):
+        if event.level < logging.INFO and not args.debug:
+            continue
         message = event.message or (event.dagster_event.message if event.dagster_event else "") or ""
         when = datetime.fromtimestamp(event.timestamp).strftime("%Y-%m-%d %H:%M:%S")
         step = f" [{event.step_key}]" if event.step_key else ""
@@ -220,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs = commands.add_parser("logs", help="the latest run's log lines, from the Dagster instance (DAGSTER_HOME)")
     logs.add_argument("pipeline", nargs="?", metavar="PIPELINE")
     logs.add_argument("--lines", type=int, default=100, help="how many of the last lines (default 100)")
+    logs.add_argument("--debug", action="store_true", help="include Dagster's DEBUG events (steps, outputs, resources)")
     logs.set_defaults(func=_logs)
     config = commands.add_parser("config", help="config versions: upload, history, show").add_subparsers(
         dest="config_command", required=True
