@@ -268,3 +268,21 @@ def test_target_url_from_yaml_wins(
     body = ORDERS.replace("table: orders", "url: ${ORDERS_DB_URL}\n      table: orders").replace("{schema}", db_schema)
     config = load_config(write(tmp_path / "configs" / "orders.yaml", body))
     assert run_pipeline(config).inserted == 2
+
+
+def test_bulk_load_removes_rows_repeated_across_files_of_one_run(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    """Into an empty table the unique index is built at the end; repeats across files are found then and removed."""
+    write_orders(tmp_path / "data" / "a.csv", sample_rows(30))
+    write_orders(tmp_path / "data" / "b.csv", sample_rows(10, start=21) + sample_rows(5, start=100))  # 21..30 repeat
+    result = run_pipeline(make_pipeline(ORDERS))
+    assert result.strategy == "bulk"
+    assert (result.inserted, result.duplicates) == (35, 10)
+    assert fetch(database_url, f'SELECT count(*), count(DISTINCT _elt_row_hash) FROM "{db_schema}".orders') == [
+        (35, 35)
+    ]
+    unique = fetch(
+        database_url, "SELECT indisunique FROM pg_index WHERE indrelid = %s::regclass", f'"{db_schema}".orders'
+    )
+    assert unique == [(True,)]
