@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import psycopg
+import pyarrow as pa
 import pytest
 
 from elt_dagster.engine.config import load_config
@@ -286,3 +287,23 @@ def test_bulk_load_removes_rows_repeated_across_files_of_one_run(
         database_url, "SELECT indisunique FROM pg_index WHERE indrelid = %s::regclass", f'"{db_schema}".orders'
     )
     assert unique == [(True,)]
+
+
+def test_probe_load_falls_back_when_rows_appear_between_lookup_and_copy(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A concurrent writer's rows, unseen by the lookup, make COPY hit the unique index: the batch then goes
+    through a staging table with ON CONFLICT DO NOTHING, and nothing is duplicated."""
+    from elt_dagster.engine import load as load_module
+
+    write_orders(tmp_path / "data" / "a.csv", sample_rows(200))
+    config = make_pipeline(ORDERS)
+    run_pipeline(config)
+    write_orders(tmp_path / "data" / "b.csv", sample_rows(5, start=198))  # 198, 199, 200 are there already
+    monkeypatch.setattr(load_module.ProbeAppendLoader, "known_hashes", lambda self, hashes: pa.array([], pa.string()))
+    result = run_pipeline(config)
+    assert result.strategy == "probe"
+    assert (result.inserted, result.duplicates) == (2, 3)
+    assert fetch(database_url, f'SELECT count(*), count(DISTINCT _elt_row_hash) FROM "{db_schema}".orders') == [
+        (202, 202)
+    ]

@@ -214,12 +214,9 @@ class ProbeAppendLoader:
     def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
         return sum(self._load_batch(source, prepared) for prepared in batches)
 
-    def _load_batch(self, source: str, prepared: Prepared) -> int:
-        rows = prepared.rows
-        if not rows.num_rows:
-            return 0
-        hashes = rows.column(HASH_COLUMN)
-        # One text literal for the array: adapting 50,000 Python strings one by one costs more than the lookup.
+    def known_hashes(self, hashes: pa.ChunkedArray) -> pa.Array:
+        """Which of `hashes` the table has already: one index lookup query for the whole batch."""
+        # One text literal for the array: adapting 20,000 Python strings one by one costs more than the lookup.
         literal = "{" + ",".join(hashes.to_pylist()) + "}"
         found = self.conn.execute(
             sql.SQL(
@@ -227,8 +224,16 @@ class ProbeAppendLoader:
             ).format(table_ident(self.target)),
             (literal,),
         ).fetchall()
-        if found:
-            rows = rows.filter(pc.invert(pc.is_in(hashes, value_set=pa.array([f[0] for f in found], pa.string()))))
+        return pa.array([row[0] for row in found], pa.string())
+
+    def _load_batch(self, source: str, prepared: Prepared) -> int:
+        rows = prepared.rows
+        if not rows.num_rows:
+            return 0
+        hashes = rows.column(HASH_COLUMN)
+        found = self.known_hashes(hashes)
+        if len(found):
+            rows = rows.filter(pc.invert(pc.is_in(hashes, value_set=found)))
         if not rows.num_rows:
             return 0
         names = [*self.names, "_elt_source", "_elt_run_id"]
