@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
-from .api_source import ApiSource
+from .api_models import ApiSource
 from .base import PipelineError, StrictModel
 
 COLUMN_TYPES: dict[str, str] = {
