@@ -199,6 +199,10 @@ def main() -> int:
         generate(big / "orders.csv", 10_000_000)
         results["peak_rss_mb"]["10,000,000 rows"] = peak_rss_mb(url, big)
     results["dagster"] = dagster_execute_vs_import(url, args.repeat)
+    with psycopg.connect(url, autocommit=True) as conn:  # give the WAL allowance back, and the disk space with it
+        conn.execute("ALTER SYSTEM RESET max_wal_size")
+        conn.execute("SELECT pg_reload_conf()")
+        conn.execute("CHECKPOINT")
     report(results)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
