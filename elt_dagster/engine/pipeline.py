@@ -52,8 +52,27 @@ PREFETCH_BATCHES = 2
 T = TypeVar("T")
 
 
+class _RowCounts:
+    """Counts derived from the per-file reports (`files`) and the rows validation rejected (`invalid`)."""
+
+    files: list[FileReport]
+    invalid: int
+
+    @property
+    def rows_extracted(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    @property
+    def malformed(self) -> int:
+        return sum(f.malformed for f in self.files)
+
+    @property
+    def rejected(self) -> int:
+        return self.invalid + self.malformed
+
+
 @dataclass
-class RunReport:
+class RunReport(_RowCounts):
     """Everything a run did, for logs, metadata and tests."""
 
     run_id: str
@@ -73,18 +92,6 @@ class RunReport:
     added_columns: tuple[str, ...] = ()
     strategy: str = "none"
     seconds: float = 0.0
-
-    @property
-    def rows_extracted(self) -> int:
-        return sum(f.rows for f in self.files)
-
-    @property
-    def malformed(self) -> int:
-        return sum(f.malformed for f in self.files)
-
-    @property
-    def rejected(self) -> int:
-        return self.invalid + self.malformed
 
     @property
     def duplicates(self) -> int:
@@ -252,7 +259,7 @@ def _current_count(conn: psycopg.Connection, loaded: LoadedConfig) -> int:
 
 
 @dataclass
-class CheckReport:
+class CheckReport(_RowCounts):
     """A dry run: what validation would do to every source file, without touching the database."""
 
     column_types: dict[str, str]
@@ -267,18 +274,6 @@ class CheckReport:
     @property
     def columns(self) -> list[str]:
         return list(self.column_types)
-
-    @property
-    def rows_extracted(self) -> int:
-        return sum(f.rows for f in self.files)
-
-    @property
-    def malformed(self) -> int:
-        return sum(f.malformed for f in self.files)
-
-    @property
-    def rejected(self) -> int:
-        return self.invalid + self.malformed
 
 
 def check_pipeline(loaded: LoadedConfig, staging_dir: Path, keep_rows: int = 10) -> CheckReport:
