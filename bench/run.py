@@ -25,10 +25,10 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import COLUMNS, generate, generate_with_repeats
 
-from elt_dagster.engine.config import parse_config
+from elt_dagster.engine.config.models import parse_config
 from elt_dagster.engine.db import embedded_database_url
-from elt_dagster.engine.pipeline import run_pipeline
-from elt_dagster.engine.tables import PG_TYPES
+from elt_dagster.engine.load.tables import PG_TYPES
+from elt_dagster.engine.run import run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data"
@@ -119,7 +119,7 @@ from pathlib import Path
 sys.path.insert(0, "bench")
 import psycopg
 from run import pipeline_config
-from elt_dagster.engine.pipeline import run_pipeline
+from elt_dagster.engine.run import run_pipeline
 table = "rss_" + uuid.uuid4().hex[:8]
 report = run_pipeline(pipeline_config(table, Path({str(folder)!r}), table), database_url={url!r})
 with psycopg.connect({url!r}, autocommit=True) as conn:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from .engine.config import ConfigError, LoadedConfig, PipelineError, load_config
+from elt_dagster.engine.config.models import ConfigError, LoadedConfig, PipelineError, load_config
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -35,10 +35,10 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _preview(args: argparse.Namespace) -> int:
-    from .engine.config import REJECTED_SUFFIX
-    from .engine.db import connect, redact_url, target_database_url
-    from .engine.report import text_table
-    from .engine.tables import count_rows, preview, table_ident
+    from elt_dagster.engine.config.models import REJECTED_SUFFIX
+    from elt_dagster.engine.db import connect, redact_url, target_database_url
+    from elt_dagster.engine.load.tables import count_rows, preview, table_ident
+    from elt_dagster.engine.report import text_table
 
     loaded = load_config(args.config)
     target = loaded.config.target
@@ -67,9 +67,10 @@ def _preview(args: argparse.Namespace) -> int:
 
 def _history_urls(pipeline: str | None) -> list[str]:
     """The databases that may hold config history: every valid config's target, and the default one."""
+    from elt_dagster.engine.config.models import discover_configs
+    from elt_dagster.engine.db import DATABASE_URL_ENV, embedded_database_url
+
     from .definitions import config_dir
-    from .engine.config import discover_configs
-    from .engine.db import DATABASE_URL_ENV, embedded_database_url
 
     urls = []
     for path in discover_configs(config_dir()):
@@ -85,16 +86,17 @@ def _history_urls(pipeline: str | None) -> list[str]:
 
 
 def target_url(loaded: LoadedConfig) -> str:
-    from .engine.db import target_database_url
+    from elt_dagster.engine.db import target_database_url
 
     return target_database_url(loaded.config.target)
 
 
 def _config_upload(args: argparse.Namespace) -> int:
+    from elt_dagster.engine.config.models import parse_config
+    from elt_dagster.engine.db import connect
+    from elt_dagster.engine.state.history import record_version
+
     from .definitions import config_dir
-    from .engine.config import parse_config
-    from .engine.db import connect
-    from .engine.history import record_version
 
     source = Path(args.file)
     try:
@@ -121,8 +123,8 @@ def _config_upload(args: argparse.Namespace) -> int:
 
 
 def _config_history(args: argparse.Namespace) -> int:
-    from .engine.db import connect
-    from .engine.history import history
+    from elt_dagster.engine.db import connect
+    from elt_dagster.engine.state.history import history
 
     versions = []
     for url in _history_urls(args.pipeline):
@@ -138,8 +140,8 @@ def _config_history(args: argparse.Namespace) -> int:
 
 
 def _config_show(args: argparse.Namespace) -> int:
-    from .engine.db import connect
-    from .engine.history import version_of
+    from elt_dagster.engine.db import connect
+    from elt_dagster.engine.state.history import version_of
 
     for url in _history_urls(args.pipeline):
         with connect(url) as conn:
@@ -158,9 +160,9 @@ def _config_show(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     import tempfile
 
-    from .engine.pipeline import check_pipeline
-    from .engine.report import text_table
-    from .engine.validate import describe_reject
+    from elt_dagster.engine.report import text_table
+    from elt_dagster.engine.run import check_pipeline
+    from elt_dagster.engine.transform.validate import describe_reject
 
     loaded = load_config(args.config)
     with tempfile.TemporaryDirectory(prefix="elt-check-") as folder:

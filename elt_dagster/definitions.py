@@ -11,7 +11,8 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, Definitions, Failure, asset
 
-from .engine.config import ConfigError, discover_configs, load_config
+from elt_dagster.engine.config.models import ConfigError, discover_configs, load_config
+
 from .orchestration.assets import POSTGRES_RESOURCE, build_pipeline
 from .orchestration.automation import BOOKKEEPING_RESOURCE, build_config_sensor
 from .orchestration.health import test_coverage

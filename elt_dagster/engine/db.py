@@ -11,8 +11,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import psycopg
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from .base import PipelineError
-from .config import Target
+from elt_dagster.engine.config.models import Target
+from elt_dagster.engine.errors import PipelineError
 
 DATABASE_URL_ENV = "ELT_DATABASE_URL"
 STATE_DIR_ENV = "ELT_STATE_DIR"

@@ -31,12 +31,13 @@ from dagster import (
 )
 from pydantic import Field
 
-from ..engine.config import LoadedConfig, LocalSource, PipelineError
-from ..engine.db import connect, redact_url
-from ..engine.pipeline import RunReport, run_pipeline
-from ..engine.report import markdown_table
-from ..engine.tables import count_rows, preview, table_columns
-from ..engine.validate import describe_reject
+from elt_dagster.engine.config.models import LoadedConfig, LocalSource, PipelineError
+from elt_dagster.engine.db import connect, redact_url
+from elt_dagster.engine.load.tables import count_rows, preview, table_columns
+from elt_dagster.engine.report import markdown_table
+from elt_dagster.engine.run import RunReport, run_pipeline
+from elt_dagster.engine.transform.validate import describe_reject
+
 from .automation import (
     BOOKKEEPING_RESOURCE,
     build_schedule,

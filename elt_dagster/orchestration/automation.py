@@ -23,8 +23,15 @@ from dagster import (
     sensor,
 )
 
-from ..engine.config import ConfigError, LoadedConfig, PipelineError, discover_configs, load_config
-from ..engine.history import ConfigVersion
+from elt_dagster.engine.config.models import (
+    ConfigError,
+    LoadedConfig,
+    PipelineError,
+    discover_configs,
+    load_config,
+)
+from elt_dagster.engine.state.history import ConfigVersion
+
 from .resources import BookkeepingResource, PipelineConfigResource, config_tags
 
 BOOKKEEPING_RESOURCE = "bookkeeping"

@@ -2,9 +2,9 @@
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
 
-from ..engine.config import LoadedConfig
-from ..engine.pipeline import RunReport
-from ..engine.tables import PG_TYPES
+from elt_dagster.engine.config.models import LoadedConfig
+from elt_dagster.engine.load.tables import PG_TYPES
+from elt_dagster.engine.run import RunReport
 
 # format_type() spells some types longer than the DDL does
 _FORMAT_TYPE = {**PG_TYPES, "timestamp": "timestamp without time zone", "timestamptz": "timestamp with time zone"}

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from dagster import ConfigurableResource
 
-from ..engine.config import LoadedConfig, Target, load_config
-from ..engine.db import connect, target_database_url
-from ..engine.extract import list_source_files
-from ..engine.history import ConfigVersion, record_version
-from ..engine.state import Fingerprint, ensure_state_tables, files_to_read, stored_fingerprints
+from elt_dagster.engine.config.models import LoadedConfig, Target, load_config
+from elt_dagster.engine.db import connect, target_database_url
+from elt_dagster.engine.sources.files.extract import list_source_files
+from elt_dagster.engine.state.files import Fingerprint, ensure_state_tables, files_to_read, stored_fingerprints
+from elt_dagster.engine.state.history import ConfigVersion, record_version
 
 
 class PipelineConfigResource(ConfigurableResource):

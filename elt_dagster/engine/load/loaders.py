@@ -1,0 +1,335 @@
+"""Load: validated batches into PostgreSQL with COPY, skipping rows whose hash is already there.
+
+Three strategies, picked per run by `choose_loader`:
+
+- bulk append (the table is empty, or the run brings a lot relative to what is there): the unique hash
+  index is dropped, the table's existing hashes are fetched once (16 bytes a row) and filtered out on the
+  client, the new rows are copied, and the index is rebuilt at the end. Building an index once is several
+  times cheaper than maintaining it row by row. Rows repeated across batches of one run are caught when the
+  unique index is rebuilt, and removed.
+- probe append (a few rows into a big table): each batch's hashes are looked up in the unique index in one
+  query and only the new rows are copied; the index stays the guard against a concurrent writer.
+- merge: rows are copied into a temporary table and upserted on the primary key, the last one winning.
+
+The caller runs everything inside one transaction.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from psycopg import sql
+
+from elt_dagster.engine.config.models import Target, key_columns
+from elt_dagster.engine.load.tables import HASH_INDEX_SUFFIX, hash_index_ident, names_sql, table_ident
+from elt_dagster.engine.transform.validate import HASH_COLUMN
+
+_CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
+FETCH_HASHES_MAX_ROWS = 5_000_000
+"""Above this many rows, fetching every hash (16 bytes each) costs too much memory: probe instead."""
+BULK_SHARE = 0.25
+"""Bulk mode when the incoming data is at least this share of the table's size."""
+
+
+@dataclass
+class Prepared:
+    """A batch ready to load: its rows (unique within the batch) and, when made in the producer, their CSV."""
+
+    rows: pa.Table
+    csv: bytes | None = None
+
+
+class Loader(Protocol):
+    def prepare(self, rows: pa.Table) -> Prepared:
+        """Work done in the producer thread, away from the database: dedup, filtering, CSV."""
+
+    def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
+        """Load one file's batches (with `_elt_source` = `source`); returns the rows inserted."""
+
+    def finish(self, inserted: int) -> tuple[int, int]:
+        """Complete the load; returns (inserted, updated)."""
+
+
+def to_csv(table: pa.Table) -> bytes:
+    buffer = io.BytesIO()
+    pacsv.write_csv(table, buffer, _CSV_OPTIONS)
+    return buffer.getvalue()
+
+
+def copy_rows(conn: psycopg.Connection, table: sql.Composable, names: list[str], chunks: Iterable[bytes]) -> None:
+    """COPY CSV `chunks` into `names` of `table`, as one COPY."""
+    query = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(table, names_sql(names))
+    with conn.cursor() as cur, cur.copy(query) as copy:
+        for chunk in chunks:
+            if chunk:
+                copy.write(chunk)
+
+
+def set_row_defaults(conn: psycopg.Connection, table: sql.Composable, source: str | None, run_id: str | None) -> None:
+    """Make `_elt_source` and `_elt_run_id` defaults of `table`, so COPY need not send them with every row.
+
+    Only for tables this transaction holds exclusively (bulk mode, temporary tables): it is DDL.
+    """
+    conn.execute(
+        sql.SQL(
+            "ALTER TABLE {} ALTER COLUMN _elt_source SET DEFAULT {}, ALTER COLUMN _elt_run_id SET DEFAULT {}"
+        ).format(table, sql.Literal(source), sql.Literal(run_id))
+    )
+
+
+def with_constants(table: pa.Table, source: str, run_id: str) -> pa.Table:
+    """`table` plus `_elt_source` and `_elt_run_id` columns of one value each."""
+    zeros = pa.array(np.zeros(table.num_rows, np.int32))
+    for name, value in (("_elt_source", source), ("_elt_run_id", run_id)):
+        table = table.append_column(name, pa.DictionaryArray.from_arrays(zeros, pa.array([value])).cast(pa.string()))
+    return table
+
+
+def first_occurrences(rows: pa.Table) -> pa.Table:
+    """The rows whose hash is the first of its kind in the batch, in their order."""
+    hashes = rows.column(HASH_COLUMN)
+    positions = pa.table({"h": hashes, "i": pa.array(np.arange(len(hashes), dtype=np.int64))})
+    firsts = positions.group_by("h", use_threads=False).aggregate([("i", "min")]).column("i_min")
+    if len(firsts) == len(hashes):
+        return rows
+    return rows.take(pc.take(firsts, pc.sort_indices(firsts)))
+
+
+def hash_words(hashes: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Hex row hashes as an (n, 2) array of big-endian uint64 words."""
+    text = "".join(hashes.to_pylist())
+    return np.frombuffer(bytes.fromhex(text), dtype=">u8").reshape(-1, 2).astype(np.uint64)
+
+
+class HashSet:
+    """A read-only set of 128-bit hashes as two uint64 columns sorted by the high word: 16 bytes a hash."""
+
+    def __init__(self, high: np.ndarray, low: np.ndarray):
+        self.high, self.low = high, low
+
+    def __len__(self) -> int:
+        return len(self.high)
+
+    @classmethod
+    def fetch(cls, conn: psycopg.Connection, target: Target) -> HashSet:
+        """Every `_elt_row_hash` of the table, by binary COPY (a sequential scan, sorted here)."""
+        data = bytearray()
+        query = sql.SQL("COPY (SELECT _elt_row_hash FROM {}) TO STDOUT (FORMAT binary)").format(table_ident(target))
+        with conn.cursor() as cur, cur.copy(query) as copy:
+            for chunk in copy:
+                data += chunk
+        header = 11 + 4 + 4 + int.from_bytes(data[15:19], "big")
+        row = np.dtype([("n", ">i2"), ("len", ">i4"), ("high", ">u8"), ("low", ">u8")])
+        tuples = np.frombuffer(memoryview(data)[header : len(data) - 2], dtype=row)
+        high = tuples["high"].astype(np.uint64)
+        order = np.argsort(high, kind="stable")
+        return cls(high[order], tuples["low"].astype(np.uint64)[order])
+
+    def contains(self, words: np.ndarray) -> np.ndarray:
+        """A boolean mask: which of `words` (n x 2 uint64) are in the set."""
+        found = np.zeros(len(words), dtype=bool)
+        if not len(self.high):
+            return found
+        at = np.searchsorted(self.high, words[:, 0], side="left")
+        todo = np.nonzero(at < len(self.high))[0]
+        while len(todo):  # more than one round only where two stored hashes share their first 64 bits
+            same_high = self.high[at[todo]] == words[todo, 0]
+            todo = todo[same_high]
+            hit = self.low[at[todo]] == words[todo, 1]
+            found[todo[hit]] = True
+            todo = todo[~hit]
+            at[todo] += 1
+            todo = todo[at[todo] < len(self.high)]
+        return found
+
+
+class BulkAppendLoader:
+    """Append with the unique index dropped and rebuilt; see the module docstring."""
+
+    def __init__(
+        self, conn: psycopg.Connection, target: Target, names: list[str], run_id: str, existing: HashSet | None
+    ):
+        self.conn, self.target, self.names, self.run_id = conn, target, [*names, HASH_COLUMN], run_id
+        self.existing = existing
+        conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(hash_index_ident(target)))  # locks the table
+
+    def prepare(self, rows: pa.Table) -> Prepared:
+        unique = first_occurrences(rows)
+        if self.existing is not None and len(self.existing) and unique.num_rows:
+            unique = unique.filter(pa.array(~self.existing.contains(hash_words(unique.column(HASH_COLUMN)))))
+        return Prepared(unique, to_csv(unique.select(self.names)) if unique.num_rows else b"")
+
+    def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
+        set_row_defaults(self.conn, table_ident(self.target), source, self.run_id)
+        inserted = 0
+
+        def chunks() -> Iterable[bytes]:
+            nonlocal inserted
+            for prepared in batches:
+                inserted += prepared.rows.num_rows
+                yield prepared.csv or b""
+
+        copy_rows(self.conn, table_ident(self.target), self.names, chunks())
+        return inserted
+
+    def finish(self, inserted: int) -> tuple[int, int]:
+        """Rebuild the unique index; rows this run copied twice (in different batches) are removed first."""
+        set_row_defaults(self.conn, table_ident(self.target), None, None)
+        create = sql.SQL("CREATE UNIQUE INDEX {} ON {} (_elt_row_hash)").format(
+            sql.Identifier(self.target.table + HASH_INDEX_SUFFIX), table_ident(self.target)
+        )
+        try:
+            with self.conn.transaction():
+                self.conn.execute(create)
+        except psycopg.errors.UniqueViolation:
+            removed = self.conn.execute(
+                sql.SQL(
+                    "DELETE FROM {t} WHERE ctid IN (SELECT ctid FROM (SELECT ctid, row_number() OVER "
+                    "(PARTITION BY _elt_row_hash ORDER BY ctid) AS n FROM {t} WHERE _elt_run_id = %s) d WHERE n > 1)"
+                ).format(t=table_ident(self.target)),
+                (self.run_id,),
+            ).rowcount
+            inserted -= removed
+            self.conn.execute(create)
+        return inserted, 0
+
+
+class ProbeAppendLoader:
+    """Append by looking each batch's hashes up in the unique index; see the module docstring."""
+
+    def __init__(self, conn: psycopg.Connection, target: Target, names: list[str], run_id: str):
+        self.conn, self.target, self.names, self.run_id = conn, target, [*names, HASH_COLUMN], run_id
+
+    def prepare(self, rows: pa.Table) -> Prepared:
+        return Prepared(first_occurrences(rows))
+
+    def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
+        return sum(self._load_batch(source, prepared) for prepared in batches)
+
+    def known_hashes(self, hashes: pa.ChunkedArray) -> pa.Array:
+        """Which of `hashes` the table has already: one index lookup query for the whole batch."""
+        # One text literal for the array: adapting 20,000 Python strings one by one costs more than the lookup.
+        literal = "{" + ",".join(hashes.to_pylist()) + "}"
+        found = self.conn.execute(
+            sql.SQL(
+                "SELECT encode(uuid_send(_elt_row_hash), 'hex') FROM {} WHERE _elt_row_hash = ANY(%s::uuid[])"
+            ).format(table_ident(self.target)),
+            (literal,),
+        ).fetchall()
+        return pa.array([row[0] for row in found], pa.string())
+
+    def _load_batch(self, source: str, prepared: Prepared) -> int:
+        rows = prepared.rows
+        if not rows.num_rows:
+            return 0
+        hashes = rows.column(HASH_COLUMN)
+        found = self.known_hashes(hashes)
+        if len(found):
+            rows = rows.filter(pc.invert(pc.is_in(hashes, value_set=found)))
+        if not rows.num_rows:
+            return 0
+        names = [*self.names, "_elt_source", "_elt_run_id"]
+        data = to_csv(with_constants(rows.select(self.names), source, self.run_id))
+        try:
+            with self.conn.transaction():
+                copy_rows(self.conn, table_ident(self.target), names, [data])
+            return rows.num_rows
+        except psycopg.errors.UniqueViolation:  # a concurrent writer got some of these rows in first
+            return _insert_through_stage(self.conn, self.target, names, data)
+
+    def finish(self, inserted: int) -> tuple[int, int]:
+        return inserted, 0
+
+
+def _create_stage(conn: psycopg.Connection, target: Target) -> sql.Identifier:
+    stage = sql.Identifier("_elt_stage")
+    conn.execute(
+        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
+            stage, table_ident(target)
+        )
+    )
+    conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS _elt_seq bigserial").format(stage))
+    conn.execute(sql.SQL("TRUNCATE {}").format(stage))
+    return stage
+
+
+def _insert_through_stage(conn: psycopg.Connection, target: Target, names: list[str], data: bytes) -> int:
+    stage = _create_stage(conn, target)
+    copy_rows(conn, stage, names, [data])
+    all_names = names_sql(names)
+    return conn.execute(
+        sql.SQL(
+            "INSERT INTO {} ({}) SELECT {} FROM {} ORDER BY _elt_seq ON CONFLICT (_elt_row_hash) DO NOTHING"
+        ).format(table_ident(target), all_names, all_names, stage)
+    ).rowcount
+
+
+class MergeLoader:
+    """Upsert on the primary key through a temporary table; see the module docstring."""
+
+    def __init__(self, conn: psycopg.Connection, target: Target, names: list[str], run_id: str):
+        self.conn, self.target, self.business, self.names = conn, target, names, [*names, HASH_COLUMN]
+        self.run_id = run_id
+        self.stage = _create_stage(conn, target)
+
+    def prepare(self, rows: pa.Table) -> Prepared:
+        return Prepared(rows, to_csv(rows.select(self.names)) if rows.num_rows else b"")
+
+    def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
+        set_row_defaults(self.conn, self.stage, source, self.run_id)
+        copy_rows(self.conn, self.stage, self.names, (p.csv or b"" for p in batches))
+        return 0
+
+    def finish(self, inserted: int) -> tuple[int, int]:
+        keys = key_columns(self.target, self.business)
+        names = [*self.names, "_elt_source", "_elt_run_id"]
+        updates = sql.SQL(", ").join(
+            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n)) for n in names if n not in keys
+        )
+        row = self.conn.execute(
+            sql.SQL(
+                "WITH upserted AS (INSERT INTO {table} AS t ({names}) "
+                "SELECT DISTINCT ON ({keys}) {names} FROM {stage} ORDER BY {keys}, _elt_seq DESC "
+                "ON CONFLICT ({keys}) DO UPDATE SET {updates}, _elt_loaded_at = now() "
+                "WHERE t._elt_row_hash IS DISTINCT FROM EXCLUDED._elt_row_hash "
+                "RETURNING (xmax = 0) AS inserted) "
+                "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted"
+            ).format(
+                table=table_ident(self.target),
+                names=names_sql(names),
+                keys=names_sql(keys),
+                stage=self.stage,
+                updates=updates,
+            )
+        ).fetchone()
+        return row[0], row[1]
+
+
+def choose_loader(
+    conn: psycopg.Connection, target: Target, names: list[str], run_id: str, incoming_bytes: int
+) -> tuple[Loader, str]:
+    """The loader for this run and its name ("bulk", "probe" or "merge")."""
+    table = table_ident(target)
+    # Loads into one table take turns (other readers are not blocked): the choice below must stay true.
+    conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table))
+    if target.mode == "merge":
+        return MergeLoader(conn, target, names, run_id), "merge"
+    if conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(table)).fetchone()[0]:
+        return BulkAppendLoader(conn, target, names, run_id, None), "bulk"
+    estimated_rows, table_bytes = conn.execute(
+        sql.SQL("SELECT reltuples::bigint, pg_table_size(oid) FROM pg_class WHERE oid = to_regclass(%s)"),
+        (table.as_string(conn),),
+    ).fetchone()
+    if estimated_rows < 0:  # never analysed
+        estimated_rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()[0]
+    if estimated_rows <= FETCH_HASHES_MAX_ROWS and incoming_bytes >= BULK_SHARE * table_bytes:
+        return BulkAppendLoader(conn, target, names, run_id, HashSet.fetch(conn, target)), "bulk"
+    return ProbeAppendLoader(conn, target, names, run_id), "probe"

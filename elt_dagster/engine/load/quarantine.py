@@ -1,0 +1,46 @@
+"""The quarantine table `<table>__rejected`: every record that could not be loaded, with the reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from elt_dagster.engine.config.models import REJECTED_SUFFIX, Target
+from elt_dagster.engine.load.tables import names_sql, table_ident
+
+_COLUMNS = ["raw_record", "column_name", "reason", "source", "source_row", "run_id"]
+
+
+def quarantine(conn: psycopg.Connection, target: Target, rejects_path: Path, run_id: str) -> int:
+    """Store the rejects of a run (JSON Lines); a record already quarantined by an earlier run is not stored twice.
+
+    Returns how many rejects the file held.
+    """
+    stage = sql.Identifier("_elt_rejects_stage")
+    conn.execute(
+        sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {} (raw_record jsonb, column_name text, reason text, source text, "
+            "source_row bigint, run_id text) ON COMMIT DROP"
+        ).format(stage)
+    )
+    count = 0
+    with conn.cursor() as cur, cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, names_sql(_COLUMNS))) as copy:
+        if rejects_path.exists():
+            with rejects_path.open(encoding="utf-8") as handle:
+                for line in handle:
+                    item = json.loads(line)
+                    raw = json.dumps(item["raw_record"], ensure_ascii=False)
+                    copy.write_row((raw, item["column"], item["reason"], item["source"], item["source_row"], run_id))
+                    count += 1
+    if count:
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} ({}, reject_hash) SELECT {}, md5(concat_ws(chr(31), source, source_row, "
+                "raw_record::text, reason))::uuid FROM {} ON CONFLICT (reject_hash) DO NOTHING"
+            ).format(table_ident(target, REJECTED_SUFFIX), names_sql(_COLUMNS), names_sql(_COLUMNS), stage)
+        )
+    conn.execute(sql.SQL("TRUNCATE {}").format(stage))
+    return count

@@ -1,0 +1,97 @@
+"""The target table and its quarantine table: DDL, quoting, previews."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+from elt_dagster.engine.config.models import REJECTED_SUFFIX, Target, key_columns
+
+HASH_INDEX_SUFFIX = "__row_hash"
+PG_TYPES = {
+    "integer": "integer",
+    "bigint": "bigint",
+    "float": "double precision",
+    "decimal": "numeric",
+    "string": "text",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp": "timestamp",
+    "timestamptz": "timestamptz",
+    "json": "jsonb",
+}
+
+
+def table_ident(target: Target, suffix: str = "") -> sql.Identifier:
+    """`"schema"."table"`, both quoted."""
+    return sql.Identifier(target.db_schema, target.table + suffix)
+
+
+def hash_index_ident(target: Target) -> sql.Identifier:
+    return sql.Identifier(target.db_schema, target.table + HASH_INDEX_SUFFIX)
+
+
+def names_sql(names: list[str]) -> sql.Composed:
+    """`"a", "b"`: a quoted column list."""
+    return sql.SQL(", ").join(map(sql.Identifier, names))
+
+
+def ensure_tables(conn: psycopg.Connection, target: Target, column_types: dict[str, str]) -> tuple[str, ...]:
+    """Create the table and its quarantine table if missing; add columns new to the schema. Returns those added."""
+    table = table_ident(target)
+    columns = [sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(PG_TYPES[t])) for n, t in column_types.items()]
+    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(target.db_schema)))
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} ({}, _elt_row_hash uuid NOT NULL, _elt_source text, _elt_run_id text, "
+            "_elt_loaded_at timestamptz NOT NULL DEFAULT now())"
+        ).format(table, sql.SQL(", ").join(columns))
+    )
+    existing = set(table_columns(conn, target))
+    added = tuple(n for n in column_types if n not in existing)
+    for name in added:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+                table, sql.Identifier(name), sql.SQL(PG_TYPES[column_types[name]])
+            )
+        )
+    conn.execute(
+        sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} (_elt_row_hash)").format(
+            sql.Identifier(target.table + HASH_INDEX_SUFFIX), table
+        )
+    )
+    if target.mode == "merge":
+        conn.execute(
+            sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                sql.Identifier(target.table + "__pk"), table, names_sql(key_columns(target, column_types))
+            )
+        )
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (id bigserial PRIMARY KEY, raw_record jsonb, column_name text, "
+            "reason text NOT NULL, source text, source_row bigint, run_id text, "
+            "rejected_at timestamptz NOT NULL DEFAULT now(), reject_hash uuid UNIQUE)"
+        ).format(table_ident(target, REJECTED_SUFFIX))
+    )
+    return added
+
+
+def table_columns(conn: psycopg.Connection, target: Target) -> dict[str, str]:
+    """The table's columns and their PostgreSQL types, in table order ({} if the table does not exist)."""
+    rows = conn.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        (sql.SQL("{}").format(table_ident(target)).as_string(conn),),
+    ).fetchall()
+    return dict(rows)
+
+
+def count_rows(conn: psycopg.Connection, target: Target) -> int:
+    return conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table_ident(target))).fetchone()[0]
+
+
+def preview(conn: psycopg.Connection, target: Target, limit: int = 10) -> tuple[list[str], list[tuple]]:
+    """(column names, first rows) of the target table."""
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT * FROM {} LIMIT %s").format(table_ident(target)), (limit,))
+        return [d.name for d in cur.description or []], cur.fetchall()

@@ -1,0 +1,207 @@
+"""The YAML model of an API source (`type: api`): auth, pagination, incremental cursor, and its redacted URL.
+
+Only pydantic and the standard library: loading a config never imports the HTTP client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from elt_dagster.engine.errors import StrictModel as _Strict
+
+_SECRET_QUERY_NAMES = frozenset(
+    {"access_token", "api_key", "apikey", "api-key", "key", "token", "secret", "client_secret", "password", "sig"}
+)
+"""Query parameters hidden from messages and `display_url()` whatever the auth config says."""
+_MASK = "***"
+
+
+class BearerAuth(_Strict):
+    """`Authorization: Bearer <token>` on every request."""
+
+    type: Literal["bearer"]
+    token: str = Field(min_length=1, repr=False)
+
+
+class ApiKeyAuth(_Strict):
+    """An API key sent as a header (default) or as a query parameter named `name`."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    type: Literal["api_key"]
+    name: str = Field(min_length=1)
+    value: str = Field(min_length=1, repr=False)
+    in_: Literal["header", "query"] = Field(default="header", alias="in")
+
+
+class BasicAuth(_Strict):
+    """HTTP basic authentication."""
+
+    type: Literal["basic"]
+    username: str
+    password: str = Field(repr=False)
+
+
+Auth = Annotated[BearerAuth | ApiKeyAuth | BasicAuth, Field(discriminator="type")]
+
+
+class NoPagination(_Strict):
+    """One request, one page."""
+
+    type: Literal["none"] = "none"
+
+
+class PageNumberPagination(_Strict):
+    """`?page=1`, `?page=2`, … until an empty page or, with `total_pages_path`, the last page."""
+
+    type: Literal["page_number"]
+    param: str = "page"
+    start: int = Field(default=1, ge=0)
+    page_size_param: str | None = None
+    page_size: int | None = Field(default=None, ge=1)
+    total_pages_path: str | None = None
+
+    @model_validator(mode="after")
+    def _size_needs_param(self) -> PageNumberPagination:
+        if (self.page_size_param is None) != (self.page_size is None):
+            raise ValueError("give both page_size_param and page_size, or neither")
+        return self
+
+
+class OffsetPagination(_Strict):
+    """`?offset=0&limit=100`, `?offset=100&limit=100`, … until an empty page or, with `total_path`, the total."""
+
+    type: Literal["offset"]
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+    limit: int = Field(default=100, ge=1)
+    total_path: str | None = None
+
+
+class CursorPagination(_Strict):
+    """The next page is requested with `?<param>=<the value at cursor_path in the previous response>`."""
+
+    type: Literal["cursor"]
+    cursor_path: str = Field(min_length=1)
+    param: str = "cursor"
+
+
+class NextUrlPagination(_Strict):
+    """The next page is the URL at `next_url_path` in the previous response (absolute or relative)."""
+
+    type: Literal["next_url"]
+    next_url_path: str = Field(min_length=1)
+
+
+class LinkHeaderPagination(_Strict):
+    """The next page is the `Link: <url>; rel="next"` header of the previous response (RFC 8288)."""
+
+    type: Literal["link_header"]
+
+
+Paginate = Annotated[
+    NoPagination
+    | PageNumberPagination
+    | OffsetPagination
+    | CursorPagination
+    | NextUrlPagination
+    | LinkHeaderPagination,
+    Field(discriminator="type"),
+]
+
+
+class Incremental(_Strict):
+    """Fetch only new records: send `<param>=<highest cursor_field value loaded so far>` with the requests."""
+
+    cursor_field: str = Field(min_length=1)
+    param: str = Field(min_length=1)
+    initial_value: str | None = None
+
+    @property
+    def column(self) -> str:
+        """The flattened column holding the cursor: `updated.at` -> `updated_at`."""
+        return self.cursor_field.replace(".", "_")
+
+
+class ApiSource(_Strict):
+    """An HTTP API returning JSON records, fetched page by page."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    type: Literal["api"]
+    url: str
+    method: Literal["GET", "POST"] = "GET"
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
+    json_body: dict[str, Any] | None = Field(default=None, alias="json")
+    auth: Auth | None = None
+    records_path: str | None = None
+    paginate: Paginate = Field(default_factory=NoPagination)
+    max_pages: int = Field(default=1000, ge=1)
+    timeout_seconds: float = Field(default=30, gt=0)
+    incremental: Incremental | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{_redact_url(value)!r} is not an http:// or https:// URL")
+        return value
+
+    @field_validator("paginate", mode="before")
+    @classmethod
+    def _paginate_shorthand(cls, value: Any) -> Any:
+        """`paginate: link_header` is short for `paginate: {type: link_header}`."""
+        return {"type": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _body_needs_post(self) -> ApiSource:
+        if self.json_body is not None and self.method != "POST":
+            raise ValueError("json (a request body) needs method: POST")
+        return self
+
+    def display_url(self) -> str:
+        """The URL without credentials (userinfo, the api key parameter): what each row records as its source."""
+        return _redact_url(self.url, self._secret_query_names(), drop=True)
+
+    def _secret_query_names(self) -> frozenset[str]:
+        if isinstance(self.auth, ApiKeyAuth) and self.auth.in_ == "query":
+            return _SECRET_QUERY_NAMES | {self.auth.name.lower()}
+        return _SECRET_QUERY_NAMES
+
+    def _secrets(self) -> list[str]:
+        """Credential values that must never appear in a message."""
+        values: list[str] = []
+        if isinstance(self.auth, BearerAuth):
+            values.append(self.auth.token)
+        elif isinstance(self.auth, ApiKeyAuth):
+            values.append(self.auth.value)
+        elif isinstance(self.auth, BasicAuth):
+            values.append(self.auth.password)
+        parts = urlsplit(self.url)
+        values += [parts.password] if parts.password else []
+        values += [v for k, v in parse_qsl(parts.query) if k.lower() in self._secret_query_names() and v]
+        return [v for v in values if len(v) >= 3]
+
+
+# --- results --------------------------------------------------------------------------------------------------
+
+
+def _redact_url(url: str, secret_names: Iterable[str] = _SECRET_QUERY_NAMES, *, drop: bool = False) -> str:
+    """`url` without userinfo, and with credential query parameters masked (or dropped)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    names = {name.lower() for name in secret_names}
+    query = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key.lower() in names:
+            if drop:
+                continue
+            value = _MASK
+        query.append((key, value))
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="*"), parts.fragment))

@@ -1,0 +1,130 @@
+"""Validate: standardise each batch against the schema, set aside what can't be converted, hash the rest.
+
+`check_batch` is the whole of it for one batch: the pipeline calls it on every batch it reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import xxhash
+
+from elt_dagster.engine.config.models import LoadedConfig
+from elt_dagster.engine.sources.files.extract import SOURCE_COLUMN, SOURCE_ROW_COLUMN
+from elt_dagster.engine.transform.standardize import STANDARDIZERS, TYPE_DESCRIPTIONS
+
+HASH_COLUMN = "_elt_row_hash"
+
+
+@dataclass
+class CheckedBatch:
+    """One batch after validation: the valid rows (canonical text + row hash) and the rejected records."""
+
+    rows: pa.Table
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    rows_in: int = 0
+
+
+def pipeline_column_types(loaded: LoadedConfig, columns: list[str]) -> dict[str, str]:
+    """Each staging column's type: declared in the schema, else string."""
+    declared = loaded.config.schema_.columns if loaded.config.schema_ else {}
+    return {name: declared.get(name, "string") for name in columns}
+
+
+def row_hashes(columns: dict[str, pa.Array]) -> pa.Array:
+    """128-bit XXH3 of the row's non-null (column name, canonical value) pairs, in column-name order, as hex.
+
+    The hashed text is, for each non-null column in name order, `\\x1f<name>\\x1e<value>`. NULLs are left out, so
+    adding a column to the schema does not change the hash of rows that lack it.
+    """
+    if not columns:
+        raise ValueError("a row hash needs at least one column")
+    parts: list[pa.Array | pa.Scalar] = []
+    for name, values in sorted(columns.items()):
+        marker = f"\x1f{name}\x1e"
+        if values.null_count:  # joined per row, so that a NULL drops its name too
+            parts.append(pc.binary_join_element_wise(marker, values, ""))
+        else:  # the common case: one join over all columns, names as constants
+            parts += [pa.scalar(marker), values]
+    joined = pc.binary_join_element_wise(*parts, "", null_handling="skip").cast(pa.binary())
+    digest = xxhash.xxh3_128_digest
+    hex_text = b"".join([digest(value) for value in joined.to_pylist()]).hex().encode()
+    offsets = np.arange(0, len(hex_text) + 1, 32, dtype=np.int32)
+    return pa.StringArray.from_buffers(len(joined), pa.py_buffer(offsets.tobytes()), pa.py_buffer(hex_text))
+
+
+def check_batch(batch: pa.Table, types: dict[str, str], key: list[str]) -> CheckedBatch:
+    """Standardise `batch` (text columns plus `_elt_source`, `_elt_source_row`) by `types`.
+
+    A row with a value that can't be converted, or (merge mode) an empty `key` column, is rejected with
+    the first failing column and the reason. The valid rows come back as canonical text plus their hash.
+    """
+    batch = pa.RecordBatch.from_arrays([c.combine_chunks() for c in batch.columns], schema=batch.schema)
+    canonical, reject_mask, reasons = _standardize_batch(batch, types, key)
+    rejects: list[dict[str, Any]] = []
+    if reasons is not None:
+        rejects = _reject_records(batch, reject_mask, reasons, list(types))
+        keep = pc.invert(reject_mask)
+        canonical = {n: pc.filter(v, keep) for n, v in canonical.items()}
+    hashes = row_hashes(canonical) if canonical else pa.array([], pa.string())
+    rows = pa.table({**canonical, HASH_COLUMN: hashes})
+    return CheckedBatch(rows=rows, rejects=rejects, rows_in=batch.num_rows)
+
+
+def describe_reject(reject: dict[str, Any]) -> str:
+    """`file record N: reason`, for logs."""
+    return f"{reject['source']} record {reject['source_row']}: {reject['reason']}"
+
+
+def _standardize_batch(
+    batch: pa.RecordBatch, types: dict[str, str], key: list[str]
+) -> tuple[dict[str, pa.Array], pa.Array | None, pa.StructArray | None]:
+    canonical: dict[str, pa.Array] = {}
+    reject_mask: pa.Array | None = None
+    reasons: pa.Array | None = None
+    checks: list[tuple[pa.Array, pa.Array]] = []
+    for name, type_name in types.items():
+        raw = batch.column(name)
+        values, failed = STANDARDIZERS[type_name](raw)
+        canonical[name] = values
+        if pc.any(failed).as_py():
+            quoted = pc.binary_join_element_wise(
+                f"column {name!r}: '",
+                pc.utf8_slice_codeunits(raw, 0, 80),
+                f"' is not {TYPE_DESCRIPTIONS[type_name]}",
+                "",
+            )
+            checks.append((failed, quoted, name))
+    for name in key:
+        missing = pc.is_null(canonical[name])
+        if pc.any(missing).as_py():
+            checks.append((missing, pa.scalar(f"column {name!r}: the primary key is empty"), name))
+    columns: pa.Array | None = None
+    for failed, reason, name in reversed(checks):  # the first failing column gives the reason
+        reject_mask = failed if reject_mask is None else pc.or_(reject_mask, failed)
+        reasons = pc.if_else(failed, reason, reasons if reasons is not None else pa.scalar(None, pa.string()))
+        columns = pc.if_else(failed, name, columns if columns is not None else pa.scalar(None, pa.string()))
+    if reasons is None:
+        return canonical, None, None
+    return canonical, reject_mask, pa.StructArray.from_arrays([reasons, columns], ["reason", "column"])
+
+
+def _reject_records(
+    batch: pa.RecordBatch, mask: pa.Array, reasons: pa.StructArray, names: list[str]
+) -> list[dict[str, Any]]:
+    indices = pc.indices_nonzero(mask)
+    rows = batch.take(indices).to_pylist()
+    return [
+        {
+            "raw_record": {n: row[n] for n in names},
+            "column": why["column"],
+            "reason": why["reason"],
+            "source": row[SOURCE_COLUMN],
+            "source_row": row[SOURCE_ROW_COLUMN],
+        }
+        for row, why in zip(rows, reasons.take(indices).to_pylist(), strict=True)
+    ]

@@ -1,0 +1,131 @@
+"""What the UI shows beyond the load: asset checks, the preview job, the coverage asset, and `elt-dagster logs`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from dagster import AssetCheckSeverity, AssetKey, DagsterEventType, instance_for_test, materialize
+
+from elt_dagster.cli import main
+from elt_dagster.definitions import build_definitions
+from elt_dagster.orchestration.health import test_coverage as coverage_asset
+from elt_dagster_tests.conftest import write
+
+TABLE = AssetKey(["shop", "orders"])
+
+
+def shop(tmp_path: Path, db_schema: str, extra: str = "") -> Path:
+    write(tmp_path / "data" / "a.csv", "id,amount\n1,1.5\n2,abc\n3,3\n4,4\n")
+    write(
+        tmp_path / "configs" / "shop.yaml",
+        f"name: shop\nsources:\n  - type: local\n    path: ../data\ntarget:\n  table: orders\n  db_schema: {db_schema}\n"
+        f"schema:\n  columns:\n    id: integer\n    amount: decimal\n{extra}",
+    )
+    return tmp_path / "configs"
+
+
+def run_elt(configs: Path, instance) -> None:
+    defs = build_definitions(configs)
+    assets = [d for d in defs.assets if getattr(d, "group_names_by_key", None) and d.group_names_by_key.get(TABLE)]
+    assert materialize(assets, instance=instance, resources=defs.resources).success
+
+
+def check_results(instance) -> dict:
+    """The check evaluations of the latest run, by check name."""
+    latest = instance.get_runs(limit=1)[0]
+    events = instance.all_logs(latest.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+    return {e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data for e in events}
+
+
+def test_checks_run_with_each_load(tmp_path: Path, database_url: str, db_schema: str) -> None:
+    with instance_for_test() as instance:
+        run_elt(shop(tmp_path, db_schema), instance)
+        checks = check_results(instance)
+        assert set(checks) == {"rejected_ratio", "columns_match_schema", "counts_add_up"}
+        ratio = checks["rejected_ratio"]
+        assert not ratio.passed and ratio.severity == AssetCheckSeverity.WARN  # 1 of 4 rejected, default max 0
+        assert checks["columns_match_schema"].passed and checks["counts_add_up"].passed
+
+
+def test_rejected_ratio_threshold_and_severity_come_from_the_yaml(
+    tmp_path: Path, database_url: str, db_schema: str
+) -> None:
+    with instance_for_test() as instance:
+        run_elt(shop(tmp_path, db_schema, "max_rejected_ratio: 0.2\nrejected_ratio_severity: error\n"), instance)
+        ratio = check_results(instance)["rejected_ratio"]
+        assert not ratio.passed and ratio.severity == AssetCheckSeverity.ERROR  # 25% > 20%
+    with instance_for_test() as instance:
+        run_elt(shop(tmp_path / "second", db_schema + "x", "max_rejected_ratio: 0.3\n"), instance)
+        assert check_results(instance)["rejected_ratio"].passed
+
+
+def test_columns_check_fails_when_the_table_disagrees(tmp_path: Path, database_url: str, db_schema: str) -> None:
+    configs = shop(tmp_path, db_schema)
+    with instance_for_test() as instance:
+        run_elt(configs, instance)
+        write(configs / "shop.yaml", (configs / "shop.yaml").read_text().replace("amount: decimal", "amount: integer"))
+        (tmp_path / "data" / "b.csv").write_text("id,amount\n9,9\n")
+        run_elt(configs, instance)
+        columns = check_results(instance)["columns_match_schema"]
+        assert not columns.passed and "amount" in columns.description
+
+
+def test_preview_job_observes_the_table_without_loading(tmp_path: Path, database_url: str, db_schema: str) -> None:
+    configs = shop(tmp_path, db_schema)
+    with instance_for_test() as instance:
+        run_elt(configs, instance)
+        defs = build_definitions(configs)
+        (tmp_path / "data" / "new.csv").write_text("id,amount\n50,5\n")  # a preview must not load it
+        assert defs.resolve_job_def("shop_preview").execute_in_process(instance=instance).success
+        observation = instance.fetch_observations(TABLE, limit=1).records[0].asset_observation
+        assert observation.metadata["dagster/row_count"].value == 3
+        assert "| id | amount |" in observation.metadata["preview"].value
+
+
+def test_coverage_asset_reads_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    report = tmp_path / "coverage.json"
+    report.write_text(
+        json.dumps(
+            {
+                "totals": {"percent_covered": 87.5, "covered_lines": 700, "num_statements": 800, "missing_lines": 100},
+                "files": {"a.py": {"summary": {"percent_covered": 50.0}}},
+            }
+        )
+    )
+    monkeypatch.setenv("ELT_COVERAGE_JSON", str(report))
+    with instance_for_test() as instance:
+        assert materialize([coverage_asset], instance=instance).success
+        metadata = instance.get_latest_materialization_event(
+            AssetKey(["project_health", "test_coverage"])
+        ).asset_materialization.metadata
+        assert metadata["percent_covered"].value == 87.5 and metadata["num_statements"].value == 800
+        monkeypatch.setenv("ELT_COVERAGE_JSON", str(tmp_path / "missing.json"))
+        result = materialize([coverage_asset], instance=instance, raise_on_error=False)
+        assert not result.success
+
+
+def test_logs_command_prints_the_latest_run(
+    tmp_path: Path,
+    database_url: str,
+    db_schema: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    from dagster import DagsterInstance
+
+    with DagsterInstance.get() as instance:
+        assert (
+            build_definitions(shop(tmp_path, db_schema))
+            .resolve_job_def("shop_elt")
+            .execute_in_process(instance=instance)
+            .success
+        )
+    assert main(["logs", "shop", "--lines", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "of shop_elt: SUCCESS" in out.splitlines()[0]
+    assert "inserted 3" in out and "rejected:" in out

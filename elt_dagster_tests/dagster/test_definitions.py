@@ -1,0 +1,177 @@
+"""The Dagster layer: definitions from a config folder, runs through Dagster's own testing API and CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DagsterInstance, instance_for_test, materialize
+
+from elt_dagster.definitions import build_definitions
+from elt_dagster_tests.conftest import fetch, write
+
+ROOT = Path(__file__).resolve().parents[2]
+DAGSTER = str(Path(sys.executable).with_name("dagster"))
+
+
+def pipeline_yaml(db_schema: str, extra_columns: str = "") -> str:
+    return f"""
+        name: shop
+        sources:
+          - type: local
+            path: ../data
+        target:
+          table: orders
+          db_schema: {db_schema}
+        schema:
+          columns:
+            id: integer
+            amount: decimal
+            {extra_columns}
+          strict_mode: true
+    """
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path, db_schema: str) -> Path:
+    write(tmp_path / "data" / "a.csv", "id,amount,note\n1,1.50,x\n2,abc,y\n3,3,z\n")
+    write(tmp_path / "configs" / "shop.yaml", pipeline_yaml(db_schema))
+    return tmp_path / "configs"
+
+
+def materialization(instance: DagsterInstance, key: AssetKey) -> dict:
+    event = instance.get_latest_materialization_event(key)
+    assert event is not None and event.asset_materialization is not None
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def run_pipeline_assets(config_dir: Path, instance: DagsterInstance) -> bool:
+    defs = build_definitions(config_dir)
+    job = defs.resolve_job_def("shop_elt")
+    assets = [a for a in defs.resolve_all_asset_specs() if a.group_name == "shop"]
+    assert {a.key for a in assets} == {
+        AssetKey(["shop", "extracted"]),
+        AssetKey(["shop", "validated"]),
+        AssetKey(["shop", "orders"]),
+        AssetKey(["shop", "config_history"]),
+    }
+    assert job.executor_def.name == "in_process"
+    asset_defs = [d for d in defs.assets if "shop" in getattr(d, "group_names_by_key", {}).values()]
+    result = materialize(asset_defs, instance=instance, resources=defs.resources)
+    return result.success
+
+
+def test_materialize_loads_once_and_reports_counts(config_dir: Path, database_url: str, db_schema: str) -> None:
+    with instance_for_test() as instance:
+        assert run_pipeline_assets(config_dir, instance)
+        first = materialization(instance, AssetKey(["shop", "orders"]))
+        assert (first["inserted"], first["duplicates"], first["rejected"]) == (2, 0, 1)
+        assert first["dagster/row_count"] == 2
+        assert "| id | amount |" in first["preview"] and "1.5" in first["preview"]
+        assert [c.name for c in first["dagster/column_schema"].columns][:2] == ["id", "amount"]
+        assert len(first["config_hash"]) == 64
+        extracted = materialization(instance, AssetKey(["shop", "extracted"]))
+        assert extracted["files_read"] == 1 and extracted["rows_extracted"] == 3
+        assert Path(extracted["staging_path"]).name == "extracted.csv"
+
+        assert run_pipeline_assets(config_dir, instance)
+        second = materialization(instance, AssetKey(["shop", "orders"]))
+        assert (second["inserted"], second["duplicates"]) == (0, 0)
+        assert materialization(instance, AssetKey(["shop", "extracted"]))["files_read"] == 0
+    assert fetch(database_url, f'SELECT id, amount::text FROM "{db_schema}".orders ORDER BY id') == [
+        (1, "1.5"),
+        (3, "3"),
+    ]
+
+
+def test_bad_input_fails_with_the_message_not_a_traceback(
+    tmp_path: Path, config_dir: Path, db_schema: str, database_url: str
+) -> None:
+    write(tmp_path / "data" / "broken.json", '{"records": [1, 2')
+    with instance_for_test() as instance:
+        defs = build_definitions(config_dir)
+        result = defs.resolve_job_def("shop_elt").execute_in_process(instance=instance, raise_on_error=False)
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+        message = failure.step_failure_data.error.message
+        assert "broken.json" in message and "invalid JSON" in message and "Traceback" not in message
+
+
+def test_invalid_yaml_does_not_take_down_the_others(config_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write(config_dir / "broken.yaml", "sources:\n  - type: local\n    path: [unclosed\n")
+    defs = build_definitions(config_dir)
+    assert defs.resolve_job_def("shop_elt") is not None
+    errors = defs.metadata["invalid_configs"].value
+    assert list(errors) == [str(config_dir / "broken.yaml")]
+    assert "line" in errors[str(config_dir / "broken.yaml")]
+    broken = next(s for s in defs.resolve_all_asset_specs() if s.key == AssetKey(["config_errors", "broken"]))
+    assert "YAML syntax error" in (broken.description or "")
+    assert "broken.yaml" in caplog.text
+
+
+def cli_env(config_dir: Path, tmp_path: Path, database_url: str) -> dict[str, str]:
+    home = tmp_path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    return {
+        **os.environ,
+        "ELT_CONFIG_DIR": str(config_dir),
+        "ELT_DATABASE_URL": database_url,
+        "ELT_STATE_DIR": str(tmp_path / "state"),
+        "DAGSTER_HOME": str(home),
+        "PYTHONWARNINGS": "ignore",
+    }
+
+
+def test_dagster_job_execute_subprocess(config_dir: Path, tmp_path: Path, database_url: str, db_schema: str) -> None:
+    env = cli_env(config_dir, tmp_path, database_url)
+    done = subprocess.run(
+        [DAGSTER, "job", "execute", "-m", "elt_dagster", "-j", "shop_elt"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "RUN_SUCCESS" in done.stderr + done.stdout
+    assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".orders') == [(2,)]
+
+
+def test_definitions_validate_on_the_repository_configs(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "ELT_CONFIG_DIR": str(ROOT / "configs"),
+        "DAGSTER_HOME": str(tmp_path),
+        "PYTHONWARNINGS": "ignore",
+    }
+    done = subprocess.run(
+        [DAGSTER, "definitions", "validate", "-m", "elt_dagster"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_cli_validate_and_preview(config_dir: Path, tmp_path: Path, database_url: str, db_schema: str) -> None:
+    from elt_dagster.cli import main
+
+    env = cli_env(config_dir, tmp_path, database_url)
+    cli = str(Path(sys.executable).with_name("elt-dagster"))
+    ok = subprocess.run([cli, "validate", str(config_dir / "shop.yaml")], env=env, capture_output=True, text=True)
+    assert ok.returncode == 0 and "OK" in ok.stdout and "shop_elt" in ok.stdout
+    write(tmp_path / "bad.yaml", "sources:\n  - type: local\n    path: .\ntarget:\n  tabel: x\n")
+    bad = subprocess.run([cli, "validate", str(tmp_path / "bad.yaml")], env=env, capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "target.tabel (line 5): unknown key" in bad.stderr and "Traceback" not in bad.stderr
+    with instance_for_test() as instance:
+        assert run_pipeline_assets(config_dir, instance)
+    shown = subprocess.run([cli, "preview", str(config_dir / "shop.yaml")], env=env, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert f"{db_schema}.orders: 2 rows" in shown.stdout and "1.5" in shown.stdout
+    assert main(["validate", str(config_dir / "shop.yaml")]) == 0
