@@ -483,3 +483,9 @@ def test_several_problems_are_all_reported(tmp_path: Path) -> None:
     assert any(p.startswith("target.mode (line 6)") for p in caught.value.problems)
     assert any(p.startswith("schema.columns (line 8)") for p in caught.value.problems)
     assert "; " in str(caught.value)
+
+
+def test_an_unknown_encoding_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.encoding.*unknown encoding 'utf-9'"):
+        load(tmp_path, "sources:\n  - type: local\n    path: data\n    encoding: utf-9\ntarget:\n  table: t\n")

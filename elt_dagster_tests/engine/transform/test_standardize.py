@@ -12,6 +12,7 @@ import pytest
 from elt_dagster.engine.config.models import LoadedConfig, load_config
 from elt_dagster.engine.run import CheckReport, check_pipeline
 from elt_dagster.engine.transform import standardize as st
+from elt_dagster.engine.transform.standardize import standardize_decimal, standardize_timestamp
 from elt_dagster.engine.transform.validate import HASH_COLUMN, describe_reject, row_hashes
 from elt_dagster_tests.conftest import write
 
@@ -490,3 +491,15 @@ def test_validate_keeps_text_that_looks_like_null(tmp_path: Path) -> None:
     write(tmp_path / "data" / "a.csv", "id,country\n1,NA\n2,null\n3,N/A\n4,nan\n")
     rows = validated_rows(extract_and_validate(loaded, tmp_path))
     assert [r["country"] for r in rows] == ["NA", "null", "N/A", "nan"]
+
+
+def test_decimals_with_an_exponent_are_written_out() -> None:
+    values, failed = standardize_decimal(pa.array(["100000", "1e5", "1.0E5", "1.50e3", "-2E-2"]))
+    assert values.to_pylist() == ["100000", "100000", "100000", "1500", "-0.02"]
+    assert not any(failed.to_pylist())
+
+
+def test_hour_only_timestamps_parse_the_same_in_clean_and_mixed_batches() -> None:
+    clean = standardize_timestamp(pa.array(["2024-01-31T10"]))[0].to_pylist()
+    mixed = standardize_timestamp(pa.array(["2024-01-31T10", "31.01.2024 10:00"]))[0].to_pylist()
+    assert clean == mixed[:1] == ["2024-01-31 10:00:00"]

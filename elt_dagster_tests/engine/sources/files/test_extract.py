@@ -448,3 +448,40 @@ def test_csv_batches_hold_at_most_batch_rows(tmp_path: Path) -> None:
     sizes = [b.table.num_rows for b in ex.iter_file_batches(source_file)]
     assert sum(sizes) == 120_000
     assert max(sizes) <= BATCH_ROWS
+
+
+def test_source_columns_named_like_bookkeeping_columns_are_left_out(tmp_path: Path) -> None:
+    write(tmp_path / "data" / "a.csv", "id,_elt_row_hash,_elt_run_id\n1,abc,old-run\n")
+    report = check_pipeline(pipeline(tmp_path), tmp_path / "staging")
+    assert report.columns == ["id"]
+
+
+def test_a_broken_gzip_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.csv.gz").write_bytes(b"this is not gzip")
+    with pytest.raises(ExtractError, match=r"a\.csv\.gz: can't read the file"):
+        check_pipeline(pipeline(tmp_path), tmp_path / "staging")
+
+
+def test_json_with_a_byte_order_mark(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.json").write_bytes(b'\xef\xbb\xbf[{"id": 1}, {"id": 2}]')
+    with gzip.open(tmp_path / "data" / "b.json.gz", "wb") as handle:
+        handle.write(b'\xef\xbb\xbf[{"id": 3}]')
+    report = check_pipeline(pipeline(tmp_path, source_options="encoding: utf-8-sig"), tmp_path / "staging")
+    assert report.rows_valid == 3
+
+
+def test_keys_that_flatten_to_one_column_are_quarantined_not_overwritten(tmp_path: Path) -> None:
+    write(tmp_path / "data" / "a.jsonl", '{"a_b": 1, "a": {"b": 2}}\n{"a_b": 3}\n')
+    report = check_pipeline(pipeline(tmp_path), tmp_path / "staging", keep_rows=5)
+    assert [row["a_b"] for row in report.first_rows] == ["3"]
+    assert report.rejected == 1 and "a_b" in report.first_rejects[0]["reason"]
+
+
+def test_text_with_a_nul_character_is_quarantined(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.csv").write_bytes(b"id,name\n1,ok\n2,bad\x00name\n")
+    report = check_pipeline(pipeline(tmp_path), tmp_path / "staging", keep_rows=5)
+    assert [row["name"] for row in report.first_rows] == ["ok"]
+    assert "NUL" in report.first_rejects[0]["reason"]
