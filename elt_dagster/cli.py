@@ -70,7 +70,7 @@ def _history_urls(pipeline: str | None) -> list[str]:
     from elt_dagster.engine.config.models import discover_configs
     from elt_dagster.engine.db import DATABASE_URL_ENV, embedded_database_url
 
-    from .definitions import config_dir
+    from .engine.config import config_dir
 
     urls = []
     for path in discover_configs(config_dir()):
@@ -96,7 +96,7 @@ def _config_upload(args: argparse.Namespace) -> int:
     from elt_dagster.engine.db import connect
     from elt_dagster.engine.state.history import record_version
 
-    from .definitions import config_dir
+    from .engine.config import config_dir
 
     source = Path(args.file)
     try:

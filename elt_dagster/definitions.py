@@ -1,79 +1,55 @@
-"""`defs`: every pipeline YAML in the config folder (env ELT_CONFIG_DIR, default ./configs) as Dagster definitions.
+"""`defs`: every pipeline YAML in the config folder (env ELT_CONFIG_DIR, default ./configs), each through the
+`EltPipeline` component, plus what this project adds: the config history sensor and the coverage asset.
 
-A YAML that fails validation does not take the code location down: the other pipelines load, and the
-broken one shows up as an asset in the `config_errors` group whose description (and whose run) carries
-the error, as a warning in the logs, and in the definitions' metadata.
+A YAML that fails validation does not take the code location down: the other pipelines load, and the broken one
+shows up as an asset in the `config_errors` group (see `EltPipeline`), as a warning in the logs, and in the
+definitions' metadata.
 """
 
 import logging
-import os
 from pathlib import Path
 
-from dagster import AssetExecutionContext, Definitions, Failure, asset
+from dagster import Definitions, definitions
 
-from elt_dagster.engine.config.models import ConfigError, discover_configs, load_config
-
-from .orchestration.assets import POSTGRES_RESOURCE, build_pipeline
-from .orchestration.automation import BOOKKEEPING_RESOURCE, build_config_sensor
+from .engine.config import CONFIG_DIR_ENV, ConfigError, config_dir, discover_configs
+from .orchestration.automation import build_config_sensor
+from .orchestration.component import EltPipeline, broken_config_definitions, shared_resources
 from .orchestration.health import test_coverage
-from .orchestration.resources import BookkeepingResource, PostgresResource
 
-CONFIG_DIR_ENV = "ELT_CONFIG_DIR"
 logger = logging.getLogger("elt_dagster")
 
 
-def config_dir() -> Path:
-    """The folder of pipeline YAML files."""
-    return Path(os.environ.get(CONFIG_DIR_ENV, "configs")).expanduser().resolve()
-
-
-def _broken_config_asset(path: Path, error: ConfigError):
-    message = str(error)
-
-    @asset(
-        name=path.stem.replace("-", "_").replace(".", "_"),
-        key_prefix="config_errors",
-        group_name="config_errors",
-        description=f"**Invalid pipeline config** — fix the file and reload.\n\n```\n{message}\n```",
-    )
-    def broken(context: AssetExecutionContext) -> None:
-        raise Failure(description=message)
-
-    return broken
-
-
 def build_definitions(folder: Path | None = None) -> Definitions:
-    """Definitions for every pipeline YAML in `folder`, plus the shared PostgreSQL resource."""
+    """Definitions for every pipeline YAML in `folder`, plus the shared resources, sensor and coverage asset."""
     folder = folder or config_dir()
     pipelines: list[Definitions] = []
-    broken_assets = []
-    errors: dict[str, str] = {}
     names: dict[str, Path] = {}
+    invalid: dict[str, str] = {}
     for path in discover_configs(folder) if folder.is_dir() else []:
+        component = EltPipeline(config=str(path))
         try:
-            loaded = load_config(path)
+            loaded = component.read_config(folder)
             if loaded.name in names:
                 raise ConfigError(path, [f"name: pipeline {loaded.name!r} is already defined by {names[loaded.name]}"])
         except ConfigError as exc:
             logger.warning("skipping invalid pipeline config: %s", exc)
-            errors[str(path)] = str(exc)
-            broken_assets.append(_broken_config_asset(path, exc))
+            invalid[str(path)] = str(exc)
+            pipelines.append(broken_config_definitions(path, exc))
             continue
         names[loaded.name] = path
-        pipelines.append(build_pipeline(loaded))
+        pipelines.append(component.definitions(folder, loaded))
     if not folder.is_dir():
         logger.warning("config folder %s does not exist: no pipelines loaded (set %s)", folder, CONFIG_DIR_ENV)
-    default_url = os.environ.get("ELT_DATABASE_URL")
     shared = Definitions(
-        assets=[*broken_assets, test_coverage],
+        assets=[test_coverage],
         sensors=[build_config_sensor(folder)],
-        resources={
-            POSTGRES_RESOURCE: PostgresResource(database_url=default_url),
-            BOOKKEEPING_RESOURCE: BookkeepingResource(database_url=default_url),
-        },
-        metadata={"config_dir": str(folder), "pipelines": sorted(names), "invalid_configs": errors},
+        resources=shared_resources(),
+        metadata={"config_dir": str(folder), "pipelines": sorted(names), "invalid_configs": invalid},
     )
-    return Definitions.merge(shared, *pipelines)
+    return Definitions.merge(*pipelines, shared)
 
 
-defs = build_definitions()
+@definitions
+def defs() -> Definitions:
+    """The code location of `dagster dev` / `dagster job execute -m elt_dagster`: built when Dagster loads it."""
+    return build_definitions()

@@ -46,7 +46,7 @@ from .automation import (
     version_materialization,
 )
 from .checks import check_results, check_specs
-from .resources import BookkeepingResource, PipelineConfigResource, PostgresResource, config_tags
+from .resources import BookkeepingResource, PipelineConfigResource, PostgresResource, config_tags, qualified_table
 
 POSTGRES_RESOURCE = "postgres"
 PREVIEW_ROWS = 10
@@ -168,7 +168,11 @@ def build_pipeline(loaded: LoadedConfig) -> Definitions:
         jobs=[job, build_preview_job(name, config_key, keys["table"])],
         sensors=[build_source_sensor(loaded, job, config_key)],
         schedules=schedules,
-        resources={config_key: PipelineConfigResource(config_path=str(loaded.path))},
+        resources={
+            config_key: PipelineConfigResource(
+                config_path=str(loaded.path), pipeline_name=name, target_table=qualified_table(loaded)
+            )
+        },
     )
 
 

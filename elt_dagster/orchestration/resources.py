@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from dagster import ConfigurableResource
 
-from elt_dagster.engine.config.models import LoadedConfig, Target, load_config
+from elt_dagster.engine.config.models import ConfigError, LoadedConfig, Target, load_config
 from elt_dagster.engine.db import connect, target_database_url
 from elt_dagster.engine.sources.files.extract import list_source_files
 from elt_dagster.engine.state.files import Fingerprint, ensure_state_tables, files_to_read, stored_fingerprints
@@ -15,12 +15,40 @@ from elt_dagster.engine.state.history import ConfigVersion, record_version
 
 
 class PipelineConfigResource(ConfigurableResource):
-    """One pipeline's YAML file, re-read and validated at each use so a run sees the file as it is now."""
+    """One pipeline's YAML file, re-read and validated at each use so a run sees the file as it is now.
+
+    Edits to sources and schema apply at the next run. An edit that changes what the assets are (the pipeline's
+    name or its target table) is refused until the code location is reloaded, so rows never land in a table the
+    UI reports under another asset.
+    """
 
     config_path: str
+    pipeline_name: str | None = None
+    target_table: str | None = None
 
     def load(self) -> LoadedConfig:
-        return load_config(self.config_path)
+        """The YAML as it is now; ConfigError if it is invalid or no longer matches the loaded definitions."""
+        loaded = load_config(self.config_path)
+        built = {"name": self.pipeline_name, "target": self.target_table}
+        now = {"name": loaded.name, "target": qualified_table(loaded)}
+        changed = [
+            f"{key} is now {now[key]!r} (was {built[key]!r})" for key in built if built[key] not in (None, now[key])
+        ]
+        if changed:
+            raise ConfigError(
+                loaded.path,
+                [
+                    "; ".join(changed)
+                    + ": the assets were built from the earlier version; reload the code location (UI: Deployment"
+                    " -> Reload, or restart dagster) and run again"
+                ],
+            )
+        return loaded
+
+
+def qualified_table(loaded: LoadedConfig) -> str:
+    """`<db_schema>.<table>` of the pipeline's target."""
+    return f"{loaded.config.target.db_schema}.{loaded.config.target.table}"
 
 
 class PostgresResource(ConfigurableResource):

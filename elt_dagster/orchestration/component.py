@@ -1,0 +1,91 @@
+"""`elt_dagster.EltPipeline`: a pipeline YAML as a Dagster Component.
+
+In a dg project, `defs/<name>/defs.yaml` says `type: elt_dagster.EltPipeline` and points at a pipeline YAML in the
+format the README documents; this project's own `configs/` folder (`elt_dagster.defs`) goes through the same class.
+A YAML that fails validation becomes one asset in the `config_errors` group that explains the error, so a broken
+file never takes the other pipelines down.
+"""
+
+import functools
+import logging
+import os
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from elt_dagster.engine.config import ConfigError, LoadedConfig, load_config
+from elt_dagster.engine.db import DATABASE_URL_ENV
+
+from .assets import POSTGRES_RESOURCE, build_pipeline
+from .automation import BOOKKEEPING_RESOURCE
+from .resources import BookkeepingResource, PostgresResource
+from .scaffolder import EltPipelineScaffolder
+
+logger = logging.getLogger("elt_dagster")
+CONFIG_ERRORS_GROUP = "config_errors"
+
+
+@functools.cache
+def _shared_resources(default_url: str | None) -> dict[str, dg.ConfigurableResource]:
+    # One object per URL: Definitions.merge accepts a resource key twice only when it is the same object.
+    return {
+        POSTGRES_RESOURCE: PostgresResource(database_url=default_url),
+        BOOKKEEPING_RESOURCE: BookkeepingResource(database_url=default_url),
+    }
+
+
+def shared_resources() -> dict[str, dg.ConfigurableResource]:
+    """The database resources every pipeline uses (default database: env ELT_DATABASE_URL, else embedded)."""
+    return _shared_resources(os.environ.get(DATABASE_URL_ENV))
+
+
+def broken_config_definitions(path: Path, error: ConfigError) -> dg.Definitions:
+    """An asset in the `config_errors` group whose description (and whose run) carries the config error."""
+    message = str(error)
+
+    @dg.asset(
+        name=path.stem.replace("-", "_").replace(".", "_"),
+        key_prefix=CONFIG_ERRORS_GROUP,
+        group_name=CONFIG_ERRORS_GROUP,
+        description=f"**Invalid pipeline config** — fix the file and reload.\n\n```\n{message}\n```",
+    )
+    def broken(context: dg.AssetExecutionContext) -> None:
+        raise dg.Failure(description=message)
+
+    return dg.Definitions(assets=[broken])
+
+
+@dg.scaffold_with(EltPipelineScaffolder)
+class EltPipeline(dg.Component, dg.Resolvable, dg.Model):
+    """One elt-dagster pipeline YAML (sources, target table, schema) as assets, checks, jobs, a sensor and a schedule.
+
+    Builds, in the pipeline's asset group: `<name>/extracted`, `<name>/validated`, `<name>/<table>` (loaded by one
+    step), `<name>/config_history`, the jobs `<name>_elt` and `<name>_preview`, the sensor `<name>_source_sensor`
+    and, when the YAML has a schedule or a start/end window, `<name>_schedule`.
+    """
+
+    config: str = Field(description="The pipeline YAML (elt-dagster's format), relative to this defs.yaml.")
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        return self.definitions(context.path)
+
+    def config_path(self, base_dir: Path) -> Path:
+        """The pipeline YAML's absolute path; relative paths are taken from `base_dir`."""
+        path = Path(self.config).expanduser()
+        return path if path.is_absolute() else base_dir / path
+
+    def read_config(self, base_dir: Path) -> LoadedConfig:
+        """The validated pipeline YAML; raises ConfigError."""
+        return load_config(self.config_path(base_dir))
+
+    def definitions(self, base_dir: Path, loaded: LoadedConfig | None = None) -> dg.Definitions:
+        """The pipeline's definitions, or a `config_errors` asset explaining why its YAML can't be used."""
+        try:
+            loaded = loaded or self.read_config(base_dir)
+        except ConfigError as exc:
+            logger.warning("skipping invalid pipeline config: %s", exc)
+            return dg.Definitions.merge(
+                broken_config_definitions(self.config_path(base_dir), exc), dg.Definitions(resources=shared_resources())
+            )
+        return dg.Definitions.merge(build_pipeline(loaded), dg.Definitions(resources=shared_resources()))

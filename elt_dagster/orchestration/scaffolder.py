@@ -1,0 +1,63 @@
+"""`dg scaffold defs elt_dagster.EltPipeline <name>`: a defs.yaml, a commented starter pipeline YAML and sample data."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+import dagster as dg
+
+STARTER_PIPELINE = """\
+# An elt-dagster pipeline: where the data comes from, how it is checked, where it goes.
+# Every key is documented in the README's "YAML reference". Check this file with: elt-dagster validate {file}
+name: {name}                 # names the asset group and the jobs ({name}_elt, {name}_preview)
+sources:
+  - type: local              # local files: csv, txt/tsv, json, jsonl/ndjson, optionally .gz
+    path: data               # a folder or one file, relative to this YAML
+    pattern: "*.csv"
+  # - type: api              # a JSON HTTP API
+  #   url: https://api.example.com/v1/orders
+  #   auth:
+  #     type: bearer
+  #     token: ${{ORDERS_TOKEN}}
+target:
+  table: {name}              # created if missing, in db_schema (default public)
+  mode: append               # append: new rows only (row-hash dedup) | merge: upsert on primary_key
+  # url: ${{WAREHOUSE_URL}}  # default: env ELT_DATABASE_URL, else the embedded PostgreSQL
+schema:
+  columns:                   # name: type (integer, bigint, float, decimal, string, boolean, date, timestamp, json)
+    id: integer
+    customer: string
+    amount: decimal
+    created_at: timestamp
+  strict_mode: false         # true: keep only the declared columns
+# schedule: "@hourly"        # a cron; with start_time / end_time / timezone for a window
+"""
+
+SAMPLE_CSV = """\
+id,customer,amount,created_at
+1,Ada,12.50,2026-01-05 10:00
+2,Grace,7.25,2026-01-06 11:30
+"""
+
+
+class EltPipelineScaffolder(dg.Scaffolder):
+    """Writes `defs.yaml` (type elt_dagster.EltPipeline, config: <name>.yaml), the starter YAML and `data/`."""
+
+    def scaffold(self, request: dg.ScaffoldRequest) -> None:
+        folder = request.target_path
+        name = re.sub(r"[^A-Za-z0-9_]", "_", folder.name)
+        name = name if name[:1].isalpha() else f"p_{name}"
+        config_file = f"{name}.yaml"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "defs.yaml").write_text(
+            textwrap.dedent(f"""\
+                type: {request.type_name}
+                attributes:
+                  config: {config_file}   # the pipeline YAML, relative to this file
+            """),
+            encoding="utf-8",
+        )
+        (folder / config_file).write_text(STARTER_PIPELINE.format(name=name, file=config_file), encoding="utf-8")
+        (folder / "data").mkdir(exist_ok=True)
+        (folder / "data" / "sample.csv").write_text(SAMPLE_CSV, encoding="utf-8")

@@ -1,0 +1,38 @@
+"""The `elt-dagster` command never builds Dagster definitions: checking a YAML or reading history pays no Dagster."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from elt_dagster_tests.conftest import write
+
+PROBE = """
+import sys
+from elt_dagster.cli import main
+code = main(sys.argv[1:])
+loaded = sorted(m for m in sys.modules if m == "dagster" or m.startswith(("dagster.", "elt_dagster.orchestration")))
+print("LOADED", loaded)
+sys.exit(code)
+"""
+
+
+def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ELT_CONFIG_DIR": str(tmp_path / "configs"), "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_validate_and_config_history_do_not_import_dagster(tmp_path: Path, database_url: str, db_schema: str) -> None:
+    write(tmp_path / "data" / "a.csv", "id\n1\n")
+    config = write(
+        tmp_path / "configs" / "shop.yaml",
+        f"sources:\n  - type: local\n    path: ../data\ntarget:\n  table: t\n  db_schema: {db_schema}\n",
+    )
+    checked = cli(tmp_path, "validate", str(config))
+    assert checked.returncode == 0, checked.stderr
+    assert "OK" in checked.stdout and "LOADED []" in checked.stdout
+    history = cli(tmp_path, "config", "history")
+    assert history.returncode == 0, history.stderr
+    assert "LOADED []" in history.stdout
