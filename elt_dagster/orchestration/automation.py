@@ -32,9 +32,8 @@ from elt_dagster.engine.config.models import (
 )
 from elt_dagster.engine.state.history import ConfigVersion
 
-from .resources import BookkeepingResource, PipelineConfigResource, config_tags
+from .resources import BOOKKEEPING_RESOURCE, BookkeepingResource, PipelineConfigResource, config_tags
 
-BOOKKEEPING_RESOURCE = "bookkeeping"
 MAX_CHANGES_PER_TICK = 1_000
 CONFIG_SENSOR_SECONDS = 30
 Job = Any  # a JobDefinition, or the unresolved asset job define_asset_job returns

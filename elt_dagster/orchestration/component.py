@@ -17,9 +17,8 @@ from pydantic import Field
 from elt_dagster.engine.config import ConfigError, LoadedConfig, load_config
 from elt_dagster.engine.db import DATABASE_URL_ENV
 
-from .assets import POSTGRES_RESOURCE, build_pipeline
-from .automation import BOOKKEEPING_RESOURCE
-from .resources import BookkeepingResource, PostgresResource
+from .assets import build_pipeline
+from .resources import BOOKKEEPING_RESOURCE, POSTGRES_RESOURCE, BookkeepingResource, PostgresResource
 from .scaffolder import EltPipelineScaffolder
 
 logger = logging.getLogger("elt_dagster")

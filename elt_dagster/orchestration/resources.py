@@ -13,6 +13,9 @@ from elt_dagster.engine.sources.files.extract import list_source_files
 from elt_dagster.engine.state.files import Fingerprint, ensure_state_tables, files_to_read, stored_fingerprints
 from elt_dagster.engine.state.history import ConfigVersion, record_version
 
+POSTGRES_RESOURCE = "postgres"
+BOOKKEEPING_RESOURCE = "bookkeeping"
+
 
 class PipelineConfigResource(ConfigurableResource):
     """One pipeline's YAML file, re-read and validated at each use so a run sees the file as it is now.

@@ -1,0 +1,49 @@
+"""`<name>_preview`: the table's row count and first rows as an observation of the table asset, without loading."""
+
+from dagster import AssetKey, AssetObservation, Failure, MetadataValue, OpExecutionContext, in_process_executor, job, op
+
+from elt_dagster.engine.config.models import PipelineError
+from elt_dagster.engine.db import connect
+from elt_dagster.engine.load.tables import count_rows, preview, table_columns
+from elt_dagster.engine.report import markdown_table
+
+from .resources import POSTGRES_RESOURCE, PipelineConfigResource, PostgresResource
+
+PREVIEW_ROWS = 10
+
+
+def build_preview_job(name: str, config_key: str, table_key: AssetKey):
+    """`<name>_preview`: the table's row count and first rows, as an observation of the table asset, without loading."""
+
+    @op(name=f"{name}_preview_step", required_resource_keys={config_key, POSTGRES_RESOURCE})
+    def preview_step(context: OpExecutionContext) -> None:
+        pipeline: PipelineConfigResource = getattr(context.resources, config_key)
+        postgres: PostgresResource = getattr(context.resources, POSTGRES_RESOURCE)
+        try:
+            current = pipeline.load()
+            target = current.config.target
+            with connect(postgres.url_for(target)) as conn:
+                if not table_columns(conn, target):
+                    context.log.warning(f"{target.db_schema}.{target.table} does not exist yet: run {name}_elt first")
+                    return
+                names, rows = preview(conn, target, PREVIEW_ROWS)
+                total = count_rows(conn, target)
+        except PipelineError as exc:
+            raise Failure(description=str(exc)) from None
+        context.log.info(f"{target.db_schema}.{target.table}: {total} rows")
+        context.log_event(
+            AssetObservation(
+                asset_key=table_key,
+                metadata={"dagster/row_count": total, "preview": MetadataValue.md(markdown_table(names, rows))},
+            )
+        )
+
+    @job(
+        name=f"{name}_preview",
+        executor_def=in_process_executor,
+        description=f"Row count and first rows of {name}'s table, without loading.",
+    )
+    def preview_job() -> None:
+        preview_step()
+
+    return preview_job

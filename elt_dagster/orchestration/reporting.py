@@ -1,0 +1,77 @@
+"""What a run tells the UI: log lines, and the metadata of the extracted, validated and table assets."""
+
+from dagster import AssetExecutionContext, MetadataValue, TableColumn, TableSchema
+
+from elt_dagster.engine.config.models import LoadedConfig
+from elt_dagster.engine.db import redact_url
+from elt_dagster.engine.report import markdown_table
+from elt_dagster.engine.run import RunReport
+from elt_dagster.engine.transform.validate import describe_reject
+
+
+def log_report(context: AssetExecutionContext, report: RunReport) -> None:
+    for path in report.skipped_files:
+        context.log.warning(f"skipped {path}: not a csv/txt/tsv/json/jsonl/ndjson file (optionally .gz)")
+    if report.unchanged_files:
+        context.log.info(f"{report.unchanged_files} files unchanged since they were loaded: not read")
+    for file in report.files:
+        context.log.info(
+            f"read {file.path}: {file.rows} rows" + (f", {file.malformed} malformed" if file.malformed else "")
+        )
+    context.log.info(f"validated {report.rows_extracted} rows: {report.rows_valid} valid, {report.invalid} rejected")
+    for reject in report.first_rejects:
+        context.log.warning(f"rejected: {describe_reject(reject)}")
+    if not report.files:
+        context.log.info(f"nothing new to load ({report.seconds:.2f} s); table has {report.row_count} rows")
+        return
+    context.log.info(
+        f"inserted {report.inserted}, updated {report.updated}, skipped {report.duplicates} duplicates, "
+        f"quarantined {report.rejected} ({report.strategy} load, {report.seconds:.2f} s); table has {report.row_count} rows"
+    )
+    if report.added_columns:
+        context.log.info(f"added columns to the table: {', '.join(report.added_columns)}")
+
+
+def extract_metadata(report: RunReport) -> dict:
+    return {
+        "staging_path": MetadataValue.path(str(report.staging_path or "")),
+        "files_read": len(report.files),
+        "files_unchanged": report.unchanged_files,
+        "files_skipped": len(report.skipped_files),
+        "rows_extracted": report.rows_extracted,
+        "malformed_rows": report.malformed,
+    }
+
+
+def validate_metadata(report: RunReport) -> dict:
+    return {
+        "rows_valid": report.rows_valid,
+        "rows_rejected": report.rejected,
+        "rejects_path": MetadataValue.path(str(report.rejects_path or "")),
+        # a list of pairs: JSON metadata does not keep the key order of a mapping
+        "column_types": MetadataValue.json([[n, t] for n, t in report.column_types.items()]),
+        "first_rejects": MetadataValue.md("\n".join(f"- {describe_reject(r)}" for r in report.first_rejects) or "none"),
+    }
+
+
+def table_metadata(loaded: LoadedConfig, report: RunReport, url: str, names: list[str], rows: list[tuple]) -> dict:
+    target = loaded.config.target
+    metadata = {
+        "dagster/row_count": report.row_count,
+        "dagster/table_name": f"{target.db_schema}.{target.table}",
+        "inserted": report.inserted,
+        "updated": report.updated,
+        "duplicates": report.duplicates,
+        "rejected": report.rejected,
+        "added_columns": MetadataValue.json(list(report.added_columns)),
+        "load_strategy": report.strategy,
+        "database": redact_url(url),
+        "config_hash": loaded.content_hash,
+        "duration_seconds": round(report.seconds, 3),
+    }
+    if report.table_schema:
+        metadata["dagster/column_schema"] = TableSchema(
+            columns=[TableColumn(n, t) for n, t in report.table_schema.items()]
+        )
+        metadata["preview"] = MetadataValue.md(markdown_table(names, rows))
+    return metadata
