@@ -25,7 +25,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import COLUMNS, generate, generate_with_repeats
 
-from elt_dagster.engine.config.models import parse_config
+from elt_dagster.engine.config import parse_config
 from elt_dagster.engine.db import embedded_database_url
 from elt_dagster.engine.load.tables import PG_TYPES
 from elt_dagster.engine.run import run_pipeline

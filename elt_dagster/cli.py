@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from elt_dagster.engine.config.models import ConfigError, LoadedConfig, PipelineError, load_config
+from elt_dagster.engine.config import ConfigError, LoadedConfig, load_config
+from elt_dagster.engine.errors import PipelineError
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -35,7 +36,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _preview(args: argparse.Namespace) -> int:
-    from elt_dagster.engine.config.models import REJECTED_SUFFIX
+    from elt_dagster.engine.config import REJECTED_SUFFIX
     from elt_dagster.engine.db import connect, redact_url, target_database_url
     from elt_dagster.engine.load.tables import count_rows, preview, table_ident
     from elt_dagster.engine.report import text_table
@@ -67,10 +68,8 @@ def _preview(args: argparse.Namespace) -> int:
 
 def _history_urls(pipeline: str | None) -> list[str]:
     """The databases that may hold config history: every valid config's target, and the default one."""
-    from elt_dagster.engine.config.models import discover_configs
+    from elt_dagster.engine.config import config_dir, discover_configs
     from elt_dagster.engine.db import DATABASE_URL_ENV, embedded_database_url
-
-    from .engine.config import config_dir
 
     urls = []
     for path in discover_configs(config_dir()):
@@ -92,11 +91,9 @@ def target_url(loaded: LoadedConfig) -> str:
 
 
 def _config_upload(args: argparse.Namespace) -> int:
-    from elt_dagster.engine.config.models import parse_config
+    from elt_dagster.engine.config import config_dir, parse_config
     from elt_dagster.engine.db import connect
     from elt_dagster.engine.state.history import record_version
-
-    from .engine.config import config_dir
 
     source = Path(args.file)
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from elt_dagster.engine.config.models import LoadedConfig, load_config
+from elt_dagster.engine.config import LoadedConfig, load_config
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import psycopg
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from elt_dagster.engine.config.models import Target
+from elt_dagster.engine.config import Target
 from elt_dagster.engine.errors import PipelineError
 
 DATABASE_URL_ENV = "ELT_DATABASE_URL"

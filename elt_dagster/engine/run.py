@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from elt_dagster.engine.config.models import LoadedConfig, key_columns
+from elt_dagster.engine.config import LoadedConfig, key_columns
 from elt_dagster.engine.db import connect, state_dir, target_database_url
 from elt_dagster.engine.load.loaders import Loader, choose_loader
 from elt_dagster.engine.load.quarantine import quarantine

@@ -25,8 +25,9 @@ from dagster import (
 )
 from pydantic import Field
 
-from elt_dagster.engine.config.models import LoadedConfig, LocalSource, PipelineError
+from elt_dagster.engine.config import LoadedConfig, LocalSource
 from elt_dagster.engine.db import connect, redact_url
+from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.load.tables import preview
 from elt_dagster.engine.run import run_pipeline
 

@@ -23,13 +23,8 @@ from dagster import (
     sensor,
 )
 
-from elt_dagster.engine.config.models import (
-    ConfigError,
-    LoadedConfig,
-    PipelineError,
-    discover_configs,
-    load_config,
-)
+from elt_dagster.engine.config import ConfigError, LoadedConfig, discover_configs, load_config
+from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.state.history import ConfigVersion
 
 from .resources import BOOKKEEPING_RESOURCE, BookkeepingResource, PipelineConfigResource, config_tags
@@ -64,11 +59,11 @@ def build_source_sensor(loaded: LoadedConfig, job: Job, config_key: str) -> Sens
     @sensor(
         name=f"{name}_source_sensor",
         job=job,
-        minimum_interval_seconds=loaded.config.monitor_interval_seconds,
+        minimum_interval_seconds=loaded.config.automation.monitor_interval_seconds,
         default_status=DefaultSensorStatus.RUNNING,
         required_resource_keys={config_key, BOOKKEEPING_RESOURCE},
         description=f"Runs {name}_elt when a file in its sources is added or changed (stat only, every "
-        f"{loaded.config.monitor_interval_seconds} s), and once at start_time when a window is set.",
+        f"{loaded.config.automation.monitor_interval_seconds} s), and once at start_time when a window is set.",
     )
     def source_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
         pipeline: PipelineConfigResource = getattr(context.resources, config_key)
@@ -77,7 +72,7 @@ def build_source_sensor(loaded: LoadedConfig, job: Job, config_key: str) -> Sens
             current = pipeline.load()
         except ConfigError as exc:
             return SkipReason(f"the config is invalid, nothing launched: {exc}")
-        problem = current.config.window_problem(datetime.now(UTC))
+        problem = current.config.automation.window_problem(datetime.now(UTC))
         if problem:
             return SkipReason(f"{name} is {problem}: not watching")
         try:
@@ -86,7 +81,7 @@ def build_source_sensor(loaded: LoadedConfig, job: Job, config_key: str) -> Sens
         except PipelineError as exc:
             return SkipReason(f"can't check the sources: {exc}")
         requests = []
-        start, _ = current.config.window()
+        start, _ = current.config.automation.window()
         window_key = f"window-start:{start.isoformat()}" if start else None
         if window_key and context.cursor != window_key:  # the first run of a window, without waiting for a change
             requests.append(RunRequest(run_key=window_key, tags=config_tags(version)))
@@ -108,7 +103,7 @@ def build_source_sensor(loaded: LoadedConfig, job: Job, config_key: str) -> Sens
 
 def build_schedule(loaded: LoadedConfig, job: Job) -> ScheduleDefinition | None:
     """`<name>_schedule` when the YAML has `schedule:` or a start/end window; None otherwise."""
-    config = loaded.config
+    config = loaded.config.automation
     if config.cron is None:
         return None
 

@@ -2,7 +2,7 @@
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
 
-from elt_dagster.engine.config.models import LoadedConfig
+from elt_dagster.engine.config import LoadedConfig
 from elt_dagster.engine.load.tables import PG_TYPES
 from elt_dagster.engine.run import RunReport
 
@@ -31,7 +31,7 @@ def check_results(loaded: LoadedConfig, report: RunReport, table_key: AssetKey) 
 
 
 def _rejected_ratio(loaded: LoadedConfig, report: RunReport, table_key: AssetKey) -> AssetCheckResult:
-    config = loaded.config
+    config = loaded.config.automation
     read = report.rows_extracted + report.malformed
     ratio = report.rejected / read if read else 0.0
     severity = AssetCheckSeverity.ERROR if config.rejected_ratio_severity == "error" else AssetCheckSeverity.WARN

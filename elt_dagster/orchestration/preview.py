@@ -2,8 +2,8 @@
 
 from dagster import AssetKey, AssetObservation, Failure, MetadataValue, OpExecutionContext, in_process_executor, job, op
 
-from elt_dagster.engine.config.models import PipelineError
 from elt_dagster.engine.db import connect
+from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.load.tables import count_rows, preview, table_columns
 from elt_dagster.engine.report import markdown_table
 

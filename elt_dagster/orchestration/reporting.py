@@ -2,7 +2,7 @@
 
 from dagster import AssetExecutionContext, MetadataValue, TableColumn, TableSchema
 
-from elt_dagster.engine.config.models import LoadedConfig
+from elt_dagster.engine.config import LoadedConfig
 from elt_dagster.engine.db import redact_url
 from elt_dagster.engine.report import markdown_table
 from elt_dagster.engine.run import RunReport

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from dagster import ConfigurableResource
 
-from elt_dagster.engine.config.models import ConfigError, LoadedConfig, Target, load_config
+from elt_dagster.engine.config import ConfigError, LoadedConfig, Target, load_config
 from elt_dagster.engine.db import connect, target_database_url
 from elt_dagster.engine.sources.files.extract import list_source_files
 from elt_dagster.engine.state.files import Fingerprint, ensure_state_tables, files_to_read, stored_fingerprints

@@ -29,7 +29,7 @@ from dagster import (
 from dagster._core.definitions.sensor_definition import SensorExecutionData
 
 from elt_dagster.definitions import build_definitions
-from elt_dagster.engine.config.models import ConfigError, LoadedConfig, load_config
+from elt_dagster.engine.config import ConfigError, LoadedConfig, load_config
 from elt_dagster.engine.db import connect
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster.engine.state import files as state_module
@@ -318,7 +318,7 @@ def test_no_schedule_without_schedule_or_window(tmp_path: Path) -> None:
 
 def test_cron_alias_timezone_and_window_only_default(tmp_path: Path) -> None:
     loaded, daily = schedule_for(tmp_path, "schedule: '@daily'\ntimezone: Europe/Berlin\n")
-    assert loaded.config.schedule == "0 0 * * *"
+    assert loaded.config.automation.schedule == "0 0 * * *"
     assert daily is not None
     assert daily.name == "sched_schedule"
     assert daily.cron_schedule == "0 0 * * *"

@@ -1,17 +1,37 @@
-"""The pipeline YAML: models, loading and errors."""
+"""The pipeline YAML: its model (`models`, `automation`), reading it (`loading`, `env`) and its errors (`errors`)."""
 
-from elt_dagster.engine.config.models import ConfigError, LoadedConfig, load_config
+from .automation import Automation
+from .errors import ConfigError, format_loc
+from .loading import CONFIG_DIR_ENV, config_dir, default_pipeline_name, discover_configs, load_config, parse_config
+from .models import (
+    COLUMN_TYPES,
+    REJECTED_SUFFIX,
+    RESERVED_PREFIX,
+    LoadedConfig,
+    LocalSource,
+    PipelineConfig,
+    Schema,
+    Target,
+    key_columns,
+)
 
-__all__ = ["CONFIG_DIR_ENV", "ConfigError", "LoadedConfig", "config_dir", "discover_configs", "load_config"]
-
-# temporary until the config package split lands
-import os
-from pathlib import Path
-
-from elt_dagster.engine.config.models import discover_configs
-
-CONFIG_DIR_ENV = "ELT_CONFIG_DIR"
-
-
-def config_dir() -> Path:
-    return Path(os.environ.get(CONFIG_DIR_ENV, "configs")).expanduser().resolve()
+__all__ = [
+    "COLUMN_TYPES",
+    "CONFIG_DIR_ENV",
+    "REJECTED_SUFFIX",
+    "RESERVED_PREFIX",
+    "Automation",
+    "ConfigError",
+    "LoadedConfig",
+    "LocalSource",
+    "PipelineConfig",
+    "Schema",
+    "Target",
+    "config_dir",
+    "default_pipeline_name",
+    "discover_configs",
+    "format_loc",
+    "key_columns",
+    "load_config",
+    "parse_config",
+]

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from elt_dagster.engine.config.models import Target, key_columns
+from elt_dagster.engine.config import Target, key_columns
 from elt_dagster.engine.load.tables import HASH_INDEX_SUFFIX, hash_index_ident, names_sql, table_ident
 from elt_dagster.engine.transform.validate import HASH_COLUMN
 

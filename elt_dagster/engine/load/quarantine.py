@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from elt_dagster.engine.config.models import REJECTED_SUFFIX, Target
+from elt_dagster.engine.config import REJECTED_SUFFIX, Target
 from elt_dagster.engine.load.tables import names_sql, table_ident
 
 _COLUMNS = ["raw_record", "column_name", "reason", "source", "source_row", "run_id"]

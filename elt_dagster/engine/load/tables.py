@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from elt_dagster.engine.config.models import REJECTED_SUFFIX, Target, key_columns
+from elt_dagster.engine.config import REJECTED_SUFFIX, Target, key_columns
 
 HASH_INDEX_SUFFIX = "__row_hash"
 PG_TYPES = {

@@ -13,7 +13,7 @@ from datetime import datetime
 import psycopg
 import yaml
 
-from elt_dagster.engine.config.models import LoadedConfig
+from elt_dagster.engine.config import LoadedConfig
 
 SECRET_KEY = re.compile(
     r"(pass(word)?|secret|token|api[-_]?key|access[-_]?key|^key$|credential|private[-_]?key|authorization|cookie"

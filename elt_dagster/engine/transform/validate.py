@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from elt_dagster.engine.config.models import LoadedConfig
+from elt_dagster.engine.config import LoadedConfig
 from elt_dagster.engine.sources.files.extract import SOURCE_COLUMN, SOURCE_ROW_COLUMN
 from elt_dagster.engine.transform.standardize import STANDARDIZERS, TYPE_DESCRIPTIONS
 

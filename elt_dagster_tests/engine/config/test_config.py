@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from elt_dagster.engine.config.models import ConfigError, LoadedConfig, load_config, parse_config
+from elt_dagster.engine.config import ConfigError, LoadedConfig, load_config, parse_config
 from elt_dagster_tests.conftest import write
 
 SOURCES = """\

@@ -10,7 +10,7 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from elt_dagster.engine.config.models import load_config
+from elt_dagster.engine.config import load_config
 from elt_dagster.engine.db import DatabaseError, connect
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster_tests.conftest import fetch, write

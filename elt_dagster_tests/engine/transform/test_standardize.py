@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from elt_dagster.engine.config.models import LoadedConfig, load_config
+from elt_dagster.engine.config import LoadedConfig, load_config
 from elt_dagster.engine.run import CheckReport, check_pipeline
 from elt_dagster.engine.transform import standardize as st
 from elt_dagster.engine.transform.standardize import standardize_decimal, standardize_timestamp

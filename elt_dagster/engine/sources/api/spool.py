@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from elt_dagster.engine.config.models import LoadedConfig
+from elt_dagster.engine.config import LoadedConfig
 from elt_dagster.engine.sources.api.client import ApiSource, ApiStats, iter_api_batches
 from elt_dagster.engine.sources.files.extract import SourceFile
 

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from elt_dagster.engine.config.models import LoadedConfig, LocalSource
+from elt_dagster.engine.config import LoadedConfig, LocalSource
 from elt_dagster.engine.sources.files.readers import (
     ExtractError,
     Malformed,

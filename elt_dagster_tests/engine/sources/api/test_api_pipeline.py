@@ -9,7 +9,7 @@ import pytest
 from dagster import AssetKey, instance_for_test, materialize
 
 from elt_dagster.definitions import build_definitions
-from elt_dagster.engine.config.models import load_config
+from elt_dagster.engine.config import load_config
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster_tests.conftest import fetch, write
 from elt_dagster_tests.engine.sources.api.test_client import FakeApi, Reply, Seen

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
-from elt_dagster.engine.config.models import LoadedConfig, load_config
+from elt_dagster.engine.config import LoadedConfig, load_config
 from elt_dagster.engine.run import CheckReport, check_pipeline
 from elt_dagster.engine.sources.files import extract as ex
 from elt_dagster.engine.sources.files.readers import BATCH_ROWS, ExtractError

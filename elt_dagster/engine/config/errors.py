@@ -1,0 +1,68 @@
+"""Config errors that name the file, the key path (`sources[1].path`) and the line the YAML puts it on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from elt_dagster.engine.errors import PipelineError
+
+
+class ConfigError(PipelineError):
+    """A pipeline YAML that can't be used; the message says which file, key and line."""
+
+    def __init__(self, path: Any, problems: list[str]):
+        self.path = str(path)
+        self.problems = problems
+        super().__init__(f"{self.path}: " + "; ".join(problems))
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    """`("sources", 1, "path")` -> `sources[1].path`."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + str(part)
+    return text or "(top level)"
+
+
+def _step(node: Any, part: Any) -> tuple[Any, Any] | None:
+    """(key node, value node) of `part` inside a mapping or sequence node; None when it isn't there."""
+    if isinstance(node, yaml.MappingNode):
+        return next(((key, value) for key, value in node.value if key.value == part), None)
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+        return node.value[part], node.value[part]
+    return None
+
+
+def walk(root: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], yaml.Node | None]:
+    """Follow `loc` through the YAML nodes: (the path as the user wrote it, the deepest node found on it).
+
+    pydantic puts a union member's tag ("api", "bearer", ...) into error paths; a part that isn't in a mapping
+    which has a `type` key is such a tag and is left out. The node is the key (or list item) of the last part
+    found, else the nearest parent, for its line.
+    """
+    kept: list[Any] = []
+    node: Any = root
+    found: Any = root
+    for part in loc:
+        step = _step(node, part)
+        if step is None:
+            if isinstance(part, str) and isinstance(node, yaml.MappingNode) and _step(node, "type"):
+                continue
+            kept.append(part)
+            node = None
+            continue
+        kept.append(part)
+        found, node = step
+    return tuple(kept), found
+
+
+def located(loc: tuple[Any, ...], root: yaml.Node | None, message: str) -> str:
+    """`sources[1].path (line 7): <message>`, with the path as the user wrote it."""
+    user_loc, node = walk(root, loc)
+    where = f" (line {node.start_mark.line + 1})" if node is not None else ""
+    return f"{format_loc(user_loc)}{where}: {message}"

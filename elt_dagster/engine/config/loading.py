@@ -1,0 +1,99 @@
+"""Reading pipeline YAML files: parse, substitute `${VAR}`, validate, and check what the model can't (the disk)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from .env import substitute_env
+from .errors import ConfigError, located
+from .models import LoadedConfig, LocalSource, PipelineConfig
+
+CONFIG_DIR_ENV = "ELT_CONFIG_DIR"
+
+
+def config_dir() -> Path:
+    """The folder of pipeline YAML files: env ELT_CONFIG_DIR, default ./configs."""
+    return Path(os.environ.get(CONFIG_DIR_ENV, "configs")).expanduser().resolve()
+
+
+def discover_configs(folder: Path) -> list[Path]:
+    """The pipeline YAML files in a folder, in name order."""
+    return sorted(p for p in folder.glob("*.y*ml") if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def default_pipeline_name(path: Path) -> str:
+    """The file's stem made a valid pipeline name: `my-orders.yaml` -> `my_orders`."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", path.stem)
+    return name if name[:1].isalpha() else f"p_{name}"
+
+
+def load_config(path: Path | str) -> LoadedConfig:
+    """Read, substitute `${VAR}` / `${VAR:-default}` and validate one pipeline YAML file."""
+    path = Path(path).expanduser().resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, [f"can't read the file: {exc.strerror or exc}"]) from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> LoadedConfig:
+    """Validate YAML text as the pipeline config stored at `path`."""
+    data, root = _parse_yaml(text, path)
+    data = substitute_env(data, path, root)
+    data.setdefault("name", default_pipeline_name(path))
+    try:
+        config = PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(path, [_describe(error, root) for error in exc.errors()]) from None
+    undeclared = config.undeclared_key_columns()
+    if undeclared:
+        raise ConfigError(path, [located(("target", "primary_key"), root, f"names undeclared columns {undeclared}")])
+    check_source_paths(config, path, root)
+    content_hash = hashlib.sha256(text.encode()).hexdigest()
+    return LoadedConfig(config=config, path=path, text=text, content_hash=content_hash)
+
+
+def check_source_paths(config: PipelineConfig, path: Path, root: yaml.Node | None = None) -> None:
+    """Every local source's file or folder exists (relative paths from the YAML's folder)."""
+    for index, source in enumerate(config.sources):
+        if isinstance(source, LocalSource) and not (resolved := source.resolved_path(path.parent)).exists():
+            raise ConfigError(path, [located(("sources", index, "path"), root, f"{resolved} does not exist")])
+
+
+def _parse_yaml(text: str, path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
+    """The YAML as data, and its node tree (for the lines of keys in messages)."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(path, [f"YAML syntax error at {where}{exc.problem or exc}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, [f"YAML error: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(path, ["the file must be a mapping with at least `sources` and `target`"])
+    return data, root
+
+
+def _describe(error: Any, root: yaml.Node | None) -> str:
+    loc = tuple(error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    if loc[:1] == ("automation",):  # the section's keys are written at the top level
+        loc = loc[1:] or (("end_time",) if message.startswith("end_time") else ())
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling; see the README's YAML reference)"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    elif error["type"] == "union_tag_invalid":
+        context = error.get("ctx", {})
+        message = f"unknown type {context.get('tag')!r} (known: {context.get('expected_tags')})"
+    return located(loc, root, message)
