@@ -23,6 +23,8 @@ AUTOMATION_KEYS = (
     "rejected_ratio_severity",
 )
 """The top-level YAML keys that make up the automation section."""
+AUTOMATION_SECTION = "(automation)"
+"""Where the model keeps the section: a name no YAML writes, so an `automation:` key stays an unknown key."""
 
 CRON_ALIASES = {
     "@yearly": "0 0 1 1 *",

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from .automation import AUTOMATION_SECTION
 from .env import substitute_env
 from .errors import ConfigError, located
 from .models import LoadedConfig, LocalSource, PipelineConfig
@@ -87,7 +88,7 @@ def _parse_yaml(text: str, path: Path) -> tuple[dict[str, Any], yaml.Node | None
 def _describe(error: Any, root: yaml.Node | None) -> str:
     loc = tuple(error["loc"])
     message = error["msg"].removeprefix("Value error, ")
-    if loc[:1] == ("automation",):  # the section's keys are written at the top level
+    if loc[:1] == (AUTOMATION_SECTION,):  # the section's keys are written at the top level
         loc = loc[1:] or (("end_time",) if message.startswith("end_time") else ())
     if error["type"] == "extra_forbidden":
         message = "unknown key (check the spelling; see the README's YAML reference)"

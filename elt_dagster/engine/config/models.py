@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_val
 from elt_dagster.engine.errors import PipelineError, StrictModel
 from elt_dagster.engine.sources.api.models import ApiSource
 
-from .automation import AUTOMATION_KEYS, Automation
+from .automation import AUTOMATION_KEYS, AUTOMATION_SECTION, Automation
 
 COLUMN_TYPES: dict[str, str] = {
     "integer": "integer",
@@ -141,16 +141,16 @@ class PipelineConfig(StrictModel):
     sources: list[Source] = Field(min_length=1)
     target: Target
     schema_: Schema | None = Field(default=None, alias="schema")
-    automation: Automation = Field(default_factory=Automation)
+    automation: Automation = Field(default_factory=Automation, validation_alias=AUTOMATION_SECTION)
 
     @model_validator(mode="before")
     @classmethod
     def _gather_automation(cls, data: Any) -> Any:
         """The automation keys are written at the top level of the YAML; they form the `automation` section."""
-        if not isinstance(data, dict) or "automation" in data:
-            return data  # an `automation:` key is not part of the format: reported as unknown below
+        if not isinstance(data, dict):
+            return data
         section = {key: data[key] for key in AUTOMATION_KEYS if key in data}
-        return {**{k: v for k, v in data.items() if k not in AUTOMATION_KEYS}, "automation": section}
+        return {**{k: v for k, v in data.items() if k not in AUTOMATION_KEYS}, AUTOMATION_SECTION: section}
 
     def undeclared_key_columns(self) -> list[str]:
         """Primary key columns that a declared schema does not have."""

@@ -1,0 +1,192 @@
+"""The pipeline model: defaults, options, the schema's types and the target's rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from elt_dagster_tests.engine.config.yaml_files import SOURCES, config_error, load
+
+# --- valid configs -----------------------------------------------------------------------------------
+
+
+def test_valid_config_gets_defaults(tmp_path: Path) -> None:
+    loaded = load(
+        tmp_path,
+        SOURCES
+        + """\
+target:
+  table: orders
+schema:
+  columns:
+    id: integer
+    customer: string
+""",
+        name="daily_orders",
+    )
+    config = loaded.config
+    assert loaded.name == "daily_orders"
+    assert config.name == "daily_orders"
+    assert config.target.table == "orders"
+    assert config.target.mode == "append"
+    assert config.target.db_schema == "public"
+    assert config.target.primary_key == []
+    assert config.schema_ is not None
+    assert config.schema_.strict_mode is False
+    assert config.schema_.columns == {"id": "integer", "customer": "string"}
+    source = config.sources[0]
+    assert (source.type, source.pattern, source.encoding, source.delimiter, source.records_path) == (
+        "local",
+        "*",
+        "utf-8",
+        None,
+        None,
+    )
+    assert source.resolved_path(loaded.base_dir) == (tmp_path / "data").resolve()
+    assert loaded.path == (tmp_path / "daily_orders.yaml").resolve()
+    assert loaded.base_dir == tmp_path.resolve()
+
+
+def test_schema_is_optional(tmp_path: Path) -> None:
+    loaded = load(tmp_path, SOURCES + "target:\n  table: t\n")
+    assert loaded.config.schema_ is None
+
+
+def test_explicit_name_and_options_are_kept(tmp_path: Path) -> None:
+    loaded = load(
+        tmp_path,
+        """\
+name: nightly
+sources:
+  - type: local
+    path: data
+    pattern: "*.csv"
+    delimiter: "|"
+    encoding: latin-1
+target:
+  table: orders
+  db_schema: staging
+  mode: merge
+  primary_key: [id]
+schema:
+  columns:
+    id: bigint
+  strict_mode: true
+""",
+    )
+    config = loaded.config
+    assert config.name == "nightly"
+    assert (config.sources[0].pattern, config.sources[0].delimiter, config.sources[0].encoding) == (
+        "*.csv",
+        "|",
+        "latin-1",
+    )
+    assert (config.target.db_schema, config.target.mode, config.target.primary_key) == ("staging", "merge", ["id"])
+    assert config.schema_ is not None and config.schema_.strict_mode is True
+
+
+# --- schema ------------------------------------------------------------------------------------------
+
+
+def test_unknown_column_type_names_columns_and_type(tmp_path: Path) -> None:
+    message, _ = config_error(
+        tmp_path,
+        SOURCES
+        + """\
+target:
+  table: t
+schema:
+  columns:
+    id: integer
+    amount: money
+""",
+    )
+    assert "schema.columns (line 7)" in message
+    assert "column 'amount': unknown type 'money'" in message
+    assert "known: " in message and "timestamptz" in message
+
+
+@pytest.mark.parametrize(
+    ("written", "canonical"),
+    [
+        ("int", "integer"),
+        ("integer", "integer"),
+        ("bigint", "bigint"),
+        ("text", "string"),
+        ("string", "string"),
+        ("datetime", "timestamp"),
+        ("timestamp", "timestamp"),
+        ("timestamptz", "timestamptz"),
+        ("numeric", "decimal"),
+        ("decimal", "decimal"),
+        ("bool", "boolean"),
+        ("boolean", "boolean"),
+        ("float", "float"),
+        ("date", "date"),
+        ("json", "json"),
+        ("INT", "integer"),
+        ("' Text '", "string"),
+    ],
+)
+def test_type_aliases_map_to_canonical_names(tmp_path: Path, written: str, canonical: str) -> None:
+    loaded = load(tmp_path, SOURCES + f"target:\n  table: t\nschema:\n  columns:\n    value: {written}\n")
+    assert loaded.config.schema_ is not None
+    assert loaded.config.schema_.columns == {"value": canonical}
+
+
+@pytest.mark.parametrize("column", ["_elt_source", "_ELT_row_hash", "_elt_x"])
+def test_reserved_column_names_are_rejected(tmp_path: Path, column: str) -> None:
+    message, _ = config_error(
+        tmp_path, SOURCES + f"target:\n  table: t\nschema:\n  columns:\n    id: integer\n    {column}: string\n"
+    )
+    assert f"schema.columns (line 7): column {column!r}: names starting with '_elt_' are reserved" in message
+
+
+def test_column_declared_twice_case_insensitively(tmp_path: Path) -> None:
+    message, _ = config_error(
+        tmp_path, SOURCES + "target:\n  table: t\nschema:\n  columns:\n    id: integer\n    ID: string\n"
+    )
+    assert "column 'ID' is declared twice" in message
+
+
+# --- target ------------------------------------------------------------------------------------------
+
+
+def test_merge_without_primary_key(tmp_path: Path) -> None:
+    message, _ = config_error(tmp_path, SOURCES + "target:\n  table: t\n  mode: merge\n")
+    assert "target (line 4): mode 'merge' needs a primary_key" in message
+
+
+def test_primary_key_must_be_a_declared_column(tmp_path: Path) -> None:
+    message, _ = config_error(
+        tmp_path,
+        SOURCES
+        + """\
+target:
+  table: t
+  mode: merge
+  primary_key: [order_id]
+schema:
+  columns:
+    id: integer
+""",
+    )
+    assert "target.primary_key (line 7): names undeclared columns ['order_id']" in message
+
+
+def test_primary_key_matches_declared_columns_case_insensitively(tmp_path: Path) -> None:
+    loaded = load(
+        tmp_path,
+        SOURCES + "target:\n  table: t\n  mode: merge\n  primary_key: [ID]\nschema:\n  columns:\n    id: integer\n",
+    )
+    assert loaded.config.target.primary_key == ["ID"]
+
+
+def test_undeclared_primary_key_error_points_at_its_line(tmp_path: Path) -> None:
+    message, _ = config_error(
+        tmp_path,
+        SOURCES
+        + "target:\n  table: t\n  mode: merge\n  primary_key: [order_id]\nschema:\n  columns:\n    id: integer\n",
+    )
+    assert "target.primary_key (line 7)" in message
