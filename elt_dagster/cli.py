@@ -37,8 +37,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _preview(args: argparse.Namespace) -> int:
     from elt_dagster.engine.config import REJECTED_SUFFIX
-    from elt_dagster.engine.db import connect, redact_url, target_database_url
+    from elt_dagster.engine.db import connect, target_database_url
     from elt_dagster.engine.load.tables import count_rows, preview, table_ident
+    from elt_dagster.engine.redaction import redact_url
     from elt_dagster.engine.report import text_table
 
     loaded = load_config(args.config)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import psycopg
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from elt_dagster.engine.config import Target
 from elt_dagster.engine.errors import PipelineError
+from elt_dagster.engine.redaction import redact_url
 
 DATABASE_URL_ENV = "ELT_DATABASE_URL"
 STATE_DIR_ENV = "ELT_STATE_DIR"
@@ -49,25 +49,6 @@ def target_database_url(target: Target, default_url: str | None = None) -> str:
         port = f":{target.port}" if target.port else ""
         return f"postgresql://{user}{password}@{target.host or 'localhost'}{port}/{quote(target.database or 'postgres', safe='')}"
     return default_url or os.environ.get(DATABASE_URL_ENV) or embedded_database_url()
-
-
-_PASSWORD_SETTING = re.compile(r"(password\s*=\s*)('[^']*'|[^&\s]+)", re.IGNORECASE)
-
-
-def redact_url(url: str) -> str:
-    """The connection string with its password replaced by ***, for messages and metadata.
-
-    Covers `user:password@host` and a `password=` setting, in a URL's query or a `key=value` string.
-    """
-    text = _PASSWORD_SETTING.sub(r"\1***", url)
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return "<unparseable database URL>"
-    if parts.password is None or parts.password == "***":
-        return text
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @retry(

@@ -25,7 +25,8 @@ from elt_dagster.engine.db import connect, state_dir, target_database_url
 from elt_dagster.engine.load.loaders import Loader, choose_loader
 from elt_dagster.engine.load.quarantine import quarantine
 from elt_dagster.engine.load.tables import count_rows, ensure_tables, table_columns
-from elt_dagster.engine.sources.api.spool import cursor_key, spool_api_sources
+from elt_dagster.engine.sources.api.cursor import cursor_key
+from elt_dagster.engine.sources.api.spool import spool_api_sources
 from elt_dagster.engine.sources.files.extract import (
     ColumnMapper,
     FileReport,

@@ -25,10 +25,11 @@ from dagster import (
 )
 from pydantic import Field
 
-from elt_dagster.engine.config import LoadedConfig, LocalSource
-from elt_dagster.engine.db import connect, redact_url
+from elt_dagster.engine.config import LoadedConfig
+from elt_dagster.engine.db import connect
 from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.load.tables import preview
+from elt_dagster.engine.redaction import redact_url
 from elt_dagster.engine.run import run_pipeline
 
 from .automation import (
@@ -92,12 +93,7 @@ class PipelineKeys:
 
 def _describe(loaded: LoadedConfig) -> str:
     config = loaded.config
-    sources = ", ".join(
-        f"`{s.resolved_path(loaded.base_dir)}` ({s.pattern})"
-        if isinstance(s, LocalSource)
-        else f"API `{s.display_url()}`"
-        for s in config.sources
-    )
+    sources = ", ".join(source.describe(loaded.base_dir) for source in config.sources)
     target = config.target
     key = f", primary key {target.primary_key}" if target.primary_key else ""
     return (

@@ -3,7 +3,7 @@
 from dagster import AssetExecutionContext, MetadataValue, TableColumn, TableSchema
 
 from elt_dagster.engine.config import LoadedConfig
-from elt_dagster.engine.db import redact_url
+from elt_dagster.engine.redaction import redact_url
 from elt_dagster.engine.report import markdown_table
 from elt_dagster.engine.run import RunReport
 from elt_dagster.engine.transform.validate import describe_reject

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from elt_dagster.engine.db import redact_url
-from elt_dagster.engine.state.history import redact_yaml
+from elt_dagster.engine.redaction import is_secret_name, redact_mapping, redact_text, redact_url, redact_yaml
 
 
 @pytest.mark.parametrize(
@@ -30,3 +29,83 @@ def test_history_masks_defaults_keys_cookies_and_headers_but_not_the_schema() ->
         assert secret not in text
     assert "${DB_USER}" in text and "status: open" in text and "Accept: application/json" in text
     assert "token_count: integer" in text
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://api.example.com/x?api_key=s3cret&page=2", "https://api.example.com/x?api_key=***&page=2"),
+        ("https://api.example.com/x?page=2&client_secret=s3cret", "https://api.example.com/x?page=2&client_secret=***"),
+        ("https://api.example.com/x?access_token=s3cret#top", "https://api.example.com/x?access_token=***#top"),
+        ("https://ada:s3cret@api.example.com/x", "https://ada:***@api.example.com/x"),
+        ("postgresql://loader:s3cret@db:5432/w?sslmode=require", "postgresql://loader:***@db:5432/w?sslmode=require"),
+        ("postgresql:///w?host=/tmp/pg&password=s3cret", "postgresql:///w?host=/tmp/pg&password=***"),
+        ("host=db port=5432 password=s3cret dbname=w", "host=db port=5432 password=*** dbname=w"),
+        ("host=db password='s3 cret' dbname=w", "host=db password=*** dbname=w"),
+    ],
+)
+def test_urls_and_connection_strings_mask_only_the_secrets(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_a_url_shown_as_a_source_drops_credentials_and_keeps_the_rest() -> None:
+    url = "https://ada:s3cret@api.example.com/v1/items?sid=k1&limit=5&token=t1&q=a%20b"
+    assert redact_url(url, ["sid"], drop=True) == "https://api.example.com/v1/items?limit=5&q=a%20b"
+    assert redact_url("https://api.example.com/v1/items?token=t1", drop=True) == "https://api.example.com/v1/items"
+
+
+@pytest.mark.parametrize(
+    "name", ["password", "DB_PASSWORD", "client_secret", "X-API-Key", "apikey", "access_token", "Cookie", "key", "sig"]
+)
+def test_one_list_of_secret_names(name: str) -> None:
+    assert is_secret_name(name)
+
+
+@pytest.mark.parametrize("name", ["user", "username", "host", "page", "limit", "status", "keyword", "monkey"])
+def test_harmless_names_are_not_secret(name: str) -> None:
+    assert not is_secret_name(name)
+
+
+def test_mappings_mask_nested_secrets_headers_and_auth_but_keep_env_references() -> None:
+    config = {
+        "target": {"user": "loader", "password": "pw-1", "url": "postgresql://u:pw-2@h/db"},
+        "sources": [
+            {
+                "url": "https://x.example/a?api_key=pw-3&page=1",
+                "headers": {"Accept": "application/json", "X-Custom-Auth": "pw-4"},
+                "auth": {"type": "basic", "username": "ada", "password": "${API_PASSWORD}"},
+                "params": {"client_secret": "pw-5", "status": "open"},
+            }
+        ],
+    }
+    masked = redact_mapping(config)
+    text = repr(masked)
+    for secret in ("pw-1", "pw-2", "pw-3", "pw-4", "pw-5"):
+        assert secret not in text
+    assert masked["target"]["user"] == "loader" and masked["target"]["password"] == "***"
+    source = masked["sources"][0]
+    assert source["auth"] == {"type": "basic", "username": "ada", "password": "${API_PASSWORD}"}
+    assert source["headers"]["Accept"] == "application/json" and source["params"]["status"] == "open"
+    assert source["url"] == "https://x.example/a?api_key=***&page=1"
+    assert config["target"]["password"] == "pw-1"  # a copy: the input is left as it was
+
+
+def test_text_masks_given_secrets_raw_and_url_encoded_and_urls_in_it() -> None:
+    text = redact_text(
+        "GET https://u:pw-9@h.example/x?token=tk-1&page=2 failed: echoed a/b c+d and a%2Fb%20c%2Bd",
+        secrets=["a/b c+d"],
+    )
+    assert "pw-9" not in text and "tk-1" not in text and "a/b c+d" not in text and "a%2Fb%20c%2Bd" not in text
+    assert "page=2" in text and "https://u:***@h.example/x?token=***" in text
+
+
+def test_yaml_keeps_layout_and_comments_and_masks_defaults() -> None:
+    text = redact_yaml(
+        "# the warehouse\ntarget:\n  url: postgresql://u:pw-7@h/db   # main\n  password: ${PW:-pw-8}\n"
+        "sources:\n  - type: api\n    url: https://h/x?client_secret=pw-6&a=1\n    auth:\n      type: bearer\n"
+        "      token: ${TOKEN}\n"
+    )
+    for secret in ("pw-6", "pw-7", "pw-8"):
+        assert secret not in text
+    assert text.startswith("# the warehouse\ntarget:\n") and "# main" in text
+    assert "token: ${TOKEN}" in text and "a=1" in text

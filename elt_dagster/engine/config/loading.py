@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from .automation import AUTOMATION_SECTION
 from .env import substitute_env
 from .errors import ConfigError, located
-from .models import LoadedConfig, LocalSource, PipelineConfig
+from .models import LoadedConfig, PipelineConfig
 
 CONFIG_DIR_ENV = "ELT_CONFIG_DIR"
 
@@ -65,7 +65,7 @@ def parse_config(text: str, path: Path) -> LoadedConfig:
 def check_source_paths(config: PipelineConfig, path: Path, root: yaml.Node | None = None) -> None:
     """Every local source's file or folder exists (relative paths from the YAML's folder)."""
     for index, source in enumerate(config.sources):
-        if isinstance(source, LocalSource) and not (resolved := source.resolved_path(path.parent)).exists():
+        if source.type == "local" and not (resolved := source.resolved_path(path.parent)).exists():
             raise ConfigError(path, [located(("sources", index, "path"), root, f"{resolved} does not exist")])
 
 

@@ -57,6 +57,10 @@ class LocalSource(StrictModel):
             raise ValueError(f"unknown encoding {value!r} (e.g. utf-8, utf-8-sig, latin-1, cp1252)") from None
         return value
 
+    def describe(self, base_dir: Path) -> str:
+        """The source for a person: its resolved path and pattern."""
+        return f"`{self.resolved_path(base_dir)}` ({self.pattern})"
+
     def resolved_path(self, base_dir: Path) -> Path:
         """The source path, relative paths taken from the folder of the YAML file."""
         path = Path(self.path).expanduser()

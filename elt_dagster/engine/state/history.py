@@ -6,27 +6,13 @@ to an earlier text finds that version again).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
-import yaml
 
 from elt_dagster.engine.config import LoadedConfig
-
-SECRET_KEY = re.compile(
-    r"(pass(word)?|secret|token|api[-_]?key|access[-_]?key|^key$|credential|private[-_]?key|authorization|cookie"
-    r"|session)",
-    re.IGNORECASE,
-)
-SAFE_HEADERS = {"accept", "accept-encoding", "accept-language", "content-type", "user-agent", "cache-control"}
-URL_QUERY_SECRET = re.compile(
-    r"([?&](api[-_]?key|key|token|access[-_]?token|secret|password|sig|signature|auth)=)([^&#\s'\"]+)", re.IGNORECASE
-)
-ENV_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")  # with a `:-default`, the default could be a secret
-URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s'\"]+:)([^@\s'\"]+)(@)", re.IGNORECASE)
-MASK = "'***'"
+from elt_dagster.engine.redaction import redact_yaml
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS elt.config_history (
@@ -52,50 +38,6 @@ class ConfigVersion:
     yaml: str
     source_path: str | None
     created_at: datetime
-
-
-def redact_yaml(text: str) -> str:
-    """The YAML text with secret values replaced by '***'.
-
-    Values of keys that look secret (password, token, secret, api_key, X-API-Key, key, cookie, ...), every value under
-    `auth:` but its `type`/`in`/`name`/`username`, every header but a few harmless ones (Accept, Content-Type, ...),
-    passwords inside URLs and secret-looking URL query parameters are masked, and so is a `${VAR:-default}` whose
-    default could be a secret. `${VAR}` references stay: they hold no
-    secret, and their values never reach the text.
-    """
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        root = None
-    spans: list[tuple[int, int]] = []
-    _collect_secret_spans(root, under_auth=False, spans=spans)
-    for start, end in sorted(spans, reverse=True):
-        text = text[:start] + MASK + text[end:]
-    text = URL_PASSWORD.sub(r"\1***\3", text)
-    return URL_QUERY_SECRET.sub(r"\1***", text)
-
-
-def _collect_secret_spans(
-    node: yaml.Node | None, under_auth: bool, spans: list[tuple[int, int]], under_headers: bool = False
-) -> None:
-    if isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _collect_secret_spans(item, under_auth, spans)
-    if not isinstance(node, yaml.MappingNode):
-        return
-    for key, value in node.value:
-        name = str(key.value)
-        if name == "schema":
-            continue  # column names and types: nothing secret, even a column named token_count
-        secret = (
-            SECRET_KEY.search(name)
-            or (under_auth and name not in ("type", "in", "name", "username"))
-            or (under_headers and name.lower() not in SAFE_HEADERS)
-        )
-        if secret and isinstance(value, yaml.ScalarNode) and not ENV_REFERENCE.match(str(value.value).strip()):
-            spans.append((value.start_mark.index, value.end_mark.index))
-        else:
-            _collect_secret_spans(value, under_auth or name == "auth", spans, under_headers=name == "headers")
 
 
 def ensure_history_table(conn: psycopg.Connection) -> None:

@@ -1,23 +1,18 @@
 """The YAML model of an API source (`type: api`): auth, pagination, incremental cursor, and its redacted URL.
 
-Only pydantic and the standard library: loading a config never imports the HTTP client.
+Only pydantic and the standard library: loading a config never imports the HTTP client. How each auth and
+paginator kind acts on requests lives in `auth.py` and `paginators.py`, keyed by these models' `type`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from elt_dagster.engine.errors import StrictModel as _Strict
-
-_SECRET_QUERY_NAMES = frozenset(
-    {"access_token", "api_key", "apikey", "api-key", "key", "token", "secret", "client_secret", "password", "sig"}
-)
-"""Query parameters hidden from messages and `display_url()` whatever the auth config says."""
-_MASK = "***"
+from elt_dagster.engine.redaction import is_secret_name, redact_url
 
 
 class BearerAuth(_Strict):
@@ -25,6 +20,14 @@ class BearerAuth(_Strict):
 
     type: Literal["bearer"]
     token: str = Field(min_length=1, repr=False)
+
+    def secrets(self) -> list[str]:
+        """The credential values, never to appear in a message."""
+        return [self.token]
+
+    def query_names(self) -> set[str]:
+        """Query parameters that carry a credential."""
+        return set()
 
 
 class ApiKeyAuth(_Strict):
@@ -37,6 +40,14 @@ class ApiKeyAuth(_Strict):
     value: str = Field(min_length=1, repr=False)
     in_: Literal["header", "query"] = Field(default="header", alias="in")
 
+    def secrets(self) -> list[str]:
+        """The credential values, never to appear in a message."""
+        return [self.value]
+
+    def query_names(self) -> set[str]:
+        """Query parameters that carry a credential."""
+        return {self.name} if self.in_ == "query" else set()
+
 
 class BasicAuth(_Strict):
     """HTTP basic authentication."""
@@ -44,6 +55,14 @@ class BasicAuth(_Strict):
     type: Literal["basic"]
     username: str
     password: str = Field(repr=False)
+
+    def secrets(self) -> list[str]:
+        """The credential values, never to appear in a message."""
+        return [self.password]
+
+    def query_names(self) -> set[str]:
+        """Query parameters that carry a credential."""
+        return set()
 
 
 Auth = Annotated[BearerAuth | ApiKeyAuth | BasicAuth, Field(discriminator="type")]
@@ -150,7 +169,7 @@ class ApiSource(_Strict):
     def _http_url(cls, value: str) -> str:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{_redact_url(value)!r} is not an http:// or https:// URL")
+            raise ValueError(f"{redact_url(value)!r} is not an http:// or https:// URL")
         return value
 
     @field_validator("paginate", mode="before")
@@ -165,43 +184,23 @@ class ApiSource(_Strict):
             raise ValueError("json (a request body) needs method: POST")
         return self
 
+    def describe(self, base_dir: Any = None) -> str:
+        """The source for a person: its URL without credentials."""
+        return f"API `{self.display_url()}`"
+
     def display_url(self) -> str:
         """The URL without credentials (userinfo, the api key parameter): what each row records as its source."""
-        return _redact_url(self.url, self._secret_query_names(), drop=True)
+        return redact_url(self.url, self.secret_query_names(), drop=True)
 
-    def _secret_query_names(self) -> frozenset[str]:
-        if isinstance(self.auth, ApiKeyAuth) and self.auth.in_ == "query":
-            return _SECRET_QUERY_NAMES | {self.auth.name.lower()}
-        return _SECRET_QUERY_NAMES
+    def secret_query_names(self) -> set[str]:
+        """Query parameters of this source that carry a credential (beyond the usual secret names)."""
+        return self.auth.query_names() if self.auth else set()
 
-    def _secrets(self) -> list[str]:
+    def secrets(self) -> list[str]:
         """Credential values that must never appear in a message."""
-        values: list[str] = []
-        if isinstance(self.auth, BearerAuth):
-            values.append(self.auth.token)
-        elif isinstance(self.auth, ApiKeyAuth):
-            values.append(self.auth.value)
-        elif isinstance(self.auth, BasicAuth):
-            values.append(self.auth.password)
+        values = self.auth.secrets() if self.auth else []
         parts = urlsplit(self.url)
         values += [parts.password] if parts.password else []
-        values += [v for k, v in parse_qsl(parts.query) if k.lower() in self._secret_query_names() and v]
+        names = {name.lower() for name in self.secret_query_names()}
+        values += [v for k, v in parse_qsl(parts.query) if v and (is_secret_name(k) or k.lower() in names)]
         return [v for v in values if len(v) >= 3]
-
-
-# --- results --------------------------------------------------------------------------------------------------
-
-
-def _redact_url(url: str, secret_names: Iterable[str] = _SECRET_QUERY_NAMES, *, drop: bool = False) -> str:
-    """`url` without userinfo, and with credential query parameters masked (or dropped)."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    names = {name.lower() for name in secret_names}
-    query = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key.lower() in names:
-            if drop:
-                continue
-            value = _MASK
-        query.append((key, value))
-    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="*"), parts.fragment))

@@ -5,13 +5,14 @@ Memory holds one page at a time; the disk holds the run's records.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from elt_dagster.engine.config import LoadedConfig
-from elt_dagster.engine.sources.api.client import ApiSource, ApiStats, iter_api_batches
+from elt_dagster.engine.sources.api.client import ApiStats, iter_api_batches
+from elt_dagster.engine.sources.api.cursor import cursor_key
+from elt_dagster.engine.sources.api.models import ApiSource
 from elt_dagster.engine.sources.files.extract import SourceFile
 
 
@@ -28,20 +29,11 @@ class SpooledApi:
         return self.file.source_label
 
 
-def cursor_key(source: ApiSource) -> str:
-    """How an API source's incremental cursor is remembered: its URL without credentials, plus a digest of what
-    else selects its records (method, params, body, records_path, the raw URL), so two sources never share one."""
-    selection = json.dumps(
-        [source.url, source.method, source.params, source.json_body, source.records_path], sort_keys=True, default=str
-    )
-    return f"{source.display_url()}#{hashlib.sha256(selection.encode()).hexdigest()[:12]}"
-
-
 def spool_api_sources(loaded: LoadedConfig, folder: Path, cursors: dict[str, str]) -> list[SpooledApi]:
     """Fetch every API source of the pipeline into `folder/api_<n>.jsonl`, starting from the remembered cursors."""
     spooled = []
     for index, source in enumerate(loaded.config.sources):
-        if not isinstance(source, ApiSource):
+        if source.type != "api":
             continue
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"api_{index}.jsonl"

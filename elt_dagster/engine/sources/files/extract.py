@@ -67,7 +67,7 @@ def list_source_files(loaded: LoadedConfig) -> tuple[list[SourceFile], list[str]
     files: list[SourceFile] = []
     skipped: list[str] = []
     for source in loaded.config.sources:
-        if not isinstance(source, LocalSource):
+        if source.type != "local":
             continue
         root = source.resolved_path(loaded.base_dir)
         if root.is_file():

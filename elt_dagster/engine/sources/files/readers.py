@@ -270,7 +270,8 @@ def flatten_record(
     return out
 
 
-def _records_to_table(records: list[dict[str, str | None]]) -> pa.Table:
+def records_to_table(records: list[dict[str, str | None]]) -> pa.Table:
+    """String records as a table of string columns, in the order the keys first appear (missing keys: null)."""
     columns: dict[str, None] = {}
     for record in records:
         columns.update(dict.fromkeys(record))
@@ -295,10 +296,10 @@ def _batched_records(items: Iterator[tuple[int, Any, str | None]]) -> Iterator[R
                 Malformed(raw=raw or json.dumps(item, default=str), reason="record is not a JSON object", row=number)
             )
         if len(records) + len(malformed) >= BATCH_ROWS:
-            yield RawBatch(_records_to_table(records), pa.array(numbers, pa.int64()), malformed)
+            yield RawBatch(records_to_table(records), pa.array(numbers, pa.int64()), malformed)
             records, numbers, malformed = [], [], []
     if records or malformed:
-        yield RawBatch(_records_to_table(records), pa.array(numbers, pa.int64()), malformed)
+        yield RawBatch(records_to_table(records), pa.array(numbers, pa.int64()), malformed)
 
 
 def iter_jsonl(path: Path, *, encoding: str) -> Iterator[RawBatch]:

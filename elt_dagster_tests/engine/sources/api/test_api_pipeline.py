@@ -12,7 +12,7 @@ from elt_dagster.definitions import build_definitions
 from elt_dagster.engine.config import load_config
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster_tests.conftest import fetch, write
-from elt_dagster_tests.engine.sources.api.test_client import FakeApi, Reply, Seen
+from elt_dagster_tests.http_api import FakeApi, Reply, Seen
 
 TOKEN = "shop-token-5f1e2d-secret"
 ORDERS = [

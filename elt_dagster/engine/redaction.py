@@ -1,0 +1,156 @@
+"""Secrets never shown or stored: one list of secret names, one function per form (URL, mapping, text, YAML).
+
+Used wherever config or connection details leave the process: config history, logs, asset metadata, error
+messages and connection strings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import yaml
+
+MASK = "***"
+SECRET_NAME = re.compile(
+    r"password|passwd|^pass$|^pwd$|secret|token|api[-_]?key|apikey|access[-_]?key|private[-_]?key|credential"
+    r"|authorization|cookie|session|signature|^sig$|^key$|^auth$",
+    re.IGNORECASE,
+)
+"""A key, header, setting or query parameter whose value is a secret (client_secret, X-API-Key, access_token ...)."""
+SAFE_HEADERS = frozenset(
+    {"accept", "accept-encoding", "accept-language", "content-type", "user-agent", "cache-control"}
+)
+"""Headers shown as written; every other header value is masked in stored config (it may carry a credential)."""
+AUTH_PLAIN_KEYS = frozenset({"type", "in", "name", "username"})
+"""Keys under `auth:` that name how to authenticate rather than hold the credential."""
+ENV_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+"""A bare `${VAR}`: it holds no secret (its value never reaches stored text). With `:-default`, the default may."""
+
+_SETTING = re.compile(r"(?P<lead>(?:^|[?&;\s]))(?P<name>[A-Za-z][\w.-]*)=(?P<value>'[^']*'|[^&#\s;]*)")
+_URL_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s'\"]+:)([^@\s'\"]+)(@)", re.IGNORECASE)
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a key, header, setting or query parameter called `name` holds a secret."""
+    return bool(SECRET_NAME.search(name.strip()))
+
+
+def redact_settings(text: str, extra_names: Iterable[str] = (), *, drop: bool = False) -> str:
+    """`name=value` pairs (a URL's query, a libpq `key=value` string) with secret values masked, or dropped."""
+    extra = {name.lower() for name in extra_names}
+
+    def replace(match: re.Match[str]) -> str:
+        name = match["name"]
+        if not (is_secret_name(name) or name.lower() in extra):
+            return match[0]
+        return "" if drop else f"{match['lead']}{name}={MASK}"
+
+    redacted = _SETTING.sub(replace, text)
+    return re.sub(r"\?&+", "?", redacted).replace("&&", "&").rstrip("?&") if drop else redacted
+
+
+def redact_url(url: str, extra_names: Iterable[str] = (), *, drop: bool = False) -> str:
+    """A URL or connection string without its secrets, otherwise exactly as written.
+
+    The password in `user:password@host` and secret query parameters (or `password=` in a libpq `key=value`
+    string) are masked; with `drop` (a URL shown as a data source), userinfo and secret parameters are removed.
+    `extra_names` are more query parameters to treat as secret (an API key's configured name).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:  # a libpq "host=... password=..." string
+        return redact_settings(url, extra_names, drop=drop)
+    netloc_end = next((i for i, ch in enumerate(rest) if ch in "/?#"), len(rest))
+    user, at, host = rest[:netloc_end].rpartition("@")
+    netloc = host
+    if at and not drop:
+        netloc = f"{user.partition(':')[0]}:{MASK}@{host}" if ":" in user else f"{user}@{host}"
+    tail, hash_, fragment = rest[netloc_end:].partition("#")
+    path, question, query = tail.partition("?")
+    query = redact_settings(query, extra_names, drop=drop).lstrip("&")
+    return f"{scheme}://{netloc}{path}{question if query else ''}{query}{hash_}{fragment}"
+
+
+def redact_mapping(value: Any, *, under_auth: bool = False, under_headers: bool = False) -> Any:
+    """A copy of nested dicts/lists with secret values masked (`${VAR}` references stay as written).
+
+    Masked: values of secret-looking keys, every value under `auth:` but its type/in/name/username, every
+    header but a few harmless ones; strings are also passed through `redact_text` for URLs with passwords.
+    """
+    if isinstance(value, Mapping):
+        masked = {}
+        for key, item in value.items():
+            name = str(key)
+            if _is_secret_key(name, under_auth, under_headers) and not isinstance(item, (Mapping, list)):
+                masked[key] = item if _is_env_reference(item) else MASK
+            else:
+                masked[key] = redact_mapping(
+                    item, under_auth=under_auth or name == "auth", under_headers=name == "headers"
+                )
+        return masked
+    if isinstance(value, list):
+        return [redact_mapping(item, under_auth=under_auth) for item in value]
+    return redact_text(value) if isinstance(value, str) else value
+
+
+def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """Free text (an error message, a log line) with the given secret values, raw or URL-encoded, and the
+    passwords inside URLs and secret URL query parameters masked."""
+    for secret in sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True):
+        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            text = text.replace(form, MASK)
+    text = _URL_USERINFO.sub(rf"\1{MASK}\3", text)
+    return re.sub(r"(?<=[?&])([\w.-]+)=([^&#\s'\"]+)", _mask_query_pair, text)
+
+
+def redact_yaml(text: str) -> str:
+    """YAML text with secret values replaced by '***', everything else (comments, layout) as written.
+
+    Masked like `redact_mapping`, plus a `${VAR:-default}` whose default could be a secret; `${VAR}` stays.
+    The `schema:` section is left alone (a column named token_count is not a secret).
+    """
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        root = None
+    spans: list[tuple[int, int]] = []
+    _secret_spans(root, under_auth=False, under_headers=False, spans=spans)
+    for start, end in sorted(spans, reverse=True):
+        text = text[:start] + f"'{MASK}'" + text[end:]
+    return redact_text(text)
+
+
+def _is_secret_key(name: str, under_auth: bool, under_headers: bool) -> bool:
+    return (
+        is_secret_name(name)
+        or (under_auth and name not in AUTH_PLAIN_KEYS)
+        or (under_headers and name.lower() not in SAFE_HEADERS)
+    )
+
+
+def _is_env_reference(value: Any) -> bool:
+    return isinstance(value, str) and bool(ENV_REFERENCE.match(value.strip()))
+
+
+def _mask_query_pair(match: re.Match[str]) -> str:
+    return f"{match[1]}={MASK}" if is_secret_name(match[1]) else match[0]
+
+
+def _secret_spans(node: Any, under_auth: bool, under_headers: bool, spans: list[tuple[int, int]]) -> None:
+    """Collect the text spans of secret scalar values in a YAML node tree."""
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _secret_spans(item, under_auth, False, spans)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    for key, value in node.value:
+        name = str(key.value)
+        if name == "schema":
+            continue
+        if isinstance(value, yaml.ScalarNode) and _is_secret_key(name, under_auth, under_headers):
+            if not _is_env_reference(value.value):
+                spans.append((value.start_mark.index, value.end_mark.index))
+        else:
+            _secret_spans(value, under_auth or name == "auth", name == "headers", spans)
