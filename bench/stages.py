@@ -23,13 +23,8 @@ from run import DATA, pipeline_config
 from elt_dagster.engine.db import embedded_database_url
 from elt_dagster.engine.load.loaders import first_occurrences, to_csv
 from elt_dagster.engine.load.tables import PG_TYPES
-from elt_dagster.engine.sources.files.extract import (
-    StagingWriter,
-    conform,
-    iter_file_batches,
-    list_source_files,
-    new_mapper,
-)
+from elt_dagster.engine.sources.files.extract import conform, iter_file_batches, list_source_files, new_mapper
+from elt_dagster.engine.staging import StagingWriter
 from elt_dagster.engine.transform.validate import HASH_COLUMN, check_batch, pipeline_column_types, row_hashes
 
 

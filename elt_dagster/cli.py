@@ -158,8 +158,8 @@ def _config_show(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     import tempfile
 
+    from elt_dagster.engine.dry_run import check_pipeline
     from elt_dagster.engine.report import text_table
-    from elt_dagster.engine.run import check_pipeline
     from elt_dagster.engine.transform.validate import describe_reject
 
     loaded = load_config(args.config)

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import xxhash
 
 from elt_dagster.engine.config import LoadedConfig
-from elt_dagster.engine.sources.files.extract import SOURCE_COLUMN, SOURCE_ROW_COLUMN
+from elt_dagster.engine.staging import SOURCE_COLUMN, SOURCE_ROW_COLUMN
 from elt_dagster.engine.transform.standardize import STANDARDIZERS, TYPE_DESCRIPTIONS
 
 HASH_COLUMN = "_elt_row_hash"

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from elt_dagster.engine.config import LoadedConfig, load_config
-from elt_dagster.engine.run import CheckReport, check_pipeline
+from elt_dagster.engine.dry_run import CheckReport, check_pipeline
 from elt_dagster.engine.transform import standardize as st
 from elt_dagster.engine.transform.standardize import standardize_decimal, standardize_timestamp
 from elt_dagster.engine.transform.validate import HASH_COLUMN, describe_reject, row_hashes

@@ -1,4 +1,4 @@
-"""Extract: read every source file in bounded batches into one CSV staging file per run.
+"""Extract: list the source files, map their columns, and read each in bounded batches into the staging files.
 
 Column names are trimmed and matched to the declared schema columns case-insensitively; columns that the
 schema does not declare keep their trimmed, lower-cased name (strict mode drops them).
@@ -6,15 +6,13 @@ schema does not declare keep their trimmed, lower-cased name (strict mode drops 
 
 from __future__ import annotations
 
-import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from elt_dagster.engine.config import LoadedConfig, LocalSource
 from elt_dagster.engine.sources.files.readers import (
@@ -29,12 +27,7 @@ from elt_dagster.engine.sources.files.readers import (
     iter_jsonl,
     read_header,
 )
-
-SOURCE_COLUMN = "_elt_source"
-SOURCE_ROW_COLUMN = "_elt_source_row"
-STAGING_FILE = "extracted.csv"
-REJECTS_FILE = "rejects.jsonl"
-FIRST_REJECTS = 5
+from elt_dagster.engine.staging import StagingWriter
 
 
 @dataclass(frozen=True)
@@ -140,57 +133,6 @@ def _discover_columns(files: list[SourceFile], mapper: ColumnMapper) -> None:
                 mapper.observe(batch.table.column_names)
 
 
-class StagingWriter:
-    """This run's staging files: the extracted rows as one CSV, and every rejected record as JSON Lines."""
-
-    def __init__(self, folder: Path, columns: list[str]):
-        folder.mkdir(parents=True, exist_ok=True)
-        self.staging_path = folder / STAGING_FILE
-        self.rejects_path = folder / REJECTS_FILE
-        self.schema = pa.schema(
-            [(name, pa.string()) for name in columns] + [(SOURCE_COLUMN, pa.string()), (SOURCE_ROW_COLUMN, pa.int64())]
-        )
-        self.first_rejects: list[dict] = []
-        self._rows = self.staging_path.open("wb")
-        self._csv = pacsv.CSVWriter(self._rows, self.schema)
-        self._rejects = self.rejects_path.open("w", encoding="utf-8")
-
-    def __enter__(self) -> StagingWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._csv.close()
-        self._rows.close()
-        self._rejects.close()
-
-    def write_rows(self, table: pa.Table) -> None:
-        if table.num_rows:
-            self._csv.write_table(table)
-
-    def write_rejects(self, rejects: list[dict]) -> None:
-        for reject in rejects:
-            self._rejects.write(json.dumps(reject, ensure_ascii=False) + "\n")
-            if len(self.first_rejects) < FIRST_REJECTS:
-                self.first_rejects.append(reject)
-
-    def flush(self) -> None:
-        self._rows.flush()
-        self._rejects.flush()
-
-    def mark(self) -> tuple[int, int, int]:
-        self._rejects.flush()
-        return self._rows.tell(), self._rejects.tell(), len(self.first_rejects)
-
-    def rewind(self, mark: tuple[int, int, int]) -> None:
-        """Forget everything written since `mark` (a file that is read again)."""
-        rows, rejects, first = mark
-        self._rows.seek(rows)
-        self._rows.truncate()
-        self._rejects.seek(rejects)
-        self._rejects.truncate()
-        del self.first_rejects[first:]
-
-
 def malformed_rejects(malformed: list[Malformed], source: str) -> list[dict]:
     """Reject records for rows that could not be parsed into columns."""
     return [
@@ -210,45 +152,49 @@ def new_mapper(loaded: LoadedConfig, files: list[SourceFile]) -> ColumnMapper:
     return mapper
 
 
-def extracted_batches(
-    source_file: SourceFile, mapper: ColumnMapper, staging: StagingWriter, exact: bool
-) -> Iterator[tuple[pa.Table, int]]:
-    """Read one file into conformed batches, writing them (and malformed records) to the staging files.
+class StagedFile:
+    """One source file read into the run's staging files, batch by batch, counting its rows as it goes.
 
-    Yields (batch, malformed count). Raises MalformedRowsFound when not `exact` and the file needs it.
+    `batches(exact)` can start again: a delimited file with malformed rows is read a second time by the exact
+    reader (see `read_file_with_fallback`), and its report and staged rows start from scratch.
     """
-    for batch in iter_file_batches(source_file, exact=exact):
-        table = conform(batch, mapper, source_file.source_label, staging.schema)
-        staging.write_rows(table)
-        staging.write_rejects(malformed_rejects(batch.malformed, source_file.source_label))
-        yield table, len(batch.malformed)
+
+    def __init__(self, source_file: SourceFile, mapper: ColumnMapper, staging: StagingWriter):
+        self.source_file, self.mapper, self.staging = source_file, mapper, staging
+        self.report = FileReport(path=source_file.source_label)
+
+    def batches(self, exact: bool) -> Iterator[tuple[pa.Table, int]]:
+        """Conformed batches and their malformed counts; raises MalformedRowsFound when not `exact` and needed."""
+        self.report = FileReport(path=self.source_file.source_label)
+        label = self.source_file.source_label
+        for batch in iter_file_batches(self.source_file, exact=exact):
+            table = conform(batch, self.mapper, label, self.staging.schema)
+            self.staging.write_rows(table)
+            self.staging.write_rejects(malformed_rejects(batch.malformed, label))
+            self.report.rows += table.num_rows
+            self.report.malformed += len(batch.malformed)
+            yield table, len(batch.malformed)
 
 
 def read_file_with_fallback(
-    source_file: SourceFile, mapper: ColumnMapper, staging: StagingWriter, consume
+    source_file: SourceFile,
+    mapper: ColumnMapper,
+    staging: StagingWriter,
+    consume: Callable[[Iterator[tuple[pa.Table, int]]], None],
 ) -> FileReport:
     """Stage one file, passing its batches to `consume`; a file with malformed rows is staged again exactly.
 
-    `consume(batches)` gets an iterator of (batch, malformed count) and must use it up (or raise).
+    `consume(batches)` gets an iterator of (batch, malformed count) and must use it up (or raise); it is called
+    a second time, from scratch, when the fast reader finds malformed rows.
     """
-    for exact in (False, True):
-        mark = staging.mark()
-        report = FileReport(path=source_file.source_label)
-
-        def counted(exact: bool = exact, report: FileReport = report) -> Iterator[tuple[pa.Table, int]]:
-            for table, malformed in extracted_batches(source_file, mapper, staging, exact):
-                report.rows += table.num_rows
-                report.malformed += malformed
-                yield table, malformed
-
-        try:
-            consume(counted())
-            return report
-        except MalformedRowsFound:
-            if exact:
-                raise
-            staging.rewind(mark)
-    raise AssertionError("unreachable")
+    staged = StagedFile(source_file, mapper, staging)
+    mark = staging.mark()
+    try:
+        consume(staged.batches(exact=False))
+    except MalformedRowsFound:
+        staging.rewind(mark)
+        consume(staged.batches(exact=True))
+    return staged.report
 
 
 def conform(batch: RawBatch, mapper: ColumnMapper, source: str, out_schema: pa.Schema) -> pa.Table:

@@ -13,9 +13,10 @@ import pyarrow.csv as pacsv
 import pytest
 
 from elt_dagster.engine.config import LoadedConfig, load_config
-from elt_dagster.engine.run import CheckReport, check_pipeline
+from elt_dagster.engine.dry_run import CheckReport, check_pipeline
 from elt_dagster.engine.sources.files import extract as ex
 from elt_dagster.engine.sources.files.readers import BATCH_ROWS, ExtractError
+from elt_dagster.engine.staging import SOURCE_COLUMN, SOURCE_ROW_COLUMN, STAGING_FILE
 from elt_dagster_tests.conftest import write
 
 
@@ -44,7 +45,7 @@ def read_staging(path: Path) -> list[dict[str, Any]]:
     """The staging CSV's rows; an unquoted empty field is NULL (None), a quoted one is ''."""
     with path.open(encoding="utf-8", newline="") as handle:
         names = next(csv.reader(handle))
-    types = {name: pa.int64() if name == ex.SOURCE_ROW_COLUMN else pa.string() for name in names}
+    types = {name: pa.int64() if name == SOURCE_ROW_COLUMN else pa.string() for name in names}
     table = pacsv.read_csv(
         path,
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
@@ -58,7 +59,7 @@ def read_staging(path: Path) -> list[dict[str, Any]]:
 def run(loaded: LoadedConfig, tmp_path: Path) -> tuple[CheckReport, list[dict[str, Any]]]:
     """Extract every source file of `loaded` (a dry run) and read the staging rows back."""
     result = check_pipeline(loaded, tmp_path / "staging", keep_rows=0)
-    assert result.staging_path == tmp_path / "staging" / ex.STAGING_FILE
+    assert result.staging_path == tmp_path / "staging" / STAGING_FILE
     return result, read_staging(result.staging_path)
 
 
@@ -150,7 +151,7 @@ def test_rows_after_a_malformed_row_keep_their_record_number(tmp_path: Path) -> 
     loaded = pipeline(tmp_path)
     write(data(tmp_path, "a.csv"), "id,name\n1,a\n2,b,extra\n3,c\n")
     _, rows = run(loaded, tmp_path)
-    assert [(row["id"], row[ex.SOURCE_ROW_COLUMN]) for row in rows] == [("1", 1), ("3", 3)]
+    assert [(row["id"], row[SOURCE_ROW_COLUMN]) for row in rows] == [("1", 1), ("3", 3)]
 
 
 def test_malformed_csv_row_has_its_record_number(tmp_path: Path) -> None:
@@ -215,7 +216,7 @@ def test_json_array_with_nested_objects_is_flattened(tmp_path: Path) -> None:
             "note": None,
         },
     ]
-    assert [row[ex.SOURCE_ROW_COLUMN] for row in rows] == [1, 2]
+    assert [row[SOURCE_ROW_COLUMN] for row in rows] == [1, 2]
 
 
 def test_json_records_path(tmp_path: Path) -> None:
@@ -278,7 +279,7 @@ def test_json_lines_with_a_broken_line(tmp_path: Path, suffix: str) -> None:
     )
     result, rows = run(loaded, tmp_path)
     assert business(rows) == [{"id": "1", "kind": "a", "extra_k": None}, {"id": "4", "kind": "d", "extra_k": "1"}]
-    assert [row[ex.SOURCE_ROW_COLUMN] for row in rows] == [1, 4]  # line numbers; the blank line counts
+    assert [row[SOURCE_ROW_COLUMN] for row in rows] == [1, 4]  # line numbers; the blank line counts
     assert [(f.rows, f.malformed) for f in result.files] == [(2, 1)]
     assert result.malformed == 1
     [reject] = rejects(result)
@@ -319,7 +320,7 @@ def test_gzipped_files(tmp_path: Path, name: str, text: str) -> None:
     result = check_pipeline(loaded, tmp_path / "staging", keep_rows=0)
     rows = read_staging(result.staging_path)
     assert business(rows) == [{"id": "1", "name": "Anna"}, {"id": "2", "name": "Ben"}]
-    assert {row[ex.SOURCE_COLUMN] for row in rows} == {str(path)}
+    assert {row[SOURCE_COLUMN] for row in rows} == {str(path)}
 
 
 # --- columns -----------------------------------------------------------------------------------------
@@ -343,7 +344,7 @@ def test_strict_mode_drops_undeclared_columns(tmp_path: Path) -> None:
     write(data(tmp_path, "b.jsonl"), '{"id": 2, "name": "Ben", "other": {"x": 1}}\n')
     result, rows = run(loaded, tmp_path)
     assert result.columns == ["id", "name"]
-    assert list(rows[0]) == ["id", "name", ex.SOURCE_COLUMN, ex.SOURCE_ROW_COLUMN]
+    assert list(rows[0]) == ["id", "name", SOURCE_COLUMN, SOURCE_ROW_COLUMN]
     assert business(rows) == [{"id": "1", "name": "Anna"}, {"id": "2", "name": "Ben"}]
 
 
@@ -375,7 +376,7 @@ def test_source_file_and_row_on_every_staging_row(tmp_path: Path) -> None:
     first = write(data(tmp_path, "a.csv"), "id\n1\n2\n")
     second = write(data(tmp_path, "b.jsonl"), '{"id": 3}\n{"id": 4}\n{"id": 5}\n')
     result, rows = run(loaded, tmp_path)
-    assert [(row["id"], row[ex.SOURCE_COLUMN], row[ex.SOURCE_ROW_COLUMN]) for row in rows] == [
+    assert [(row["id"], row[SOURCE_COLUMN], row[SOURCE_ROW_COLUMN]) for row in rows] == [
         ("1", str(first), 1),
         ("2", str(first), 2),
         ("3", str(second), 1),

@@ -1,0 +1,51 @@
+"""The one validate-and-count pass over a source's batches, shared by a run and a dry run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from elt_dagster.engine.staging import StagingWriter
+from elt_dagster.engine.transform.validate import check_batch
+
+
+@dataclass
+class SourceTally:
+    """What validation made of one source's rows: valid and rejected counts, and the first valid rows kept."""
+
+    valid: int = 0
+    invalid: int = 0
+    first_rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+class BatchChecker:
+    """Validates one source's conformed batches by the column types; rejects go to the staging rejects file.
+
+    `valid_rows` starts a new tally each time it is called, because a file read again exactly starts from
+    scratch. `keep_rows` standardised rows are kept for a dry run's display.
+    """
+
+    def __init__(self, column_types: dict[str, str], key: list[str], staging: StagingWriter, keep_rows: int = 0):
+        self.column_types, self.key, self.staging, self.keep_rows = column_types, key, staging, keep_rows
+        self.tally = SourceTally()
+
+    def valid_rows(self, batches: Iterable[tuple[pa.Table, int]]) -> Iterator[pa.Table]:
+        """The valid rows of each batch (canonical text plus row hash), counting as it goes."""
+        self.tally = SourceTally()
+        for table, _malformed in batches:
+            checked = check_batch(table, self.column_types, self.key)
+            self.staging.write_rejects(checked.rejects)
+            self.tally.invalid += len(checked.rejects)
+            self.tally.valid += checked.rows.num_rows
+            room = self.keep_rows - len(self.tally.first_rows)
+            if room > 0:
+                self.tally.first_rows += checked.rows.slice(0, room).to_pylist()
+            yield checked.rows
+
+    def count(self, batches: Iterable[tuple[pa.Table, int]]) -> None:
+        """Validate and count without loading (a dry run)."""
+        for _rows in self.valid_rows(batches):
+            pass
