@@ -64,7 +64,7 @@ def iter_api_batches(
 ) -> Iterator[readers.RawBatch]:
     """Fetch the API page by page and yield its records as string batches of at most `readers.BATCH_ROWS` rows.
 
-    Nested objects become `parent_child` columns and lists JSON text (`readers.flatten_record`);
+    Nested objects become `parent_child` columns and lists JSON text (`json_records.flatten_record`);
     `row_numbers` are the records' 1-based positions in the whole stream. Holds at most one page plus one
     batch. With `incremental`, `<param>=<cursor_value or initial_value>` is sent with the requests, and
     `stats.max_cursor` ends as the highest `cursor_field` value seen (see `max_cursor`).

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from elt_dagster.engine.sources.files.readers import FlattenCollision, flatten_record
+from elt_dagster.engine.sources.files.json_records import FlattenCollision, flatten_record
 
 from .errors import ApiError, excerpt
 from .json_paths import MISSING, describe_top, json_kind, lookup

@@ -15,18 +15,14 @@ import numpy as np
 import pyarrow as pa
 
 from elt_dagster.engine.config import LoadedConfig, LocalSource
-from elt_dagster.engine.sources.files.readers import (
-    ExtractError,
-    Malformed,
+from elt_dagster.engine.sources.files.delimited import (
     MalformedRowsFound,
-    RawBatch,
-    file_format,
     iter_delimited,
     iter_delimited_exact,
-    iter_json,
-    iter_jsonl,
     read_header,
 )
+from elt_dagster.engine.sources.files.json_records import iter_json, iter_jsonl
+from elt_dagster.engine.sources.files.readers import ExtractError, Malformed, RawBatch, file_format
 from elt_dagster.engine.staging import StagingWriter
 
 

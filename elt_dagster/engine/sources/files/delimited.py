@@ -1,0 +1,164 @@
+"""Delimited text (csv, txt, tsv): a fast pyarrow reader, and an exact one for files with malformed rows."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from elt_dagster.engine.sources.files.readers import (
+    BATCH_ROWS,
+    CSV_BLOCK_BYTES,
+    ExtractError,
+    Malformed,
+    RawBatch,
+    file_format,
+    open_text,
+    short_error,
+)
+
+
+def _sniff_delimiter(path: Path, gzipped: bool, encoding: str, fmt: str) -> str:
+    if fmt == "csv":
+        return ","
+    with open_text(path, gzipped, encoding) as handle:
+        sample = handle.read(64 * 1024)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return "\t" if "\t" in sample else ","
+
+
+def read_header(path: Path, *, delimiter: str | None, encoding: str) -> list[str]:
+    """The column names of a delimited file (its first record)."""
+    fmt, gzipped = file_format(path)
+    try:
+        delimiter = delimiter or _sniff_delimiter(path, gzipped, encoding, fmt)
+        with open_text(path, gzipped, encoding) as handle:
+            header = next(csv.reader(handle, delimiter=delimiter), None)
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise ExtractError(f"{path}: can't read the header line: {exc}") from None
+    except (OSError, EOFError, LookupError) as exc:  # a broken .gz, no permission, an unknown encoding
+        raise ExtractError(f"{path}: can't read the file ({exc})") from None
+    return header or []
+
+
+class MalformedRowsFound(Exception):
+    """The fast reader met a row with the wrong number of fields: re-read the file with `iter_delimited_exact`."""
+
+
+def iter_delimited(path: Path, *, delimiter: str | None, encoding: str) -> Iterator[RawBatch]:
+    """Stream a well-formed CSV/TXT file (optionally gzipped) as string batches, with pyarrow.
+
+    Raises MalformedRowsFound at the first row with the wrong number of fields: pyarrow can't say where a
+    skipped row was, so such a file is read again by `iter_delimited_exact`, which can.
+    """
+    fmt, gzipped = file_format(path)
+    delimiter = delimiter or _sniff_delimiter(path, gzipped, encoding, fmt)
+    header = read_header(path, delimiter=delimiter, encoding=encoding)
+    if not header:
+        return
+    names = [f"__col{i}" for i in range(len(header))]
+    found_malformed = False
+
+    def on_invalid(row: Any) -> str:
+        nonlocal found_malformed
+        found_malformed = True
+        return "error"
+
+    read_options = pacsv.ReadOptions(
+        column_names=names,
+        skip_rows=1,
+        block_size=CSV_BLOCK_BYTES,
+        encoding=_arrow_encoding(encoding),
+        use_threads=False,  # the other core is busy: PostgreSQL is parsing the previous batch
+    )
+    parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid)
+    convert_options = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in names},
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+        null_values=[""],
+    )
+    # A Python file object: pyarrow's own input streams read far ahead (a whole 100 MB file at once).
+    stream = gzip.open(path, "rb") if gzipped else open(path, "rb")  # noqa: SIM115 - closed below
+    first_row = 1
+    try:
+        reader = pacsv.open_csv(stream, read_options, parse_options, convert_options)
+        pending: list[pa.RecordBatch] = []
+        for batch in itertools.chain(reader, [None]):  # None: the end, flush what is pending
+            if batch is not None:
+                pending.append(batch)
+                if sum(b.num_rows for b in pending) < BATCH_ROWS:
+                    continue
+            if not pending:
+                break
+            table = pa.Table.from_batches(pending).combine_chunks()
+            pending = []
+            for offset in range(0, table.num_rows, BATCH_ROWS):
+                part = table.slice(offset, BATCH_ROWS)
+                numbers = pa.array(np.arange(first_row, first_row + part.num_rows, dtype=np.int64))
+                yield RawBatch(part.rename_columns(header), numbers)
+                first_row += part.num_rows
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        if found_malformed:
+            raise MalformedRowsFound(str(path)) from None
+        raise ExtractError(f"{path}: not a readable {fmt.upper()} file ({short_error(exc)})") from None
+    finally:
+        stream.close()
+
+
+def iter_delimited_exact(path: Path, *, delimiter: str | None, encoding: str) -> Iterator[RawBatch]:
+    """Stream a CSV/TXT file with Python's csv module: slower, but knows every record's number.
+
+    Used for files with malformed rows, which are kept aside with their record number and reason.
+    """
+    fmt, gzipped = file_format(path)
+    delimiter = delimiter or _sniff_delimiter(path, gzipped, encoding, fmt)
+    with open_text(path, gzipped, encoding) as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        try:
+            header = next(reader, None)
+            if not header:
+                return
+            records: list[list[str]] = []
+            numbers: list[int] = []
+            malformed: list[Malformed] = []
+            number = 0
+            for record in reader:
+                if not record:
+                    continue  # an empty line, as pyarrow skips them
+                number += 1
+                if len(record) == len(header):
+                    records.append(record)
+                    numbers.append(number)
+                else:
+                    reason = f"expected {len(header)} fields, found {len(record)}"
+                    malformed.append(Malformed(raw=delimiter.join(record), reason=reason, row=number))
+                if len(records) + len(malformed) >= BATCH_ROWS:
+                    yield _records_batch(header, records, numbers, malformed)
+                    records, numbers, malformed = [], [], []
+            if records or malformed:
+                yield _records_batch(header, records, numbers, malformed)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise ExtractError(f"{path}: not a readable {fmt.upper()} file ({short_error(exc)})") from None
+
+
+def _records_batch(
+    header: list[str], records: list[list[str]], numbers: list[int], malformed: list[Malformed]
+) -> RawBatch:
+    columns = {
+        name: pa.array([r[i] if r[i] != "" else None for r in records], pa.string()) for i, name in enumerate(header)
+    }
+    return RawBatch(pa.table(columns), pa.array(numbers, pa.int64()), malformed)
+
+
+def _arrow_encoding(encoding: str) -> str:
+    return "utf8" if encoding.lower().replace("-", "") in ("utf8", "utf8sig") else encoding
