@@ -21,7 +21,8 @@ from generate import COLUMNS, generate
 from run import DATA, pipeline_config
 
 from elt_dagster.engine.db import embedded_database_url
-from elt_dagster.engine.load.loaders import first_occurrences, to_csv
+from elt_dagster.engine.load.copy import to_csv
+from elt_dagster.engine.load.hashset import first_occurrences
 from elt_dagster.engine.load.tables import PG_TYPES
 from elt_dagster.engine.sources.files.extract import conform, iter_file_batches, list_source_files, new_mapper
 from elt_dagster.engine.staging import StagingWriter

@@ -16,23 +16,21 @@ The caller runs everything inside one transaction.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 from psycopg import sql
 
 from elt_dagster.engine.config import Target, key_columns
+from elt_dagster.engine.load.copy import copy_rows, set_row_defaults, to_csv, with_constants
+from elt_dagster.engine.load.hashset import HashSet, first_occurrences, hash_words
 from elt_dagster.engine.load.tables import HASH_INDEX_SUFFIX, hash_index_ident, names_sql, table_ident
 from elt_dagster.engine.transform.validate import HASH_COLUMN
 
-_CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
 FETCH_HASHES_MAX_ROWS = 5_000_000
 """Above this many rows, fetching every hash (16 bytes each) costs too much memory: probe instead."""
 BULK_SHARE = 0.25
@@ -56,99 +54,6 @@ class Loader(Protocol):
 
     def finish(self, inserted: int) -> tuple[int, int]:
         """Complete the load; returns (inserted, updated)."""
-
-
-def to_csv(table: pa.Table) -> bytes:
-    buffer = io.BytesIO()
-    pacsv.write_csv(table, buffer, _CSV_OPTIONS)
-    return buffer.getvalue()
-
-
-def copy_rows(conn: psycopg.Connection, table: sql.Composable, names: list[str], chunks: Iterable[bytes]) -> None:
-    """COPY CSV `chunks` into `names` of `table`, as one COPY."""
-    query = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(table, names_sql(names))
-    with conn.cursor() as cur, cur.copy(query) as copy:
-        for chunk in chunks:
-            if chunk:
-                copy.write(chunk)
-
-
-def set_row_defaults(conn: psycopg.Connection, table: sql.Composable, source: str | None, run_id: str | None) -> None:
-    """Make `_elt_source` and `_elt_run_id` defaults of `table`, so COPY need not send them with every row.
-
-    Only for tables this transaction holds exclusively (bulk mode, temporary tables): it is DDL.
-    """
-    conn.execute(
-        sql.SQL(
-            "ALTER TABLE {} ALTER COLUMN _elt_source SET DEFAULT {}, ALTER COLUMN _elt_run_id SET DEFAULT {}"
-        ).format(table, sql.Literal(source), sql.Literal(run_id))
-    )
-
-
-def with_constants(table: pa.Table, source: str, run_id: str) -> pa.Table:
-    """`table` plus `_elt_source` and `_elt_run_id` columns of one value each."""
-    zeros = pa.array(np.zeros(table.num_rows, np.int32))
-    for name, value in (("_elt_source", source), ("_elt_run_id", run_id)):
-        table = table.append_column(name, pa.DictionaryArray.from_arrays(zeros, pa.array([value])).cast(pa.string()))
-    return table
-
-
-def first_occurrences(rows: pa.Table) -> pa.Table:
-    """The rows whose hash is the first of its kind in the batch, in their order."""
-    hashes = rows.column(HASH_COLUMN)
-    positions = pa.table({"h": hashes, "i": pa.array(np.arange(len(hashes), dtype=np.int64))})
-    firsts = positions.group_by("h", use_threads=False).aggregate([("i", "min")]).column("i_min")
-    if len(firsts) == len(hashes):
-        return rows
-    return rows.take(pc.take(firsts, pc.sort_indices(firsts)))
-
-
-def hash_words(hashes: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Hex row hashes as an (n, 2) array of big-endian uint64 words."""
-    text = "".join(hashes.to_pylist())
-    return np.frombuffer(bytes.fromhex(text), dtype=">u8").reshape(-1, 2).astype(np.uint64)
-
-
-class HashSet:
-    """A read-only set of 128-bit hashes as two uint64 columns sorted by the high word: 16 bytes a hash."""
-
-    def __init__(self, high: np.ndarray, low: np.ndarray):
-        self.high, self.low = high, low
-
-    def __len__(self) -> int:
-        return len(self.high)
-
-    @classmethod
-    def fetch(cls, conn: psycopg.Connection, target: Target) -> HashSet:
-        """Every `_elt_row_hash` of the table, by binary COPY (a sequential scan, sorted here)."""
-        data = bytearray()
-        query = sql.SQL("COPY (SELECT _elt_row_hash FROM {}) TO STDOUT (FORMAT binary)").format(table_ident(target))
-        with conn.cursor() as cur, cur.copy(query) as copy:
-            for chunk in copy:
-                data += chunk
-        header = 11 + 4 + 4 + int.from_bytes(data[15:19], "big")
-        row = np.dtype([("n", ">i2"), ("len", ">i4"), ("high", ">u8"), ("low", ">u8")])
-        tuples = np.frombuffer(memoryview(data)[header : len(data) - 2], dtype=row)
-        high = tuples["high"].astype(np.uint64)
-        order = np.argsort(high, kind="stable")
-        return cls(high[order], tuples["low"].astype(np.uint64)[order])
-
-    def contains(self, words: np.ndarray) -> np.ndarray:
-        """A boolean mask: which of `words` (n x 2 uint64) are in the set."""
-        found = np.zeros(len(words), dtype=bool)
-        if not len(self.high):
-            return found
-        at = np.searchsorted(self.high, words[:, 0], side="left")
-        todo = np.nonzero(at < len(self.high))[0]
-        while len(todo):  # more than one round only where two stored hashes share their first 64 bits
-            same_high = self.high[at[todo]] == words[todo, 0]
-            todo = todo[same_high]
-            hit = self.low[at[todo]] == words[todo, 1]
-            found[todo[hit]] = True
-            todo = todo[~hit]
-            at[todo] += 1
-            todo = todo[at[todo] < len(self.high)]
-        return found
 
 
 class BulkAppendLoader:

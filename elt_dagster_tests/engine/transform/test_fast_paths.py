@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from elt_dagster.engine.load.loaders import HashSet, first_occurrences, hash_words
+from elt_dagster.engine.load.hashset import HashSet, first_occurrences, hash_words
 from elt_dagster.engine.transform import standardize as st
 from elt_dagster.engine.transform.validate import HASH_COLUMN
 

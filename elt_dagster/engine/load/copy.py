@@ -1,0 +1,51 @@
+"""Rows into PostgreSQL with `COPY`: Arrow batches as CSV, and the per-file bookkeeping values as column defaults."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+
+import numpy as np
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from psycopg import sql
+
+from elt_dagster.engine.load.tables import names_sql
+
+_CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
+
+
+def to_csv(table: pa.Table) -> bytes:
+    buffer = io.BytesIO()
+    pacsv.write_csv(table, buffer, _CSV_OPTIONS)
+    return buffer.getvalue()
+
+
+def copy_rows(conn: psycopg.Connection, table: sql.Composable, names: list[str], chunks: Iterable[bytes]) -> None:
+    """COPY CSV `chunks` into `names` of `table`, as one COPY."""
+    query = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(table, names_sql(names))
+    with conn.cursor() as cur, cur.copy(query) as copy:
+        for chunk in chunks:
+            if chunk:
+                copy.write(chunk)
+
+
+def set_row_defaults(conn: psycopg.Connection, table: sql.Composable, source: str | None, run_id: str | None) -> None:
+    """Make `_elt_source` and `_elt_run_id` defaults of `table`, so COPY need not send them with every row.
+
+    Only for tables this transaction holds exclusively (bulk mode, temporary tables): it is DDL.
+    """
+    conn.execute(
+        sql.SQL(
+            "ALTER TABLE {} ALTER COLUMN _elt_source SET DEFAULT {}, ALTER COLUMN _elt_run_id SET DEFAULT {}"
+        ).format(table, sql.Literal(source), sql.Literal(run_id))
+    )
+
+
+def with_constants(table: pa.Table, source: str, run_id: str) -> pa.Table:
+    """`table` plus `_elt_source` and `_elt_run_id` columns of one value each."""
+    zeros = pa.array(np.zeros(table.num_rows, np.int32))
+    for name, value in (("_elt_source", source), ("_elt_run_id", run_id)):
+        table = table.append_column(name, pa.DictionaryArray.from_arrays(zeros, pa.array([value])).cast(pa.string()))
+    return table
