@@ -34,16 +34,10 @@ from elt_dagster.engine.sources.files.extract import (
     read_file_with_fallback,
 )
 from elt_dagster.engine.staging import StagingWriter, prune_run_dirs, run_dir
-from elt_dagster.engine.state.files import (
-    Fingerprint,
-    add_to_row_count,
-    ensure_state_tables,
-    files_to_read,
-    record_cursor,
-    record_file,
-    stored_cursors,
-    stored_fingerprints,
-)
+from elt_dagster.engine.state.counts import add_to_row_count, current_row_count
+from elt_dagster.engine.state.cursors import record_cursor, stored_cursors
+from elt_dagster.engine.state.fingerprints import Fingerprint, files_to_read, record_file, stored_fingerprints
+from elt_dagster.engine.state.schema import ensure_state_tables
 from elt_dagster.engine.transform.checker import BatchChecker
 from elt_dagster.engine.transform.validate import pipeline_column_types
 
@@ -112,7 +106,7 @@ def run_pipeline(
         if plan.sources and plan.mapper.columns:
             TableLoad(conn, loaded, plan, report).run()
         else:
-            report.row_count = current_row_count(conn, loaded)
+            report.row_count = current_row_count(conn, loaded.name)
             report.table_schema = table_columns(conn, loaded.config.target)
     if plan.sources:
         prune_run_dirs(loaded.name)
@@ -218,9 +212,3 @@ class SourceCopy:
         prepared = (self.loader.prepare(rows) for rows in self.checker.valid_rows(batches))
         with self.conn.transaction():
             self.inserted = self.loader.load_file(self.label, prefetch(prepared))
-
-
-def current_row_count(conn: psycopg.Connection, loaded: LoadedConfig) -> int:
-    """The target table's row count as the pipeline's loads have kept it (0 before the first load)."""
-    row = conn.execute("SELECT row_count FROM elt.table_counts WHERE pipeline = %s", (loaded.name,)).fetchone()
-    return row[0] if row else 0

@@ -10,8 +10,9 @@ from dagster import ConfigurableResource
 from elt_dagster.engine.config import ConfigError, LoadedConfig, Target, load_config
 from elt_dagster.engine.db import connect, target_database_url
 from elt_dagster.engine.sources.files.extract import list_source_files
-from elt_dagster.engine.state.files import Fingerprint, ensure_state_tables, files_to_read, stored_fingerprints
+from elt_dagster.engine.state.fingerprints import Fingerprint, files_to_read, stored_fingerprints
 from elt_dagster.engine.state.history import ConfigVersion, record_version
+from elt_dagster.engine.state.schema import ensure_state_tables
 
 POSTGRES_RESOURCE = "postgres"
 BOOKKEEPING_RESOURCE = "bookkeeping"

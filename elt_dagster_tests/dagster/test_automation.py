@@ -32,8 +32,8 @@ from elt_dagster.definitions import build_definitions
 from elt_dagster.engine.config import ConfigError, LoadedConfig, load_config
 from elt_dagster.engine.db import connect
 from elt_dagster.engine.run import run_pipeline
-from elt_dagster.engine.state import files as state_module
-from elt_dagster.engine.state.files import Fingerprint
+from elt_dagster.engine.state import fingerprints as state_module
+from elt_dagster.engine.state.fingerprints import Fingerprint
 from elt_dagster.engine.state.history import record_version
 from elt_dagster.orchestration.automation import MAX_CHANGES_PER_TICK, build_config_sensor, build_schedule
 from elt_dagster.orchestration.resources import BookkeepingResource, SourceChanges
