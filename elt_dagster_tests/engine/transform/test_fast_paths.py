@@ -8,6 +8,7 @@ import pytest
 
 from elt_dagster.engine.load.hashset import HashSet, first_occurrences, hash_words
 from elt_dagster.engine.transform import standardize as st
+from elt_dagster.engine.transform import temporal
 from elt_dagster.engine.transform.validate import HASH_COLUMN
 
 
@@ -47,15 +48,15 @@ def test_first_occurrences_keeps_order_and_first_of_each() -> None:
         (st.standardize_decimal, st._decimal_slow, ["12.5", "0.5", "-3", "10", "0", None]),
         (
             st.standardize_timestamp,
-            lambda v: st._timestamp_slow(v, False),
+            lambda v: temporal.timestamp_slow(v, False),
             ["2024-01-31 10:00:00", "2024-01-31T10:00:00.5", "2024-01-31", None],
         ),
         (
             lambda v: st.standardize_timestamp(v, True),
-            lambda v: st._timestamp_slow(v, True),
+            lambda v: temporal.timestamp_slow(v, True),
             ["2024-01-31 10:00:00", "2024-01-31T10:00:00+02:00", None],
         ),
-        (st.standardize_date, st._date_slow, ["2024-01-31", "2000-02-29", None]),
+        (st.standardize_date, temporal.date_slow, ["2024-01-31", "2000-02-29", None]),
     ],
 )
 def test_fast_paths_agree_with_the_forgiving_parsers(fast, slow, values) -> None:

@@ -12,7 +12,8 @@ import pytest
 from elt_dagster.engine.config import LoadedConfig, load_config
 from elt_dagster.engine.dry_run import CheckReport, check_pipeline
 from elt_dagster.engine.transform import standardize as st
-from elt_dagster.engine.transform.standardize import standardize_decimal, standardize_timestamp
+from elt_dagster.engine.transform.standardize import standardize_decimal
+from elt_dagster.engine.transform.temporal import standardize_timestamp
 from elt_dagster.engine.transform.validate import HASH_COLUMN, describe_reject, row_hashes
 from elt_dagster_tests.conftest import write
 

@@ -54,25 +54,20 @@ class MalformedRowsFound(Exception):
     """The fast reader met a row with the wrong number of fields: re-read the file with `iter_delimited_exact`."""
 
 
-def iter_delimited(path: Path, *, delimiter: str | None, encoding: str) -> Iterator[RawBatch]:
-    """Stream a well-formed CSV/TXT file (optionally gzipped) as string batches, with pyarrow.
+class _InvalidRowSeen:
+    """pyarrow's invalid-row handler: notes that a row had the wrong number of fields, and stops the read."""
 
-    Raises MalformedRowsFound at the first row with the wrong number of fields: pyarrow can't say where a
-    skipped row was, so such a file is read again by `iter_delimited_exact`, which can.
-    """
-    fmt, gzipped = file_format(path)
-    delimiter = delimiter or _sniff_delimiter(path, gzipped, encoding, fmt)
-    header = read_header(path, delimiter=delimiter, encoding=encoding)
-    if not header:
-        return
-    names = [f"__col{i}" for i in range(len(header))]
-    found_malformed = False
+    def __init__(self) -> None:
+        self.seen = False
 
-    def on_invalid(row: Any) -> str:
-        nonlocal found_malformed
-        found_malformed = True
+    def __call__(self, row: Any) -> str:
+        self.seen = True
         return "error"
 
+
+def _arrow_options(
+    names: list[str], delimiter: str, encoding: str, on_invalid: _InvalidRowSeen
+) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
     read_options = pacsv.ReadOptions(
         column_names=names,
         skip_rows=1,
@@ -87,28 +82,48 @@ def iter_delimited(path: Path, *, delimiter: str | None, encoding: str) -> Itera
         quoted_strings_can_be_null=True,
         null_values=[""],
     )
+    return read_options, parse_options, convert_options
+
+
+def _rebatched(reader: Iterator[pa.RecordBatch]) -> Iterator[pa.Table]:
+    """pyarrow's blocks regrouped into tables of BATCH_ROWS rows (the last one shorter)."""
+    pending: list[pa.RecordBatch] = []
+    for batch in itertools.chain(reader, [None]):  # None: the end, flush what is pending
+        if batch is not None:
+            pending.append(batch)
+            if sum(b.num_rows for b in pending) < BATCH_ROWS:
+                continue
+        if not pending:
+            break
+        table = pa.Table.from_batches(pending).combine_chunks()
+        pending = []
+        for offset in range(0, table.num_rows, BATCH_ROWS):
+            yield table.slice(offset, BATCH_ROWS)
+
+
+def iter_delimited(path: Path, *, delimiter: str | None, encoding: str) -> Iterator[RawBatch]:
+    """Stream a well-formed CSV/TXT file (optionally gzipped) as string batches, with pyarrow.
+
+    Raises MalformedRowsFound at the first row with the wrong number of fields: pyarrow can't say where a
+    skipped row was, so such a file is read again by `iter_delimited_exact`, which can.
+    """
+    fmt, gzipped = file_format(path)
+    delimiter = delimiter or _sniff_delimiter(path, gzipped, encoding, fmt)
+    header = read_header(path, delimiter=delimiter, encoding=encoding)
+    if not header:
+        return
+    invalid = _InvalidRowSeen()
+    options = _arrow_options([f"__col{i}" for i in range(len(header))], delimiter, encoding, invalid)
     # A Python file object: pyarrow's own input streams read far ahead (a whole 100 MB file at once).
     stream = gzip.open(path, "rb") if gzipped else open(path, "rb")  # noqa: SIM115 - closed below
     first_row = 1
     try:
-        reader = pacsv.open_csv(stream, read_options, parse_options, convert_options)
-        pending: list[pa.RecordBatch] = []
-        for batch in itertools.chain(reader, [None]):  # None: the end, flush what is pending
-            if batch is not None:
-                pending.append(batch)
-                if sum(b.num_rows for b in pending) < BATCH_ROWS:
-                    continue
-            if not pending:
-                break
-            table = pa.Table.from_batches(pending).combine_chunks()
-            pending = []
-            for offset in range(0, table.num_rows, BATCH_ROWS):
-                part = table.slice(offset, BATCH_ROWS)
-                numbers = pa.array(np.arange(first_row, first_row + part.num_rows, dtype=np.int64))
-                yield RawBatch(part.rename_columns(header), numbers)
-                first_row += part.num_rows
+        for part in _rebatched(pacsv.open_csv(stream, *options)):
+            numbers = pa.array(np.arange(first_row, first_row + part.num_rows, dtype=np.int64))
+            yield RawBatch(part.rename_columns(header), numbers)
+            first_row += part.num_rows
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        if found_malformed:
+        if invalid.seen:
             raise MalformedRowsFound(str(path)) from None
         raise ExtractError(f"{path}: not a readable {fmt.upper()} file ({short_error(exc)})") from None
     finally:

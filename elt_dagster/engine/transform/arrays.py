@@ -1,0 +1,36 @@
+"""Arrow helpers the standardisers share: masks of failed values, cleaning, and canonical text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+Standardized = tuple[pa.Array, pa.Array]
+"""(canonical values, failed mask): failed is true where a non-empty value could not be converted."""
+
+
+def failed_mask(values: pa.Array, ok: pa.Array) -> pa.Array:
+    """True where a value is present but was not converted."""
+    return pc.and_(pc.is_valid(values), pc.invert(pc.fill_null(ok, False)))
+
+
+def keep_where(values: pa.Array, ok: pa.Array) -> pa.Array:
+    """`values` where `ok`, else null."""
+    return pc.if_else(pc.fill_null(ok, False), values, pa.nulls(len(values), values.type))
+
+
+def clean_text(values: pa.Array) -> pa.Array:
+    """Trimmed text; empty or whitespace-only values become null."""
+    stripped = pc.utf8_trim_whitespace(values)
+    return pc.if_else(pc.equal(stripped, ""), pa.nulls(len(values), pa.string()), stripped)
+
+
+def no_failures(values: pa.Array) -> pa.Array:
+    """A failed mask with nothing failed."""
+    return pa.array(np.zeros(len(values), dtype=bool))
+
+
+def as_text(values: pa.Array) -> pa.Array:
+    """Converted values as canonical text (whole seconds without `.000000`)."""
+    return pc.replace_substring(pc.cast(values, pa.string()), ".000000", "")
