@@ -14,24 +14,9 @@ import pytest
 
 from elt_dagster.orchestration.scaffolder import SAMPLE_CSV
 from elt_dagster_tests.conftest import fetch, write
+from elt_dagster_tests.pipelines import shop_yaml
 
 DG = str(Path(sys.executable).with_name("dg"))
-
-
-def pipeline_yaml(db_schema: str, table: str = "orders") -> str:
-    return f"""
-        name: shop
-        sources:
-          - type: local
-            path: data
-        target:
-          table: {table}
-          db_schema: {db_schema}
-        schema:
-          columns:
-            id: integer
-            amount: decimal
-    """
 
 
 def make_project(root: Path) -> str:
@@ -101,7 +86,7 @@ def test_a_dg_project_loads_the_component_and_its_job_loads_rows(
     project: tuple[Path, str], db_schema: str, database_url: str
 ) -> None:
     root, module = project
-    add_pipeline(root, module, "shop", pipeline_yaml(db_schema))
+    add_pipeline(root, module, "shop", shop_yaml(db_schema, path="data"))
     defs = load_defs(root)
     keys = {spec.key for spec in defs.resolve_all_asset_specs()}
     assert {dg.AssetKey(["shop", name]) for name in ("extracted", "validated", "orders", "config_history")} <= keys
@@ -123,7 +108,7 @@ def test_a_broken_pipeline_yaml_does_not_take_the_other_components_down(
     project: tuple[Path, str], db_schema: str
 ) -> None:
     root, module = project
-    add_pipeline(root, module, "shop", pipeline_yaml(db_schema))
+    add_pipeline(root, module, "shop", shop_yaml(db_schema, path="data"))
     add_pipeline(root, module, "broken", "sources:\n  - type: local\n    path: data\ntarget:\n  tabel: x\n")
     defs = load_defs(root)
     assert defs.resolve_job_def("shop_elt") is not None
@@ -164,7 +149,7 @@ def test_a_run_refuses_a_yaml_whose_table_changed_since_the_definitions_loaded(
     project: tuple[Path, str], db_schema: str, database_url: str
 ) -> None:
     root, module = project
-    config = add_pipeline(root, module, "shop", pipeline_yaml(db_schema))
+    config = add_pipeline(root, module, "shop", shop_yaml(db_schema, path="data"))
     defs = load_defs(root)
     config.write_text(config.read_text().replace("table: orders", "table: orders_v2"))
     with dg.instance_for_test() as instance:
@@ -178,7 +163,9 @@ def test_a_run_refuses_a_yaml_whose_table_changed_since_the_definitions_loaded(
     assert ("orders_v2",) not in tables
 
     # an edit that leaves the assets as they are (a new declared column) applies at the next run
-    config.write_text(pipeline_yaml(db_schema) + "        note: string\n")
+    config.write_text(
+        shop_yaml(db_schema, path="data", columns={"id": "integer", "amount": "decimal", "note": "string"})
+    )
     with dg.instance_for_test() as instance:
         assert defs.resolve_job_def("shop_elt").execute_in_process(instance=instance).success
     columns = fetch(

@@ -12,17 +12,14 @@ from elt_dagster.cli import main
 from elt_dagster.definitions import build_definitions
 from elt_dagster.orchestration.health import test_coverage as coverage_asset
 from elt_dagster_tests.conftest import write
+from elt_dagster_tests.pipelines import shop_yaml
 
 TABLE = AssetKey(["shop", "orders"])
 
 
 def shop(tmp_path: Path, db_schema: str, extra: str = "") -> Path:
     write(tmp_path / "data" / "a.csv", "id,amount\n1,1.5\n2,abc\n3,3\n4,4\n")
-    write(
-        tmp_path / "configs" / "shop.yaml",
-        f"name: shop\nsources:\n  - type: local\n    path: ../data\ntarget:\n  table: orders\n  db_schema: {db_schema}\n"
-        f"schema:\n  columns:\n    id: integer\n    amount: decimal\n{extra}",
-    )
+    write(tmp_path / "configs" / "shop.yaml", shop_yaml(db_schema, extra=extra))
     return tmp_path / "configs"
 
 

@@ -12,33 +12,16 @@ from dagster import AssetKey, DagsterInstance, instance_for_test, materialize
 
 from elt_dagster.definitions import build_definitions
 from elt_dagster_tests.conftest import fetch, write
+from elt_dagster_tests.pipelines import shop_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 
 
-def pipeline_yaml(db_schema: str, extra_columns: str = "") -> str:
-    return f"""
-        name: shop
-        sources:
-          - type: local
-            path: ../data
-        target:
-          table: orders
-          db_schema: {db_schema}
-        schema:
-          columns:
-            id: integer
-            amount: decimal
-            {extra_columns}
-          strict_mode: true
-    """
-
-
 @pytest.fixture
 def config_dir(tmp_path: Path, db_schema: str) -> Path:
     write(tmp_path / "data" / "a.csv", "id,amount,note\n1,1.50,x\n2,abc,y\n3,3,z\n")
-    write(tmp_path / "configs" / "shop.yaml", pipeline_yaml(db_schema))
+    write(tmp_path / "configs" / "shop.yaml", shop_yaml(db_schema, strict=True))
     return tmp_path / "configs"
 
 

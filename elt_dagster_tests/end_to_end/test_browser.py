@@ -15,6 +15,7 @@ import pytest
 from dagster_graphql import DagsterGraphQLClient
 
 from elt_dagster_tests.conftest import write
+from elt_dagster_tests.pipelines import shop_yaml
 from elt_dagster_tests.webserver import dagster_home, running_webserver
 
 CHROMIUM = os.environ.get("ELT_CHROMIUM", "/usr/bin/chromium")
@@ -58,11 +59,8 @@ def open_page(browser, url: str):
 
 def test_assets_load_and_viewer_in_a_real_browser(browser, tmp_path: Path, database_url: str, db_schema: str) -> None:
     write(tmp_path / "data" / "a.csv", "id,customer,amount\n1,Ann,10.5\n2,Bob,20\n3,Cid,30\n4,Dan,oops\n")
-    write(
-        tmp_path / "configs" / "shop.yaml",
-        f"name: shop\nsources:\n  - type: local\n    path: ../data\ntarget:\n  table: orders\n  db_schema: {db_schema}\n"
-        "schema:\n  columns:\n    id: integer\n    customer: string\n    amount: decimal\n",
-    )
+    columns = {"id": "integer", "customer": "string", "amount": "decimal"}
+    write(tmp_path / "configs" / "shop.yaml", shop_yaml(db_schema, columns=columns))
     env = {
         "DAGSTER_HOME": str(dagster_home(tmp_path / "home")),
         "ELT_CONFIG_DIR": str(tmp_path / "configs"),

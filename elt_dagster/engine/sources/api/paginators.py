@@ -65,7 +65,23 @@ class SinglePage(Paginator):
         return "single_page"
 
 
-class PageNumberPaginator(Paginator):
+class QueryParamPaginator(Paginator):
+    """A paginator that asks for the next page by query parameters on the same URL (page number, offset)."""
+
+    def init_request(self, request: Request) -> None:
+        self.set_params(request)
+
+    def next_request(self, request: Request, page: Page) -> tuple[Request | None, str | None]:
+        following = Request(request.url, dict(request.params))
+        self.set_params(following)
+        return following, None
+
+    def set_params(self, request: Request) -> None:
+        """Put this paginator's position into the request's parameters."""
+        raise NotImplementedError
+
+
+class PageNumberPaginator(QueryParamPaginator):
     """`page_number`: `?page=1`, `?page=2`, … until an empty page or, with `total_pages_path`, the last page."""
 
     config: PageNumberPagination
@@ -73,9 +89,6 @@ class PageNumberPaginator(Paginator):
     def __init__(self, config: PageNumberPagination):
         super().__init__(config)
         self.page = config.start
-
-    def init_request(self, request: Request) -> None:
-        self._set(request)
 
     def update_state(self, page: Page, records: list[Any]) -> str | None:
         if not records:
@@ -87,18 +100,13 @@ class PageNumberPaginator(Paginator):
         self.page += 1
         return None
 
-    def next_request(self, request: Request, page: Page) -> tuple[Request | None, str | None]:
-        following = Request(request.url, dict(request.params))
-        self._set(following)
-        return following, None
-
-    def _set(self, request: Request) -> None:
+    def set_params(self, request: Request) -> None:
         request.params[self.config.param] = str(self.page)
         if self.config.page_size_param and self.config.page_size:
             request.params[self.config.page_size_param] = str(self.config.page_size)
 
 
-class OffsetPaginator(Paginator):
+class OffsetPaginator(QueryParamPaginator):
     """`offset`: `?offset=0&limit=100`, `?offset=100&limit=100`, … until an empty page or the total."""
 
     config: OffsetPagination
@@ -106,9 +114,6 @@ class OffsetPaginator(Paginator):
     def __init__(self, config: OffsetPagination):
         super().__init__(config)
         self.offset = 0
-
-    def init_request(self, request: Request) -> None:
-        self._set(request)
 
     def update_state(self, page: Page, records: list[Any]) -> str | None:
         if not records:
@@ -118,12 +123,7 @@ class OffsetPaginator(Paginator):
         total = whole_number_at(page.data, path, "total_path", page.shown) if path else None
         return "total_reached" if total is not None and self.offset >= total else None
 
-    def next_request(self, request: Request, page: Page) -> tuple[Request | None, str | None]:
-        following = Request(request.url, dict(request.params))
-        self._set(following)
-        return following, None
-
-    def _set(self, request: Request) -> None:
+    def set_params(self, request: Request) -> None:
         request.params[self.config.offset_param] = str(self.offset)
         request.params[self.config.limit_param] = str(self.config.limit)
 
