@@ -1,34 +1,12 @@
-"""Pure-Python pieces of the fast load path: the hash set, and fast casts agreeing with the forgiving parsers."""
+"""Fast casts agree with the forgiving parsers, and the row hash definition is stable."""
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 import pytest
 
-from elt_dagster.engine.load.hashset import HashSet, first_occurrences, hash_words
 from elt_dagster.engine.transform import standardize as st
-from elt_dagster.engine.transform import temporal
-from elt_dagster.engine.transform.validate import HASH_COLUMN
-
-
-def test_hash_set_membership_including_shared_high_words() -> None:
-    stored = np.array([[5, 1], [5, 3], [9, 9], [1, 7], [5, 2]], dtype=np.uint64)
-    order = np.argsort(stored[:, 0], kind="stable")
-    hashes = HashSet(stored[order, 0], stored[order, 1])
-    probe = np.array([[5, 2], [5, 4], [1, 7], [9, 8], [0, 0], [10, 1], [5, 3]], dtype=np.uint64)
-    assert hashes.contains(probe).tolist() == [True, False, True, False, False, False, True]
-    assert HashSet(np.array([], np.uint64), np.array([], np.uint64)).contains(probe).tolist() == [False] * 7
-
-
-def test_hash_words_reads_hex_as_two_big_endian_words() -> None:
-    words = hash_words(pa.array(["00000000000000010000000000000002", "ffffffffffffffff0000000000000000"]))
-    assert words.tolist() == [[1, 2], [2**64 - 1, 0]]
-
-
-def test_first_occurrences_keeps_order_and_first_of_each() -> None:
-    rows = pa.table({"v": ["a", "b", "c", "d"], HASH_COLUMN: ["h1", "h2", "h1", "h3"]})
-    assert first_occurrences(rows).column("v").to_pylist() == ["a", "b", "d"]
+from elt_dagster.engine.transform import temporal as tm
 
 
 @pytest.mark.parametrize(
@@ -47,16 +25,16 @@ def test_first_occurrences_keeps_order_and_first_of_each() -> None:
         (st.standardize_float, st._float_slow, ["1.5", "-0.25", "1e3", "3", None]),
         (st.standardize_decimal, st._decimal_slow, ["12.5", "0.5", "-3", "10", "0", None]),
         (
-            st.standardize_timestamp,
-            lambda v: temporal.timestamp_slow(v, False),
+            tm.standardize_timestamp,
+            lambda v: tm.timestamp_slow(v, False),
             ["2024-01-31 10:00:00", "2024-01-31T10:00:00.5", "2024-01-31", None],
         ),
         (
-            lambda v: st.standardize_timestamp(v, True),
-            lambda v: temporal.timestamp_slow(v, True),
+            lambda v: tm.standardize_timestamp(v, True),
+            lambda v: tm.timestamp_slow(v, True),
             ["2024-01-31 10:00:00", "2024-01-31T10:00:00+02:00", None],
         ),
-        (st.standardize_date, temporal.date_slow, ["2024-01-31", "2000-02-29", None]),
+        (tm.standardize_date, tm.date_slow, ["2024-01-31", "2000-02-29", None]),
     ],
 )
 def test_fast_paths_agree_with_the_forgiving_parsers(fast, slow, values) -> None:

@@ -1,0 +1,28 @@
+"""The in-memory hash pieces of the fast load path: the hash set, hash words, first occurrences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from elt_dagster.engine.load.hashset import HashSet, first_occurrences, hash_words
+from elt_dagster.engine.transform.validate import HASH_COLUMN
+
+
+def test_hash_set_membership_including_shared_high_words() -> None:
+    stored = np.array([[5, 1], [5, 3], [9, 9], [1, 7], [5, 2]], dtype=np.uint64)
+    order = np.argsort(stored[:, 0], kind="stable")
+    hashes = HashSet(stored[order, 0], stored[order, 1])
+    probe = np.array([[5, 2], [5, 4], [1, 7], [9, 8], [0, 0], [10, 1], [5, 3]], dtype=np.uint64)
+    assert hashes.contains(probe).tolist() == [True, False, True, False, False, False, True]
+    assert HashSet(np.array([], np.uint64), np.array([], np.uint64)).contains(probe).tolist() == [False] * 7
+
+
+def test_hash_words_reads_hex_as_two_big_endian_words() -> None:
+    words = hash_words(pa.array(["00000000000000010000000000000002", "ffffffffffffffff0000000000000000"]))
+    assert words.tolist() == [[1, 2], [2**64 - 1, 0]]
+
+
+def test_first_occurrences_keeps_order_and_first_of_each() -> None:
+    rows = pa.table({"v": ["a", "b", "c", "d"], HASH_COLUMN: ["h1", "h2", "h1", "h3"]})
+    assert first_occurrences(rows).column("v").to_pylist() == ["a", "b", "d"]

@@ -1,0 +1,137 @@
+"""CSV/TXT files: quoting, delimiters, encodings, malformed rows and bounded batches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from elt_dagster.engine import staging
+from elt_dagster.engine.sources.files import extract as ex
+from elt_dagster.engine.sources.files.readers import BATCH_ROWS, ExtractError
+from elt_dagster_tests.conftest import write
+from elt_dagster_tests.engine.sources.files.helpers import business, data, pipeline, rejects, run
+
+# --- delimited files ---------------------------------------------------------------------------------
+
+
+def test_csv_quoting_round_trips_exactly(tmp_path: Path) -> None:
+    loaded = pipeline(tmp_path)
+    values = ["a, b", 'say "hi"', "line1\nline2", "  padded  ", "Zürich ✓", "x;y|z\tw"]
+    with data(tmp_path, "a.csv").open("w", encoding="utf-8", newline="") as handle:
+        handle.write("id,text\n")
+        for number, value in enumerate(values, start=1):
+            handle.write(f'{number},"{value.replace(chr(34), chr(34) * 2)}"\n')
+    result, rows = run(loaded, tmp_path)
+    assert result.columns == ["id", "text"]
+    assert [row["text"] for row in rows] == values
+    assert [row["id"] for row in rows] == ["1", "2", "3", "4", "5", "6"]
+    assert result.rows_extracted == 6 and result.malformed == 0
+
+
+def test_txt_semicolon_delimiter_is_sniffed(tmp_path: Path) -> None:
+    loaded = pipeline(tmp_path)
+    write(data(tmp_path, "a.txt"), "id;name;city\n1;Anna;Berlin\n2;Ben, Jr.;Köln\n")
+    _, rows = run(loaded, tmp_path)
+    assert business(rows) == [
+        {"id": "1", "name": "Anna", "city": "Berlin"},
+        {"id": "2", "name": "Ben, Jr.", "city": "Köln"},
+    ]
+
+
+def test_txt_pipe_delimiter_from_config(tmp_path: Path) -> None:
+    loaded = pipeline(tmp_path, source_options="delimiter: '|'")
+    assert loaded.config.sources[0].delimiter == "|"
+    write(data(tmp_path, "a.txt"), "id|note\n1|a;b\n2|c,d\n3|e;f,g\n")
+    _, rows = run(loaded, tmp_path)
+    assert business(rows) == [{"id": "1", "note": "a;b"}, {"id": "2", "note": "c,d"}, {"id": "3", "note": "e;f,g"}]
+
+
+def test_tsv(tmp_path: Path) -> None:
+    loaded = pipeline(tmp_path)
+    write(data(tmp_path, "a.tsv"), "id\tname\n1\tSmith, J\n2\tDoe; A\n")
+    _, rows = run(loaded, tmp_path)
+    assert business(rows) == [{"id": "1", "name": "Smith, J"}, {"id": "2", "name": "Doe; A"}]
+
+
+def test_latin1_encoding(tmp_path: Path) -> None:
+    loaded = pipeline(tmp_path, source_options="encoding: latin-1")
+    data(tmp_path, "a.csv").write_bytes("id,name\n1,Müller\n2,café\n".encode("latin-1"))
+    _, rows = run(loaded, tmp_path)
+    assert [row["name"] for row in rows] == ["Müller", "café"]
+
+
+def test_wrong_encoding_is_an_extract_error(tmp_path: Path) -> None:
+    loaded = pipeline(tmp_path)
+    path = data(tmp_path, "a.csv")
+    path.write_bytes("id,name\n1,Müller\n".encode("latin-1"))
+    with pytest.raises(ExtractError, match=str(path)):
+        run(loaded, tmp_path)
+
+
+def test_too_many_fields_is_kept_aside_as_malformed(tmp_path: Path) -> None:
+    loaded = pipeline(tmp_path)
+    path = write(data(tmp_path, "a.csv"), "id,name\n1,a\n2,b,extra\n3,c\n")
+    result, rows = run(loaded, tmp_path)
+    assert business(rows) == [{"id": "1", "name": "a"}, {"id": "3", "name": "c"}]
+    assert result.files[0].rows == 2
+    assert result.files[0].malformed == 1
+    [reject] = rejects(result)
+    assert reject["reason"] == "expected 2 fields, found 3"
+    assert reject["raw_record"] == {"line": "2,b,extra"}
+    assert reject["source"] == str(path)
+    assert reject["column"] is None
+
+
+def test_rows_after_a_malformed_row_keep_their_record_number(tmp_path: Path) -> None:
+    loaded = pipeline(tmp_path)
+    write(data(tmp_path, "a.csv"), "id,name\n1,a\n2,b,extra\n3,c\n")
+    _, rows = run(loaded, tmp_path)
+    assert [(row["id"], row[staging.SOURCE_ROW_COLUMN]) for row in rows] == [("1", 1), ("3", 3)]
+
+
+def test_malformed_csv_row_has_its_record_number(tmp_path: Path) -> None:
+    loaded = pipeline(tmp_path)
+    write(data(tmp_path, "a.csv"), "id,name\n1,a\n2,b,extra\n3,c\n")
+    result, _ = run(loaded, tmp_path)
+    [reject] = rejects(result)
+    assert reject["source_row"] == 2
+
+
+def test_empty_csv_values_are_null(tmp_path: Path) -> None:
+    loaded = pipeline(tmp_path)
+    write(data(tmp_path, "a.csv"), 'id,a,b\n1,,""\n')
+    _, rows = run(loaded, tmp_path)
+    assert business(rows) == [{"id": "1", "a": None, "b": None}]
+
+
+# --- bounded reading ---------------------------------------------------------------------------------
+
+
+def _big_csv(path: Path, rows: int, width: int) -> None:
+    filler = "x" * width
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("id,filler\n" + "".join(f"{i},{filler}\n" for i in range(1, rows + 1)), encoding="utf-8")
+
+
+def test_large_csv_is_read_in_several_batches(tmp_path: Path) -> None:
+    loaded = pipeline(tmp_path)
+    _big_csv(data(tmp_path, "big.csv"), 120_000, 30)  # ~4.4 MB, more than one 4 MiB read block
+    [source_file], _ = ex.list_source_files(loaded)
+    batches = list(ex.iter_file_batches(source_file))
+    assert len(batches) > 1
+    numbers = pa.chunked_array([b.row_numbers for b in batches]).to_pylist()
+    assert numbers == list(range(1, 120_001))
+    ids = pa.chunked_array([b.table.column("id") for b in batches])
+    assert ids[0].as_py() == "1" and ids[-1].as_py() == "120000"
+    assert all(not b.malformed for b in batches)
+
+
+def test_csv_batches_hold_at_most_batch_rows(tmp_path: Path) -> None:
+    loaded = pipeline(tmp_path)
+    _big_csv(data(tmp_path, "big.csv"), 120_000, 1)
+    [source_file], _ = ex.list_source_files(loaded)
+    sizes = [b.table.num_rows for b in ex.iter_file_batches(source_file)]
+    assert sum(sizes) == 120_000
+    assert max(sizes) <= BATCH_ROWS

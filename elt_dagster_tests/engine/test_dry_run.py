@@ -1,0 +1,28 @@
+"""The dry run validates like a run: a file read again exactly is counted and previewed once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from elt_dagster.engine.config import load_config
+from elt_dagster.engine.dry_run import check_pipeline
+from elt_dagster_tests.conftest import write
+
+
+def test_a_file_read_again_exactly_counts_once(tmp_path: Path) -> None:
+    write(tmp_path / "data" / "a.csv", "id,name\n1,a\n2,b,extra\n3,\x00\n4,d\n")
+    config = write(tmp_path / "p.yaml", "sources:\n  - type: local\n    path: data\ntarget:\n  table: t\n")
+    report = check_pipeline(load_config(config), tmp_path / "staging", keep_rows=10)
+    assert [(f.rows, f.malformed) for f in report.files] == [(3, 1)]
+    assert (report.rows_valid, report.invalid, report.rejected) == (2, 1, 2)
+    assert [row["id"] for row in report.first_rows] == ["1", "4"]
+    assert len(report.rejects_path.read_text(encoding="utf-8").splitlines()) == 2
+
+
+def test_first_rows_are_bounded_across_files(tmp_path: Path) -> None:
+    write(tmp_path / "data" / "a.csv", "id\n1\n2\n")
+    write(tmp_path / "data" / "b.csv", "id\n3\n4\n")
+    config = write(tmp_path / "p.yaml", "sources:\n  - type: local\n    path: data\ntarget:\n  table: t\n")
+    report = check_pipeline(load_config(config), tmp_path / "staging", keep_rows=3)
+    assert [row["id"] for row in report.first_rows] == ["1", "2", "3"]
+    assert report.rows_valid == 4

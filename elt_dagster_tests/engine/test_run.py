@@ -1,0 +1,57 @@
+"""A run's phases: planning holds no transaction open, and a source read again exactly counts once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+
+from elt_dagster.engine.db import connect
+from elt_dagster.engine.run import plan_run, run_pipeline
+from elt_dagster.engine.staging import run_dir
+from elt_dagster.engine.state.schema import ensure_state_tables
+from elt_dagster_tests.conftest import fetch, write
+
+CONFIG = """
+sources:
+  - type: local
+    path: ../data
+target:
+  db_schema: {schema}
+  table: items
+schema:
+  columns:
+    id: integer
+    name: string
+"""
+
+
+def test_plan_leaves_no_transaction_open(tmp_path: Path, make_pipeline, database_url: str) -> None:
+    write(tmp_path / "data" / "a.csv", "id,name\n1,a\n")
+    config = make_pipeline(CONFIG)
+    with connect(database_url) as conn:
+        ensure_state_tables(conn)
+        plan = plan_run(conn, config, run_dir(config.name, "r1"), full_refresh=False)
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert [f.path.name for f in plan.files] == ["a.csv"]
+    assert plan.column_types == {"id": "integer", "name": "string"} and plan.sources
+
+
+def test_a_file_read_again_exactly_counts_and_loads_once(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    write(tmp_path / "data" / "a.csv", "id,name\n1,a\n2,b,extra\n3,c\n")
+    report = run_pipeline(make_pipeline(CONFIG))
+    assert [(f.rows, f.malformed) for f in report.files] == [(2, 1)]
+    assert (report.rows_valid, report.invalid, report.inserted, report.rejected) == (2, 0, 2, 1)
+    assert fetch(database_url, f'SELECT id FROM "{db_schema}".items ORDER BY id') == [(1,), (3,)]
+    assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".items__rejected') == [(1,)]
+
+
+def test_nothing_new_keeps_the_row_count_and_schema(tmp_path: Path, make_pipeline, db_schema: str) -> None:
+    write(tmp_path / "data" / "a.csv", "id,name\n1,a\n")
+    config = make_pipeline(CONFIG)
+    first = run_pipeline(config)
+    again = run_pipeline(config)
+    assert (again.files, again.unchanged_files, again.row_count) == ([], 1, first.row_count)
+    assert again.table_schema == first.table_schema and again.strategy == "none"
