@@ -199,6 +199,8 @@ class ApiSource(_Strict):
     def secrets(self) -> list[str]:
         """Credential values that must never appear in a message."""
         values = self.auth.secrets() if self.auth else []
+        values += [value for name, value in self.headers.items() if is_secret_name(name)]
+        values += [str(value) for name, value in self.params.items() if is_secret_name(name)]
         parts = urlsplit(self.url)
         values += [parts.password] if parts.password else []
         names = {name.lower() for name in self.secret_query_names()}

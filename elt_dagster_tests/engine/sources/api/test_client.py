@@ -230,3 +230,11 @@ def test_incremental_sends_the_cursor_value_and_tracks_the_highest(server: FakeA
     server.seen.clear()
     rows(source(url, incremental={"cursor_field": "id", "param": "since"}))
     assert "since" not in server.seen[0].params
+
+
+def test_a_secret_header_echoed_in_the_error_body_is_masked(server: FakeApi) -> None:
+    url = server.route("/items", lambda s: Reply({"error": f"bad {s.headers.get('authorization')}"}, status=403))
+    with pytest.raises(ApiError) as caught:
+        rows(source(url, headers={"Authorization": f"Token {API_KEY}"}))
+    assert "403" in str(caught.value) and "bad ***" in str(caught.value)
+    assert API_KEY not in str(caught.value)

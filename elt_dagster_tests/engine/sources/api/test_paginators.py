@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from elt_dagster.engine.sources.api.client import ApiError, ApiStats, iter_api_batches
+from elt_dagster.engine.sources.api.paginators import Page, Request, build_paginator
 from elt_dagster_tests.engine.sources.api.helpers import TOKEN, ids, numbered, rows, source
 from elt_dagster_tests.http_api import FakeApi, Reply, Seen
 
@@ -141,3 +142,42 @@ def test_empty_first_page_gives_no_batches(server: FakeApi) -> None:
     src = source(url, records_path="data", paginate={"type": "page_number"})
     assert list(iter_api_batches(src, stats=stats)) == []
     assert (len(server.seen), stats.stopped) == (1, "empty_page")
+
+
+def test_a_paginator_owns_its_state_between_pages() -> None:
+    def page(data: object, url: str = "https://h.example/x") -> Page:
+        return Page(data, url, url, None)
+
+    cursor = build_paginator(source("https://h.example/x", paginate={"type": "cursor", "cursor_path": "next"}).paginate)
+    request = Request("https://h.example/x", {"cursor": "c0"})
+    cursor.init_request(request)
+    assert cursor.update_state(page({"next": "c1"}), [{"id": 1}]) is None
+    following, stop = cursor.next_request(request, page({"next": "c1"}))
+    assert following is not None and following.params == {"cursor": "c1"} and stop is None
+    assert cursor.next_request(following, page({"next": "c1"})) == (None, "repeated_cursor")
+
+    offset = build_paginator(source("https://h.example/x", paginate={"type": "offset", "limit": 2}).paginate)
+    request = Request("https://h.example/x", {})
+    offset.init_request(request)
+    assert request.params == {"offset": "0", "limit": "2"}
+    assert offset.update_state(page([]), [{"id": 1}, {"id": 2}]) is None
+    following, _ = offset.next_request(request, page([]))
+    assert following is not None and following.params == {"offset": "2", "limit": "2"}
+    assert request.params == {"offset": "0", "limit": "2"}  # the earlier request is left as it was
+    assert offset.update_state(page([]), []) == "empty_page"
+
+
+def test_a_next_url_elsewhere_is_followed_only_without_credentials(server: FakeApi) -> None:
+    elsewhere = server.url("/elsewhere").replace("127.0.0.1", "localhost")
+    server.route("/elsewhere", lambda seen: Reply(numbered(1, start=3)))
+    url = server.route("/items", lambda seen: Reply(numbered(2), headers={"Link": f'<{elsewhere}>; rel="next"'}))
+    assert ids(rows(source(url, paginate="link_header"))) == ["1", "2", "3"]
+    with pytest.raises(ApiError, match="another host or scheme; not sending the source's credentials"):
+        rows(source(url, paginate="link_header", headers={"X-Team": "data"}))
+
+
+def test_a_total_that_is_not_a_number_fails(server: FakeApi) -> None:
+    url = server.route("/items", lambda s: Reply({"total": "many", "results": numbered(2)}))
+    paginate = {"type": "offset", "total_path": "total"}
+    with pytest.raises(ApiError, match=r"total_path 'total' in the response from .*/items.* is 'many', not a number"):
+        rows(source(url, paginate=paginate, records_path="results"))
