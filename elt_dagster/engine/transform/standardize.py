@@ -160,7 +160,11 @@ def standardize_json(values: pa.Array) -> Standardized:
 
 
 def standardize_string(values: pa.Array) -> Standardized:
-    """Text as it is; only a NUL character fails (PostgreSQL text cannot hold it)."""
+    """Text as it is, but whitespace-only text is NULL (as every empty value); a NUL character fails (PostgreSQL
+    text cannot hold it)."""
+    blank = pc.fill_null(pc.or_(pc.utf8_is_space(values), pc.equal(values, "")), False)
+    if pc.any(blank).as_py():
+        values = pc.if_else(blank, pa.nulls(len(values), pa.string()), values)
     return values, pc.fill_null(pc.match_substring(values, "\x00"), False)
 
 

@@ -35,22 +35,51 @@ def pipeline_column_types(loaded: LoadedConfig, columns: list[str]) -> dict[str,
     return {name: declared.get(name, "string") for name in columns}
 
 
-def row_hashes(columns: dict[str, pa.Array]) -> pa.Array:
-    """128-bit XXH3 of the row's non-null (column name, canonical value) pairs, in column-name order, as hex.
+_SEPARATORS = "[\x1b\x1e\x1f]"
+_ESCAPES = (("\x1b", "\x1b0"), ("\x1f", "\x1b1"), ("\x1e", "\x1b2"))  # the escape character first
 
-    The hashed text is, for each non-null column in name order, `\\x1f<name>\\x1e<value>`. NULLs are left out, so
-    adding a column to the schema does not change the hash of rows that lack it.
+
+def _escaped(values: pa.Array) -> pa.Array:
+    """`values` with the separator characters (and the escape character) escaped, so that no value can pass for
+    a separator; text without them, nearly all text, is unchanged."""
+    if not pc.any(pc.match_substring_regex(values, _SEPARATORS)).as_py():
+        return values
+    for raw, escape in _ESCAPES:
+        values = pc.replace_substring(values, raw, escape)
+    return values
+
+
+def _escaped_name(name: str) -> str:
+    for raw, escape in _ESCAPES:
+        name = name.replace(raw, escape)
+    return name
+
+
+def row_hash_inputs(columns: dict[str, pa.Array]) -> pa.Array:
+    """What each row's hash is computed from: for each non-null column in name order, `\\x1f<name>\\x1e<value>`.
+
+    Names and values are escaped (`\\x1b` -> `\\x1b0`, `\\x1f` -> `\\x1b1`, `\\x1e` -> `\\x1b2`), so the text
+    decodes back to exactly one set of (name, value) pairs: two different rows never share a hash input. NULLs are
+    left out, so adding a column to the schema does not change the hash of rows that lack it, and an empty string
+    (`\\x1f<name>\\x1e`) differs from NULL.
     """
     if not columns:
         raise ValueError("a row hash needs at least one column")
     parts: list[pa.Array | pa.Scalar] = []
     for name, values in sorted(columns.items()):
-        marker = f"\x1f{name}\x1e"
+        marker = f"\x1f{_escaped_name(name)}\x1e"
+        values = _escaped(values)
         if values.null_count:  # joined per row, so that a NULL drops its name too
             parts.append(pc.binary_join_element_wise(marker, values, ""))
         else:  # the common case: one join over all columns, names as constants
             parts += [pa.scalar(marker), values]
-    joined = pc.binary_join_element_wise(*parts, "", null_handling="skip").cast(pa.binary())
+    # "replace", not "skip": pyarrow 26 drops a row whose parts are all null under "skip" (rows then misalign)
+    return pc.binary_join_element_wise(*parts, "", null_handling="replace", null_replacement="").cast(pa.binary())
+
+
+def row_hashes(columns: dict[str, pa.Array]) -> pa.Array:
+    """128-bit XXH3 of each row's `row_hash_inputs`, as 32 hex characters."""
+    joined = row_hash_inputs(columns)
     digest = xxhash.xxh3_128_digest
     hex_text = b"".join([digest(value) for value in joined.to_pylist()]).hex().encode()
     offsets = np.arange(0, len(hex_text) + 1, 32, dtype=np.int32)
@@ -86,7 +115,7 @@ def _standardize_batch(
     canonical: dict[str, pa.Array] = {}
     reject_mask: pa.Array | None = None
     reasons: pa.Array | None = None
-    checks: list[tuple[pa.Array, pa.Array]] = []
+    checks: list[tuple[pa.Array, pa.Array | pa.Scalar, str | None]] = []
     for name, type_name in types.items():
         raw = batch.column(name)
         values, failed = STANDARDIZERS[type_name](raw)
@@ -99,6 +128,9 @@ def _standardize_batch(
                 "",
             )
             checks.append((failed, quoted, name))
+    empty = _all_null(list(canonical.values()))
+    if empty is not None:  # a blank spreadsheet row, `{}`: nothing to load, said so rather than loaded as NULLs
+        checks.insert(0, (empty, pa.scalar("the record is empty: every value is empty"), None))
     for name in key:
         missing = pc.is_null(canonical[name])
         if pc.any(missing).as_py():
@@ -107,10 +139,21 @@ def _standardize_batch(
     for failed, reason, name in reversed(checks):  # the first failing column gives the reason
         reject_mask = failed if reject_mask is None else pc.or_(reject_mask, failed)
         reasons = pc.if_else(failed, reason, reasons if reasons is not None else pa.scalar(None, pa.string()))
-        columns = pc.if_else(failed, name, columns if columns is not None else pa.scalar(None, pa.string()))
+        column = pa.scalar(name, pa.string())
+        columns = pc.if_else(failed, column, columns if columns is not None else pa.scalar(None, pa.string()))
     if reasons is None:
         return canonical, None, None
     return canonical, reject_mask, pa.StructArray.from_arrays([reasons, columns], ["reason", "column"])
+
+
+def _all_null(values: list[pa.Array]) -> pa.Array | None:
+    """True where every value of a row is null; None when no row is."""
+    if not values:
+        return None
+    mask = pc.is_null(values[0])
+    for column in values[1:]:
+        mask = pc.and_(mask, pc.is_null(column))
+    return mask if pc.any(mask).as_py() else None
 
 
 def _reject_records(

@@ -306,3 +306,41 @@ def test_probe_load_falls_back_when_rows_appear_between_lookup_and_copy(
     assert fetch(database_url, f'SELECT count(*), count(DISTINCT _elt_row_hash) FROM "{db_schema}".orders') == [
         (202, 202)
     ]
+
+
+@pytest.mark.parametrize("mode", ["append", "merge"])
+def test_values_holding_the_hash_separators_are_different_rows(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str, mode: str
+) -> None:
+    rows = ['{"id": 1, "a": "x\\u001fb\\u001ey"}', '{"id": 2, "a": "x", "b": "y"}', '{"id": 3, "a": "x\\u001b1"}']
+    write(tmp_path / "data" / "a.jsonl", "\n".join(rows) + "\n")
+    merge = "  mode: merge\n  primary_key: [id]\n" if mode == "merge" else ""
+    config = make_pipeline(
+        f"sources:\n  - type: local\n    path: ../data\ntarget:\n  table: t\n  db_schema: {{schema}}\n{merge}"
+        "schema:\n  columns:\n    id: integer\n"
+    )
+    result = run_pipeline(config)
+    assert (result.inserted, result.duplicates, result.rejected) == (3, 0, 0)
+    assert fetch(database_url, f'SELECT id, a, b FROM "{db_schema}".t ORDER BY id') == [
+        (1, "x\x1fb\x1ey", None),
+        (2, "x", "y"),
+        (3, "x\x1b1", None),
+    ]
+
+
+def test_an_empty_record_is_quarantined_not_loaded(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    write(tmp_path / "data" / "a.csv", "id,name\n1,Ann\n,\n , \n2,Bob\n")
+    write(tmp_path / "data" / "b.jsonl", '{"id": 3, "name": "Cid"}\n{}\n')
+    config = make_pipeline(
+        "sources:\n  - type: local\n    path: ../data\ntarget:\n  table: t\n  db_schema: {schema}\n"
+        "schema:\n  columns:\n    id: integer\n    name: string\n"
+    )
+    result = run_pipeline(config)
+    assert (result.inserted, result.rejected) == (3, 3)
+    assert fetch(database_url, f'SELECT id FROM "{db_schema}".t ORDER BY id') == [(1,), (2,), (3,)]
+    reasons = fetch(
+        database_url, f'SELECT reason, source_row FROM "{db_schema}".t__rejected ORDER BY source, source_row'
+    )
+    assert reasons == [("the record is empty: every value is empty", row) for row in (2, 3, 2)]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ import pytest
 
 from elt_dagster.engine.config import LoadedConfig, load_config
 from elt_dagster.engine.dry_run import CheckReport, check_pipeline
-from elt_dagster.engine.transform.validate import HASH_COLUMN, describe_reject, row_hashes
+from elt_dagster.engine.transform.validate import HASH_COLUMN, describe_reject, row_hash_inputs, row_hashes
 from elt_dagster_tests.conftest import write
 
 # --- row hashes --------------------------------------------------------------------------------------
@@ -204,3 +206,46 @@ def test_validate_keeps_text_that_looks_like_null(tmp_path: Path) -> None:
     write(tmp_path / "data" / "a.csv", "id,country\n1,NA\n2,null\n3,N/A\n4,nan\n")
     rows = validated_rows(extract_and_validate(loaded, tmp_path))
     assert [r["country"] for r in rows] == ["NA", "null", "N/A", "nan"]
+
+
+def _decoded(hash_input: bytes) -> dict[str, str]:
+    """The (name, value) pairs a hash input stands for: the inverse of `row_hash_inputs`."""
+
+    def unescape(text: str) -> str:
+        return re.sub("\x1b([012])", lambda m: {"0": "\x1b", "1": "\x1f", "2": "\x1e"}[m[1]], text)
+
+    pairs = {}
+    for field in hash_input.decode().split("\x1f")[1:]:
+        name, separator, value = field.partition("\x1e")
+        assert separator and "\x1e" not in value
+        pairs[unescape(name)] = unescape(value)
+    return pairs
+
+
+def test_two_different_rows_never_share_a_hash_input() -> None:
+    generator = random.Random(20261128)
+    alphabet = ["a", "b", "x", "\x1b", "\x1e", "\x1f", "0", "1", "2", " ", "é"]
+    names = ["a", "b", "a\x1fb", "c\x1e", "d\x1b1"]
+    rows = []
+    for _ in range(3000):
+        row = {}
+        for name in names:
+            if generator.random() < 0.3:
+                row[name] = None
+            else:
+                row[name] = "".join(generator.choice(alphabet) for _ in range(generator.randint(0, 6)))
+        rows.append(row)
+    columns = {name: pa.array([row[name] for row in rows], pa.string()) for name in names}
+    inputs = row_hash_inputs(columns).to_pylist()
+    for row, hash_input in zip(rows, inputs, strict=True):
+        assert _decoded(hash_input) == {k: v for k, v in row.items() if v is not None}
+    distinct_rows = {tuple(sorted((k, v) for k, v in row.items() if v is not None)) for row in rows}
+    assert len(set(inputs)) == len(distinct_rows)
+
+
+def test_separator_characters_inside_values_are_not_separators() -> None:
+    one = row_hashes(arrays(a=["x\x1fb\x1ey"], b=[None])).to_pylist()
+    two = row_hashes(arrays(a=["x"], b=["y"])).to_pylist()
+    assert one != two
+    plain = row_hash_inputs(arrays(id=["1"], name=["Anna"])).to_pylist()
+    assert plain == [b"\x1fid\x1e1\x1fname\x1eAnna"]  # text without separators hashes as it always did
