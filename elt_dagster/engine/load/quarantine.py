@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import psycopg
@@ -12,6 +13,17 @@ from elt_dagster.engine.config import REJECTED_SUFFIX, Target
 from elt_dagster.engine.load.tables import names_sql, table_ident
 
 _COLUMNS = ["raw_record", "column_name", "reason", "source", "source_row", "run_id"]
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def storable_json(text: str) -> str:
+    """JSON text that `jsonb` accepts: a NUL character (`\\u0000`, which jsonb refuses) becomes the text `\\u0000`."""
+    return _JSON_NUL.sub(r"\1\\\\u0000", text)
+
+
+def storable_text(text: str | None) -> str | None:
+    """Text that PostgreSQL can hold: a NUL character becomes the text `\\u0000`."""
+    return text.replace("\x00", "\\u0000") if text else text
 
 
 def quarantine(conn: psycopg.Connection, target: Target, rejects_path: Path, run_id: str) -> int:
@@ -32,8 +44,9 @@ def quarantine(conn: psycopg.Connection, target: Target, rejects_path: Path, run
             with rejects_path.open(encoding="utf-8") as handle:
                 for line in handle:
                     item = json.loads(line)
-                    raw = json.dumps(item["raw_record"], ensure_ascii=False)
-                    copy.write_row((raw, item["column"], item["reason"], item["source"], item["source_row"], run_id))
+                    raw = storable_json(json.dumps(item["raw_record"], ensure_ascii=False))
+                    texts = [storable_text(item[key]) for key in ("column", "reason", "source")]
+                    copy.write_row((raw, *texts, item["source_row"], run_id))
                     count += 1
     if count:
         conn.execute(

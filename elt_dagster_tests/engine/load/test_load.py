@@ -12,6 +12,7 @@ import pytest
 
 from elt_dagster.engine.config import load_config
 from elt_dagster.engine.db import DatabaseError, connect
+from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster_tests.conftest import fetch, write
 
@@ -344,3 +345,69 @@ def test_an_empty_record_is_quarantined_not_loaded(
         database_url, f'SELECT reason, source_row FROM "{db_schema}".t__rejected ORDER BY source, source_row'
     )
     assert reasons == [("the record is empty: every value is empty", row) for row in (2, 3, 2)]
+
+
+ODD_JSON_LINES = {
+    "lone surrogate": ('{"id": 9, "name": "\\ud800"}', "not valid Unicode"),
+    "huge exponent": ('{"id": 9, "name": [1e9999999999999999999]}', "a number out of range"),
+    "exponent in a list": ('{"id": 9, "name": [1e5000]}', None),
+    "deep nesting": ("[" * 100_000, "nested deeper than 64 levels"),
+    "deep object": ('{"id": 9, "name": ' + '{"a": ' * 70 + "1" + "}" * 70 + "}", "nested deeper than 64 levels"),
+    "NaN": ('{"id": 9, "name": NaN}', "NaN is not valid JSON"),
+    "NUL in a key": ('{"id": 9, "fo\\u0000o": 1}', "holds a NUL character"),
+    "two NUL keys": ('{"id": 9, "a\\u0000x": 1, "a\\u0000y": 2}', "holds a NUL character"),
+    "NUL in a value": ('{"id": 9, "name": "a\\u0000b"}', "text without NUL characters"),
+}
+
+
+@pytest.mark.parametrize("case", list(ODD_JSON_LINES))
+def test_one_odd_record_is_quarantined_and_the_others_load(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str, case: str
+) -> None:
+    line, reason = ODD_JSON_LINES[case]
+    write(tmp_path / "data" / "a.jsonl", f'{{"id": 1, "name": "Ann"}}\n{line}\n{{"id": 2, "name": "Bob"}}\n')
+    config = make_pipeline(
+        "sources:\n  - type: local\n    path: ../data\ntarget:\n  table: t\n  db_schema: {schema}\n"
+        "schema:\n  columns:\n    id: integer\n    name: string\n"
+    )
+    result = run_pipeline(config)
+    loaded = fetch(database_url, f'SELECT id FROM "{db_schema}".t ORDER BY id')
+    if reason is None:  # not odd after all: loaded, every digit kept
+        assert loaded == [(1,), (2,), (9,)] and result.rejected == 0
+        return
+    assert loaded == [(1,), (2,)] and (result.inserted, result.rejected) == (2, 1)
+    stored = fetch(database_url, f'SELECT reason, source_row, raw_record::text FROM "{db_schema}".t__rejected')
+    assert len(stored) == 1 and reason in stored[0][0] and stored[0][1] == 2
+
+
+def test_numbers_in_lists_keep_every_digit(tmp_path: Path, make_pipeline, database_url: str, db_schema: str) -> None:
+    write(tmp_path / "data" / "a.jsonl", '{"id": 1, "v": [12.345678901234567890123, 1e400, {"x": 0.10}]}\n')
+    config = make_pipeline(
+        "sources:\n  - type: local\n    path: ../data\ntarget:\n  table: t\n  db_schema: {schema}\n"
+        "schema:\n  columns:\n    id: integer\n    v: string\n"
+    )
+    run_pipeline(config)
+    assert fetch(database_url, f'SELECT v FROM "{db_schema}".t') == [('[12.345678901234567890123,1E+400,{"x":0.10}]',)]
+
+
+def test_a_json_file_with_a_deeply_nested_record_quarantines_it(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    deep = "[" * 20_000 + "]" * 20_000
+    write(tmp_path / "data" / "a.json", f'[{{"id": 1, "name": "Ann"}}, {{"id": 2, "name": {deep}}}, {{"id": 3}}]')
+    config = make_pipeline(
+        "sources:\n  - type: local\n    path: ../data\ntarget:\n  table: t\n  db_schema: {schema}\n"
+        "schema:\n  columns:\n    id: integer\n    name: string\n"
+    )
+    result = run_pipeline(config)
+    assert (result.inserted, result.rejected) == (2, 1)
+    assert fetch(database_url, f'SELECT reason, source_row FROM "{db_schema}".t__rejected') == [
+        ("nested deeper than 64 levels", 2)
+    ]
+
+
+def test_a_json_file_with_an_absurd_exponent_is_one_clear_error(tmp_path: Path, make_pipeline) -> None:
+    write(tmp_path / "data" / "a.json", '[{"id": 1}, {"id": 1e9999999999999999999}]')
+    config = make_pipeline("sources:\n  - type: local\n    path: ../data\ntarget:\n  table: t\n  db_schema: {schema}\n")
+    with pytest.raises(PipelineError, match=r"a\.json: invalid JSON \(a number out of range, after record 1\)"):
+        run_pipeline(config)

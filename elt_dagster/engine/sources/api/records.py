@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from elt_dagster.engine.sources.files.json_records import FlattenCollision, flatten_record
+from elt_dagster.engine.sources.files.json_records import BadRecord, flatten_record
 
 from .errors import ApiError, excerpt
 from .json_paths import MISSING, describe_top, json_kind, lookup
@@ -51,5 +51,5 @@ def flattened(items: list[Any], page: Page, page_index: int) -> Iterator[dict[st
             )
         try:
             yield flatten_record(item)
-        except FlattenCollision as exc:
+        except BadRecord as exc:
             raise ApiError(f"record {index} of page {page_index} from {page.shown}: {exc}", url=page.shown) from None

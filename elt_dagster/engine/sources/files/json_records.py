@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
+import re
 from collections.abc import Iterator
 from contextlib import closing
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -24,41 +26,78 @@ from elt_dagster.engine.sources.files.readers import (
     short_error,
 )
 
-
-def _json_number(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() and "." not in str(value) else float(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+MAX_DEPTH = 64
+"""Deepest nesting of objects and lists a record may have; a deeper record is quarantined."""
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class FlattenCollision(ValueError):
+class BadRecord(ValueError):
+    """A JSON record that can't become a row; it is quarantined with this reason."""
+
+
+class FlattenCollision(BadRecord):
     """Two keys of one record flatten to the same column name (`a_b` and `a.b`)."""
 
 
 def flatten_record(
-    record: dict[str, Any], prefix: str = "", out: dict[str, str | None] | None = None
+    record: dict[str, Any], prefix: str = "", out: dict[str, str | None] | None = None, depth: int = 1
 ) -> dict[str, str | None]:
     """Nested objects become `parent_child` keys; lists stay JSON text; scalars become strings.
 
-    Raises FlattenCollision when two keys would become one column: a value must never silently replace another.
+    Raises BadRecord (FlattenCollision when two keys would become one column: a value must never silently replace
+    another) for a record that can't be stored as it is: a key with a NUL character, text that isn't valid Unicode,
+    a number no database can hold, nesting deeper than MAX_DEPTH.
     """
     out = {} if out is None else out
+    if depth > MAX_DEPTH:
+        raise BadRecord(f"nested deeper than {MAX_DEPTH} levels")
     for key, value in record.items():
-        name = f"{prefix}{key}"
+        if "\x00" in key:
+            shown = _checked_text(key).replace("\x00", "\\u0000")
+            raise BadRecord(f"the key {shown!r} holds a NUL character")
+        name = f"{prefix}{_checked_text(key)}"
         if isinstance(value, dict):
-            flatten_record(value, f"{name}_", out)
+            flatten_record(value, f"{name}_", out, depth + 1)
             continue
         if name in out:
             raise FlattenCollision(f"two keys become the column {name!r} (a nested key and a flat one)")
-        if value is None:
-            out[name] = None
-        elif isinstance(value, bool):
-            out[name] = "true" if value else "false"
-        elif isinstance(value, list):
-            out[name] = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_number)
-        else:
-            out[name] = str(value)
+        out[name] = None if value is None else json_text(value, depth) if isinstance(value, list) else _scalar(value)
     return out
+
+
+def json_text(value: Any, depth: int = 1) -> str:
+    """`value` (parsed with numbers as Decimal) as compact JSON text, numbers with every digit they were written
+    with; BadRecord for nesting deeper than MAX_DEPTH, NaN/Infinity, or text that isn't valid Unicode."""
+    if depth > MAX_DEPTH:
+        raise BadRecord(f"nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        items = (
+            f"{json.dumps(_checked_text(k), ensure_ascii=False)}:{json_text(v, depth + 1)}" for k, v in value.items()
+        )
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(json_text(item, depth + 1) for item in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(_checked_text(value), ensure_ascii=False)
+    return "null" if value is None else _scalar(value)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return _checked_text(value)
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise BadRecord(f"{value} is not a number a database can store")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BadRecord(f"{value} is not a number a database can store")
+    return str(value)
+
+
+def _checked_text(text: str) -> str:
+    if _LONE_SURROGATE.search(text):
+        raise BadRecord("text that is not valid Unicode (a lone surrogate such as \\ud800)")
+    return text
 
 
 def _batched_records(items: Iterator[tuple[int, Any, str | None]]) -> Iterator[RawBatch]:
@@ -70,19 +109,25 @@ def _batched_records(items: Iterator[tuple[int, Any, str | None]]) -> Iterator[R
             try:
                 records.append(flatten_record(item))
                 numbers.append(number)
-            except FlattenCollision as exc:
-                malformed.append(Malformed(raw=raw or json.dumps(item, default=str), reason=str(exc), row=number))
+            except BadRecord as exc:
+                malformed.append(Malformed(raw=raw or _shown(item), reason=str(exc), row=number))
         elif isinstance(item, Malformed):
             malformed.append(item)
         else:
-            malformed.append(
-                Malformed(raw=raw or json.dumps(item, default=str), reason="record is not a JSON object", row=number)
-            )
+            malformed.append(Malformed(raw=raw or _shown(item), reason="record is not a JSON object", row=number))
         if len(records) + len(malformed) >= BATCH_ROWS:
             yield RawBatch(records_to_table(records), pa.array(numbers, pa.int64()), malformed)
             records, numbers, malformed = [], [], []
     if records or malformed:
         yield RawBatch(records_to_table(records), pa.array(numbers, pa.int64()), malformed)
+
+
+def _shown(item: Any) -> str:
+    """A parsed record as text for the quarantine (a record too deep to print is said to be so)."""
+    try:
+        return json.dumps(item, default=str)  # ASCII: a lone surrogate must not reach the UTF-8 rejects file
+    except (RecursionError, ValueError):
+        return f"(nested deeper than {MAX_DEPTH} levels: see the source file)"
 
 
 def iter_jsonl(path: Path, *, encoding: str) -> Iterator[RawBatch]:
@@ -95,18 +140,30 @@ def iter_jsonl(path: Path, *, encoding: str) -> Iterator[RawBatch]:
                 for number, line in enumerate(handle, start=1):
                     if not line.strip():
                         continue
-                    try:
-                        yield number, json.loads(line, parse_float=Decimal), line.rstrip("\r\n")
-                    except json.JSONDecodeError as exc:
-                        yield (
-                            number,
-                            Malformed(raw=line.rstrip("\r\n"), reason=f"invalid JSON: {exc.msg}", row=number),
-                            line,
-                        )
+                    yield number, _parse_line(line, number), line.rstrip("\r\n")
             except UnicodeDecodeError as exc:
                 raise ExtractError(f"{path}: not {encoding} text ({short_error(exc)})") from None
 
     yield from _batched_records(items())
+
+
+def _parse_line(line: str, number: int) -> Any:
+    """One JSON Lines record, or a Malformed saying why it isn't one (NaN and Infinity are not JSON)."""
+    try:
+        return json.loads(line, parse_float=Decimal, parse_constant=_not_json)
+    except json.JSONDecodeError as exc:
+        reason = f"invalid JSON: {exc.msg}"
+    except BadRecord as exc:
+        reason = str(exc)
+    except RecursionError:
+        reason = f"nested deeper than {MAX_DEPTH} levels"
+    except InvalidOperation:
+        reason = "a number out of range (its exponent is too large)"
+    return Malformed(raw=line.rstrip("\r\n"), reason=reason, row=number)
+
+
+def _not_json(name: str) -> Any:
+    raise BadRecord(f"{name} is not valid JSON")
 
 
 def iter_json(path: Path, *, encoding: str, records_path: str | None) -> Iterator[RawBatch]:
@@ -118,7 +175,7 @@ def iter_json(path: Path, *, encoding: str, records_path: str | None) -> Iterato
 
     def items() -> Iterator[tuple[int, Any, str | None]]:
         with closing(open_json_bytes(path, gzipped, encoding)) as handle:
-            found = False
+            found, number = False, 0
             try:
                 for number, item in enumerate(ijson.items(handle, prefix), start=1):
                     found = True
@@ -129,6 +186,10 @@ def iter_json(path: Path, *, encoding: str, records_path: str | None) -> Iterato
                 raise ExtractError(f"{path}: invalid JSON ({short_error(exc)})") from None
             except UnicodeDecodeError as exc:
                 raise ExtractError(f"{path}: not {encoding} text ({short_error(exc)})") from None
+            except InvalidOperation:
+                raise ExtractError(f"{path}: invalid JSON (a number out of range, after record {number})") from None
+            except RecursionError:
+                raise ExtractError(f"{path}: invalid JSON (nested too deeply, after record {number})") from None
             if not found:
                 _explain_missing_records(path, gzipped, encoding, records_path)
 
