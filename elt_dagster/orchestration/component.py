@@ -8,14 +8,12 @@ file never takes the other pipelines down.
 
 import functools
 import logging
-import os
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
 from elt_dagster.engine.config import ConfigError, LoadedConfig, load_config
-from elt_dagster.engine.db import DATABASE_URL_ENV
 
 from .assets import build_pipeline
 from .resources import BOOKKEEPING_RESOURCE, POSTGRES_RESOURCE, BookkeepingResource, PostgresResource
@@ -26,17 +24,14 @@ CONFIG_ERRORS_GROUP = "config_errors"
 
 
 @functools.cache
-def _shared_resources(default_url: str | None) -> dict[str, dg.ConfigurableResource]:
-    # One object per URL: Definitions.merge accepts a resource key twice only when it is the same object.
-    return {
-        POSTGRES_RESOURCE: PostgresResource(database_url=default_url),
-        BOOKKEEPING_RESOURCE: BookkeepingResource(database_url=default_url),
-    }
-
-
 def shared_resources() -> dict[str, dg.ConfigurableResource]:
-    """The database resources every pipeline uses (default database: env ELT_DATABASE_URL, else embedded)."""
-    return _shared_resources(os.environ.get(DATABASE_URL_ENV))
+    """The database resources every pipeline uses (one object each: Definitions.merge accepts a resource key twice
+    only when it is the same object).
+
+    The default database is read from env ELT_DATABASE_URL when a run uses it, never put into the resources'
+    config: Dagster stores resource config in its run storage, and the URL may hold a password.
+    """
+    return {POSTGRES_RESOURCE: PostgresResource(), BOOKKEEPING_RESOURCE: BookkeepingResource()}
 
 
 def broken_config_definitions(path: Path, error: ConfigError) -> dg.Definitions:

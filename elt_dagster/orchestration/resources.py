@@ -56,7 +56,8 @@ def qualified_table(loaded: LoadedConfig) -> str:
 
 
 class PostgresResource(ConfigurableResource):
-    """The default database: `database_url`, else env ELT_DATABASE_URL, else the embedded PostgreSQL.
+    """The default database: `database_url` (set it with `dg.EnvVar`, so that only the variable's name is stored),
+    else env ELT_DATABASE_URL read at use, else the embedded PostgreSQL.
 
     A pipeline whose YAML names its own connection (`target.url` or host/...) uses that instead.
     """

@@ -158,3 +158,21 @@ def test_cli_validate_and_preview(config_dir: Path, tmp_path: Path, database_url
     assert shown.returncode == 0, shown.stderr
     assert f"{db_schema}.orders: 2 rows" in shown.stdout and "1.5" in shown.stdout
     assert main(["validate", str(config_dir / "shop.yaml")]) == 0
+
+
+def test_the_default_database_url_never_reaches_dagsters_run_storage(
+    config_dir: Path, database_url: str, db_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagster_shared.serdes import serialize_value
+
+    secret = "planted-db-pw-7f3a"  # the embedded server trusts local connections: the password is ignored
+    monkeypatch.setenv("ELT_DATABASE_URL", f"{database_url}&password={secret}")
+    with instance_for_test() as instance:
+        result = build_definitions(config_dir).resolve_job_def("shop_elt").execute_in_process(instance=instance)
+        assert result.success
+        run = instance.get_run_by_id(result.run_id)
+        assert run is not None and run.job_snapshot_id
+        stored = serialize_value(instance.get_job_snapshot(run.job_snapshot_id)) + serialize_value(run)
+        stored += "".join(serialize_value(event) for event in instance.all_logs(result.run_id))
+    assert "password=***" in stored  # the log line naming the database, masked
+    assert secret not in stored
