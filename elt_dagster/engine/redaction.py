@@ -98,11 +98,20 @@ def redact_mapping(value: Any, *, under_auth: bool = False, under_headers: bool 
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     """Free text (an error message, a log line) with the given secret values, raw or URL-encoded, and the
     passwords inside URLs and secret URL query parameters masked."""
-    for secret in sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True):
-        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
-            text = text.replace(form, MASK)
+    for secret in sorted(_forms(secrets), key=len, reverse=True):
+        text = text.replace(secret, MASK)
     text = _URL_USERINFO.sub(rf"\1{MASK}\3", text)
-    return re.sub(r"(?<=[?&])([\w.-]+)=([^&#\s'\"]+)", _mask_query_pair, text)
+    return re.sub(r"(?:(?<=[?&;\s])|^)([\w.-]+)=('[^']*'|[^&#\s'\";]+)", _mask_query_pair, text)
+
+
+def _forms(secrets: Iterable[str]) -> set[str]:
+    """Every way a secret may show in a message: raw, URL-encoded, with its whitespace collapsed (messages are put
+    on one line), and each line of a secret that spans several."""
+    forms: set[str] = set()
+    for secret in secrets:
+        for part in {secret, " ".join(secret.split()), *secret.splitlines()}:
+            forms |= {part, quote(part, safe=""), quote_plus(part)}
+    return {form for form in forms if len(form.strip()) >= 3}
 
 
 def redact_yaml(text: str) -> str:

@@ -109,3 +109,15 @@ def test_yaml_keeps_layout_and_comments_and_masks_defaults() -> None:
         assert secret not in text
     assert text.startswith("# the warehouse\ntarget:\n") and "# main" in text
     assert "token: ${TOKEN}" in text and "a=1" in text
+
+
+def test_yaml_masks_a_libpq_password_written_in_a_url_value() -> None:
+    text = redact_yaml("target:\n  url: host=db port=5432 password=pw-11 dbname=w\n")
+    assert "pw-11" not in text and "host=db port=5432 password=***" in text and "dbname=w" in text
+
+
+def test_a_secret_with_a_newline_is_masked_whole_and_line_by_line() -> None:
+    secret = "first-part-1\nsecond-part-2"
+    for message in (f"bad value {secret}", f"bad value {' '.join(secret.split())}", "echo: second-part-2"):
+        masked = redact_text(message, [secret])
+        assert "first-part-1" not in masked and "second-part-2" not in masked

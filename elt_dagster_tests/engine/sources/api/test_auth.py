@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -80,3 +81,28 @@ def test_a_token_echoed_in_the_error_body_is_masked(server: FakeApi) -> None:
         rows(source(url, auth={"type": "bearer", "token": TOKEN}))
     assert "403" in str(caught.value) and "has expired" in str(caught.value)
     assert TOKEN not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"auth": {"type": "api_key", "name": "X-Api-Key", "value": API_KEY}},
+        {"auth": {"type": "api_key", "name": "key", "value": API_KEY, "in": "query"}},
+        {"headers": {"X-Team-Token": API_KEY}},
+    ],
+)
+def test_a_redirect_to_another_origin_gets_no_credentials(server: FakeApi, options: dict[str, Any]) -> None:
+    elsewhere = server.route("/elsewhere", lambda seen: Reply(numbered(1)))
+    elsewhere = elsewhere.replace("127.0.0.1", "localhost")
+    url = server.route("/items", lambda seen: Reply(status=302, headers={"Location": elsewhere}))
+    with pytest.raises(ApiError, match=r"redirected to .*another host or scheme; not sending"):
+        rows(source(url, **options))
+    assert server.requests_to("/elsewhere") == []
+
+
+def test_a_redirect_on_the_same_origin_is_followed_with_credentials(server: FakeApi) -> None:
+    moved = server.route("/v2/items", lambda seen: Reply(numbered(2)))
+    url = server.route("/items", lambda seen: Reply(status=301, headers={"Location": moved}))
+    got = rows(source(url, auth={"type": "api_key", "name": "X-Api-Key", "value": API_KEY}))
+    assert ids(got) == ["1", "2"]
+    assert server.requests_to("/v2/items")[0].headers.get("x-api-key") == API_KEY
