@@ -38,11 +38,19 @@ def _step(node: Any, part: Any) -> tuple[Any, Any] | None:
     return None
 
 
+def _is_union_tag(node: Any, part: str) -> bool:
+    """Whether `part` is pydantic's tag for the union member this mapping was read as: its `type:` value, or
+    `local` for a source that leaves `type` out."""
+    if not isinstance(node, yaml.MappingNode):
+        return False
+    written = _step(node, "type")
+    return part == (written[1].value if written else "local")
+
+
 def walk(root: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], yaml.Node | None]:
     """Follow `loc` through the YAML nodes: (the path as the user wrote it, the deepest node found on it).
 
-    pydantic puts a union member's tag ("api", "bearer", ...) into error paths; a part that isn't in a mapping
-    which has a `type` key is such a tag and is left out. The node is the key (or list item) of the last part
+    pydantic puts a union member's tag ("api", "bearer", ...) into error paths; it is left out. The node is the key (or list item) of the last part
     found, else the nearest parent, for its line.
     """
     kept: list[Any] = []
@@ -51,7 +59,7 @@ def walk(root: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...],
     for part in loc:
         step = _step(node, part)
         if step is None:
-            if isinstance(part, str) and isinstance(node, yaml.MappingNode) and _step(node, "type"):
+            if isinstance(part, str) and _is_union_tag(node, part):
                 continue
             kept.append(part)
             node = None

@@ -109,3 +109,19 @@ def test_unknown_source_type(tmp_path: Path) -> None:
 def test_source_type_can_be_left_out(tmp_path: Path) -> None:
     loaded = load(tmp_path, "sources:\n  - path: data\ntarget:\n  table: t\n")
     assert loaded.config.sources[0].type == "local"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sources:\n  - type: api\n    method: GET\ntarget:\n  table: t\n", "sources[0].url (line 2): required key"),
+        ("sources:\n  - pattern: '*'\ntarget:\n  table: t\n", "sources[0].path (line 2): required key"),
+        (
+            "sources:\n  - type: api\n    url: https://h/x\n    auth:\n      type: bearer\ntarget:\n  table: t\n",
+            "sources[0].auth.token (line 4): required key",
+        ),
+    ],
+)
+def test_a_missing_key_inside_a_typed_mapping_is_named(tmp_path: Path, text: str, expected: str) -> None:
+    message, _ = config_error(tmp_path, text)
+    assert expected in message
