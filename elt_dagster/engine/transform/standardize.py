@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from elt_dagster.engine.json_text import json_text
 from elt_dagster.engine.transform.arrays import Standardized, clean_text, failed_mask, keep_where, no_failures
 from elt_dagster.engine.transform.temporal import standardize_date, standardize_timestamp
 
@@ -77,14 +78,22 @@ def _decimal_slow(values: pa.Array) -> Standardized:
     exponent = pc.fill_null(pc.match_substring_regex(text, "[eE]"), False)
     if pc.any(exponent).as_py():  # 1e5 and 100000 are one value: written out, so they hash alike
         text = pc.replace_with_mask(
-            text, exponent, pa.array([_plain_decimal(v) for v in pc.filter(text, exponent).to_pylist()])
+            text, exponent, pa.array([_plain_decimal(v) for v in pc.filter(text, exponent).to_pylist()], pa.string())
         )
-    return text, failed_mask(values, ok)
+    return text, failed_mask(values, pc.and_(ok, pc.is_valid(text)))
 
 
-def _plain_decimal(text: str) -> str:
-    """`1.50e3` -> `1500`, `-2E-2` -> `-0.02`: fixed-point, no trailing zeros."""
-    plain = format(Decimal(text).normalize(), "f")
+def _plain_decimal(text: str) -> str | None:
+    """`1.50e3` -> `1500`, `-2E-2` -> `-0.02`: fixed-point, no trailing zeros; None beyond PostgreSQL's numeric
+    range (131,072 digits before the point, 16,383 after)."""
+    try:
+        number = Decimal(text).normalize()
+    except InvalidOperation:
+        return None
+    exponent = number.as_tuple().exponent
+    if number.adjusted() >= 131_072 or (isinstance(exponent, int) and exponent < -16_383):
+        return None
+    plain = format(number, "f")
     return "0" if plain in ("-0", "0") else plain
 
 
@@ -140,6 +149,8 @@ def _no_constants(name: str) -> None:
 
 
 def standardize_json(values: pa.Array) -> Standardized:
+    """Valid JSON as compact text with sorted keys (so equal documents hash alike), every digit of its numbers
+    kept; NaN/Infinity, NUL characters (jsonb has neither) and nesting deeper than MAX_DEPTH fail."""
     texts, oks = [], []
     for value in values.to_pylist():
         if value is None or not value.strip():
@@ -147,13 +158,12 @@ def standardize_json(values: pa.Array) -> Standardized:
             oks.append(True)
             continue
         try:
-            parsed = json.loads(value, parse_constant=_no_constants)  # PostgreSQL's jsonb has no NaN/Infinity
-            text = json.dumps(parsed, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+            text = json_text(json.loads(value, parse_float=Decimal, parse_constant=_no_constants), sort_keys=True)
             if "\x00" in text or "\\u0000" in text:
                 raise ValueError("jsonb cannot hold a NUL character")
             texts.append(text)
             oks.append(True)
-        except ValueError:
+        except (ValueError, RecursionError):
             texts.append(None)
             oks.append(False)
     return pa.array(texts, pa.string()), pc.invert(pa.array(oks, pa.bool_()))

@@ -31,8 +31,8 @@ def standardize_timestamp(values: pa.Array, with_zone: bool = False) -> Standard
     try:
         parsed = pc.cast(values, pa.timestamp("us", "UTC") if with_zone else pa.timestamp("us"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return timestamp_slow(values, with_zone)
-    return as_text(parsed), no_failures(values)
+        return _from_year_one(*timestamp_slow(values, with_zone))
+    return _from_year_one(as_text(parsed), no_failures(values))
 
 
 def standardize_date(values: pa.Array) -> Standardized:
@@ -40,8 +40,16 @@ def standardize_date(values: pa.Array) -> Standardized:
     try:
         parsed = pc.cast(values, pa.date32())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return date_slow(values)
-    return pc.cast(parsed, pa.string()), no_failures(values)
+        return _from_year_one(*date_slow(values))
+    return _from_year_one(pc.cast(parsed, pa.string()), no_failures(values))
+
+
+def _from_year_one(text: pa.Array, failed: pa.Array) -> Standardized:
+    """Year 0 (or before) fails: PostgreSQL has no year 0, and BC dates are not an input format here."""
+    early = pc.fill_null(pc.match_substring_regex(text, r"^(0000|-)"), False)
+    if not pc.any(early).as_py():
+        return text, failed
+    return pc.if_else(early, pa.nulls(len(text), pa.string()), text), pc.or_(failed, early)
 
 
 def _loose(text: pa.Array) -> pa.Array:

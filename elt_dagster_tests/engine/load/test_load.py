@@ -411,3 +411,25 @@ def test_a_json_file_with_an_absurd_exponent_is_one_clear_error(tmp_path: Path, 
     config = make_pipeline("sources:\n  - type: local\n    path: ../data\ntarget:\n  table: t\n  db_schema: {schema}\n")
     with pytest.raises(PipelineError, match=r"a\.json: invalid JSON \(a number out of range, after record 1\)"):
         run_pipeline(config)
+
+
+def test_values_postgresql_cannot_hold_are_quarantined(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    lines = ["id,d,n,j", "1,2024-01-31,1.5,[1]", "2,0000-01-01,1,", "3,,1e200000,", "4,,1e9999999999999999999,"]
+    lines += ['5,,,"{""big"": 1e400, ""exact"": 12.345678901234567890123}"']
+    write(tmp_path / "data" / "a.csv", "\n".join(lines) + "\n")
+    config = make_pipeline(
+        "sources:\n  - type: local\n    path: ../data\ntarget:\n  table: t\n  db_schema: {schema}\n"
+        "schema:\n  columns:\n    id: integer\n    d: date\n    n: decimal\n    j: json\n"
+    )
+    result = run_pipeline(config)
+    assert (result.inserted, result.rejected) == (2, 3)
+    assert fetch(
+        database_url, f"SELECT id, j->>'exact', (j->>'big')::numeric = 1e400 FROM \"{db_schema}\".t ORDER BY id"
+    ) == [
+        (1, None, None),
+        (5, "12.345678901234567890123", True),
+    ]
+    rejected = fetch(database_url, f'SELECT source_row, column_name FROM "{db_schema}".t__rejected ORDER BY 1')
+    assert rejected == [(2, "d"), (3, "n"), (4, "n")]  # record numbers: the header is not a record

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import math
-import re
 from collections.abc import Iterator
 from contextlib import closing
 from decimal import Decimal, InvalidOperation
@@ -14,6 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from elt_dagster.engine.json_text import MAX_DEPTH, BadRecord, checked_text, json_text, scalar_text
 from elt_dagster.engine.sources.files.readers import (
     BATCH_ROWS,
     ExtractError,
@@ -25,14 +24,6 @@ from elt_dagster.engine.sources.files.readers import (
     records_to_table,
     short_error,
 )
-
-MAX_DEPTH = 64
-"""Deepest nesting of objects and lists a record may have; a deeper record is quarantined."""
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-class BadRecord(ValueError):
-    """A JSON record that can't become a row; it is quarantined with this reason."""
 
 
 class FlattenCollision(BadRecord):
@@ -53,51 +44,18 @@ def flatten_record(
         raise BadRecord(f"nested deeper than {MAX_DEPTH} levels")
     for key, value in record.items():
         if "\x00" in key:
-            shown = _checked_text(key).replace("\x00", "\\u0000")
+            shown = checked_text(key).replace("\x00", "\\u0000")
             raise BadRecord(f"the key {shown!r} holds a NUL character")
-        name = f"{prefix}{_checked_text(key)}"
+        name = f"{prefix}{checked_text(key)}"
         if isinstance(value, dict):
             flatten_record(value, f"{name}_", out, depth + 1)
             continue
         if name in out:
             raise FlattenCollision(f"two keys become the column {name!r} (a nested key and a flat one)")
-        out[name] = None if value is None else json_text(value, depth) if isinstance(value, list) else _scalar(value)
-    return out
-
-
-def json_text(value: Any, depth: int = 1) -> str:
-    """`value` (parsed with numbers as Decimal) as compact JSON text, numbers with every digit they were written
-    with; BadRecord for nesting deeper than MAX_DEPTH, NaN/Infinity, or text that isn't valid Unicode."""
-    if depth > MAX_DEPTH:
-        raise BadRecord(f"nested deeper than {MAX_DEPTH} levels")
-    if isinstance(value, dict):
-        items = (
-            f"{json.dumps(_checked_text(k), ensure_ascii=False)}:{json_text(v, depth + 1)}" for k, v in value.items()
+        out[name] = (
+            None if value is None else json_text(value, depth) if isinstance(value, list) else scalar_text(value)
         )
-        return "{" + ",".join(items) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(json_text(item, depth + 1) for item in value) + "]"
-    if isinstance(value, str):
-        return json.dumps(_checked_text(value), ensure_ascii=False)
-    return "null" if value is None else _scalar(value)
-
-
-def _scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return _checked_text(value)
-    if isinstance(value, Decimal) and not value.is_finite():
-        raise BadRecord(f"{value} is not a number a database can store")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise BadRecord(f"{value} is not a number a database can store")
-    return str(value)
-
-
-def _checked_text(text: str) -> str:
-    if _LONE_SURROGATE.search(text):
-        raise BadRecord("text that is not valid Unicode (a lone surrogate such as \\ud800)")
-    return text
+    return out
 
 
 def _batched_records(items: Iterator[tuple[int, Any, str | None]]) -> Iterator[RawBatch]:
