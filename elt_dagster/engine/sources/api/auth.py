@@ -1,13 +1,18 @@
-"""How each auth kind of the YAML signs a request: one small `requests` auth class per kind, picked by `type`."""
+"""How each auth kind of the YAML signs a request (one small `requests` auth class per kind, picked by `type`), and
+the session that keeps those credentials on the configured origin."""
 
 from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlsplit
 
+import requests
 from requests import PreparedRequest
 from requests.auth import AuthBase, HTTPBasicAuth
 
-from .models import ApiKeyAuth, Auth, BasicAuth, BearerAuth
+from elt_dagster.engine.redaction import redact_url
+
+from .errors import ApiError
+from .models import ApiKeyAuth, ApiSource, Auth, BasicAuth, BearerAuth
 
 
 class BearerTokenAuth(AuthBase):
@@ -53,3 +58,28 @@ AUTH_CLASSES: dict[str, type[AuthBase]] = {
 def build_auth(config: Auth | None) -> AuthBase | None:
     """The request signer for a source's `auth:` (None: no auth)."""
     return AUTH_CLASSES[config.type](config) if config else None  # type: ignore[call-arg]
+
+
+class CredentialsStayHome(requests.Session):
+    """A session that refuses to follow a redirect to another origin while the source has credentials or headers.
+
+    `requests` strips only `Authorization` on such a redirect: an API key header, the query key and every
+    configured header would go along. Next-page links get the same rule (`_check_same_origin`).
+    """
+
+    def __init__(self, source: ApiSource):
+        super().__init__()
+        self.source = source
+        self.headers.update(source.headers)
+        self.auth = build_auth(source.auth)
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+        if (self.source.auth or self.source.headers) and self.should_strip_auth(
+            response.request.url or "", prepared_request.url or ""
+        ):
+            names = self.source.secret_query_names()
+            raise ApiError(
+                f"{redact_url(response.request.url or '', names)} redirected to {redact_url(prepared_request.url or '', names)}"
+                ", another host or scheme; not sending the source's credentials there"
+            )
+        super().rebuild_auth(prepared_request, response)

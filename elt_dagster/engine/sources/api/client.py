@@ -25,7 +25,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from elt_dagster.engine.redaction import redact_text, redact_url
 from elt_dagster.engine.sources.files import readers
 
-from .auth import build_auth
+from .auth import CredentialsStayHome
 from .cursor import max_cursor
 from .errors import ApiError, excerpt
 from .models import ApiSource
@@ -75,7 +75,7 @@ def iter_api_batches(
     stats.max_cursor = start_cursor
     records: list[dict[str, str | None]] = []
     numbers: list[int] = []
-    with _CredentialsStayHome(source) as session:
+    with CredentialsStayHome(source) as session:
         for record in _iter_records(session, source, start_cursor, stats):
             stats.records += 1
             records.append(record)
@@ -85,31 +85,6 @@ def iter_api_batches(
                 records, numbers = [], []
     if records:
         yield _batch(records, numbers, source, stats)
-
-
-class _CredentialsStayHome(requests.Session):
-    """A session that refuses to follow a redirect to another origin while the source has credentials or headers.
-
-    `requests` strips only `Authorization` on such a redirect: an API key header, the query key and every
-    configured header would go along. Next-page links get the same rule (`_check_same_origin`).
-    """
-
-    def __init__(self, source: ApiSource):
-        super().__init__()
-        self.source = source
-        self.headers.update(source.headers)
-        self.auth = build_auth(source.auth)
-
-    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
-        if (self.source.auth or self.source.headers) and self.should_strip_auth(
-            response.request.url or "", prepared_request.url or ""
-        ):
-            names = self.source.secret_query_names()
-            raise ApiError(
-                f"{redact_url(response.request.url or '', names)} redirected to {redact_url(prepared_request.url or '', names)}"
-                ", another host or scheme; not sending the source's credentials there"
-            )
-        super().rebuild_auth(prepared_request, response)
 
 
 def _iter_records(
