@@ -92,15 +92,15 @@ def target_url(loaded: LoadedConfig) -> str:
 
 
 def _config_upload(args: argparse.Namespace) -> int:
-    from elt_dagster.engine.config import config_dir, parse_config
+    from elt_dagster.engine.config import config_dir, parse_config, read_config_text
     from elt_dagster.engine.db import connect
     from elt_dagster.engine.state.history import record_version
 
     source = Path(args.file)
     try:
-        text = source.read_text(encoding="utf-8")
-    except OSError as exc:
-        print(f"error: can't read {source}: {exc.strerror}", file=sys.stderr)
+        text = read_config_text(source)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     folder = config_dir()
     destination = folder / (args.as_name or source.name)

@@ -176,3 +176,15 @@ def test_the_default_database_url_never_reaches_dagsters_run_storage(
         stored += "".join(serialize_value(event) for event in instance.all_logs(result.run_id))
     assert "password=***" in stored  # the log line naming the database, masked
     assert secret not in stored
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["sources: []\n".encode("utf-16"), b"# caf\xe9\n", b"[" * 10_000 + b"]" * 10_000, b"a: 1\na: 2\n"],
+    ids=["utf-16", "latin-1", "deep", "duplicate key"],
+)
+def test_an_unreadable_yaml_does_not_take_down_the_others(config_dir: Path, content: bytes) -> None:
+    (config_dir / "broken.yaml").write_bytes(content)
+    defs = build_definitions(config_dir)
+    assert defs.resolve_job_def("shop_elt") is not None
+    assert list(defs.metadata["invalid_configs"].value) == [str(config_dir / "broken.yaml")]

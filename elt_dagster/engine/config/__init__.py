@@ -2,7 +2,15 @@
 
 from .automation import Automation
 from .errors import ConfigError, format_loc
-from .loading import CONFIG_DIR_ENV, config_dir, default_pipeline_name, discover_configs, load_config, parse_config
+from .loading import (
+    CONFIG_DIR_ENV,
+    config_dir,
+    default_pipeline_name,
+    discover_configs,
+    load_config,
+    parse_config,
+    read_config_text,
+)
 from .models import (
     COLUMN_TYPES,
     REJECTED_SUFFIX,
@@ -34,4 +42,5 @@ __all__ = [
     "key_columns",
     "load_config",
     "parse_config",
+    "read_config_text",
 ]

@@ -74,3 +74,25 @@ def located(loc: tuple[Any, ...], root: yaml.Node | None, message: str) -> str:
     user_loc, node = walk(root, loc)
     where = f" (line {node.start_mark.line + 1})" if node is not None else ""
     return f"{format_loc(user_loc)}{where}: {message}"
+
+
+def duplicate_keys(root: yaml.Node | None) -> list[str]:
+    """`key (line N): written twice (first on line M)` for each key a mapping repeats: YAML keeps the last one
+    silently, which hides a mistake."""
+    problems: list[str] = []
+    stack: list[tuple[yaml.Node | None, tuple[Any, ...]]] = [(root, ())]
+    while stack:
+        node, loc = stack.pop()
+        if isinstance(node, yaml.SequenceNode):
+            stack += [(item, (*loc, index)) for index, item in enumerate(node.value)]
+        elif isinstance(node, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for key, value in node.value:
+                line = key.start_mark.line + 1
+                if key.value in first:
+                    problems.append(
+                        f"{format_loc((*loc, key.value))} (line {line}): written twice (first on line {first[key.value]})"
+                    )
+                first.setdefault(key.value, line)
+                stack.append((value, (*loc, key.value)))
+    return sorted(problems)

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from .automation import AUTOMATION_SECTION
 from .env import substitute_env
-from .errors import ConfigError, located
+from .errors import ConfigError, duplicate_keys, located
 from .models import LoadedConfig, PipelineConfig
 
 CONFIG_DIR_ENV = "ELT_CONFIG_DIR"
@@ -38,11 +38,25 @@ def default_pipeline_name(path: Path) -> str:
 def load_config(path: Path | str) -> LoadedConfig:
     """Read, substitute `${VAR}` / `${VAR:-default}` and validate one pipeline YAML file."""
     path = Path(path).expanduser().resolve()
+    return parse_config(read_config_text(path), path)
+
+
+def read_config_text(path: Path) -> str:
+    """A YAML file's text; a file that can't be read, saved as UTF-16 ("Unicode" in Notepad) or in another
+    encoding than UTF-8 is a ConfigError saying so."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(path, [f"can't read the file: {exc.strerror or exc}"]) from None
-    return parse_config(text, path)
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(path, ['the file is UTF-16 (Notepad\'s "Unicode"): save it as UTF-8'])
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            path, [f"line {line}: the file is not UTF-8 text (byte {data[exc.start]:#04x}): save it as UTF-8"]
+        ) from None
 
 
 def parse_config(text: str, path: Path) -> LoadedConfig:
@@ -80,8 +94,13 @@ def _parse_yaml(text: str, path: Path) -> tuple[dict[str, Any], yaml.Node | None
         raise ConfigError(path, [f"YAML syntax error at {where}{exc.problem or exc}"]) from None
     except yaml.YAMLError as exc:
         raise ConfigError(path, [f"YAML error: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError(path, ["the YAML is nested too deeply to be a pipeline config"]) from None
     if not isinstance(data, dict):
         raise ConfigError(path, ["the file must be a mapping with at least `sources` and `target`"])
+    duplicates = duplicate_keys(root)
+    if duplicates:
+        raise ConfigError(path, duplicates)
     return data, root
 
 

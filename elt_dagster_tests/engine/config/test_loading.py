@@ -91,3 +91,22 @@ def test_an_unknown_encoding_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     with pytest.raises(ConfigError, match=r"sources\[0\]\.encoding.*unknown encoding 'utf-9'"):
         load(tmp_path, "sources:\n  - type: local\n    path: data\n    encoding: utf-9\ntarget:\n  table: t\n")
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("sources: []\n".encode("utf-16"), "the file is UTF-16"),
+        (b"# caf\xe9\nsources: []\n", "line 1: the file is not UTF-8 text (byte 0xe9)"),
+        (("a:\n" + "".join("  " * i + "- \n" for i in range(1, 3)) + "[" * 10_000).encode(), "YAML"),
+        (b"[" * 10_000 + b"]" * 10_000, "nested too deeply"),
+        (b"sources:\n  - path: data\ntarget:\n  table: a\n  table: b\n", "target.table (line 5): written twice"),
+    ],
+)
+def test_a_file_that_is_not_a_usable_yaml_is_a_config_error(tmp_path: Path, content: bytes, expected: str) -> None:
+    (tmp_path / "data").mkdir()
+    path = tmp_path / "p.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert expected in str(caught.value)
