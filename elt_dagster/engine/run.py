@@ -8,6 +8,7 @@ API cursors move with the rows too. This is the code path of the Dagster assets,
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -15,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from elt_dagster.engine.config import LoadedConfig, key_columns
-from elt_dagster.engine.db import connect, target_database_url
+from elt_dagster.engine.db import DatabaseError, connect, target_database_url
 from elt_dagster.engine.load.loaders import Loader, choose_loader
 from elt_dagster.engine.load.quarantine import quarantine
 from elt_dagster.engine.load.tables import count_rows, ensure_tables, table_columns
@@ -40,6 +42,9 @@ from elt_dagster.engine.state.fingerprints import Fingerprint, files_to_read, re
 from elt_dagster.engine.state.schema import ensure_state_tables
 from elt_dagster.engine.transform.checker import BatchChecker
 from elt_dagster.engine.transform.validate import pipeline_column_types
+
+LOCK_TIMEOUT_ENV = "ELT_LOCK_TIMEOUT_SECONDS"
+DEFAULT_LOCK_TIMEOUT_SECONDS = 3600.0
 
 
 @dataclass
@@ -117,10 +122,21 @@ def run_pipeline(
 def lock_pipeline(conn: psycopg.Connection, pipeline: str) -> None:
     """One run of a pipeline at a time: a second one waits here, then sees the first one's fingerprints.
 
-    A session lock, so no transaction stays open while the plan fetches API pages.
+    A session lock, so no transaction stays open while the plan fetches API pages. The wait is bounded (env
+    ELT_LOCK_TIMEOUT_SECONDS, default an hour): a run that hangs holding the lock fails the next one with a message
+    instead of stalling it forever.
     """
     ensure_state_tables(conn)
-    conn.execute("SELECT pg_advisory_lock(hashtext('elt.pipeline:' || %s))", (pipeline,))
+    seconds = float(os.environ.get(LOCK_TIMEOUT_ENV) or DEFAULT_LOCK_TIMEOUT_SECONDS)
+    conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{int(seconds * 1000)}ms")))
+    try:
+        conn.execute("SELECT pg_advisory_lock(hashtext('elt.pipeline:' || %s))", (pipeline,))
+    except psycopg.errors.LockNotAvailable:
+        raise DatabaseError(
+            f"another run of pipeline {pipeline!r} has held its lock for over {seconds:g} s (a long run, or one that "
+            f"hangs: cancel it, or set {LOCK_TIMEOUT_ENV} to wait longer)"
+        ) from None
+    conn.execute("SET lock_timeout = 0")
     conn.commit()
 
 

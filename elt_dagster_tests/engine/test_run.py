@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
+import pytest
 
-from elt_dagster.engine.db import connect
+from elt_dagster.engine.db import DatabaseError, connect
 from elt_dagster.engine.run import plan_run, run_pipeline
 from elt_dagster.engine.staging import run_dir
 from elt_dagster.engine.state.schema import ensure_state_tables
@@ -55,3 +58,39 @@ def test_nothing_new_keeps_the_row_count_and_schema(tmp_path: Path, make_pipelin
     again = run_pipeline(config)
     assert (again.files, again.unchanged_files, again.row_count) == ([], 1, first.row_count)
     assert again.table_schema == first.table_schema and again.strategy == "none"
+
+
+def test_a_run_waiting_on_a_hung_run_fails_with_a_message(
+    tmp_path: Path, make_pipeline, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path / "data" / "a.csv", "id,name\n1,a\n")
+    config = make_pipeline(CONFIG)
+    monkeypatch.setenv("ELT_LOCK_TIMEOUT_SECONDS", "1")
+    with psycopg.connect(database_url, autocommit=True) as hung:
+        hung.execute("SELECT pg_advisory_lock(hashtext('elt.pipeline:' || %s))", (config.name,))
+        started = time.monotonic()
+        with pytest.raises(DatabaseError, match=r"another run of pipeline 'orders' has held its lock for over 1 s"):
+            run_pipeline(config)
+        assert time.monotonic() - started < 30
+    assert run_pipeline(config).inserted == 1  # the lock released, the next run goes ahead
+
+
+def test_two_pipelines_creating_one_new_table_at_once(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    for name in ("one", "two"):
+        write(tmp_path / name / "a.csv", "id,name\n" + "".join(f"{i},{name}\n" for i in range(500)))
+    configs = [
+        make_pipeline(CONFIG.replace("../data", f"../{name}").replace("{schema}", f"{db_schema}_new"), name=name)
+        for name in ("one", "two")
+    ]
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            reports = list(pool.map(run_pipeline, configs))
+        assert [r.inserted for r in reports] == [500, 500]
+        assert fetch(database_url, f'SELECT count(*), count(DISTINCT _elt_row_hash) FROM "{db_schema}_new".items') == [
+            (1000, 1000)
+        ]
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{db_schema}_new" CASCADE')

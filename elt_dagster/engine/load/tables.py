@@ -40,6 +40,14 @@ def ensure_tables(conn: psycopg.Connection, target: Target, column_types: dict[s
     """Create the table and its quarantine table if missing; add columns new to the schema. Returns those added."""
     table = table_ident(target)
     columns = [sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(PG_TYPES[t])) for n, t in column_types.items()]
+    # Runs into one table take turns from here to their commit, so two never race to create or alter it; a run
+    # that must create the schema holds its name too (CREATE ... IF NOT EXISTS is not safe against a racing twin).
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('elt.table:' || %s || '.' || %s))", (target.db_schema, target.table)
+    )
+    schema_name = sql.Identifier(target.db_schema).as_string(conn)
+    if conn.execute("SELECT to_regnamespace(%s) IS NULL", (schema_name,)).fetchone()[0]:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('elt.schema:' || %s))", (target.db_schema,))
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(target.db_schema)))
     conn.execute(
         sql.SQL(
