@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import random
 from pathlib import Path
 
@@ -433,3 +434,18 @@ def test_values_postgresql_cannot_hold_are_quarantined(
     ]
     rejected = fetch(database_url, f'SELECT source_row, column_name FROM "{db_schema}".t__rejected ORDER BY 1')
     assert rejected == [(2, "d"), (3, "n"), (4, "n")]  # record numbers: the header is not a record
+
+
+def test_merge_the_newest_file_wins_whatever_its_name(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    old = write(tmp_path / "data" / "z_old.csv", "id,status\n1,old\n")
+    new = write(tmp_path / "data" / "a_new.csv", "id,status\n1,new\n")
+    os.utime(old, ns=(1_700_000_000_000_000_000,) * 2)
+    os.utime(new, ns=(1_700_000_100_000_000_000,) * 2)
+    config = make_pipeline(
+        "sources:\n  - type: local\n    path: ../data\ntarget:\n  table: t\n  db_schema: {schema}\n  mode: merge\n"
+        "  primary_key: [id]\nschema:\n  columns:\n    id: integer\n    status: string\n"
+    )
+    run_pipeline(config)
+    assert fetch(database_url, f'SELECT id, status FROM "{db_schema}".t') == [(1, "new")]

@@ -52,7 +52,7 @@ class FileReport:
 
 
 def list_source_files(loaded: LoadedConfig) -> tuple[list[SourceFile], list[str]]:
-    """The files each local source names, in path order, and the ones skipped for an unknown format."""
+    """The files the local sources name, oldest first (then by path), and the ones skipped for an unknown format."""
     files: list[SourceFile] = []
     skipped: list[str] = []
     for source in loaded.config.sources:
@@ -70,6 +70,8 @@ def list_source_files(loaded: LoadedConfig) -> tuple[list[SourceFile], list[str]
                 files.append(SourceFile(path=path, source=source))
             elif not path.name.startswith("."):
                 skipped.append(str(path))
+    # Oldest first, so that in merge mode the newest file's row for a key wins (ties: path order).
+    files.sort(key=lambda f: (f.path.stat().st_mtime_ns, str(f.path)))
     return files, skipped
 
 

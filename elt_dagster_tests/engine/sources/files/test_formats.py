@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,11 @@ def test_unknown_suffixes_are_skipped(tmp_path: Path) -> None:
     parquet = write(data(tmp_path, "c.parquet"), "PAR1")
     write(data(tmp_path, ".hidden.swp"), "x")
     (tmp_path / "data" / "sub.csv").mkdir()
+    for path in (csv_file, json_file):
+        os.utime(path, ns=(1_700_000_000_000_000_000,) * 2)  # the same time: path order
     files, skipped = ex.list_source_files(loaded)
     assert [f.path for f in files] == [json_file, csv_file]
     assert [f.format for f in files] == ["json", "csv"]
     assert skipped == [str(parquet), str(notes)]
+    os.utime(json_file, ns=(1_700_000_001_000_000_000,) * 2)  # newer: read last, so its rows win in merge mode
+    assert [f.path for f in ex.list_source_files(loaded)[0]] == [csv_file, json_file]
