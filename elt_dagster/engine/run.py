@@ -68,6 +68,8 @@ class RunReport(RowCounts):
     added_columns: tuple[str, ...] = ()
     strategy: str = "none"
     seconds: float = 0.0
+    api_sources: list[dict[str, Any]] = field(default_factory=list)
+    """Per API source: its URL (no credentials), pages, records and why paging stopped."""
 
     @property
     def duplicates(self) -> int:
@@ -107,6 +109,7 @@ def run_pipeline(
         lock_pipeline(conn, loaded.name)
         plan = plan_run(conn, loaded, run_dir(loaded.name, report.run_id), full_refresh)
         report.skipped_files, report.unchanged_files = plan.skipped, plan.unchanged
+        report.api_sources = [api.summary() for api in plan.apis]
         report.column_types = plan.column_types
         if plan.sources and plan.mapper.columns:
             TableLoad(conn, loaded, plan, report).run()

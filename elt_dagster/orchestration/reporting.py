@@ -14,6 +14,16 @@ def log_report(context: AssetExecutionContext, report: RunReport) -> None:
         context.log.warning(f"skipped {path}: not a csv/txt/tsv/json/jsonl/ndjson file (optionally .gz)")
     if report.unchanged_files:
         context.log.info(f"{report.unchanged_files} files unchanged since they were loaded: not read")
+    for api in report.api_sources:
+        line = f"fetched {api['pages']} pages, {api['records']} records from {api['url']} (paging stopped: {api['stopped']})"
+        cut = {
+            "max_pages": "max_pages was reached: raise it if the API has more",
+            "repeated_page": "the API sent a page it had sent already",
+        }
+        if api["stopped"] in cut:
+            context.log.warning(f"{line}: {cut[api['stopped']]}")
+        else:
+            context.log.info(line)
     for file in report.files:
         context.log.info(
             f"read {file.path}: {file.rows} rows" + (f", {file.malformed} malformed" if file.malformed else "")
@@ -40,6 +50,7 @@ def extract_metadata(report: RunReport) -> dict:
         "files_skipped": len(report.skipped_files),
         "rows_extracted": report.rows_extracted,
         "malformed_rows": report.malformed,
+        "api_sources": MetadataValue.json(report.api_sources),
     }
 
 

@@ -8,6 +8,7 @@ message.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -50,7 +51,8 @@ class ApiStats:
     """What one `iter_api_batches` run did; filled in as it goes (pass one in to read it afterwards).
 
     `stopped` says why paging ended: `single_page` (no pagination), `empty_page`, `no_next` (no next
-    cursor, URL or link), `repeated_cursor`, `total_reached` or `max_pages`.
+    cursor, URL or link), `repeated_cursor`, `total_reached`, `repeated_page` (the API sent a page it had sent
+    already: its records are not read twice) or `max_pages`. The last two are worth a warning.
     """
 
     pages: int = 0
@@ -94,11 +96,16 @@ def _iter_records(
     paginator = build_paginator(source.paginate)
     request: Request | None = Request(source.url, _first_params(source, cursor_value))
     paginator.init_request(request)
+    seen: set[bytes] = set()
     while request is not None:
         if stats.pages >= source.max_pages:
             stats.stopped = "max_pages"
             return
         page = _fetch(session, source, request)
+        if page.digest in seen:  # a cycle of next links or cursors, or a page parameter the API ignores
+            stats.stopped = "repeated_page"
+            return
+        seen.add(page.digest)
         stats.pages += 1
         items = records_of(page, source.records_path)
         yield from flattened(items, page, stats.pages)
@@ -180,7 +187,8 @@ def _fetch(session: requests.Session, source: ApiSource, request: Request) -> Pa
         message = f"{exc.message} (gave up after {RETRY_ATTEMPTS} attempts)"
         raise ApiError(redact_text(message, source.secrets()), url=url, status=exc.status) from None
     next_link = response.links.get("next", {}).get("url")
-    return Page(_parse_json(response, source, url), response.url, url, next_link)
+    digest = hashlib.blake2b(response.content, digest_size=16).digest()
+    return Page(_parse_json(response, source, url), response.url, url, next_link, digest)
 
 
 def _send(

@@ -38,6 +38,8 @@ class Page:
     url: str
     shown: str
     next_link: str | None = None
+    digest: bytes = b""
+    """A hash of the body, to notice a page the API already sent (a cycle, or a page parameter it ignores)."""
 
 
 class Paginator:

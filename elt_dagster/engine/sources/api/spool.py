@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from elt_dagster.engine.config import LoadedConfig
 from elt_dagster.engine.sources.api.client import ApiStats, iter_api_batches
@@ -27,6 +28,11 @@ class SpooledApi:
     @property
     def key(self) -> str:
         return self.file.source_label
+
+    def summary(self) -> dict[str, Any]:
+        """What was fetched, for logs and metadata; `stopped` is max_pages or repeated_page when paging was cut."""
+        stats = self.stats
+        return {"url": self.key, "pages": stats.pages, "records": stats.records, "stopped": stats.stopped}
 
 
 def spool_api_sources(loaded: LoadedConfig, folder: Path, cursors: dict[str, str]) -> list[SpooledApi]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,6 +103,10 @@ def test_api_and_local_files_load_into_one_table(
             (100, "Local Ltd", "5", str(tmp_path / "data" / "shop.csv")),
         ]
         assert [s.params.get("page") for s in api.requests_to("/v1/orders")] == ["1", "2", "3"]
+        extracted = instance.get_latest_materialization_event(AssetKey(["shop", "extracted"])).asset_materialization
+        assert extracted.metadata["api_sources"].value == [
+            {"url": url, "pages": 3, "records": 3, "stopped": "empty_page"}
+        ]
 
         api.seen.clear()
         assert materialize(assets, instance=instance, resources=defs.resources).success
@@ -121,3 +126,19 @@ def test_api_failure_is_a_clear_error_without_the_token(
         run_pipeline(config)
     message = str(caught.value)
     assert "401" in message and api.url("/v1/orders") in message and "wrong-token-value" not in message
+
+
+def test_reaching_max_pages_is_a_warning_not_silence(
+    api: FakeApi, tmp_path: Path, database_url: str, db_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOP_TOKEN", TOKEN)
+    (tmp_path / "data").mkdir()
+    write(
+        tmp_path / "configs" / "shop.yaml",
+        pipeline_yaml(api, db_schema).replace("    auth:", "    max_pages: 1\n    auth:"),
+    )
+    defs = build_definitions(tmp_path / "configs")
+    with instance_for_test() as instance:
+        result = defs.resolve_job_def("shop_elt").execute_in_process(instance=instance)
+        warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
+    assert any("fetched 1 pages, 2 records" in w and "max_pages was reached" in w for w in warnings), warnings

@@ -78,11 +78,35 @@ def test_cursor_pagination(server: FakeApi) -> None:
 
 
 def test_cursor_that_repeats_stops(server: FakeApi) -> None:
-    url = server.route("/items", lambda s: Reply({"items": numbered(1), "next": "same"}))
+    url = server.route("/items", lambda s: Reply({"items": numbered(1, len(server.seen)), "next": "same"}))
     stats = ApiStats()
     src = source(url, paginate={"type": "cursor", "cursor_path": "next"}, records_path="items")
     assert len(rows(src, stats=stats)) == 2
     assert (len(server.seen), stats.stopped) == (2, "repeated_cursor")
+
+
+@pytest.mark.parametrize(
+    "paginate",
+    [{"type": "page_number"}, {"type": "cursor", "cursor_path": "next"}, {"type": "next_url", "next_url_path": "next"}],
+)
+def test_a_page_the_api_already_sent_ends_paging_without_reading_it_twice(server: FakeApi, paginate: dict) -> None:
+    def cycling(seen: Seen) -> Reply:  # ignores the page number; its cursors and links go A -> B -> A
+        here = seen.params.get("cursor") or seen.path.rsplit("/", 1)[-1]
+        there = "b" if here in ("a", "items") else "a"
+        return Reply(
+            {
+                "items": numbered(1, 1 if there == "b" else 2),
+                "next": there if "cursor" in str(paginate) else f"/p/{there}",
+            }
+        )
+
+    url = server.route("/items", cycling)
+    server.route("/p/a", cycling)
+    server.route("/p/b", cycling)
+    stats = ApiStats()
+    got = ids(rows(source(url, paginate=paginate, records_path="items"), stats=stats))
+    assert stats.stopped == "repeated_page" and len(server.seen) <= 4
+    assert len(got) == len(set(got))  # no page's records twice
 
 
 def test_next_url_pagination_relative_and_absolute(server: FakeApi) -> None:
