@@ -22,13 +22,15 @@ from elt_dagster.engine.sources.files.readers import (
     file_format,
     open_text,
     short_error,
+    shown_bytes,
+    undecodable_bytes,
 )
 
 
 def _sniff_delimiter(path: Path, gzipped: bool, encoding: str, fmt: str) -> str:
     if fmt == "csv":
         return ","
-    with open_text(path, gzipped, encoding) as handle:
+    with open_text(path, gzipped, encoding, "surrogateescape") as handle:
         sample = handle.read(64 * 1024)
     try:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
@@ -41,12 +43,15 @@ def read_header(path: Path, *, delimiter: str | None, encoding: str) -> list[str
     fmt, gzipped = file_format(path)
     try:
         delimiter = delimiter or _sniff_delimiter(path, gzipped, encoding, fmt)
-        with open_text(path, gzipped, encoding) as handle:
+        with open_text(path, gzipped, encoding, "surrogateescape") as handle:
             header = next(csv.reader(handle, delimiter=delimiter), None)
     except (csv.Error, UnicodeDecodeError) as exc:
         raise ExtractError(f"{path}: can't read the header line: {exc}") from None
     except (OSError, EOFError, LookupError) as exc:  # a broken .gz, no permission, an unknown encoding
         raise ExtractError(f"{path}: can't read the file ({exc})") from None
+    bad = undecodable_bytes("".join(header or []))
+    if bad:
+        raise ExtractError(f"{path}: the header line is not {encoding} text (byte {bad[0]}): set the source's encoding")
     return header or []
 
 
@@ -123,8 +128,8 @@ def iter_delimited(path: Path, *, delimiter: str | None, encoding: str) -> Itera
             yield RawBatch(part.rename_columns(header), numbers)
             first_row += part.num_rows
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        if invalid.seen:
-            raise MalformedRowsFound(str(path)) from None
+        if invalid.seen or isinstance(exc, UnicodeDecodeError) or "invalid UTF8" in str(exc):
+            raise MalformedRowsFound(str(path)) from None  # the exact reader sets those records aside
         raise ExtractError(f"{path}: not a readable {fmt.upper()} file ({short_error(exc)})") from None
     finally:
         stream.close()
@@ -137,7 +142,7 @@ def iter_delimited_exact(path: Path, *, delimiter: str | None, encoding: str) ->
     """
     fmt, gzipped = file_format(path)
     delimiter = delimiter or _sniff_delimiter(path, gzipped, encoding, fmt)
-    with open_text(path, gzipped, encoding) as handle:
+    with open_text(path, gzipped, encoding, "surrogateescape") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         try:
             header = next(reader, None)
@@ -146,24 +151,39 @@ def iter_delimited_exact(path: Path, *, delimiter: str | None, encoding: str) ->
             records: list[list[str]] = []
             numbers: list[int] = []
             malformed: list[Malformed] = []
-            number = 0
+            number = undecodable = 0
             for record in reader:
                 if not record:
                     continue  # an empty line, as pyarrow skips them
                 number += 1
-                if len(record) == len(header):
+                reason = _problem(record, header, encoding)
+                if reason is None:
                     records.append(record)
                     numbers.append(number)
                 else:
-                    reason = f"expected {len(header)} fields, found {len(record)}"
-                    malformed.append(Malformed(raw=delimiter.join(record), reason=reason, row=number))
+                    undecodable += reason.startswith("bytes")
+                    malformed.append(Malformed(raw=shown_bytes(delimiter.join(record)), reason=reason, row=number))
                 if len(records) + len(malformed) >= BATCH_ROWS:
                     yield _records_batch(header, records, numbers, malformed)
                     records, numbers, malformed = [], [], []
             if records or malformed:
                 yield _records_batch(header, records, numbers, malformed)
+            if undecodable > number // 2:  # most of the file: the encoding is wrong, not a few records
+                raise ExtractError(
+                    f"{path}: {undecodable} of {number} records are not {encoding} text: set the source's encoding (e.g. latin-1, cp1252)"
+                )
         except (csv.Error, UnicodeDecodeError) as exc:
             raise ExtractError(f"{path}: not a readable {fmt.upper()} file ({short_error(exc)})") from None
+
+
+def _problem(record: list[str], header: list[str], encoding: str) -> str | None:
+    """Why a record can't be a row: the wrong number of fields, or bytes that aren't text in the encoding."""
+    if len(record) != len(header):
+        return f"expected {len(header)} fields, found {len(record)}"
+    bad = undecodable_bytes("".join(record))
+    if bad:
+        return f"bytes that are not {encoding} text ({', '.join(bad[:3])}): set the source's encoding if it is another"
+    return None
 
 
 def _records_batch(

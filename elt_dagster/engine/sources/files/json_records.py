@@ -23,6 +23,8 @@ from elt_dagster.engine.sources.files.readers import (
     open_text,
     records_to_table,
     short_error,
+    shown_bytes,
+    undecodable_bytes,
 )
 
 
@@ -93,20 +95,26 @@ def iter_jsonl(path: Path, *, encoding: str) -> Iterator[RawBatch]:
     _, gzipped = file_format(path)
 
     def items() -> Iterator[tuple[int, Any, str | None]]:
-        with open_text(path, gzipped, encoding) as handle:
+        with open_text(path, gzipped, encoding, "surrogateescape") as handle:
             try:
                 for number, line in enumerate(handle, start=1):
                     if not line.strip():
                         continue
-                    yield number, _parse_line(line, number), line.rstrip("\r\n")
+                    yield number, _parse_line(line, number, encoding), shown_bytes(line.rstrip("\r\n"))
             except UnicodeDecodeError as exc:
                 raise ExtractError(f"{path}: not {encoding} text ({short_error(exc)})") from None
 
     yield from _batched_records(items())
 
 
-def _parse_line(line: str, number: int) -> Any:
+def _parse_line(line: str, number: int, encoding: str) -> Any:
     """One JSON Lines record, or a Malformed saying why it isn't one (NaN and Infinity are not JSON)."""
+    bad = undecodable_bytes(line)
+    if bad:
+        reason = (
+            f"bytes that are not {encoding} text ({', '.join(bad[:3])}): set the source's encoding if it is another"
+        )
+        return Malformed(raw=shown_bytes(line.rstrip("\r\n")), reason=reason, row=number)
     try:
         return json.loads(line, parse_float=Decimal, parse_constant=_not_json)
     except json.JSONDecodeError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -56,10 +57,24 @@ def file_format(path: Path) -> tuple[str, bool]:
     return {".tsv": "txt", ".ndjson": "jsonl"}.get(suffix, suffix[1:]), gzipped
 
 
-def open_text(path: Path, gzipped: bool, encoding: str) -> IO[str]:
-    """A file (gunzipped when `gzipped`) as text in `encoding`; undecodable bytes raise."""
+def open_text(path: Path, gzipped: bool, encoding: str, errors: str = "strict") -> IO[str]:
+    """A file (gunzipped when `gzipped`) as text in `encoding`; undecodable bytes raise, or with
+    `errors="surrogateescape"` stay as lone surrogates (see `undecodable_bytes`)."""
     raw = gzip.open(path, "rb") if gzipped else open(path, "rb")  # noqa: SIM115 - closed by the wrapper
-    return io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline="")
+    return io.TextIOWrapper(raw, encoding=encoding, errors=errors, newline="")
+
+
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def undecodable_bytes(text: str) -> list[str]:
+    """The bytes `surrogateescape` kept in `text` because they aren't text in the file's encoding, as `0xb8`."""
+    return [f"{ord(char) - 0xDC00:#04x}" for char in _ESCAPED_BYTE.findall(text)]
+
+
+def shown_bytes(text: str) -> str:
+    """`text` with the undecodable bytes written as `\\xb8`, so it can be stored and shown."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 class Utf8Bytes:

@@ -135,3 +135,15 @@ def test_csv_batches_hold_at_most_batch_rows(tmp_path: Path) -> None:
     sizes = [b.table.num_rows for b in ex.iter_file_batches(source_file)]
     assert sum(sizes) == 120_000
     assert max(sizes) <= BATCH_ROWS
+
+
+def test_one_undecodable_byte_sets_only_its_record_aside(tmp_path: Path) -> None:
+    loaded = pipeline(tmp_path)
+    lines = [b"id,name"] + [f"{i},name {i}".encode() for i in range(1, 60)]
+    lines[40] = b"40,Gr\xb8n"  # a byte that is not UTF-8, in record 40
+    data(tmp_path, "a.csv").write_bytes(b"\n".join(lines) + b"\n")
+    report, rows = run(loaded, tmp_path)
+    assert (report.rows_extracted, report.rejected, len(rows)) == (58, 1, 58)
+    (reject,) = rejects(report)
+    assert reject["source_row"] == 40 and "0xb8" in reject["reason"] and "encoding" in reject["reason"]
+    assert reject["raw_record"]["line"] == "40,Gr\\xb8n"

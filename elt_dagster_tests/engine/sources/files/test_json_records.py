@@ -164,3 +164,13 @@ def test_keys_that_flatten_to_one_column_are_quarantined_not_overwritten(tmp_pat
     report = check_pipeline(pipeline(tmp_path), tmp_path / "staging", keep_rows=5)
     assert [row["a_b"] for row in report.first_rows] == ["3"]
     assert report.rejected == 1 and "a_b" in report.first_rejects[0]["reason"]
+
+
+def test_a_json_line_with_undecodable_bytes_is_set_aside(tmp_path: Path) -> None:
+    loaded = pipeline(tmp_path)
+    data(tmp_path, "a.jsonl").write_bytes(b'{"id": 1}\n{"id": 2, "name": "Gr\xb8n"}\n{"id": 3}\n')
+    report, rows = run(loaded, tmp_path)
+    assert [row["id"] for row in rows] == ["1", "3"] and report.rejected == 1
+    (reject,) = rejects(report)
+    assert reject["source_row"] == 2 and "0xb8" in reject["reason"]
+    assert reject["raw_record"]["line"] == '{"id": 2, "name": "Gr\\xb8n"}'
