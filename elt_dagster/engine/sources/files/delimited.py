@@ -49,9 +49,9 @@ def read_header(path: Path, *, delimiter: str | None, encoding: str) -> list[str
         raise ExtractError(f"{path}: can't read the header line: {exc}") from None
     except (OSError, EOFError, LookupError) as exc:  # a broken .gz, no permission, an unknown encoding
         raise ExtractError(f"{path}: can't read the file ({exc})") from None
-    bad = undecodable_bytes("".join(header or []))
+    bad = undecodable_bytes("".join(header or []), encoding)
     if bad:
-        raise ExtractError(f"{path}: the header line is not {encoding} text (byte {bad[0]}): set the source's encoding")
+        raise ExtractError(f"{path}: the header line has {bad}")
     return header or []
 
 
@@ -180,10 +180,7 @@ def _problem(record: list[str], header: list[str], encoding: str) -> str | None:
     """Why a record can't be a row: the wrong number of fields, or bytes that aren't text in the encoding."""
     if len(record) != len(header):
         return f"expected {len(header)} fields, found {len(record)}"
-    bad = undecodable_bytes("".join(record))
-    if bad:
-        return f"bytes that are not {encoding} text ({', '.join(bad[:3])}): set the source's encoding if it is another"
-    return None
+    return undecodable_bytes("".join(record), encoding)
 
 
 def _records_batch(

@@ -109,12 +109,9 @@ def iter_jsonl(path: Path, *, encoding: str) -> Iterator[RawBatch]:
 
 def _parse_line(line: str, number: int, encoding: str) -> Any:
     """One JSON Lines record, or a Malformed saying why it isn't one (NaN and Infinity are not JSON)."""
-    bad = undecodable_bytes(line)
+    bad = undecodable_bytes(line, encoding)
     if bad:
-        reason = (
-            f"bytes that are not {encoding} text ({', '.join(bad[:3])}): set the source's encoding if it is another"
-        )
-        return Malformed(raw=shown_bytes(line.rstrip("\r\n")), reason=reason, row=number)
+        return Malformed(raw=shown_bytes(line.rstrip("\r\n")), reason=bad, row=number)
     try:
         return json.loads(line, parse_float=Decimal, parse_constant=_not_json)
     except json.JSONDecodeError as exc:

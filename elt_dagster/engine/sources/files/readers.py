@@ -67,9 +67,12 @@ def open_text(path: Path, gzipped: bool, encoding: str, errors: str = "strict") 
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 
 
-def undecodable_bytes(text: str) -> list[str]:
-    """The bytes `surrogateescape` kept in `text` because they aren't text in the file's encoding, as `0xb8`."""
-    return [f"{ord(char) - 0xDC00:#04x}" for char in _ESCAPED_BYTE.findall(text)]
+def undecodable_bytes(text: str, encoding: str) -> str | None:
+    """Why `text` can't be stored when `surrogateescape` kept bytes in it that aren't text in `encoding`; else None."""
+    found = [f"{ord(char) - 0xDC00:#04x}" for char in _ESCAPED_BYTE.findall(text)]
+    if not found:
+        return None
+    return f"bytes that are not {encoding} text ({', '.join(found[:3])}): set the source's encoding if it is another"
 
 
 def shown_bytes(text: str) -> str:
