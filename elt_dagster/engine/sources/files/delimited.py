@@ -43,6 +43,7 @@ def read_header(path: Path, *, delimiter: str | None, encoding: str) -> list[str
     fmt, gzipped = file_format(path)
     try:
         delimiter = delimiter or _sniff_delimiter(path, gzipped, encoding, fmt)
+        csv.field_size_limit(MAX_FIELD_BYTES)
         with open_text(path, gzipped, encoding, "surrogateescape") as handle:
             header = next(csv.reader(handle, delimiter=delimiter), None)
     except (csv.Error, UnicodeDecodeError) as exc:
@@ -53,6 +54,13 @@ def read_header(path: Path, *, delimiter: str | None, encoding: str) -> list[str
     if bad:
         raise ExtractError(f"{path}: the header line has {bad}")
     return header or []
+
+
+_EXACT_READER_CASES = ("invalid UTF8", "Could not skip initial", "block size", "straddling")
+"""pyarrow errors the exact reader handles: undecodable bytes, a header-only file without a final newline, a
+field longer than pyarrow's block."""
+MAX_FIELD_BYTES = 16 << 20
+"""The longest field the exact reader accepts (Python's csv module stops at 128 KB by default)."""
 
 
 class MalformedRowsFound(Exception):
@@ -128,8 +136,8 @@ def iter_delimited(path: Path, *, delimiter: str | None, encoding: str) -> Itera
             yield RawBatch(part.rename_columns(header), numbers)
             first_row += part.num_rows
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        if invalid.seen or isinstance(exc, UnicodeDecodeError) or "invalid UTF8" in str(exc):
-            raise MalformedRowsFound(str(path)) from None  # the exact reader sets those records aside
+        if invalid.seen or isinstance(exc, UnicodeDecodeError) or any(s in str(exc) for s in _EXACT_READER_CASES):
+            raise MalformedRowsFound(str(path)) from None  # the exact reader copes, record by record
         raise ExtractError(f"{path}: not a readable {fmt.upper()} file ({short_error(exc)})") from None
     finally:
         stream.close()
@@ -142,6 +150,7 @@ def iter_delimited_exact(path: Path, *, delimiter: str | None, encoding: str) ->
     """
     fmt, gzipped = file_format(path)
     delimiter = delimiter or _sniff_delimiter(path, gzipped, encoding, fmt)
+    csv.field_size_limit(MAX_FIELD_BYTES)
     with open_text(path, gzipped, encoding, "surrogateescape") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         try:

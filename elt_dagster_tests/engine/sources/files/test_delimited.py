@@ -147,3 +147,18 @@ def test_one_undecodable_byte_sets_only_its_record_aside(tmp_path: Path) -> None
     (reject,) = rejects(report)
     assert reject["source_row"] == 40 and "0xb8" in reject["reason"] and "encoding" in reject["reason"]
     assert reject["raw_record"]["line"] == "40,Gr\\xb8n"
+
+
+def test_a_header_only_file_without_a_final_newline_has_no_rows(tmp_path: Path) -> None:
+    loaded = pipeline(tmp_path)
+    data(tmp_path, "a.csv").write_text("id,name")
+    report, rows = run(loaded, tmp_path)
+    assert (report.rows_extracted, report.rejected, rows) == (0, 0, [])
+
+
+def test_a_field_longer_than_a_block_is_read(tmp_path: Path) -> None:
+    loaded = pipeline(tmp_path)
+    long = "x" * 700_000
+    data(tmp_path, "a.csv").write_text(f"id,name\n1,{long}\n2,b\n")
+    report, rows = run(loaded, tmp_path)
+    assert [len(row["name"]) for row in rows] == [700_000, 1] and report.rejected == 0
