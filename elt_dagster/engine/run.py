@@ -105,7 +105,29 @@ def run_pipeline(
     """Run the pipeline once: read new or changed files (all with `full_refresh`), validate, load."""
     started = time.perf_counter()
     report = RunReport(run_id=run_id or uuid.uuid4().hex)
-    with connect(target_database_url(loaded.config.target, database_url)) as conn:
+    try:
+        _run(loaded, report, target_database_url(loaded.config.target, database_url), full_refresh)
+    except psycopg.OperationalError as exc:
+        raise DatabaseError(
+            f"lost the connection to PostgreSQL during the run ({_first_line(exc)}); nothing of this run was "
+            "committed: run it again"
+        ) from None
+    except psycopg.Error as exc:
+        where = f" [{exc.sqlstate}]" if exc.sqlstate else ""
+        raise DatabaseError(
+            f"PostgreSQL refused the load{where}: {_first_line(exc)}; nothing of this run was committed"
+        ) from None
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _run(loaded: LoadedConfig, report: RunReport, url: str, full_refresh: bool) -> None:
+    with connect(url) as conn:
         lock_pipeline(conn, loaded.name)
         plan = plan_run(conn, loaded, run_dir(loaded.name, report.run_id), full_refresh)
         report.skipped_files, report.unchanged_files = plan.skipped, plan.unchanged
@@ -118,8 +140,6 @@ def run_pipeline(
             report.table_schema = table_columns(conn, loaded.config.target)
     if plan.sources:
         prune_run_dirs(loaded.name)
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 def lock_pipeline(conn: psycopg.Connection, pipeline: str) -> None:

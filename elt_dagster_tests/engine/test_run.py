@@ -94,3 +94,41 @@ def test_two_pipelines_creating_one_new_table_at_once(
     finally:
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{db_schema}_new" CASCADE')
+
+
+def test_the_database_refusing_the_load_is_one_clear_error(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    write(tmp_path / "data" / "a.csv", "id,name\n1,a\n2,b\n")
+    config = make_pipeline(CONFIG)
+    run_pipeline(config)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'ALTER TABLE "{db_schema}".items ADD CONSTRAINT small CHECK (id < 3)')
+    write(tmp_path / "data" / "b.csv", "id,name\n3,c\n")
+    with pytest.raises(DatabaseError, match=r"PostgreSQL refused the load \[23514\]: .*\"small\".*nothing of this run"):
+        run_pipeline(config)
+    assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".items') == [(2,)]
+
+
+def test_a_connection_lost_mid_run_is_one_clear_error_and_a_rerun_loads_exactly(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    write(tmp_path / "data" / "a.csv", "id,name\n" + "".join(f"{i},n{i}\n" for i in range(200_000)))
+    config = make_pipeline(CONFIG)
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(run_pipeline, config)
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            for _ in range(400):  # the run's session holds the pipeline's lock: end that backend mid-run
+                pid = admin.execute(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = "
+                    "hashtext('elt.pipeline:' || %s)::oid",
+                    (config.name,),
+                ).fetchone()
+                if pid:
+                    admin.execute("SELECT pg_terminate_backend(%s)", pid)
+                    break
+                time.sleep(0.01)
+        with pytest.raises(DatabaseError, match=r"lost the connection to PostgreSQL during the run.*run it again"):
+            running.result(timeout=120)
+    assert run_pipeline(config).inserted == 200_000
+    assert fetch(database_url, f'SELECT count(*), count(DISTINCT id) FROM "{db_schema}".items') == [(200_000, 200_000)]

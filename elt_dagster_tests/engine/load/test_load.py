@@ -251,7 +251,9 @@ def test_load_is_one_transaction(tmp_path: Path, make_pipeline, database_url: st
     rows = sample_rows(5, start=100)
     rows[4] = (104, "Bad", "twelve", "2024-01-03", "yes")  # one reject, so that the quarantine step runs
     write_orders(tmp_path / "data" / "b.csv", rows)
-    with pytest.raises(psycopg.Error):
+    with pytest.raises(
+        DatabaseError, match=r'PostgreSQL refused the load \[42703\]: column "reason" .*nothing of this'
+    ):
         run_pipeline(config)
     assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".orders') == [(10,)]
 
