@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from urllib.parse import quote
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from elt_dagster.engine.config import Target
@@ -40,14 +40,15 @@ def embedded_database_url(data_dir: Path | None = None) -> str:
 
 
 def target_database_url(target: Target, default_url: str | None = None) -> str:
-    """The URL for a pipeline's target: its `url`, its host/port/...; else `default_url`, ELT_DATABASE_URL, embedded."""
+    """The connection string for a pipeline's target: its `url`, its host/port/... (as libpq `key=value`); else
+    `default_url`, ELT_DATABASE_URL, the embedded server."""
     if target.url:
         return target.url
     if target.host or target.database:
-        user = quote(target.user or "postgres", safe="")
-        password = f":{quote(target.password, safe='')}" if target.password else ""
-        port = f":{target.port}" if target.port else ""
-        return f"postgresql://{user}{password}@{target.host or 'localhost'}{port}/{quote(target.database or 'postgres', safe='')}"
+        # libpq's key=value form takes a socket folder or an IPv6 address as the host, which a URL would need escaped
+        settings = {"host": target.host or "localhost", "port": target.port, "dbname": target.database or "postgres"}
+        settings |= {"user": target.user or "postgres", "password": target.password}
+        return make_conninfo(**{key: value for key, value in settings.items() if value is not None})
     return default_url or os.environ.get(DATABASE_URL_ENV) or embedded_database_url()
 
 

@@ -29,7 +29,7 @@ AUTH_PLAIN_KEYS = frozenset({"type", "in", "name", "username"})
 ENV_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 """A bare `${VAR}`: it holds no secret (its value never reaches stored text). With `:-default`, the default may."""
 
-_SETTING = re.compile(r"(?P<lead>(?:^|[?&;\s]))(?P<name>[A-Za-z][\w.-]*)=(?P<value>'[^']*'|[^&#\s;]*)")
+_SETTING = re.compile(r"(?P<lead>(?:^|[?&;\s]))(?P<name>[A-Za-z][\w.-]*)=(?P<value>'(?:[^'\\]|\\.)*'|[^&#\s;]*)")
 _URL_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s'\"]+:)([^@\s'\"]+)(@)", re.IGNORECASE)
 
 
@@ -101,7 +101,7 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in sorted(_forms(secrets), key=len, reverse=True):
         text = text.replace(secret, MASK)
     text = _URL_USERINFO.sub(rf"\1{MASK}\3", text)
-    return re.sub(r"(?:(?<=[?&;\s])|^)([\w.-]+)=('[^']*'|[^&#\s'\";]+)", _mask_query_pair, text)
+    return re.sub(r"(?:(?<=[?&;\s])|^)([\w.-]+)=('(?:[^'\\]|\\.)*'|[^&#\s'\";]+)", _mask_query_pair, text)
 
 
 def _forms(secrets: Iterable[str]) -> set[str]:

@@ -10,10 +10,12 @@ from pathlib import Path
 import psycopg
 import pyarrow as pa
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
-from elt_dagster.engine.config import load_config
-from elt_dagster.engine.db import DatabaseError, connect
+from elt_dagster.engine.config import Target, load_config
+from elt_dagster.engine.db import DatabaseError, connect, target_database_url
 from elt_dagster.engine.errors import PipelineError
+from elt_dagster.engine.redaction import redact_url
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster_tests.conftest import fetch, write
 
@@ -451,3 +453,29 @@ def test_merge_the_newest_file_wins_whatever_its_name(
     )
     run_pipeline(config)
     assert fetch(database_url, f'SELECT id, status FROM "{db_schema}".t') == [(1, "new")]
+
+
+def test_target_host_may_be_a_socket_folder(
+    tmp_path: Path, database_url: str, db_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = conninfo_to_dict(database_url)
+    if not str(settings.get("host", "")).startswith("/"):
+        pytest.skip("the test database is not reached through a socket folder")
+    monkeypatch.setenv("ELT_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    write_orders(tmp_path / "data" / "a.csv", sample_rows(2))
+    target = f"table: orders\n      host: {settings['host']}\n      user: {settings.get('user', 'postgres')}"
+    body = ORDERS.replace("table: orders", target).replace("{schema}", db_schema)
+    config = load_config(write(tmp_path / "configs" / "orders.yaml", body))
+    assert run_pipeline(config).inserted == 2
+
+
+def test_target_host_may_be_an_ipv6_address() -> None:
+    target = Target(table="t", host="::1", port=5433, database="w", user="lo ader", password="p w'x")
+    assert conninfo_to_dict(target_database_url(target)) == {
+        "host": "::1",
+        "port": "5433",
+        "dbname": "w",
+        "user": "lo ader",
+        "password": "p w'x",
+    }
+    assert "p w" not in redact_url(target_database_url(target))
