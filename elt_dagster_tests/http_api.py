@@ -34,6 +34,8 @@ class Reply:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    trickle: float = 0.0
+    """Seconds between the body's bytes (a server that sends slowly, resetting a per-read timeout each time)."""
 
 
 Route = Callable[[Seen], Reply]
@@ -87,7 +89,17 @@ class FakeApi:
             handler.send_header(name, value)
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
-        handler.wfile.write(body)
+        if not reply.trickle:
+            handler.wfile.write(body)
+            return
+        for index in range(len(body)):
+            if self.stopping.wait(reply.trickle):
+                return
+            try:
+                handler.wfile.write(body[index : index + 1])
+                handler.wfile.flush()
+            except OSError:  # the client gave up
+                return
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self

@@ -9,14 +9,12 @@ message.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 import pyarrow as pa
@@ -32,6 +30,7 @@ from .errors import ApiError, excerpt
 from .models import ApiSource
 from .paginators import Page, Request, build_paginator
 from .records import flattened, records_of
+from .responses import body_excerpt, hint, parse_json, read_body
 
 RETRY_ATTEMPTS = 3
 """Attempts per request (the first one included) for connection errors, timeouts, HTTP 5xx and 429."""
@@ -188,7 +187,7 @@ def _fetch(session: requests.Session, source: ApiSource, request: Request) -> Pa
         raise ApiError(redact_text(message, source.secrets()), url=url, status=exc.status) from None
     next_link = response.links.get("next", {}).get("url")
     digest = hashlib.blake2b(response.content, digest_size=16).digest()
-    return Page(_parse_json(response, source, url), response.url, url, next_link, digest)
+    return Page(parse_json(response, source, url), response.url, url, next_link, digest)
 
 
 def _send(
@@ -198,10 +197,18 @@ def _send(
     what = f"{source.method} {url}"
     # what Session.request does: proxies, CA bundle and TLS settings from the environment
     settings = session.merge_environment_settings(prepared.url, {}, None, None, None)
+    started = time.monotonic()
     try:
-        response = session.send(prepared, timeout=source.timeout_seconds, **settings)
-    except requests.Timeout:
-        raise _Transient(f"{what} timed out after {source.timeout_seconds:g} s", None, url) from None
+        response = session.send(prepared, timeout=source.timeout_seconds, **{**settings, "stream": True})
+        read_body(response, source, what, started)
+    except requests.Timeout as exc:
+        whole = "took longer than" in str(exc)
+        reason = (
+            f"took longer than {source.timeout_seconds:g} s in all"
+            if whole
+            else f"timed out after {source.timeout_seconds:g} s"
+        )
+        raise _Transient(f"{what} {reason}", None, url) from None
     except requests.ConnectionError as exc:
         raise _Transient(f"{what}: could not connect ({_reason(exc)})", None, url) from None
     except requests.RequestException as exc:
@@ -209,10 +216,10 @@ def _send(
     status = response.status_code
     if status < 400:
         return response
-    message = f"{what} returned HTTP {status} {response.reason or ''}".rstrip() + f": {_body_excerpt(response)}"
+    message = f"{what} returned HTTP {status} {response.reason or ''}".rstrip() + f": {body_excerpt(response)}"
     if status == 429 or status >= 500:
         raise _Transient(message, status, url, _retry_after(response))
-    raise ApiError(redact_text(message + _hint(status), source.secrets()), url=url, status=status)
+    raise ApiError(redact_text(message + hint(status), source.secrets()), url=url, status=status)
 
 
 def _wait(retry_state: RetryCallState) -> float:
@@ -239,35 +246,6 @@ def _retry_after(response: requests.Response) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _hint(status: int) -> str:
-    if status in (401, 403):
-        return " (check the source's auth credentials)"
-    if status == 404:
-        return " (check the source's url)"
-    return ""
-
-
-def _parse_json(response: requests.Response, source: ApiSource, url: str) -> Any:
-    """The response's JSON (numbers with a fraction as Decimal, keeping their digits); 204 No Content is []."""
-    if response.status_code == 204:
-        return []
-    try:
-        return json.loads(response.content, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
-        content_type = response.headers.get("Content-Type", "no content type")
-        message = (
-            f"{source.method} {url} did not return JSON (HTTP {response.status_code}, {content_type}): "
-            f"{_body_excerpt(response)}"
-        )
-        raise ApiError(redact_text(message, source.secrets()), url=url, status=response.status_code) from None
-
-
-def _body_excerpt(response: requests.Response) -> str:
-    raw = response.content[: 200 * 8]
-    text = raw.decode(response.encoding or "utf-8", errors="replace") if raw else ""
-    return excerpt(text) or "(empty body)"
 
 
 def _reason(exc: BaseException) -> str:

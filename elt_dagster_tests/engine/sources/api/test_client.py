@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import socket
 import time
 from email.utils import formatdate
@@ -9,6 +11,7 @@ from email.utils import formatdate
 import pytest
 
 from elt_dagster.engine.sources.api import client as api
+from elt_dagster.engine.sources.api import responses
 from elt_dagster.engine.sources.api.client import ApiError, ApiStats, iter_api_batches
 from elt_dagster.engine.sources.files import readers
 from elt_dagster_tests.engine.sources.api.helpers import API_KEY, ids, numbered, rows, source
@@ -238,3 +241,21 @@ def test_a_secret_header_echoed_in_the_error_body_is_masked(server: FakeApi) -> 
         rows(source(url, headers={"Authorization": f"Token {API_KEY}"}))
     assert "403" in str(caught.value) and "bad ***" in str(caught.value)
     assert API_KEY not in str(caught.value)
+
+
+def test_a_response_that_trickles_ends_at_the_total_timeout(server: FakeApi) -> None:
+    url = server.route("/slow-body", lambda s: Reply(numbered(50), trickle=0.05))  # ~25 s at a byte per 50 ms
+    started = time.monotonic()
+    with pytest.raises(ApiError, match=r"took longer than 1 s in all.*gave up after 3 attempts"):
+        rows(source(url, timeout_seconds=1))
+    assert time.monotonic() - started < 15
+    assert len(server.requests_to("/slow-body")) == api.RETRY_ATTEMPTS
+
+
+def test_a_response_larger_than_the_limit_is_an_error(server: FakeApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(responses, "MAX_RESPONSE_BYTES", 100_000)
+    bomb = gzip.compress(json.dumps(numbered(1) * 50_000).encode())  # ~0.5 MB of JSON in a few KB
+    url = server.route("/bomb", lambda s: Reply(bomb, headers={"Content-Encoding": "gzip"}))
+    assert len(bomb) < 100_000
+    with pytest.raises(ApiError, match=r"/bomb: the response is larger than 0 MB \(decompressed\)"):
+        rows(source(url))
