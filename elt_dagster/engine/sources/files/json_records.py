@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from elt_dagster.engine.json_text import MAX_DEPTH, BadRecord, checked_text, json_text, scalar_text
+from elt_dagster.engine.sources.files.json_stream import TOO_DEEP, records_at
 from elt_dagster.engine.sources.files.readers import (
     BATCH_ROWS,
     ExtractError,
@@ -134,14 +135,16 @@ def iter_json(path: Path, *, encoding: str, records_path: str | None) -> Iterato
     import ijson
 
     _, gzipped = file_format(path)
-    prefix = f"{records_path}.item" if records_path else "item"
 
     def items() -> Iterator[tuple[int, Any, str | None]]:
         with closing(open_json_bytes(path, gzipped, encoding)) as handle:
             found, number = False, 0
             try:
-                for number, item in enumerate(ijson.items(handle, prefix), start=1):
+                for number, item in enumerate(records_at(handle, records_path), start=1):
                     found = True
+                    if item is TOO_DEEP:
+                        reason = f"nested deeper than {MAX_DEPTH} levels"
+                        item = Malformed(raw=f"({reason}: see the source file)", reason=reason, row=number)
                     yield number, item, None
             except ijson.JSONError as exc:
                 if not found and _is_blank(path, gzipped):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -174,3 +176,31 @@ def test_a_json_line_with_undecodable_bytes_is_set_aside(tmp_path: Path) -> None
     (reject,) = rejects(report)
     assert reject["source_row"] == 2 and "0xb8" in reject["reason"]
     assert reject["raw_record"]["line"] == '{"id": 2, "name": "Gr\\xb8n"}'
+
+
+def test_a_deeply_nested_record_is_skipped_without_building_it(tmp_path: Path) -> None:
+    deep = "[" * 50_000 + "]" * 50_000  # 100 KB: ijson's items() took 6 GB and 12 s on it
+    path = tmp_path / "deep.json"
+    path.write_text(f'[{{"id": 1}}, {{"id": 2, "x": {deep}}}, {{"id": 3}}]')
+    probe = (
+        "import resource, sys\nfrom pathlib import Path\n"
+        "from elt_dagster.engine.sources.files.json_records import iter_json\n"
+        f"batches = list(iter_json(Path({str(path)!r}), encoding='utf-8', records_path=None))\n"
+        "print(sum(b.table.num_rows for b in batches), [m.reason for b in batches for m in b.malformed])\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    counts, peak_mb = done.stdout.strip().splitlines()
+    assert counts == "2 ['nested deeper than 64 levels']"
+    assert int(peak_mb) < 400
+
+
+def test_records_path_finds_the_array_and_nothing_else(tmp_path: Path) -> None:
+    loaded = pipeline(tmp_path, source_options="records_path: data.items")
+    write(
+        data(tmp_path, "a.json"),
+        '{"meta": {"items": [{"id": 9}]}, "data": {"other": [[{"id": 8}]], "items": [{"id": 1}, {"id": 2}]}}',
+    )
+    _, rows = run(loaded, tmp_path)
+    assert [row["id"] for row in rows] == ["1", "2"]
