@@ -36,7 +36,7 @@ class CheckReport(RowCounts):
 def check_pipeline(loaded: LoadedConfig, staging_dir: Path, keep_rows: int = 10) -> CheckReport:
     """Extract and validate every source (no database); keep the first `keep_rows` standardised rows."""
     files, _ = list_source_files(loaded)
-    files += [api.file for api in spool_api_sources(loaded, staging_dir, {})]
+    files += [api.file for api in spool_api_sources(loaded, staging_dir, {}) if api.stats.records]
     mapper = new_mapper(loaded, files)
     report = CheckReport(pipeline_column_types(loaded, mapper.columns), [])
     target = loaded.config.target

@@ -91,7 +91,8 @@ class RunPlan:
 
     @property
     def sources(self) -> list[SourceFile]:
-        return self.files + [api.file for api in self.apis]
+        """What the run reads: the changed files, and the API sources that returned records."""
+        return self.files + [api.file for api in self.apis if api.stats.records]
 
     @property
     def incoming_bytes(self) -> int:
@@ -174,7 +175,7 @@ def plan_run(conn: psycopg.Connection, loaded: LoadedConfig, folder: Path, full_
     changed = {c.path for c in (current.values() if full_refresh else files_to_read(current.values(), stored))}
     todo = [f for f in files if str(f.path) in changed]
     apis = spool_api_sources(loaded, folder, cursors)
-    mapper = new_mapper(loaded, todo + [api.file for api in apis])
+    mapper = new_mapper(loaded, todo + [api.file for api in apis if api.stats.records])
     types = pipeline_column_types(loaded, mapper.columns)
     fingerprints = {path: current[path] for path in changed}
     return RunPlan(todo, fingerprints, apis, mapper, types, len(files) - len(todo), skipped)

@@ -142,3 +142,14 @@ def test_reaching_max_pages_is_a_warning_not_silence(
         result = defs.resolve_job_def("shop_elt").execute_in_process(instance=instance)
         warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
     assert any("fetched 1 pages, 2 records" in w and "max_pages was reached" in w for w in warnings), warnings
+
+
+@pytest.mark.parametrize("reply", [Reply([]), Reply(status=204)], ids=["[]", "204"])
+def test_an_api_with_nothing_new_and_no_schema_loads_nothing(
+    server: FakeApi, tmp_path: Path, database_url: str, db_schema: str, reply: Reply
+) -> None:
+    url = server.route("/v1/empty", lambda seen: reply)
+    yaml = f"sources:\n  - type: api\n    url: {url}\ntarget:\n  table: t\n  db_schema: {db_schema}\n"
+    report = run_pipeline(load_config(write(tmp_path / "configs" / "p.yaml", yaml)))
+    assert (report.inserted, report.rejected, report.files) == (0, 0, [])
+    assert report.api_sources == [{"url": url, "pages": 1, "records": 0, "stopped": "single_page"}]
