@@ -55,20 +55,23 @@ def _escaped_name(name: str) -> str:
     return name
 
 
-def row_hash_inputs(columns: dict[str, pa.Array]) -> pa.Array:
+def row_hash_inputs(columns: dict[str, pa.Array], text_columns: set[str] | None = None) -> pa.Array:
     """What each row's hash is computed from: for each non-null column in name order, `\\x1f<name>\\x1e<value>`.
 
     Names and values are escaped (`\\x1b` -> `\\x1b0`, `\\x1f` -> `\\x1b1`, `\\x1e` -> `\\x1b2`), so the text
     decodes back to exactly one set of (name, value) pairs: two different rows never share a hash input. NULLs are
     left out, so adding a column to the schema does not change the hash of rows that lack it, and an empty string
     (`\\x1f<name>\\x1e`) differs from NULL.
+
+    Only `text_columns` (all, when None) are searched for those characters: the canonical text of numbers,
+    dates, booleans and JSON never holds them.
     """
     if not columns:
         raise ValueError("a row hash needs at least one column")
     parts: list[pa.Array | pa.Scalar] = []
     for name, values in sorted(columns.items()):
         marker = f"\x1f{_escaped_name(name)}\x1e"
-        values = _escaped(values)
+        values = _escaped(values) if text_columns is None or name in text_columns else values
         if values.null_count:  # joined per row, so that a NULL drops its name too
             parts.append(pc.binary_join_element_wise(marker, values, ""))
         else:  # the common case: one join over all columns, names as constants
@@ -77,9 +80,9 @@ def row_hash_inputs(columns: dict[str, pa.Array]) -> pa.Array:
     return pc.binary_join_element_wise(*parts, "", null_handling="replace", null_replacement="").cast(pa.binary())
 
 
-def row_hashes(columns: dict[str, pa.Array]) -> pa.Array:
+def row_hashes(columns: dict[str, pa.Array], text_columns: set[str] | None = None) -> pa.Array:
     """128-bit XXH3 of each row's `row_hash_inputs`, as 32 hex characters."""
-    joined = row_hash_inputs(columns)
+    joined = row_hash_inputs(columns, text_columns)
     digest = xxhash.xxh3_128_digest
     hex_text = b"".join([digest(value) for value in joined.to_pylist()]).hex().encode()
     offsets = np.arange(0, len(hex_text) + 1, 32, dtype=np.int32)
@@ -99,7 +102,8 @@ def check_batch(batch: pa.Table, types: dict[str, str], key: list[str]) -> Check
         rejects = _reject_records(batch, reject_mask, reasons, list(types))
         keep = pc.invert(reject_mask)
         canonical = {n: pc.filter(v, keep) for n, v in canonical.items()}
-    hashes = row_hashes(canonical) if canonical else pa.array([], pa.string())
+    text_columns = {name for name, type_name in types.items() if type_name == "string"}
+    hashes = row_hashes(canonical, text_columns) if canonical else pa.array([], pa.string())
     rows = pa.table({**canonical, HASH_COLUMN: hashes})
     return CheckedBatch(rows=rows, rejects=rejects, rows_in=batch.num_rows)
 
