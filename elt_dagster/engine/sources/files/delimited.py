@@ -7,7 +7,6 @@ import gzip
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -56,9 +55,9 @@ def read_header(path: Path, *, delimiter: str | None, encoding: str) -> list[str
     return header or []
 
 
-_EXACT_READER_CASES = ("invalid UTF8", "Could not skip initial", "block size", "straddling")
-"""pyarrow errors the exact reader handles: undecodable bytes, a header-only file without a final newline, a
-field longer than pyarrow's block."""
+_EXACT_READER_CASES = ("CSV parse error", "invalid UTF8", "Could not skip initial", "block size", "straddling")
+"""pyarrow errors the exact reader handles: a row with the wrong number of fields, undecodable bytes, a header-only
+file without a final newline, a field longer than pyarrow's block."""
 MAX_FIELD_BYTES = 16 << 20
 """The longest field the exact reader accepts (Python's csv module stops at 128 KB by default)."""
 
@@ -67,19 +66,8 @@ class MalformedRowsFound(Exception):
     """The fast reader met a row with the wrong number of fields: re-read the file with `iter_delimited_exact`."""
 
 
-class _InvalidRowSeen:
-    """pyarrow's invalid-row handler: notes that a row had the wrong number of fields, and stops the read."""
-
-    def __init__(self) -> None:
-        self.seen = False
-
-    def __call__(self, row: Any) -> str:
-        self.seen = True
-        return "error"
-
-
 def _arrow_options(
-    names: list[str], delimiter: str, encoding: str, on_invalid: _InvalidRowSeen
+    names: list[str], delimiter: str, encoding: str
 ) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
     read_options = pacsv.ReadOptions(
         column_names=names,
@@ -88,7 +76,7 @@ def _arrow_options(
         encoding=_arrow_encoding(encoding),
         use_threads=False,  # the other core is busy: PostgreSQL is parsing the previous batch
     )
-    parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid)
+    parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
     convert_options = pacsv.ConvertOptions(
         column_types={name: pa.string() for name in names},
         strings_can_be_null=True,
@@ -125,8 +113,7 @@ def iter_delimited(path: Path, *, delimiter: str | None, encoding: str) -> Itera
     header = read_header(path, delimiter=delimiter, encoding=encoding)
     if not header:
         return
-    invalid = _InvalidRowSeen()
-    options = _arrow_options([f"__col{i}" for i in range(len(header))], delimiter, encoding, invalid)
+    options = _arrow_options([f"__col{i}" for i in range(len(header))], delimiter, encoding)
     # A Python file object: pyarrow's own input streams read far ahead (a whole 100 MB file at once).
     stream = gzip.open(path, "rb") if gzipped else open(path, "rb")  # noqa: SIM115 - closed below
     first_row = 1
@@ -136,7 +123,7 @@ def iter_delimited(path: Path, *, delimiter: str | None, encoding: str) -> Itera
             yield RawBatch(part.rename_columns(header), numbers)
             first_row += part.num_rows
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        if invalid.seen or isinstance(exc, UnicodeDecodeError) or any(s in str(exc) for s in _EXACT_READER_CASES):
+        if isinstance(exc, UnicodeDecodeError) or any(case in str(exc) for case in _EXACT_READER_CASES):
             raise MalformedRowsFound(str(path)) from None  # the exact reader copes, record by record
         raise ExtractError(f"{path}: not a readable {fmt.upper()} file ({short_error(exc)})") from None
     finally:

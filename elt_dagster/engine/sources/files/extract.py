@@ -146,7 +146,11 @@ def new_mapper(loaded: LoadedConfig, files: list[SourceFile]) -> ColumnMapper:
     if not mapper.strict:
         _discover_columns(files, mapper)
     if files and not mapper.columns:
-        raise ExtractError(f"{loaded.path}: no columns found in the sources and none declared in schema.columns")
+        shown = ", ".join(f.source_label for f in files[:3]) + (", ..." if len(files) > 3 else "")
+        raise ExtractError(
+            f"{shown}: no columns found (empty, or not one record could be read) and none declared in "
+            f"schema.columns of {loaded.path}: declare the columns to quarantine unreadable records"
+        )
     return mapper
 
 
