@@ -184,6 +184,18 @@ class ApiSource(_Strict):
             raise ValueError("json (a request body) needs method: POST")
         return self
 
+    @model_validator(mode="after")
+    def _one_line_credentials(self) -> ApiSource:
+        """A line break can't travel in an HTTP header; said without showing the value (it may be a secret)."""
+        values = {f"headers.{name}": value for name, value in self.headers.items()}
+        values |= {f"auth ({self.auth.type})": secret for secret in self.auth.secrets()} if self.auth else {}
+        broken = [where for where, value in values.items() if "\n" in value or "\r" in value]
+        if broken:
+            raise ValueError(
+                f"{', '.join(broken)}: holds a line break, which HTTP headers can't carry (check the value)"
+            )
+        return self
+
     def describe(self, base_dir: Any = None) -> str:
         """The source for a person: its URL without credentials."""
         return f"API `{self.display_url()}`"
