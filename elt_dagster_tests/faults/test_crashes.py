@@ -1,0 +1,86 @@
+"""Crashes and races: kill -9 at random moments, concurrent runs; the table ends with each distinct row once."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from elt_dagster.engine.run import run_pipeline
+from elt_dagster_tests.conftest import fetch, write
+
+pytestmark = pytest.mark.faults
+
+CONFIG = """
+sources:
+  - type: local
+    path: ../data
+target:
+  table: items
+  db_schema: {schema}
+schema:
+  columns:
+    id: integer
+    name: string
+"""
+ROWS = 150_000
+RUN = "import sys\nfrom elt_dagster.engine.config import load_config\nfrom elt_dagster.engine.run import run_pipeline\n"
+RUN += "run_pipeline(load_config(sys.argv[1]), full_refresh=True)  # every run reads all: more to interrupt\n"
+
+
+def write_data(folder: Path) -> None:
+    """Three files; every tenth row of each repeats a row of the first, so dedup has work to do."""
+    for part in range(3):
+        lines = [f"{i % 1000 if i % 10 == 0 else part * ROWS + i},name {i}" for i in range(ROWS)]
+        write(folder / f"part{part}.csv", "id,name\n" + "\n".join(lines) + "\n")
+
+
+def test_kill_9_at_random_moments_then_a_rerun_loads_each_row_once(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    write_data(tmp_path / "data")
+    config = make_pipeline(CONFIG)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    generator = random.Random(20261128)
+    outcomes = {"killed": 0, "finished": 0}
+    for attempt in range(20):
+        if attempt % 5 == 4:  # now and then a file changes under the next runs
+            os.utime(tmp_path / "data" / f"part{attempt % 3}.csv")
+        process = subprocess.Popen([sys.executable, "-c", RUN, str(config.path)], env=env)
+        time.sleep(generator.uniform(0.3, 3.0))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            outcomes["killed"] += 1
+        else:
+            outcomes["finished"] += 1
+        process.wait(timeout=60)
+    assert outcomes["killed"] >= 10, outcomes
+    run_pipeline(config, full_refresh=True)
+    expected = {(i % 1000 if i % 10 == 0 else part * ROWS + i, f"name {i}") for part in range(3) for i in range(ROWS)}
+    stored = fetch(database_url, f'SELECT count(*), count(DISTINCT (id, name)) FROM "{db_schema}".items')
+    assert stored == [(len(expected), len(expected))]
+    fingerprints = fetch(
+        database_url, "SELECT count(*), sum(rows) FROM elt.file_fingerprints WHERE pipeline = %s", config.name
+    )
+    assert fingerprints == [(3, 3 * ROWS)]
+
+
+def test_two_runs_of_one_pipeline_and_two_pipelines_into_one_table_at_once(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    write_data(tmp_path / "data")
+    configs = [make_pipeline(CONFIG, name=name) for name in ("first", "second")]
+    with ThreadPoolExecutor(4) as pool:
+        reports = list(pool.map(run_pipeline, [configs[0], configs[0], configs[1], configs[1]]))
+    distinct = fetch(database_url, f'SELECT count(*), count(DISTINCT (id, name)) FROM "{db_schema}".items')
+    assert distinct[0][0] == distinct[0][1] == sum(r.inserted for r in reports)
+    assert distinct[0][0] == len(
+        {(i % 1000 if i % 10 == 0 else p * ROWS + i, i) for p in range(3) for i in range(ROWS)}
+    )
