@@ -46,7 +46,7 @@ def test_kill_9_at_random_moments_then_a_rerun_loads_each_row_once(
     tmp_path: Path, make_pipeline, database_url: str, db_schema: str
 ) -> None:
     write_data(tmp_path / "data")
-    config = make_pipeline(CONFIG)
+    config = make_pipeline(CONFIG, name=f"crash_{db_schema}")  # bookkeeping in schema elt is shared by all tests
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     generator = random.Random(20261128)
     outcomes = {"killed": 0, "finished": 0}
@@ -67,7 +67,10 @@ def test_kill_9_at_random_moments_then_a_rerun_loads_each_row_once(
     stored = fetch(database_url, f'SELECT count(*), count(DISTINCT (id, name)) FROM "{db_schema}".items')
     assert stored == [(len(expected), len(expected))]
     fingerprints = fetch(
-        database_url, "SELECT count(*), sum(rows) FROM elt.file_fingerprints WHERE pipeline = %s", config.name
+        database_url,
+        "SELECT count(*), sum(rows) FROM elt.file_fingerprints WHERE pipeline = %s AND path LIKE %s",
+        config.name,
+        f"{tmp_path}%",
     )
     assert fingerprints == [(3, 3 * ROWS)]
 
