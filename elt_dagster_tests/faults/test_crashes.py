@@ -79,7 +79,7 @@ def test_two_runs_of_one_pipeline_and_two_pipelines_into_one_table_at_once(
     tmp_path: Path, make_pipeline, database_url: str, db_schema: str
 ) -> None:
     write_data(tmp_path / "data")
-    configs = [make_pipeline(CONFIG, name=name) for name in ("first", "second")]
+    configs = [make_pipeline(CONFIG, name=f"{name}_{db_schema}") for name in ("first", "second")]
     with ThreadPoolExecutor(4) as pool:
         reports = list(pool.map(run_pipeline, [configs[0], configs[0], configs[1], configs[1]]))
     distinct = fetch(database_url, f'SELECT count(*), count(DISTINCT (id, name)) FROM "{db_schema}".items')
