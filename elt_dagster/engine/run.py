@@ -108,18 +108,24 @@ def run_pipeline(
     report = RunReport(run_id=run_id or uuid.uuid4().hex)
     try:
         _run(loaded, report, target_database_url(loaded.config.target, database_url), full_refresh)
-    except psycopg.OperationalError as exc:
-        raise DatabaseError(
-            f"lost the connection to PostgreSQL during the run ({_first_line(exc)}); nothing of this run was "
-            "committed: run it again"
-        ) from None
     except psycopg.Error as exc:
+        if isinstance(exc, psycopg.OperationalError) and _connection_lost(exc):
+            raise DatabaseError(
+                f"lost the connection to PostgreSQL during the run ({_first_line(exc)}); {_NOTHING}: run it again"
+            ) from None
         where = f" [{exc.sqlstate}]" if exc.sqlstate else ""
-        raise DatabaseError(
-            f"PostgreSQL refused the load{where}: {_first_line(exc)}; nothing of this run was committed"
-        ) from None
+        raise DatabaseError(f"PostgreSQL refused the load{where}: {_first_line(exc)}; {_NOTHING}") from None
     report.seconds = time.perf_counter() - started
     return report
+
+
+_NOTHING = "nothing of this run was committed"
+
+
+def _connection_lost(exc: psycopg.OperationalError) -> bool:
+    """Whether the server went away (no SQLSTATE, a connection class 08, or a shutdown 57P0x), not a refusal."""
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state.startswith("57P")
 
 
 def _first_line(exc: BaseException) -> str:

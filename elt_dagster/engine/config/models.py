@@ -36,6 +36,10 @@ COLUMN_TYPES: dict[str, str] = {
 RESERVED_PREFIX = "_elt_"
 MAX_IDENTIFIER_BYTES = 63
 REJECTED_SUFFIX = "__rejected"
+SYSTEM_COLUMNS = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
+"""PostgreSQL's system columns: no table column can have these names."""
+MAX_DATA_COLUMNS = 1596
+"""PostgreSQL's 1,600 columns per table, less elt-dagster's own four (`_elt_row_hash`, ...)."""
 
 
 class LocalSource(StrictModel):
@@ -128,6 +132,10 @@ class Schema(StrictModel):
                 raise ValueError("a column name is empty")
             if name.lower().startswith(RESERVED_PREFIX):
                 raise ValueError(f"column {name!r}: names starting with {RESERVED_PREFIX!r} are reserved")
+            if name.lower() in SYSTEM_COLUMNS:
+                raise ValueError(f"column {name!r} has the name of a PostgreSQL system column")
+            if len(name.encode()) > MAX_IDENTIFIER_BYTES:
+                raise ValueError(f"column {name!r} is longer than PostgreSQL's {MAX_IDENTIFIER_BYTES} bytes")
             if name.lower() in seen:
                 raise ValueError(f"column {name!r} is declared twice (names match case-insensitively)")
             if type_name not in COLUMN_TYPES:
@@ -135,6 +143,8 @@ class Schema(StrictModel):
                 raise ValueError(f"column {name!r}: unknown type {raw_type!r} (known: {known})")
             seen.add(name.lower())
             canonical[name] = COLUMN_TYPES[type_name]
+        if len(canonical) > MAX_DATA_COLUMNS:
+            raise ValueError(f"{len(canonical)} columns: a table holds at most {MAX_DATA_COLUMNS} besides our own four")
         return canonical
 
 

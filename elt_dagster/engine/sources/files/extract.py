@@ -1,8 +1,5 @@
-"""Extract: list the source files, map their columns, and read each in bounded batches into the staging files.
-
-Column names are trimmed and matched to the declared schema columns case-insensitively; columns that the
-schema does not declare keep their trimmed, lower-cased name (strict mode drops them).
-"""
+"""Extract: list the source files, map their columns (see `columns`), and read each in bounded batches into the
+staging files."""
 
 from __future__ import annotations
 
@@ -15,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from elt_dagster.engine.config import LoadedConfig, LocalSource
+from elt_dagster.engine.sources.files.columns import ColumnMapper
 from elt_dagster.engine.sources.files.delimited import (
     MalformedRowsFound,
     iter_delimited,
@@ -98,37 +96,15 @@ def iter_file_batches(source_file: SourceFile, exact: bool = False) -> Iterator[
         raise ExtractError(f"{path}: can't read the file ({reason})") from None
 
 
-class ColumnMapper:
-    """Maps a source file's column names onto the pipeline's columns."""
-
-    def __init__(self, declared: list[str], strict: bool):
-        self.strict = strict
-        self.columns: list[str] = list(declared)
-        self._by_key = {name.lower(): name for name in declared}
-
-    def target_name(self, source_name: str) -> str | None:
-        key = source_name.strip().lstrip("\ufeff").strip().lower()
-        if key in self._by_key:
-            return self._by_key[key]
-        if self.strict or not key or key.startswith("_elt_"):  # _elt_ columns are this tool's own (a re-export)
-            return None
-        self._by_key[key] = key
-        self.columns.append(key)
-        return key
-
-    def observe(self, names: list[str]) -> None:
-        for name in names:
-            self.target_name(name)
-
-
 def _discover_columns(files: list[SourceFile], mapper: ColumnMapper) -> None:
     for source_file in files:
         if source_file.format in ("csv", "txt"):
             src = source_file.source or LocalSource(path=str(source_file.path))
-            mapper.observe(read_header(source_file.path, delimiter=src.delimiter, encoding=src.encoding))
+            header = read_header(source_file.path, delimiter=src.delimiter, encoding=src.encoding)
+            mapper.observe(header, source_file.source_label)
         else:
             for batch in iter_file_batches(source_file):
-                mapper.observe(batch.table.column_names)
+                mapper.observe(batch.table.column_names, source_file.source_label)
 
 
 def malformed_rejects(malformed: list[Malformed], source: str) -> list[dict]:
@@ -202,8 +178,8 @@ def read_file_with_fallback(
 def conform(batch: RawBatch, mapper: ColumnMapper, source: str, out_schema: pa.Schema) -> pa.Table:
     """A file's batch in the run's columns (missing ones NULL), plus its source file and record numbers."""
     by_target: dict[str, pa.ChunkedArray] = {}
-    for name, column in zip(batch.table.column_names, batch.table.columns, strict=True):
-        target = mapper.target_name(name)
+    for position, (name, column) in enumerate(zip(batch.table.column_names, batch.table.columns, strict=True)):
+        target = mapper.target_name(name, position, source)
         if target is None:
             continue
         if target in by_target:
