@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from elt_dagster.engine.config import LoadedConfig, key_columns
+from elt_dagster.engine.config import LoadedConfig, key_columns, order_column
 from elt_dagster.engine.db import DatabaseError, connect, target_database_url
 from elt_dagster.engine.load.loaders import Loader, choose_loader
 from elt_dagster.engine.load.quarantine import quarantine
@@ -205,6 +205,7 @@ class TableLoad:
                 self.conn, self.target, self.plan.mapper.columns, self.report.run_id, self.plan.incoming_bytes
             )
             key = key_columns(self.target, self.plan.mapper.columns) if self.target.mode == "merge" else []
+            order_column(self.target, self.plan.mapper.columns)  # a wrong order_by fails before a row is read
             checker = BatchChecker(self.plan.column_types, key, staging)
             for source_file in self.plan.sources:
                 self.load_source(loader, source_file, checker, staging)

@@ -21,6 +21,7 @@ from .models import (
     Schema,
     Target,
     key_columns,
+    order_column,
 )
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "discover_configs",
     "format_loc",
     "key_columns",
+    "order_column",
     "load_config",
     "parse_config",
     "read_config_text",

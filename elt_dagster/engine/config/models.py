@@ -88,6 +88,7 @@ class Target(StrictModel):
     db_schema: str = Field(default="public", min_length=1)
     mode: Literal["append", "merge"] = "append"
     primary_key: list[str] = Field(default_factory=list)
+    order_by: str | None = Field(default=None, min_length=1)
     url: str | None = None
     host: str | None = None
     port: int | None = None
@@ -109,6 +110,8 @@ class Target(StrictModel):
     def _merge_needs_key(self) -> Target:
         if self.mode == "merge" and not self.primary_key:
             raise ValueError("mode 'merge' needs a primary_key (a list of column names)")
+        if self.order_by and self.mode != "merge":
+            raise ValueError("order_by decides which row of a key wins in mode 'merge'; this target appends")
         if self.url and (self.host or self.database):
             raise ValueError("give either url or host/port/database/user/password, not both")
         return self
@@ -191,6 +194,16 @@ class LoadedConfig(BaseModel):
     @property
     def base_dir(self) -> Path:
         return self.path.parent
+
+
+def order_column(target: Target, columns: Iterable[str]) -> str | None:
+    """The `order_by` column as the table spells it (matched case-insensitively), or None."""
+    if not target.order_by:
+        return None
+    by_key = {name.lower(): name for name in columns}
+    if target.order_by.strip().lower() not in by_key:
+        raise PipelineError(f"target.order_by names a column the data does not have: {target.order_by!r}")
+    return by_key[target.order_by.strip().lower()]
 
 
 def key_columns(target: Target, columns: Iterable[str]) -> list[str]:

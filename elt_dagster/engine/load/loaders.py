@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
-from elt_dagster.engine.config import Target, key_columns
+from elt_dagster.engine.config import Target, key_columns, order_column
 from elt_dagster.engine.load.copy import copy_rows, set_row_defaults, to_csv, with_constants
 from elt_dagster.engine.load.hashset import HashSet, first_occurrences, hash_words
 from elt_dagster.engine.load.tables import HASH_INDEX_SUFFIX, hash_index_ident, names_sql, table_ident
@@ -199,12 +199,17 @@ class MergeLoader:
         updates = sql.SQL(", ").join(
             sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n)) for n in names if n not in keys
         )
+        newest, newer = sql.SQL(""), sql.SQL("")
+        order = order_column(self.target, self.business)
+        if order:  # the row with the latest `order_by` wins (NULL counts as oldest); ties go to the later row
+            newest = sql.SQL("{} DESC NULLS LAST, ").format(sql.Identifier(order))
+            newer = sql.SQL(" AND (t.{o} IS NULL OR EXCLUDED.{o} >= t.{o})").format(o=sql.Identifier(order))
         row = self.conn.execute(
             sql.SQL(
                 "WITH upserted AS (INSERT INTO {table} AS t ({names}) "
-                "SELECT DISTINCT ON ({keys}) {names} FROM {stage} ORDER BY {keys}, _elt_seq DESC "
+                "SELECT DISTINCT ON ({keys}) {names} FROM {stage} ORDER BY {keys}, {newest}_elt_seq DESC "
                 "ON CONFLICT ({keys}) DO UPDATE SET {updates}, _elt_loaded_at = now() "
-                "WHERE t._elt_row_hash IS DISTINCT FROM EXCLUDED._elt_row_hash "
+                "WHERE t._elt_row_hash IS DISTINCT FROM EXCLUDED._elt_row_hash{newer} "
                 "RETURNING (xmax = 0) AS inserted) "
                 "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted"
             ).format(
@@ -213,6 +218,8 @@ class MergeLoader:
                 keys=names_sql(keys),
                 stage=self.stage,
                 updates=updates,
+                newest=newest,
+                newer=newer,
             )
         ).fetchone()
         return row[0], row[1]

@@ -455,6 +455,49 @@ def test_merge_the_newest_file_wins_whatever_its_name(
     assert fetch(database_url, f'SELECT id, status FROM "{db_schema}".t') == [(1, "new")]
 
 
+MERGE_BY_UPDATED_AT = """
+sources:
+  - path: ../data
+target:
+  table: t
+  db_schema: {schema}
+  mode: merge
+  primary_key: [id]
+  order_by: Updated_At
+schema:
+  columns:
+    id: integer
+    status: string
+    updated_at: timestamp
+"""
+
+
+def test_merge_order_by_decides_within_a_run_and_against_the_stored_row(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    write(
+        tmp_path / "data" / "a.csv",
+        "id,status,updated_at\n1,late,2024-05-02\n1,early,2024-05-01\n2,x,\n2,y,2024-01-01\n",
+    )
+    config = make_pipeline(MERGE_BY_UPDATED_AT)
+    report = run_pipeline(config)
+    assert (report.inserted, report.updated) == (2, 0)
+    rows = f'SELECT id, status FROM "{db_schema}".t ORDER BY id'
+    assert fetch(database_url, rows) == [(1, "late"), (2, "y")]  # the latest updated_at wins; NULL is the oldest
+    write(tmp_path / "data" / "b.csv", "id,status,updated_at\n1,stale,2024-04-01\n2,newer,2024-02-01\n")
+    report = run_pipeline(config)
+    assert (report.inserted, report.updated) == (0, 1)  # a newer file holding an older row does not win
+    assert fetch(database_url, rows) == [(1, "late"), (2, "newer")]
+
+
+def test_order_by_must_name_a_column_and_only_applies_to_merge(tmp_path: Path, make_pipeline) -> None:
+    write(tmp_path / "data" / "a.csv", "id,status,updated_at\n1,a,2024-01-01\n")
+    with pytest.raises(PipelineError, match="target.order_by names a column the data does not have: 'changed'"):
+        run_pipeline(make_pipeline(MERGE_BY_UPDATED_AT.replace("Updated_At", "changed")))
+    with pytest.raises(PipelineError, match="order_by decides which row of a key wins in mode 'merge'"):
+        make_pipeline(MERGE_BY_UPDATED_AT.replace("mode: merge", "mode: append"))
+
+
 def test_target_host_may_be_a_socket_folder(
     tmp_path: Path, database_url: str, db_schema: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
