@@ -41,8 +41,8 @@ __all__ = [
     "discover_configs",
     "format_loc",
     "key_columns",
-    "order_column",
     "load_config",
+    "order_column",
     "parse_config",
     "read_config_text",
 ]
