@@ -492,7 +492,7 @@ def test_merge_order_by_decides_within_a_run_and_against_the_stored_row(
 
 def test_order_by_must_name_a_column_and_only_applies_to_merge(tmp_path: Path, make_pipeline) -> None:
     write(tmp_path / "data" / "a.csv", "id,status,updated_at\n1,a,2024-01-01\n")
-    with pytest.raises(PipelineError, match="target.order_by names a column the data does not have: 'changed'"):
+    with pytest.raises(PipelineError, match=r"target\.order_by names a column the data does not have: 'changed'"):
         run_pipeline(make_pipeline(MERGE_BY_UPDATED_AT.replace("Updated_At", "changed")))
     with pytest.raises(PipelineError, match="order_by decides which row of a key wins in mode 'merge'"):
         make_pipeline(MERGE_BY_UPDATED_AT.replace("mode: merge", "mode: append"))
