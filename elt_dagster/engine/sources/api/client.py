@@ -98,6 +98,11 @@ def _iter_records(
     seen: set[bytes] = set()
     while request is not None:
         if stats.pages >= source.max_pages:
+            if source.on_max_pages == "fail":
+                raise ApiError(
+                    f"{redact_url(source.url, source.secret_query_names())}: max_pages ({source.max_pages}) was reached with more pages to fetch: "
+                    "raise max_pages, or set on_max_pages: warn to load what was fetched"
+                )
             stats.stopped = "max_pages"
             return
         page = _fetch(session, source, request)

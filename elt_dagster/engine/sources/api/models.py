@@ -161,6 +161,7 @@ class ApiSource(_Strict):
     records_path: str | None = None
     paginate: Paginate = Field(default_factory=NoPagination)
     max_pages: int = Field(default=1000, ge=1)
+    on_max_pages: Literal["warn", "fail"] = "warn"
     timeout_seconds: float = Field(default=30, gt=0)
     incremental: Incremental | None = None
 

@@ -160,6 +160,14 @@ def test_max_pages_stops_an_endless_paginator(server: FakeApi) -> None:
     assert (len(server.seen), stats.stopped) == (3, "max_pages")
 
 
+def test_max_pages_is_an_error_when_the_yaml_says_so(server: FakeApi) -> None:
+    url = server.route("/items", lambda s: Reply(numbered(1, int(s.params["page"]))))
+    src = source(url + "?api_key=hidden", paginate={"type": "page_number"}, max_pages=2, on_max_pages="fail")
+    with pytest.raises(ApiError, match=r"max_pages \(2\) was reached with more pages to fetch") as raised:
+        rows(src)
+    assert len(server.seen) == 2 and "hidden" not in str(raised.value)
+
+
 def test_empty_first_page_gives_no_batches(server: FakeApi) -> None:
     url = server.route("/items", lambda s: Reply({"data": []}))
     stats = ApiStats()
