@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from elt_dagster.engine.config import LoadedConfig, key_columns, order_column
+from elt_dagster.engine.config import LoadedConfig, Target, key_columns, order_column
 from elt_dagster.engine.db import DatabaseError, connect, target_database_url
 from elt_dagster.engine.load.loaders import Loader, choose_loader
 from elt_dagster.engine.load.quarantine import quarantine
@@ -122,6 +122,11 @@ def run_pipeline(
 _NOTHING = "nothing of this run was committed"
 
 
+def qualified_name(target: Target) -> str:
+    """`schema.table`: the key of the table's row counter."""
+    return f"{target.db_schema}.{target.table}"
+
+
 def _connection_lost(exc: psycopg.OperationalError) -> bool:
     """Whether the server went away (no SQLSTATE, a connection class 08, or a shutdown 57P0x), not a refusal."""
     state = exc.sqlstate
@@ -143,7 +148,7 @@ def _run(loaded: LoadedConfig, report: RunReport, url: str, full_refresh: bool) 
         if plan.sources and plan.mapper.columns:
             TableLoad(conn, loaded, plan, report).run()
         else:
-            report.row_count = current_row_count(conn, loaded.name)
+            report.row_count = current_row_count(conn, qualified_name(loaded.config.target))
             report.table_schema = table_columns(conn, loaded.config.target)
     if plan.sources:
         prune_run_dirs(loaded.name)
@@ -239,8 +244,7 @@ class TableLoad:
         self.report.first_rejects = list(staging.first_rejects)
         self.report.row_count = add_to_row_count(
             self.conn,
-            self.loaded.name,
-            f"{self.target.db_schema}.{self.target.table}",
+            qualified_name(self.target),
             self.report.inserted,
             lambda: count_rows(self.conn, self.target),
         )

@@ -39,7 +39,7 @@ from elt_dagster.orchestration.automation import MAX_CHANGES_PER_TICK, build_con
 from elt_dagster.orchestration.resources import BookkeepingResource, SourceChanges
 from elt_dagster_tests.conftest import fetch, write
 
-BOOKKEEPING_TABLES = ("config_history", "file_fingerprints", "table_counts", "api_cursors")
+BOOKKEEPING_TABLES = ("config_history", "file_fingerprints", "api_cursors")
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------

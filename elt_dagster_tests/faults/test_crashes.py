@@ -84,6 +84,7 @@ def test_two_runs_of_one_pipeline_and_two_pipelines_into_one_table_at_once(
         reports = list(pool.map(run_pipeline, [configs[0], configs[0], configs[1], configs[1]]))
     distinct = fetch(database_url, f'SELECT count(*), count(DISTINCT (id, name)) FROM "{db_schema}".items')
     assert distinct[0][0] == distinct[0][1] == sum(r.inserted for r in reports)
+    assert max(r.row_count for r in reports) == distinct[0][0]  # one counter per table, whichever pipeline loads
     assert distinct[0][0] == len(
         {(i % 1000 if i % 10 == 0 else p * ROWS + i, i) for p in range(3) for i in range(ROWS)}
     )

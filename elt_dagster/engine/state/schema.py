@@ -25,9 +25,8 @@ CREATE TABLE IF NOT EXISTS elt.api_cursors (
     recorded_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (pipeline, source)
 );
-CREATE TABLE IF NOT EXISTS elt.table_counts (
-    pipeline text PRIMARY KEY,
-    table_name text NOT NULL,
+CREATE TABLE IF NOT EXISTS elt.table_row_counts (
+    table_name text PRIMARY KEY,
     row_count bigint NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
