@@ -9,9 +9,13 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from elt_dagster.engine.config import ConfigError, LoadedConfig, load_config
 from elt_dagster.engine.errors import PipelineError
+
+if TYPE_CHECKING:
+    from dagster import EventLogEntry
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -177,6 +181,20 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def failure_reason(event: EventLogEntry) -> str | None:
+    """Why a step failed, in one line: the `Failure`'s description, else the innermost error's message."""
+    dagster_event = event.dagster_event
+    if dagster_event is None or not dagster_event.is_step_failure:
+        return None
+    data = dagster_event.step_failure_data
+    if data.user_failure_data and data.user_failure_data.description:
+        return " ".join(data.user_failure_data.description.split())
+    error = data.error
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return " ".join(error.message.split()) if error is not None else None
+
+
 def _logs(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance, RunsFilter
 
@@ -198,6 +216,8 @@ def _logs(args: argparse.Namespace) -> int:
         if event.level < logging.INFO and not args.debug:
             continue
         message = event.message or (event.dagster_event.message if event.dagster_event else "") or ""
+        if reason := failure_reason(event):
+            message = f"{message} Why: {reason}"
         when = datetime.fromtimestamp(event.timestamp).strftime("%Y-%m-%d %H:%M:%S")
         step = f" [{event.step_key}]" if event.step_key else ""
         lines.append(f"{when} {logging.getLevelName(event.level):<7}{step} {message}".rstrip())

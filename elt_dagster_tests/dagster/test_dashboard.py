@@ -126,3 +126,28 @@ def test_logs_command_prints_the_latest_run(
     out = capsys.readouterr().out
     assert "of shop_elt: SUCCESS" in out.splitlines()[0]
     assert "inserted 3" in out and "rejected:" in out
+
+
+def test_logs_command_says_why_a_run_failed(
+    tmp_path: Path,
+    database_url: str,
+    db_schema: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    from dagster import DagsterInstance
+
+    config = shop(tmp_path, db_schema)
+    for path in (tmp_path / "data").glob("*"):
+        path.unlink()
+    write(tmp_path / "data" / "broken.csv", "id,ctid\n1,2\n")
+    with DagsterInstance.get() as instance:
+        job = build_definitions(config).resolve_job_def("shop_elt")
+        assert not job.execute_in_process(instance=instance, raise_on_error=False).success
+    assert main(["logs", "shop"]) == 0
+    out = capsys.readouterr().out
+    assert "of shop_elt: FAILURE" in out.splitlines()[0]
+    assert "Why: " in out and "broken.csv: column 'ctid' has the name of a PostgreSQL system column" in out
