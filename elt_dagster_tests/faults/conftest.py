@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from elt_dagster_tests.faults.summary import OUTCOMES, summary_lines
 from elt_dagster_tests.http_api import FakeApi, serving
 
 
@@ -16,3 +17,11 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApi]:
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     with serving() as fake:
         yield fake
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault suite's table of cases and outcomes (quoted in the README's reliability section)."""
+    if OUTCOMES:
+        terminalreporter.write_sep("=", "fault suite: cases and outcomes")
+        for line in summary_lines():
+            terminalreporter.write_line(line)

@@ -15,6 +15,7 @@ import pytest
 
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster_tests.conftest import fetch, write
+from elt_dagster_tests.faults.summary import record
 
 pytestmark = pytest.mark.faults
 
@@ -73,6 +74,7 @@ def test_kill_9_at_random_moments_then_a_rerun_loads_each_row_once(
         f"{tmp_path}%",
     )
     assert fingerprints == [(3, 3 * ROWS)]
+    record("kill -9 mid-load", "20 runs then a re-run", f"{outcomes['killed']} killed; each row once after the re-run")
 
 
 def test_two_runs_of_one_pipeline_and_two_pipelines_into_one_table_at_once(
@@ -85,6 +87,7 @@ def test_two_runs_of_one_pipeline_and_two_pipelines_into_one_table_at_once(
     distinct = fetch(database_url, f'SELECT count(*), count(DISTINCT (id, name)) FROM "{db_schema}".items')
     assert distinct[0][0] == distinct[0][1] == sum(r.inserted for r in reports)
     assert max(r.row_count for r in reports) == distinct[0][0]  # one counter per table, whichever pipeline loads
+    record("concurrent runs", "2 runs of one pipeline + 2 pipelines, one table", "0 duplicates")
     assert distinct[0][0] == len(
         {(i % 1000 if i % 10 == 0 else p * ROWS + i, i) for p in range(3) for i in range(ROWS)}
     )

@@ -16,6 +16,7 @@ from elt_dagster.engine.config import load_config
 from elt_dagster.engine.dry_run import check_pipeline
 from elt_dagster.engine.errors import PipelineError
 from elt_dagster_tests.conftest import write
+from elt_dagster_tests.faults.summary import record
 
 pytestmark = pytest.mark.faults
 
@@ -75,5 +76,9 @@ def test_a_fuzzed_file_ends_in_rows_or_one_clear_error(tmp_path: Path, fmt: str,
     except PipelineError as exc:
         message = str(exc)
         assert str(path) in message and "\n" not in message.strip() and "Traceback" not in message
+        record("fuzzed data files", f"{fmt}-{index}", "one-line error naming the file")
         return
     assert report.rows_extracted + report.malformed == report.rows_valid + report.rejected
+    record(
+        "fuzzed data files", f"{fmt}-{index}", "rows, counts add up" + (", some quarantined" if report.rejected else "")
+    )

@@ -9,6 +9,7 @@ import pytest
 
 from elt_dagster.definitions import build_definitions
 from elt_dagster.engine.config import ConfigError, load_config
+from elt_dagster_tests.faults.summary import record
 
 pytestmark = pytest.mark.faults
 
@@ -87,8 +88,10 @@ def test_a_fuzzed_yaml_loads_or_is_one_config_error(tmp_path: Path, index: int) 
         loaded = load_config(path)
     except ConfigError as exc:
         assert str(exc).startswith(f"{path}: ") and "Traceback" not in str(exc)
+        record("fuzzed pipeline YAML", str(index), "one config error naming the file; code location loads")
     else:
         assert loaded.name  # a valid mutation: its definitions build
+        record("fuzzed pipeline YAML", str(index), "valid; code location loads")
     defs = build_definitions(path.parent)  # valid or not, the code location loads
     assert defs.metadata["config_dir"].value == str(path.parent)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from dagster_shared.serdes import serialize_value
 from elt_dagster.cli import main
 from elt_dagster.definitions import build_definitions
 from elt_dagster_tests.conftest import fetch, write
+from elt_dagster_tests.faults.summary import record
 from elt_dagster_tests.http_api import FakeApi, Reply, Seen
 
 pytestmark = pytest.mark.faults
@@ -85,6 +89,7 @@ def test_planted_secrets_appear_nowhere(
     planted = [*SECRETS.values(), "default-db-pw-planted"]
     leaked = [secret for secret in planted if secret in stored]
     assert leaked == []
+    record("secrets", f"in-process run, API {status}", "no secret in storage, history, CLI or staging")
 
 
 @pytest.mark.parametrize("where", ["headers", "token"])
@@ -100,3 +105,36 @@ def test_a_secret_with_a_line_break_is_a_config_error_that_does_not_show_it(
     message = defs.metadata["invalid_configs"].value[str(configs / "leaky.yaml")]
     assert "holds a line break" in message and ("headers.X-Custom-Token" in message or "auth (bearer)" in message)
     assert "first-9c8b" not in message and "second-7a6f" not in message
+
+
+@pytest.mark.parametrize("status", [200, 500])
+def test_planted_secrets_are_not_in_a_subprocess_run_s_files_compute_logs_or_output(
+    server: FakeApi, tmp_path: Path, db_schema: str, database_url: str, status: int
+) -> None:
+    server.route(
+        "/items",
+        lambda seen: Reply({"items": [{"id": 1}], "echo": str(seen.headers) + str(seen.params)}, status=status),
+    )
+    configs, home = tmp_path / "configs", tmp_path / "dagster_home"
+    write(configs / "leaky.yaml", api_yaml(server, db_schema, database_url))
+    home.mkdir()
+    env = {
+        **os.environ,
+        **SECRETS,
+        "ELT_CONFIG_DIR": str(configs),
+        "ELT_DATABASE_URL": f"{database_url}&password=default-db-pw-planted",
+        "ELT_STATE_DIR": str(tmp_path / "state"),
+        "DAGSTER_HOME": str(home),
+        "PYTHONWARNINGS": "ignore",
+    }
+    command = [str(Path(sys.executable).with_name("dagster")), "job", "execute", "-m", "elt_dagster", "-j", "leaky_elt"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=180)
+    assert (done.returncode == 0) == (status == 200), done.stderr[-2000:]
+    compute_logs = [p for p in (home / "storage").rglob("*") if p.suffix in (".out", ".err", ".complete")]
+    assert compute_logs, "no compute log was written: the sweep would prove nothing"
+    stored = done.stdout + done.stderr
+    for path in [*home.rglob("*"), *(tmp_path / "state").rglob("*")]:
+        stored += path.read_bytes() if path.is_file() and path.stat().st_size < 50_000_000 else b""
+    planted = [*SECRETS.values(), "default-db-pw-planted"]
+    assert [secret for secret in planted if secret.encode() in stored] == []
+    record("secrets", f"dagster job execute, API {status}", "no secret in files, compute logs or output")

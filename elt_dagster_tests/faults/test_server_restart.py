@@ -16,6 +16,7 @@ import pytest
 from elt_dagster.engine.db import DatabaseError
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster_tests.conftest import fetch, write
+from elt_dagster_tests.faults.summary import record
 
 pytestmark = pytest.mark.faults
 
@@ -88,5 +89,6 @@ def test_server_killed_mid_run_then_restarted_loses_and_duplicates_nothing(
         fingerprints = "SELECT count(*), sum(rows) FROM elt.file_fingerprints WHERE pipeline = %s"
         assert fetch(url, fingerprints, config.name) == [(2, ROWS + ROWS // 2)]
         assert run_pipeline(config, database_url=url).inserted == 0
+        record("PostgreSQL killed mid-run", "kill -9 of every server process", "one-line error; re-run exact")
     finally:
         server.cleanup()

@@ -46,6 +46,9 @@ def parse_json(response: requests.Response, source: ApiSource, url: str) -> Any:
         return []
     try:
         return json.loads(response.content, parse_float=Decimal)
+    except RecursionError:
+        message = f"{source.method} {url}: the response nests arrays or objects too deeply to read (HTTP {response.status_code})"
+        raise ApiError(redact_text(message, source.secrets()), url=url, status=response.status_code) from None
     except (ValueError, UnicodeDecodeError):
         content_type = response.headers.get("Content-Type", "no content type")
         message = (
