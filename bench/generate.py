@@ -80,3 +80,34 @@ def generate_with_repeats(path: Path, source: Path, rows: int, repeat_share: flo
     pacsv.write_csv(table, str(partial))
     partial.rename(path)
     return path
+
+
+def generate_changed(path: Path, source: Path, change_share: float = 0.2, seed: int = 11) -> Path:
+    """The rows of `source` with `change_share` of them changed (a new `note`), same ids: merge's input."""
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    schema = _chunk(0, 1, np.random.default_rng(0)).schema
+    table = pacsv.read_csv(
+        source,
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(column_types=schema),
+    )
+    changed = np.random.default_rng(seed).random(table.num_rows) < change_share
+    note = pa.compute.if_else(pa.array(changed), pa.scalar("changed since"), table.column("note"))
+    table = table.set_column(table.schema.get_field_index("note"), "note", note)
+    partial = path.with_suffix(".partial")
+    pacsv.write_csv(table, str(partial))
+    partial.rename(path)
+    return path
+
+
+def generate_new_rows(path: Path, rows: int, first_id: int, seed: int = 13) -> Path:
+    """`rows` rows with ids from `first_id` (none of them in the other files): an increment."""
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    pacsv.write_csv(_chunk(first_id, rows, np.random.default_rng(seed)), str(partial))
+    partial.rename(path)
+    return path

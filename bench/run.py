@@ -24,6 +24,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import COLUMNS, generate, generate_with_repeats
+from scenarios import merge_run, ten_million, watched_run
 
 from elt_dagster.engine.config import parse_config
 from elt_dagster.engine.db import embedded_database_url
@@ -72,9 +73,9 @@ def pipeline_runs(url: str, folder: Path, dup_folder: Path, rows: int) -> dict:
     """(b), (c), (d) into one fresh table, through run_pipeline: the code path of the Dagster assets."""
     table = f"bench_{uuid.uuid4().hex[:8]}"
     quiet_database(url)
-    first = run_pipeline(pipeline_config(f"{table}_b", folder, table), database_url=url)
+    first, wait_b = watched_run(url, pipeline_config(f"{table}_b", folder, table), table)
     again = run_pipeline(pipeline_config(f"{table}_b", folder, table), database_url=url)
-    dups = run_pipeline(pipeline_config(f"{table}_d", dup_folder, table), database_url=url)
+    dups, wait_d = watched_run(url, pipeline_config(f"{table}_d", dup_folder, table), table)
     repeats = int(rows * 0.2)
     checks = {
         "first_load_inserted_all": first.inserted == rows,
@@ -86,11 +87,13 @@ def pipeline_runs(url: str, folder: Path, dup_folder: Path, rows: int) -> dict:
         checks["table_rows_distinct"] = count == (2 * rows - repeats, 2 * rows - repeats)
         conn.execute(f"DROP TABLE {table}, {table}__rejected")
         conn.execute("DELETE FROM elt.file_fingerprints WHERE pipeline LIKE %s", (f"{table}%",))
-        conn.execute("DELETE FROM elt.table_counts WHERE pipeline LIKE %s", (f"{table}%",))
+        conn.execute("DELETE FROM elt.table_row_counts WHERE table_name LIKE %s", (f"%.{table}",))
     return {
         "b": first.seconds,
         "c": again.seconds,
         "d": dups.seconds,
+        "j_b": wait_b,
+        "j_d": wait_d,
         "strategies": [first.strategy, dups.strategy],
         "checks": checks,
     }
@@ -184,13 +187,26 @@ def main() -> int:
     b = statistics.median(r["b"] for r in runs)
     c = statistics.median(r["c"] for r in runs)
     d = statistics.median(r["d"] for r in runs)
+    merges = [merge_run(url, folder, csv_path, COLUMNS, rows) for _ in range(args.repeat)]
     results: dict = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "rows": rows,
-        "seconds": {"a_raw_copy": raw, "b_first_load": b, "c_rerun_unchanged": c, "d_twenty_percent_dups": d},
+        "seconds": {
+            "a_raw_copy": raw,
+            "b_first_load": b,
+            "c_rerun_unchanged": c,
+            "d_twenty_percent_dups": d,
+            "h_merge_twenty_percent_changed": statistics.median(m["h"] for m in merges),
+        },
+        "reader_longest_wait": {
+            "b": max(r["j_b"] for r in runs),
+            "d": max(r["j_d"] for r in runs),
+            "h": max(m["j_h"] for m in merges),
+        },
         "strategies": runs[0]["strategies"],
         "checks": {k: all(r["checks"][k] for r in runs) for k in runs[0]["checks"]},
     }
+    results["checks"] |= {k: all(m["checks"][k] for m in merges) for k in merges[0]["checks"]}
     if not args.skip_naive:
         results["seconds"]["e_naive_pandas_to_sql"] = naive(url, csv_path)
     results["peak_rss_mb"] = {f"{rows:,} rows": peak_rss_mb(url, folder)}
@@ -198,6 +214,10 @@ def main() -> int:
         big = DATA / "orders_10000000"
         generate(big / "orders.csv", 10_000_000)
         results["peak_rss_mb"]["10,000,000 rows"] = peak_rss_mb(url, big)
+        big_runs = ten_million(url, big, COLUMNS, raw_copy)
+        results["checks"] |= big_runs.pop("checks")
+        results["reader_longest_wait"]["i"] = big_runs.pop("j_i")
+        results["ten_million"] = big_runs
     results["dagster"] = dagster_execute_vs_import(url, args.repeat)
     with psycopg.connect(url, autocommit=True) as conn:  # give the WAL allowance back, and the disk space with it
         conn.execute("ALTER SYSTEM RESET max_wal_size")
@@ -218,6 +238,7 @@ def report(results: dict) -> None:
         "c_rerun_unchanged": "(c) re-run, nothing changed",
         "d_twenty_percent_dups": "(d) 20%-duplicate file",
         "e_naive_pandas_to_sql": "(e) pandas + hashlib + to_sql",
+        "h_merge_twenty_percent_changed": "(h) merge, 20% rows changed",
     }
     print(f"\n{rows:,} rows x {len(COLUMNS)} columns, median of runs; {results['machine']['cpus']} CPUs\n")
     print(f"{'':34} {'seconds':>8} {'rows/s':>10} {'vs (a)':>7}")
@@ -229,6 +250,15 @@ def report(results: dict) -> None:
             print(f"{label:34} {s:8.2f} {speed:>10} {ratio:>7}")
     for key, value in results["peak_rss_mb"].items():
         print(f"(f) peak RSS, first load of {key:>16}: {value:6.0f} MB")
+    if "ten_million" in results:
+        k = results["ten_million"]
+        print(
+            f"(i) {10_000:,} new rows into 10M rows {k['i_big']:.2f} s vs into an empty table {k['i_empty']:.2f} s: "
+            f"{k['i_big'] / k['i_empty']:.2f}x"
+        )
+        print(f"(k) 10M first load {k['k']:.1f} s vs raw COPY {k['k_raw']:.1f} s: {k['k_raw'] / k['k']:.2f}x")
+    waits = ", ".join(f"({key}) {value:.2f} s" for key, value in results["reader_longest_wait"].items())
+    print(f"(j) a reader's longest wait during {waits}")
     g = results["dagster"]
     print(
         f"(g) dagster job execute {g['job_execute']:.2f} s vs import dagster {g['import_dagster']:.2f} s: "

@@ -22,7 +22,7 @@ from elt_dagster.engine.config import LoadedConfig, Target, key_columns, order_c
 from elt_dagster.engine.db import DatabaseError, connect, target_database_url
 from elt_dagster.engine.load.loaders import Loader, choose_loader
 from elt_dagster.engine.load.quarantine import quarantine
-from elt_dagster.engine.load.tables import count_rows, ensure_tables, table_columns
+from elt_dagster.engine.load.tables import count_rows, ensure_tables, table_columns, table_exists
 from elt_dagster.engine.prefetch import prefetch
 from elt_dagster.engine.row_counts import RowCounts
 from elt_dagster.engine.sources.api.cursor import cursor_key
@@ -205,9 +205,10 @@ class TableLoad:
         folder = run_dir(self.loaded.name, self.report.run_id)
         with StagingWriter(folder, self.plan.mapper.columns) as staging, self.conn.transaction():
             self.report.staging_path, self.report.rejects_path = staging.staging_path, staging.rejects_path
+            created = not table_exists(self.conn, self.target)
             self.report.added_columns = ensure_tables(self.conn, self.target, self.plan.column_types)
             loader, self.report.strategy = choose_loader(
-                self.conn, self.target, self.plan.mapper.columns, self.report.run_id, self.plan.incoming_bytes
+                self.conn, self.target, self.plan.column_types, self.report.run_id, self.plan.incoming_bytes, created
             )
             key = key_columns(self.target, self.plan.mapper.columns) if self.target.mode == "merge" else []
             order_column(self.target, self.plan.mapper.columns)  # a wrong order_by fails before a row is read

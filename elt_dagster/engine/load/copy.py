@@ -1,9 +1,10 @@
-"""Rows into PostgreSQL with `COPY`: Arrow batches as CSV, and the per-file bookkeeping values as column defaults."""
+"""Rows into PostgreSQL with `COPY` (binary, see `binary`, or CSV), and the per-file bookkeeping values."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import psycopg
@@ -22,13 +23,23 @@ def to_csv(table: pa.Table) -> bytes:
     return buffer.getvalue()
 
 
-def copy_rows(conn: psycopg.Connection, table: sql.Composable, names: list[str], chunks: Iterable[bytes]) -> None:
-    """COPY CSV `chunks` into `names` of `table`, as one COPY."""
-    query = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(table, names_sql(names))
-    with conn.cursor() as cur, cur.copy(query) as copy:
-        for chunk in chunks:
-            if chunk:
-                copy.write(chunk)
+@dataclass(frozen=True)
+class CopyData:
+    """One COPY's data: PostgreSQL's binary format (header and trailer included), or CSV."""
+
+    data: bytes
+    binary: bool = False
+
+
+def copy_rows(conn: psycopg.Connection, table: sql.Composable, names: list[str], chunks: Iterable[CopyData]) -> None:
+    """COPY each of `chunks` into `names` of `table` (one COPY each: a binary chunk is a whole COPY stream)."""
+    for chunk in chunks:
+        if not chunk.data:
+            continue
+        form = sql.SQL("binary" if chunk.binary else "csv")
+        query = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(table, names_sql(names), form)
+        with conn.cursor() as cur, cur.copy(query) as copy:
+            copy.write(chunk.data)
 
 
 def set_row_defaults(conn: psycopg.Connection, table: sql.Composable, source: str | None, run_id: str | None) -> None:

@@ -1,14 +1,16 @@
 """Load: validated batches into PostgreSQL with COPY, skipping rows whose hash is already there.
 
-Three strategies, picked per run by `choose_loader`:
+Three strategies, picked per run by `choose_loader`; none takes a lock that stops readers of a table that
+existed before the run (the final commit aside):
 
-- bulk append (the table is empty, or the run brings a lot relative to what is there): the unique hash
-  index is dropped, the table's existing hashes are fetched once (16 bytes a row) and filtered out on the
-  client, the new rows are copied, and the index is rebuilt at the end. Building an index once is several
-  times cheaper than maintaining it row by row. Rows repeated across batches of one run are caught when the
-  unique index is rebuilt, and removed.
-- probe append (a few rows into a big table): each batch's hashes are looked up in the unique index in one
-  query and only the new rows are copied; the index stays the guard against a concurrent writer.
+- bulk (a table this run created, which nobody else can see yet): the unique hash index is dropped, the rows are
+  copied, and the index is built once at the end, several times cheaper than maintaining it row by row. Rows
+  repeated across batches of one run are caught when the index is built, and removed.
+- append (rows into a table that existed): the index stays. Each batch's hashes are filtered against the
+  table's hashes, fetched once into a compact set when the run brings a lot relative to the table ("hashset"),
+  or looked up in the index one query per batch when it brings a few rows into a big table ("probe"). New rows
+  are copied in hash order (the index is then filled in key order). The index guards against a concurrent writer
+  and repeats across batches: a batch that hits it goes through a staging table with `ON CONFLICT DO NOTHING`.
 - merge: rows are copied into a temporary table and upserted on the primary key, the last one winning.
 
 The caller runs everything inside one transaction.
@@ -26,7 +28,8 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from elt_dagster.engine.config import Target, key_columns, order_column
-from elt_dagster.engine.load.copy import copy_rows, set_row_defaults, to_csv, with_constants
+from elt_dagster.engine.load.binary import copy_data
+from elt_dagster.engine.load.copy import CopyData, copy_rows, set_row_defaults, with_constants
 from elt_dagster.engine.load.hashset import HashSet, first_occurrences, hash_words
 from elt_dagster.engine.load.tables import HASH_INDEX_SUFFIX, hash_index_ident, names_sql, table_ident
 from elt_dagster.engine.transform.validate import HASH_COLUMN
@@ -39,15 +42,15 @@ BULK_SHARE = 0.25
 
 @dataclass
 class Prepared:
-    """A batch ready to load: its rows (unique within the batch) and, when made in the producer, their CSV."""
+    """A batch ready to load: its rows (unique within the batch) and, when made in the producer, their COPY data."""
 
     rows: pa.Table
-    csv: bytes | None = None
+    data: CopyData | None = None
 
 
 class Loader(Protocol):
     def prepare(self, rows: pa.Table) -> Prepared:
-        """Work done in the producer thread, away from the database: dedup, filtering, CSV."""
+        """Work done in the producer thread, away from the database: dedup, filtering, encoding."""
 
     def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
         """Load one file's batches (with `_elt_source` = `source`); returns the rows inserted."""
@@ -57,30 +60,28 @@ class Loader(Protocol):
 
 
 class BulkAppendLoader:
-    """Append with the unique index dropped and rebuilt; see the module docstring."""
+    """Into a table created by this run: the unique index dropped and built at the end; see the module docstring."""
 
-    def __init__(
-        self, conn: psycopg.Connection, target: Target, names: list[str], run_id: str, existing: HashSet | None
-    ):
-        self.conn, self.target, self.names, self.run_id = conn, target, [*names, HASH_COLUMN], run_id
-        self.existing = existing
-        conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(hash_index_ident(target)))  # locks the table
+    def __init__(self, conn: psycopg.Connection, target: Target, types: dict[str, str], run_id: str):
+        self.conn, self.target, self.names, self.run_id = conn, target, [*types, HASH_COLUMN], run_id
+        self.types = types
+        # Only for a table created in this transaction: DROP INDEX locks out readers until the commit
+        conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(hash_index_ident(target)))
 
     def prepare(self, rows: pa.Table) -> Prepared:
         unique = first_occurrences(rows)
-        if self.existing is not None and len(self.existing) and unique.num_rows:
-            unique = unique.filter(pa.array(~self.existing.contains(hash_words(unique.column(HASH_COLUMN)))))
-        return Prepared(unique, to_csv(unique.select(self.names)) if unique.num_rows else b"")
+        return Prepared(unique, copy_data(unique.select(self.names), self.types) if unique.num_rows else None)
 
     def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
         set_row_defaults(self.conn, table_ident(self.target), source, self.run_id)
         inserted = 0
 
-        def chunks() -> Iterable[bytes]:
+        def chunks() -> Iterable[CopyData]:
             nonlocal inserted
             for prepared in batches:
                 inserted += prepared.rows.num_rows
-                yield prepared.csv or b""
+                if prepared.data:
+                    yield prepared.data
 
         copy_rows(self.conn, table_ident(self.target), self.names, chunks())
         return inserted
@@ -107,14 +108,23 @@ class BulkAppendLoader:
         return inserted, 0
 
 
-class ProbeAppendLoader:
-    """Append by looking each batch's hashes up in the unique index; see the module docstring."""
+class AppendLoader:
+    """Into a table that existed: the index kept, known hashes filtered out; see the module docstring.
 
-    def __init__(self, conn: psycopg.Connection, target: Target, names: list[str], run_id: str):
-        self.conn, self.target, self.names, self.run_id = conn, target, [*names, HASH_COLUMN], run_id
+    `existing` is the table's hashes fetched once ("hashset"); None looks each batch up in the index ("probe").
+    """
+
+    def __init__(
+        self, conn: psycopg.Connection, target: Target, types: dict[str, str], run_id: str, existing: HashSet | None
+    ):
+        self.conn, self.target, self.names, self.run_id = conn, target, [*types, HASH_COLUMN], run_id
+        self.types, self.existing = types, existing
 
     def prepare(self, rows: pa.Table) -> Prepared:
-        return Prepared(first_occurrences(rows))
+        unique = first_occurrences(rows)
+        if self.existing is not None and len(self.existing) and unique.num_rows:
+            unique = unique.filter(pa.array(~self.existing.contains(hash_words(unique.column(HASH_COLUMN)))))
+        return Prepared(unique.sort_by(HASH_COLUMN) if unique.num_rows else unique)
 
     def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
         return sum(self._load_batch(source, prepared) for prepared in batches)
@@ -135,14 +145,15 @@ class ProbeAppendLoader:
         rows = prepared.rows
         if not rows.num_rows:
             return 0
-        hashes = rows.column(HASH_COLUMN)
-        found = self.known_hashes(hashes)
-        if len(found):
-            rows = rows.filter(pc.invert(pc.is_in(hashes, value_set=found)))
+        if self.existing is None:
+            hashes = rows.column(HASH_COLUMN)
+            found = self.known_hashes(hashes)
+            if len(found):
+                rows = rows.filter(pc.invert(pc.is_in(hashes, value_set=found)))
         if not rows.num_rows:
             return 0
         names = [*self.names, "_elt_source", "_elt_run_id"]
-        data = to_csv(with_constants(rows.select(self.names), source, self.run_id))
+        data = copy_data(with_constants(rows.select(self.names), source, self.run_id), self.types)
         try:
             with self.conn.transaction():
                 copy_rows(self.conn, table_ident(self.target), names, [data])
@@ -166,7 +177,7 @@ def _create_stage(conn: psycopg.Connection, target: Target) -> sql.Identifier:
     return stage
 
 
-def _insert_through_stage(conn: psycopg.Connection, target: Target, names: list[str], data: bytes) -> int:
+def _insert_through_stage(conn: psycopg.Connection, target: Target, names: list[str], data: CopyData) -> int:
     stage = _create_stage(conn, target)
     copy_rows(conn, stage, names, [data])
     all_names = names_sql(names)
@@ -180,17 +191,17 @@ def _insert_through_stage(conn: psycopg.Connection, target: Target, names: list[
 class MergeLoader:
     """Upsert on the primary key through a temporary table; see the module docstring."""
 
-    def __init__(self, conn: psycopg.Connection, target: Target, names: list[str], run_id: str):
-        self.conn, self.target, self.business, self.names = conn, target, names, [*names, HASH_COLUMN]
-        self.run_id = run_id
+    def __init__(self, conn: psycopg.Connection, target: Target, types: dict[str, str], run_id: str):
+        self.conn, self.target, self.business, self.names = conn, target, list(types), [*types, HASH_COLUMN]
+        self.types, self.run_id = types, run_id
         self.stage = _create_stage(conn, target)
 
     def prepare(self, rows: pa.Table) -> Prepared:
-        return Prepared(rows, to_csv(rows.select(self.names)) if rows.num_rows else b"")
+        return Prepared(rows, copy_data(rows.select(self.names), self.types) if rows.num_rows else None)
 
     def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
         set_row_defaults(self.conn, self.stage, source, self.run_id)
-        copy_rows(self.conn, self.stage, self.names, (p.csv or b"" for p in batches))
+        copy_rows(self.conn, self.stage, self.names, (p.data for p in batches if p.data))
         return 0
 
     def finish(self, inserted: int) -> tuple[int, int]:
@@ -226,16 +237,16 @@ class MergeLoader:
 
 
 def choose_loader(
-    conn: psycopg.Connection, target: Target, names: list[str], run_id: str, incoming_bytes: int
+    conn: psycopg.Connection, target: Target, types: dict[str, str], run_id: str, incoming_bytes: int, created: bool
 ) -> tuple[Loader, str]:
-    """The loader for this run and its name ("bulk", "probe" or "merge")."""
+    """The loader for this run and its name ("bulk", "hashset", "probe" or "merge"); `created`: the table is new."""
     table = table_ident(target)
     # Loads into one table take turns (other readers are not blocked): the choice below must stay true.
     conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table))
     if target.mode == "merge":
-        return MergeLoader(conn, target, names, run_id), "merge"
-    if conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(table)).fetchone()[0]:
-        return BulkAppendLoader(conn, target, names, run_id, None), "bulk"
+        return MergeLoader(conn, target, types, run_id), "merge"
+    if created:
+        return BulkAppendLoader(conn, target, types, run_id), "bulk"
     estimated_rows, table_bytes = conn.execute(
         sql.SQL("SELECT reltuples::bigint, pg_table_size(oid) FROM pg_class WHERE oid = to_regclass(%s)"),
         (table.as_string(conn),),
@@ -243,5 +254,5 @@ def choose_loader(
     if estimated_rows < 0:  # never analysed
         estimated_rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()[0]
     if estimated_rows <= FETCH_HASHES_MAX_ROWS and incoming_bytes >= BULK_SHARE * table_bytes:
-        return BulkAppendLoader(conn, target, names, run_id, HashSet.fetch(conn, target)), "bulk"
-    return ProbeAppendLoader(conn, target, names, run_id), "probe"
+        return AppendLoader(conn, target, types, run_id, HashSet.fetch(conn, target)), "hashset"
+    return AppendLoader(conn, target, types, run_id, None), "probe"

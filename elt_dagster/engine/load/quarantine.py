@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from elt_dagster.engine.config import REJECTED_SUFFIX, Target
 from elt_dagster.engine.load.tables import names_sql, table_ident
@@ -26,6 +27,10 @@ def storable_text(text: str | None) -> str | None:
     return text.replace("\x00", "\\u0000") if text else text
 
 
+def _storable_dumps(value: object) -> str:
+    return storable_json(json.dumps(value, ensure_ascii=False))
+
+
 def quarantine(conn: psycopg.Connection, target: Target, rejects_path: Path, run_id: str) -> int:
     """Store the rejects of a run (JSON Lines); a record already quarantined by an earlier run is not stored twice.
 
@@ -39,12 +44,14 @@ def quarantine(conn: psycopg.Connection, target: Target, rejects_path: Path, run
         ).format(stage)
     )
     count = 0
-    with conn.cursor() as cur, cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, names_sql(_COLUMNS))) as copy:
+    query = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(stage, names_sql(_COLUMNS))
+    with conn.cursor() as cur, cur.copy(query) as copy:
+        copy.set_types(["jsonb", "text", "text", "text", "int8", "text"])
         if rejects_path.exists():
             with rejects_path.open(encoding="utf-8") as handle:
                 for line in handle:
                     item = json.loads(line)
-                    raw = storable_json(json.dumps(item["raw_record"], ensure_ascii=False))
+                    raw = Jsonb(item["raw_record"], dumps=_storable_dumps)
                     texts = [storable_text(item[key]) for key in ("column", "reason", "source")]
                     copy.write_row((raw, *texts, item["source_row"], run_id))
                     count += 1

@@ -36,6 +36,11 @@ def names_sql(names: list[str]) -> sql.Composed:
     return sql.SQL(", ").join(map(sql.Identifier, names))
 
 
+def table_exists(conn: psycopg.Connection, target: Target) -> bool:
+    """Whether the target table exists (before `ensure_tables`: whether this run creates it)."""
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table_ident(target).as_string(conn),)).fetchone()[0]
+
+
 def ensure_tables(conn: psycopg.Connection, target: Target, column_types: dict[str, str]) -> tuple[str, ...]:
     """Create the table and its quarantine table if missing; add columns new to the schema. Returns those added."""
     table = table_ident(target)

@@ -305,12 +305,71 @@ def test_probe_load_falls_back_when_rows_appear_between_lookup_and_copy(
     config = make_pipeline(ORDERS)
     run_pipeline(config)
     write_orders(tmp_path / "data" / "b.csv", sample_rows(5, start=198))  # 198, 199, 200 are there already
-    monkeypatch.setattr(load_module.ProbeAppendLoader, "known_hashes", lambda self, hashes: pa.array([], pa.string()))
+    monkeypatch.setattr(load_module.AppendLoader, "known_hashes", lambda self, hashes: pa.array([], pa.string()))
     result = run_pipeline(config)
     assert result.strategy == "probe"
     assert (result.inserted, result.duplicates) == (2, 3)
     assert fetch(database_url, f'SELECT count(*), count(DISTINCT _elt_row_hash) FROM "{db_schema}".orders') == [
         (202, 202)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mode", "before", "incoming", "strategy"),
+    [("append", 50, 500, "hashset"), ("append", 3000, 20, "probe"), ("merge", 50, 500, "merge")],
+)
+def test_a_load_into_an_existing_table_never_blocks_its_readers(
+    tmp_path: Path,
+    make_pipeline,
+    database_url: str,
+    db_schema: str,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    before: int,
+    incoming: int,
+    strategy: str,
+) -> None:
+    """Mid-load, another connection counts the table with a 200 ms lock timeout: no DROP INDEX, no DDL on it."""
+    from elt_dagster.engine.load import loaders as load_module
+
+    merge = "      mode: merge\n      primary_key: [id]\n    schema:"
+    body = ORDERS.replace("    schema:", merge) if mode == "merge" else ORDERS
+    write_orders(tmp_path / "data" / "a.csv", sample_rows(before))
+    config = make_pipeline(body)
+    run_pipeline(config)
+    write_orders(tmp_path / "data" / "b.csv", sample_rows(incoming, start=before - 10))
+    counted: list[int] = []
+    loader_class = load_module.MergeLoader if mode == "merge" else load_module.AppendLoader
+    original = loader_class.load_file
+
+    def load_then_read(self, source, batches):
+        inserted = original(self, source, batches)
+        with psycopg.connect(database_url, autocommit=True) as reader:
+            reader.execute("SET lock_timeout = '200ms'")
+            counted.append(reader.execute(f'SELECT count(*) FROM "{db_schema}".orders').fetchone()[0])
+        return inserted
+
+    monkeypatch.setattr(loader_class, "load_file", load_then_read)
+    report = run_pipeline(config)
+    assert report.strategy == strategy and counted == [before]  # the reader saw the committed rows, at once
+    assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".orders') == [
+        (before + incoming - 11,)
+    ]  # ids before-10..before were there
+
+
+def test_rows_repeated_across_files_into_an_existing_table_load_once(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    write_orders(tmp_path / "data" / "a.csv", sample_rows(5))
+    config = make_pipeline(ORDERS)
+    run_pipeline(config)
+    write_orders(tmp_path / "data" / "b.csv", sample_rows(300, start=3))
+    write_orders(tmp_path / "data" / "c.csv", sample_rows(300, start=200))  # 200..302 repeat rows of b.csv: 1..499
+    result = run_pipeline(config)
+    assert result.strategy == "hashset"
+    assert (result.inserted, result.duplicates) == (499 - 5, 3 + 103)
+    assert fetch(database_url, f'SELECT count(*), count(DISTINCT _elt_row_hash) FROM "{db_schema}".orders') == [
+        (499, 499)
     ]
 
 

@@ -1,0 +1,131 @@
+"""COPY data: validated rows (canonical text) as typed Arrow columns in PostgreSQL's binary COPY format.
+
+Binary COPY spares the server the text parsing of numbers, timestamps and uuids, the largest part of its work
+on a load. The canonical text is cast to typed Arrow arrays and encoded with `pgpq`. A batch whose values can't
+be typed exactly falls back to CSV, so that what is stored never depends on the format: today that is a decimal
+column whose values have different numbers of fraction digits (PostgreSQL keeps each value's scale: `12.50`
+stays `12.50`, and a typed Arrow decimal has one scale).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from elt_dagster.engine.load.copy import CopyData, to_csv
+from elt_dagster.engine.transform.validate import HASH_COLUMN
+
+_CASTS = {
+    "integer": pa.int32(),
+    "bigint": pa.int64(),
+    "float": pa.float64(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us"),
+    "timestamptz": pa.timestamp("us", "UTC"),
+}
+MAX_NUMERIC_GROUPS = 16
+"""Widest decimal sent in binary, in base-10000 digits (64 decimal digits); wider batches go as CSV."""
+_HEX_VALUES = np.full(256, 255, dtype=np.uint8)
+_HEX_VALUES[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint8)
+
+
+def copy_data(rows: pa.Table, types: dict[str, str]) -> CopyData:
+    """`rows` (canonical text, the hash as hex, other columns as text) ready for one COPY of its column names."""
+    typed = typed_table(rows, types)
+    if typed is None:
+        return CopyData(to_csv(rows), binary=False)
+    return CopyData(encode(typed, types), binary=True)
+
+
+def typed_table(rows: pa.Table, types: dict[str, str]) -> pa.Table | None:
+    """`rows` with each column in its Arrow type; None when a column can't be typed exactly (see the docstring)."""
+    columns = []
+    for name, column in zip(rows.column_names, rows.columns, strict=True):
+        typed = _typed(column, types.get(name, "string"), name)
+        if typed is None:
+            return None
+        columns.append(typed)
+    return pa.Table.from_arrays(columns, names=rows.column_names)
+
+
+def _typed(column: pa.ChunkedArray, type_name: str, name: str) -> pa.Array | pa.ChunkedArray | None:
+    if name == HASH_COLUMN:
+        return hex_to_uuid_bytes(column)
+    if type_name in _CASTS:
+        return pc.cast(column, _CASTS[type_name])
+    if type_name == "boolean":
+        return pc.equal(column, "t")
+    if type_name == "decimal":
+        return _decimal(column)
+    return column.cast(pa.string())  # string, json, and dictionary-encoded constants
+
+
+def _decimal(column: pa.ChunkedArray) -> pa.Array | None:
+    """The column as PostgreSQL `numeric` values in binary form, each keeping its own scale.
+
+    The canonical text (`-12.5`, `0.001`) is padded to the batch's widest integer and fraction parts, so every
+    value has the same number of base-10000 digits; `numeric_recv` strips the zero digits this adds. None (CSV)
+    when a value is so wide that this would cost too much memory.
+    """
+    column = column.combine_chunks()
+    parts = pc.extract_regex(pc.fill_null(column, "0"), r"^(?P<sign>-?)(?P<integer>\d*)(?:\.(?P<fraction>\d*))?$")
+    if parts.null_count:  # not canonical decimal text: never expected, but CSV is always right
+        return None
+    integer, fraction = pc.struct_field(parts, "integer"), pc.fill_null(pc.struct_field(parts, "fraction"), "")
+    int_groups = -(-pc.max(pc.utf8_length(integer)).as_py() // 4)
+    frac_groups = -(-pc.max(pc.utf8_length(fraction)).as_py() // 4)
+    groups = int_groups + frac_groups
+    if not 0 < groups <= MAX_NUMERIC_GROUPS:
+        return None
+    padded = pc.binary_join_element_wise(
+        pc.utf8_lpad(integer, int_groups * 4, "0"), pc.utf8_rpad(fraction, frac_groups * 4, "0"), ""
+    )
+    digits = _fixed_width_bytes(padded, groups * 4).reshape(len(column), groups, 4).astype(np.int16) - ord("0")
+    payload = np.empty((len(column), 4 + groups), ">i2")
+    payload[:, 0] = groups  # ndigits
+    payload[:, 1] = int_groups - 1  # weight of the first digit
+    negative = pc.equal(pc.struct_field(parts, "sign"), "-").to_numpy(zero_copy_only=False)
+    payload[:, 2] = np.where(negative, 0x4000, 0)
+    payload[:, 3] = pc.utf8_length(fraction).to_numpy(zero_copy_only=False)  # dscale: the value's own
+    payload[:, 4:] = digits @ np.array([1000, 100, 10, 1], np.int16)
+    validity = pc.is_valid(column).buffers()[1] if column.null_count else None
+    binary_type = pa.binary(2 * payload.shape[1])
+    return pa.FixedSizeBinaryArray.from_buffers(binary_type, len(column), [validity, pa.py_buffer(payload.tobytes())])
+
+
+def _fixed_width_bytes(array: pa.Array, width: int) -> np.ndarray:
+    """The characters of `array`, whose values are all `width` bytes long, as an (n, width) uint8 array."""
+    offsets = np.frombuffer(array.buffers()[1], np.int32)[array.offset : array.offset + len(array) + 1]
+    data = np.frombuffer(array.buffers()[2], np.uint8)[int(offsets[0]) : int(offsets[-1])]
+    return data.reshape(len(array), width)
+
+
+def hex_to_uuid_bytes(hashes: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """32-hex-character hashes as 16-byte values (PostgreSQL's binary `uuid`)."""
+    array = hashes.combine_chunks() if isinstance(hashes, pa.ChunkedArray) else hashes
+    offsets = np.frombuffer(array.buffers()[1], np.int32)[array.offset : array.offset + len(array) + 1]
+    start, end = int(offsets[0]), int(offsets[-1])
+    text = np.frombuffer(array.buffers()[2], np.uint8)[start:end]
+    nibbles = _HEX_VALUES[text].reshape(-1, 2)
+    packed = (nibbles[:, 0] << 4) | nibbles[:, 1]
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(array), [None, pa.py_buffer(packed.tobytes())])
+
+
+def encode(table: pa.Table, types: dict[str, str]) -> bytes:
+    """`table` in PostgreSQL's binary COPY format, header and trailer included."""
+    from pgpq import ArrowToPostgresBinaryEncoder
+    from pgpq.encoders import StringEncoderBuilder
+    from pgpq.schema import Jsonb
+
+    encoders = {
+        field.name: StringEncoderBuilder.new_with_output(field, Jsonb())
+        if types.get(field.name) == "json"
+        else ArrowToPostgresBinaryEncoder.infer_encoder(field)
+        for field in table.schema
+    }
+    encoder = ArrowToPostgresBinaryEncoder.new_with_encoders(table.schema, encoders)
+    parts = [encoder.write_header()]
+    parts += [encoder.write_batch(batch) for batch in table.to_batches()]
+    parts.append(encoder.finish())
+    return b"".join(parts)
