@@ -59,7 +59,12 @@ def target_database_url(target: Target, default_url: str | None = None) -> str:
     reraise=True,
 )
 def _connect_with_retry(url: str) -> psycopg.Connection:
-    return psycopg.connect(url, connect_timeout=10)
+    conn = psycopg.connect(url, connect_timeout=10)
+    # Loads stage rows in temporary tables; their buffers are per session, taken only as used, and can only be
+    # sized before the first temporary table (the default 8 MB makes a big stage write to disk page by page).
+    conn.execute("SET temp_buffers = '512MB'")
+    conn.commit()
+    return conn
 
 
 def connect(url: str) -> psycopg.Connection:

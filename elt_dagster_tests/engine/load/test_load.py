@@ -339,7 +339,9 @@ def test_a_load_into_an_existing_table_never_blocks_its_readers(
     run_pipeline(config)
     write_orders(tmp_path / "data" / "b.csv", sample_rows(incoming, start=before - 10))
     counted: list[int] = []
-    loader_class = load_module.MergeLoader if mode == "merge" else load_module.AppendLoader
+    loader_class = {"merge": load_module.MergeLoader, "hashset": load_module.StagedAppendLoader}.get(
+        strategy, load_module.AppendLoader
+    )
     original = loader_class.load_file
 
     def load_then_read(self, source, batches):
