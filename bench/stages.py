@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/stages.py [--rows 1000000]
 
-Python stages run without the database; the database stages COPY the pipeline's own CSV bytes.
+Python stages run without the database; the database stages COPY the pipeline's own binary COPY data.
 """
 
 from __future__ import annotations
@@ -15,13 +15,15 @@ import uuid
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import COLUMNS, generate
 from run import DATA, pipeline_config
 
 from elt_dagster.engine.db import embedded_database_url
-from elt_dagster.engine.load.copy import to_csv
+from elt_dagster.engine.load.binary import copy_data
+from elt_dagster.engine.load.copy import CopyData, copy_rows
 from elt_dagster.engine.load.hashset import first_occurrences
 from elt_dagster.engine.load.tables import PG_TYPES
 from elt_dagster.engine.sources.files.extract import conform, iter_file_batches, list_source_files, new_mapper
@@ -39,8 +41,8 @@ def main() -> None:
     files, _ = list_source_files(loaded)
     mapper = new_mapper(loaded, files)
     types = pipeline_column_types(loaded, mapper.columns)
-    seconds: dict[str, float] = dict.fromkeys(["read", "stage CSV", "standardise", "hash", "dedup + CSV"], 0.0)
-    chunks: list[bytes] = []
+    seconds: dict[str, float] = dict.fromkeys(["read", "stage CSV", "standardise", "hash", "dedup", "encode"], 0.0)
+    chunks: list[CopyData] = []
 
     def timed(stage: str, call):
         started = time.perf_counter()
@@ -56,8 +58,9 @@ def main() -> None:
             checked = timed("standardise", lambda table=table: check_batch(table, types, []))
             canonical = {n: checked.rows.column(n).combine_chunks() for n in mapper.columns}
             timed("hash", lambda canonical=canonical: row_hashes(canonical))  # again, to time it alone
-            unique = timed("dedup + CSV", lambda checked=checked: first_occurrences(checked.rows))
-            chunks.append(to_csv(unique.select([*mapper.columns, HASH_COLUMN])))
+            unique = timed("dedup", lambda checked=checked: first_occurrences(checked.rows))
+            names = [*mapper.columns, HASH_COLUMN]
+            chunks.append(timed("encode", lambda unique=unique, names=names: copy_data(unique.select(names), types)))
     seconds["standardise"] -= seconds["hash"]  # check_batch includes the hash
 
     url = embedded_database_url(DATA / "postgres")
@@ -71,9 +74,7 @@ def main() -> None:
         )
         conn.commit()
         started = time.perf_counter()
-        with conn.cursor().copy(f"COPY {table} ({names}) FROM STDIN (FORMAT csv)") as copy:
-            for chunk in chunks:
-                copy.write(chunk)
+        copy_rows(conn, sql.Identifier(table), [*mapper.columns, HASH_COLUMN], chunks)
         conn.commit()
         seconds["COPY (database)"] = time.perf_counter() - started
         started = time.perf_counter()

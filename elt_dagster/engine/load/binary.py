@@ -26,6 +26,8 @@ _CASTS = {
 }
 MAX_NUMERIC_GROUPS = 16
 """Widest decimal sent in binary, in base-10000 digits (64 decimal digits); wider batches go as CSV."""
+_DECIMAL_BYTES = np.zeros(256, dtype=bool)
+_DECIMAL_BYTES[np.frombuffer(b"0123456789.-", np.uint8)] = True
 _HEX_VALUES = np.full(256, 255, dtype=np.uint8)
 _HEX_VALUES[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint8)
 
@@ -64,41 +66,40 @@ def _typed(column: pa.ChunkedArray, type_name: str, name: str) -> pa.Array | pa.
 def _decimal(column: pa.ChunkedArray) -> pa.Array | None:
     """The column as PostgreSQL `numeric` values in binary form, each keeping its own scale.
 
-    The canonical text (`-12.5`, `0.001`) is padded to the batch's widest integer and fraction parts, so every
-    value has the same number of base-10000 digits; `numeric_recv` strips the zero digits this adds. None (CSV)
-    when a value is so wide that this would cost too much memory.
+    The canonical text (`-12.5`, `0.001`) is read digit by digit into the batch's widest integer and fraction
+    parts, so every value has the same number of base-10000 digits; `numeric_recv` strips the zero digits this
+    adds. None (CSV) when a value is so wide that this would cost too much memory.
     """
     column = column.combine_chunks()
-    parts = pc.extract_regex(pc.fill_null(column, "0"), r"^(?P<sign>-?)(?P<integer>\d*)(?:\.(?P<fraction>\d*))?$")
-    if parts.null_count:  # not canonical decimal text: never expected, but CSV is always right
-        return None
-    integer, fraction = pc.struct_field(parts, "integer"), pc.fill_null(pc.struct_field(parts, "fraction"), "")
-    int_groups = -(-pc.max(pc.utf8_length(integer)).as_py() // 4)
-    frac_groups = -(-pc.max(pc.utf8_length(fraction)).as_py() // 4)
+    text = pc.fill_null(column, "0")
+    offsets = np.frombuffer(text.buffers()[1], np.int32)[text.offset : text.offset + len(text) + 1].astype(np.int64)
+    data = np.frombuffer(text.buffers()[2], np.uint8) if text.buffers()[2] is not None else np.zeros(0, np.uint8)
+    starts, ends = offsets[:-1], offsets[1:]
+    if not len(data) or (ends <= starts).any() or not _DECIMAL_BYTES[data[starts[0] : ends[-1]]].all():
+        return None  # not canonical decimal text: never expected, but CSV is always right
+    negative = data[starts] == ord("-")
+    starts = starts + negative
+    found = pc.find_substring(text, ".").to_numpy(zero_copy_only=False).astype(np.int64)
+    dots = np.where(found < 0, ends, offsets[:-1] + found)
+    int_groups = -(-int((dots - starts).max()) // 4)
+    frac_groups = -(-int(np.maximum(ends - dots - 1, 0).max()) // 4)
     groups = int_groups + frac_groups
     if not 0 < groups <= MAX_NUMERIC_GROUPS:
         return None
-    padded = pc.binary_join_element_wise(
-        pc.utf8_lpad(integer, int_groups * 4, "0"), pc.utf8_rpad(fraction, frac_groups * 4, "0"), ""
-    )
-    digits = _fixed_width_bytes(padded, groups * 4).reshape(len(column), groups, 4).astype(np.int16) - ord("0")
-    payload = np.empty((len(column), 4 + groups), ">i2")
+    integer = dots[:, None] - 4 * int_groups + np.arange(4 * int_groups)[None, :]
+    fraction = dots[:, None] + 1 + np.arange(4 * frac_groups)[None, :]
+    positions = np.concatenate([integer, fraction], axis=1)
+    inside = np.concatenate([integer >= starts[:, None], fraction < ends[:, None]], axis=1)
+    digits = np.where(inside, data[np.clip(positions, 0, len(data) - 1)].astype(np.int16) - ord("0"), 0)
+    payload = np.empty((len(text), 4 + groups), ">i2")
     payload[:, 0] = groups  # ndigits
     payload[:, 1] = int_groups - 1  # weight of the first digit
-    negative = pc.equal(pc.struct_field(parts, "sign"), "-").to_numpy(zero_copy_only=False)
     payload[:, 2] = np.where(negative, 0x4000, 0)
-    payload[:, 3] = pc.utf8_length(fraction).to_numpy(zero_copy_only=False)  # dscale: the value's own
-    payload[:, 4:] = digits @ np.array([1000, 100, 10, 1], np.int16)
+    payload[:, 3] = np.maximum(ends - dots - 1, 0)  # dscale: the value's own
+    payload[:, 4:] = digits.reshape(len(text), groups, 4) @ np.array([1000, 100, 10, 1], np.int16)
     validity = pc.is_valid(column).buffers()[1] if column.null_count else None
     binary_type = pa.binary(2 * payload.shape[1])
-    return pa.FixedSizeBinaryArray.from_buffers(binary_type, len(column), [validity, pa.py_buffer(payload.tobytes())])
-
-
-def _fixed_width_bytes(array: pa.Array, width: int) -> np.ndarray:
-    """The characters of `array`, whose values are all `width` bytes long, as an (n, width) uint8 array."""
-    offsets = np.frombuffer(array.buffers()[1], np.int32)[array.offset : array.offset + len(array) + 1]
-    data = np.frombuffer(array.buffers()[2], np.uint8)[int(offsets[0]) : int(offsets[-1])]
-    return data.reshape(len(array), width)
+    return pa.FixedSizeBinaryArray.from_buffers(binary_type, len(text), [validity, pa.py_buffer(payload.tobytes())])
 
 
 def hex_to_uuid_bytes(hashes: pa.ChunkedArray | pa.Array) -> pa.Array:

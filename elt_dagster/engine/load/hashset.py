@@ -9,6 +9,7 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from elt_dagster.engine.config import Target
+from elt_dagster.engine.load.binary import hex_to_uuid_bytes
 from elt_dagster.engine.load.tables import table_ident
 from elt_dagster.engine.transform.validate import HASH_COLUMN
 
@@ -25,8 +26,8 @@ def first_occurrences(rows: pa.Table) -> pa.Table:
 
 def hash_words(hashes: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Hex row hashes as an (n, 2) array of big-endian uint64 words."""
-    text = "".join(hashes.to_pylist())
-    return np.frombuffer(bytes.fromhex(text), dtype=">u8").reshape(-1, 2).astype(np.uint64)
+    raw = hex_to_uuid_bytes(hashes).buffers()[1]
+    return np.frombuffer(raw, dtype=">u8")[: 2 * len(hashes)].reshape(-1, 2).astype(np.uint64)
 
 
 class HashSet:

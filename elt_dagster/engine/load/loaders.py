@@ -20,44 +20,25 @@ The caller runs everything inside one transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Protocol
 
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
-from elt_dagster.engine.config import Target, key_columns, order_column
+from elt_dagster.engine.config import Target
+from elt_dagster.engine.load.base import Loader, Prepared
 from elt_dagster.engine.load.binary import copy_data
 from elt_dagster.engine.load.copy import CopyData, copy_rows, set_row_defaults, with_constants
 from elt_dagster.engine.load.hashset import HashSet, first_occurrences, hash_words
-from elt_dagster.engine.load.tables import HASH_INDEX_SUFFIX, hash_index_ident, names_sql, table_ident
+from elt_dagster.engine.load.merge import MergeLoader
+from elt_dagster.engine.load.tables import HASH_INDEX_SUFFIX, create_stage, hash_index_ident, names_sql, table_ident
 from elt_dagster.engine.transform.validate import HASH_COLUMN
 
 FETCH_HASHES_MAX_ROWS = 5_000_000
 """Above this many rows, fetching every hash (16 bytes each) costs too much memory: probe instead."""
 BULK_SHARE = 0.25
 """Bulk mode when the incoming data is at least this share of the table's size."""
-
-
-@dataclass
-class Prepared:
-    """A batch ready to load: its rows (unique within the batch) and, when made in the producer, their COPY data."""
-
-    rows: pa.Table
-    data: CopyData | None = None
-
-
-class Loader(Protocol):
-    def prepare(self, rows: pa.Table) -> Prepared:
-        """Work done in the producer thread, away from the database: dedup, filtering, encoding."""
-
-    def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
-        """Load one file's batches (with `_elt_source` = `source`); returns the rows inserted."""
-
-    def finish(self, inserted: int) -> tuple[int, int]:
-        """Complete the load; returns (inserted, updated)."""
 
 
 class BulkAppendLoader:
@@ -120,7 +101,7 @@ class StagedAppendLoader:
     def __init__(self, conn: psycopg.Connection, target: Target, types: dict[str, str], run_id: str, existing: HashSet):
         self.conn, self.target, self.names, self.run_id = conn, target, [*types, HASH_COLUMN], run_id
         self.types, self.existing = types, existing
-        self.stage = _create_stage(conn, target)
+        self.stage = create_stage(conn, target)
 
     def prepare(self, rows: pa.Table) -> Prepared:
         unique = first_occurrences(rows)
@@ -192,20 +173,8 @@ class AppendLoader:
         return inserted, 0
 
 
-def _create_stage(conn: psycopg.Connection, target: Target) -> sql.Identifier:
-    stage = sql.Identifier("_elt_stage")
-    conn.execute(
-        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
-            stage, table_ident(target)
-        )
-    )
-    conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS _elt_seq bigserial").format(stage))
-    conn.execute(sql.SQL("TRUNCATE {}").format(stage))
-    return stage
-
-
 def _insert_through_stage(conn: psycopg.Connection, target: Target, names: list[str], data: CopyData) -> int:
-    stage = _create_stage(conn, target)
+    stage = create_stage(conn, target)
     copy_rows(conn, stage, names, [data])
     all_names = names_sql(names)
     return conn.execute(
@@ -213,54 +182,6 @@ def _insert_through_stage(conn: psycopg.Connection, target: Target, names: list[
             "INSERT INTO {} ({}) SELECT {} FROM {} ORDER BY _elt_seq ON CONFLICT (_elt_row_hash) DO NOTHING"
         ).format(table_ident(target), all_names, all_names, stage)
     ).rowcount
-
-
-class MergeLoader:
-    """Upsert on the primary key through a temporary table; see the module docstring."""
-
-    def __init__(self, conn: psycopg.Connection, target: Target, types: dict[str, str], run_id: str):
-        self.conn, self.target, self.business, self.names = conn, target, list(types), [*types, HASH_COLUMN]
-        self.types, self.run_id = types, run_id
-        self.stage = _create_stage(conn, target)
-
-    def prepare(self, rows: pa.Table) -> Prepared:
-        return Prepared(rows, copy_data(rows.select(self.names), self.types) if rows.num_rows else None)
-
-    def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
-        set_row_defaults(self.conn, self.stage, source, self.run_id)
-        copy_rows(self.conn, self.stage, self.names, (p.data for p in batches if p.data))
-        return 0
-
-    def finish(self, inserted: int) -> tuple[int, int]:
-        keys = key_columns(self.target, self.business)
-        names = [*self.names, "_elt_source", "_elt_run_id"]
-        updates = sql.SQL(", ").join(
-            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n)) for n in names if n not in keys
-        )
-        newest, newer = sql.SQL(""), sql.SQL("")
-        order = order_column(self.target, self.business)
-        if order:  # the row with the latest `order_by` wins (NULL counts as oldest); ties go to the later row
-            newest = sql.SQL("{} DESC NULLS LAST, ").format(sql.Identifier(order))
-            newer = sql.SQL(" AND (t.{o} IS NULL OR EXCLUDED.{o} >= t.{o})").format(o=sql.Identifier(order))
-        row = self.conn.execute(
-            sql.SQL(
-                "WITH upserted AS (INSERT INTO {table} AS t ({names}) "
-                "SELECT DISTINCT ON ({keys}) {names} FROM {stage} ORDER BY {keys}, {newest}_elt_seq DESC "
-                "ON CONFLICT ({keys}) DO UPDATE SET {updates}, _elt_loaded_at = now() "
-                "WHERE t._elt_row_hash IS DISTINCT FROM EXCLUDED._elt_row_hash{newer} "
-                "RETURNING (xmax = 0) AS inserted) "
-                "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted"
-            ).format(
-                table=table_ident(self.target),
-                names=names_sql(names),
-                keys=names_sql(keys),
-                stage=self.stage,
-                updates=updates,
-                newest=newest,
-                newer=newer,
-            )
-        ).fetchone()
-        return row[0], row[1]
 
 
 def choose_loader(
@@ -271,7 +192,7 @@ def choose_loader(
     # Loads into one table take turns (other readers are not blocked): the choice below must stay true.
     conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table))
     if target.mode == "merge":
-        return MergeLoader(conn, target, types, run_id), "merge"
+        return MergeLoader(conn, target, types, run_id, created), "merge"
     if created:
         return BulkAppendLoader(conn, target, types, run_id), "bulk"
     estimated_rows, table_bytes = conn.execute(

@@ -8,6 +8,7 @@ from psycopg import sql
 from elt_dagster.engine.config import REJECTED_SUFFIX, Target, key_columns
 
 HASH_INDEX_SUFFIX = "__row_hash"
+PK_INDEX_SUFFIX = "__pk"
 PG_TYPES = {
     "integer": "integer",
     "bigint": "bigint",
@@ -41,6 +42,25 @@ def table_exists(conn: psycopg.Connection, target: Target) -> bool:
     return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table_ident(target).as_string(conn),)).fetchone()[0]
 
 
+def create_indexes(conn: psycopg.Connection, target: Target, columns: list[str]) -> None:
+    """The unique index on the row hash, and in merge mode the one on the primary key, unless there."""
+    table = table_ident(target)
+    hash_index = sql.Identifier(target.table + HASH_INDEX_SUFFIX)
+    conn.execute(sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} (_elt_row_hash)").format(hash_index, table))
+    if target.mode == "merge":
+        conn.execute(
+            sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                sql.Identifier(target.table + PK_INDEX_SUFFIX), table, names_sql(key_columns(target, columns))
+            )
+        )
+
+
+def drop_indexes(conn: psycopg.Connection, target: Target) -> None:
+    """Drop the table's unique indexes: only for a table created in this transaction (it locks out readers)."""
+    for suffix in (HASH_INDEX_SUFFIX, PK_INDEX_SUFFIX):
+        conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(target.db_schema, target.table + suffix)))
+
+
 def ensure_tables(conn: psycopg.Connection, target: Target, column_types: dict[str, str]) -> tuple[str, ...]:
     """Create the table and its quarantine table if missing; add columns new to the schema. Returns those added."""
     table = table_ident(target)
@@ -68,17 +88,7 @@ def ensure_tables(conn: psycopg.Connection, target: Target, column_types: dict[s
                 table, sql.Identifier(name), sql.SQL(PG_TYPES[column_types[name]])
             )
         )
-    conn.execute(
-        sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} (_elt_row_hash)").format(
-            sql.Identifier(target.table + HASH_INDEX_SUFFIX), table
-        )
-    )
-    if target.mode == "merge":
-        conn.execute(
-            sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})").format(
-                sql.Identifier(target.table + "__pk"), table, names_sql(key_columns(target, column_types))
-            )
-        )
+    create_indexes(conn, target, list(column_types))
     conn.execute(
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} (id bigserial PRIMARY KEY, raw_record jsonb, column_name text, "
@@ -108,3 +118,16 @@ def preview(conn: psycopg.Connection, target: Target, limit: int = 10) -> tuple[
     with conn.cursor() as cur:
         cur.execute(sql.SQL("SELECT * FROM {} LIMIT %s").format(table_ident(target)), (limit,))
         return [d.name for d in cur.description or []], cur.fetchall()
+
+
+def create_stage(conn: psycopg.Connection, target: Target) -> sql.Identifier:
+    """A temporary table like the target (plus `_elt_seq`, the rows' order), empty, dropped at commit."""
+    stage = sql.Identifier("_elt_stage")
+    conn.execute(
+        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
+            stage, table_ident(target)
+        )
+    )
+    conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS _elt_seq bigserial").format(stage))
+    conn.execute(sql.SQL("TRUNCATE {}").format(stage))
+    return stage
