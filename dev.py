@@ -4,6 +4,10 @@
 python3 dev.py demo    run the sample pipeline on the embedded PostgreSQL and show what was loaded
 python3 dev.py test    run the test suite
 python3 dev.py dev     start the Dagster UI and daemon (dagster dev) on http://127.0.0.1:3000
+python3 dev.py viewer  a read-only Dagster UI on http://127.0.0.1:3001
+python3 dev.py db stop stop the embedded PostgreSQL (also: start, status, url)
+python3 dev.py bench   the load benchmark (see bench/README.md)
+python3 dev.py coverage  the tests with coverage (feeds the project_health/test_coverage asset)
 python3 dev.py lint    ruff format --check and ruff check
 """
 
@@ -42,12 +46,27 @@ def ensure_venv() -> None:
 
 
 def dagster_env() -> dict[str, str]:
-    """The environment for Dagster commands: a persistent DAGSTER_HOME so run history survives restarts."""
+    """The environment for Dagster commands: a persistent DAGSTER_HOME whose instance storage is PostgreSQL.
+
+    The instance settings are dagster.yaml (ELT_INSTANCE_STORAGE=sqlite: dagster.sqlite.yaml). Without
+    ELT_DAGSTER_STORAGE_URL, the embedded PostgreSQL is started and its `dagster` database is used.
+    """
     home = Path(os.environ.get("DAGSTER_HOME", DAGSTER_HOME))
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    return {**os.environ, "DAGSTER_HOME": str(home), "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore")}
+    sqlite = os.environ.get("ELT_INSTANCE_STORAGE", "postgres").lower() == "sqlite"
+    shutil.copy(ROOT / ("dagster.sqlite.yaml" if sqlite else "dagster.yaml"), home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore")}
+    if not sqlite and not env.get("ELT_DAGSTER_STORAGE_URL"):
+        url = subprocess.run(
+            [str(BIN / "elt-dagster"), "db", "url", "--instance", "--show-password"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        env["ELT_DAGSTER_STORAGE_URL"] = url
+    return env
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> int:
@@ -65,12 +84,14 @@ def demo() -> int:
 def main() -> int:
     task = sys.argv[1] if len(sys.argv) > 1 else "help"
     extra = sys.argv[2:]
-    if task not in ("demo", "test", "dev", "viewer", "coverage", "lint", "bench"):
+    if task not in ("demo", "test", "dev", "viewer", "coverage", "lint", "bench", "db"):
         print(__doc__)
         return 0 if task == "help" else 2
     ensure_venv()
     if task == "demo":
         return demo()
+    if task == "db":
+        return run(str(BIN / "elt-dagster"), "db", *(extra or ["status"]))
     if task == "test":
         return run(str(BIN / "python"), "-m", "pytest", *extra)
     if task == "bench":

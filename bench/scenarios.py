@@ -21,20 +21,33 @@ INCREMENT_ROWS = 10_000
 
 
 class Reader(threading.Thread):
-    """Counts `table` every 100 ms from its own connection; `longest` is the slowest count (seconds)."""
+    """Counts `table` every 100 ms from its own connection, with a 100 ms lock timeout.
+
+    `longest` is the longest time it was kept from counting by a lock (counts retried until one gets through);
+    `slowest` is the slowest count that went through (the machine's load shows there too, blocked or not).
+    """
 
     def __init__(self, url: str, table: str):
         super().__init__(daemon=True)
-        self.url, self.table, self.longest = url, table, 0.0
+        self.url, self.table, self.longest, self.slowest = url, table, 0.0, 0.0
         self.done = threading.Event()
 
     def run(self) -> None:
         with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute("SET lock_timeout = '100ms'")
             while not self.done.is_set():
-                started = time.monotonic()
-                with contextlib.suppress(psycopg.errors.UndefinedTable):  # a first load: it appears at its commit
-                    conn.execute(f"SELECT count(*) FROM {self.table}").fetchone()
-                self.longest = max(self.longest, time.monotonic() - started)
+                blocked_since = None
+                while not self.done.is_set():
+                    started = time.monotonic()
+                    try:
+                        with contextlib.suppress(psycopg.errors.UndefinedTable):  # a first load: there at its commit
+                            conn.execute(f"SELECT count(*) FROM {self.table}").fetchone()
+                    except psycopg.errors.LockNotAvailable:
+                        blocked_since = blocked_since or started
+                        self.longest = max(self.longest, time.monotonic() - blocked_since)
+                        continue
+                    self.slowest = max(self.slowest, time.monotonic() - started)
+                    break
                 self.done.wait(0.1)
 
     def __enter__(self) -> Reader:
@@ -54,19 +67,24 @@ def config(folder: Path, table: str, columns: dict[str, str], merge: bool = Fals
     return parse_config(text, folder.parent / f"{name or table}.yaml")
 
 
-def watched_run(url: str, loaded, table: str) -> tuple[RunReport, float]:
-    """Run the pipeline while a reader counts `table`: the report and the reader's longest wait."""
+def watched_run(url: str, loaded, table: str, watch: bool = True) -> tuple[RunReport, float]:
+    """Run the pipeline, while a reader counts `table` when `watch`: the report and the reader's longest wait.
+
+    Timed runs are not watched: the reader's counts take a core of the two, and the load would be timed on one.
+    """
+    if not watch:
+        return run_pipeline(loaded, database_url=url), 0.0
     with Reader(url, table) as reader:
         report = run_pipeline(loaded, database_url=url)
     return report, reader.longest
 
 
-def merge_run(url: str, folder: Path, csv_path: Path, columns: dict[str, str], rows: int) -> dict:
+def merge_run(url: str, folder: Path, csv_path: Path, columns: dict[str, str], rows: int, watch: bool = False) -> dict:
     """(h): the 1M table in merge mode, then the same rows with 20% changed, upserted."""
     table = f"merge_{uuid.uuid4().hex[:8]}"
     changed = generate_changed(folder.parent / f"{folder.name}_changed" / "orders_changed.csv", csv_path)
     first = run_pipeline(config(folder, table, columns, merge=True, name=f"{table}_first"), database_url=url)
-    report, wait = watched_run(url, config(changed.parent, table, columns, merge=True, name=f"{table}_h"), table)
+    report, wait = watched_run(url, config(changed.parent, table, columns, merge=True, name=f"{table}_h"), table, watch)
     with psycopg.connect(url) as conn:
         updated = conn.execute(f"SELECT count(*) FROM {table} WHERE note = 'changed since'").fetchone()[0]
         total = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
@@ -78,16 +96,19 @@ def merge_run(url: str, folder: Path, csv_path: Path, columns: dict[str, str], r
 
 
 def increment_runs(url: str, big_folder: Path, columns: dict[str, str], big_table: str) -> dict:
-    """(i): 10,000 new rows into the big table, against the same rows into an empty table."""
-    folder = big_folder.parent / "increment"
+    """(i): 10,000 new rows into the big table, against the same rows into an empty table; then another 10,000
+    into the big table, watched by a reader (j)."""
+    folder, watched = big_folder.parent / "increment", big_folder.parent / "increment_watched"
     generate_new_rows(folder / "increment.csv", INCREMENT_ROWS, first_id=50_000_000_000)
+    generate_new_rows(watched / "increment.csv", INCREMENT_ROWS, first_id=60_000_000_000, seed=17)
     empty = f"inc_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(url, autocommit=True) as conn:  # an existing, empty table (not created by the run)
         run_pipeline(config(folder, empty, columns, name=f"{empty}_create"), database_url=url)
         conn.execute(f"TRUNCATE {empty}")
         conn.execute("DELETE FROM elt.file_fingerprints WHERE pipeline = %s", (f"{empty}_create",))
     into_empty = run_pipeline(config(folder, empty, columns, name=f"{empty}_i"), database_url=url)
-    into_big, wait = watched_run(url, config(folder, big_table, columns, name=f"{big_table}_i"), big_table)
+    into_big = run_pipeline(config(folder, big_table, columns, name=f"{big_table}_i"), database_url=url)
+    _, wait = watched_run(url, config(watched, big_table, columns, name=f"{big_table}_j"), big_table)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"DROP TABLE {empty}, {empty}__rejected")
     checks = {"increment_inserted_all": into_big.inserted == into_empty.inserted == INCREMENT_ROWS}

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from elt_dagster.cli_db import INSTANCE_URL_ENV, add_db_commands, instance_url
 from elt_dagster.engine.config import ConfigError, LoadedConfig, load_config
 from elt_dagster.engine.errors import PipelineError
 
@@ -203,6 +204,9 @@ def _logs(args: argparse.Namespace) -> int:
         print(f"error: no Dagster instance at {home} (set DAGSTER_HOME, or run a job first)", file=sys.stderr)
         return 1
     os.environ["DAGSTER_HOME"] = home
+    settings = Path(home) / "dagster.yaml"
+    if INSTANCE_URL_ENV not in os.environ and settings.exists() and INSTANCE_URL_ENV in settings.read_text():
+        os.environ[INSTANCE_URL_ENV] = instance_url()  # the repository's dagster.yaml: storage in PostgreSQL
     instance = DagsterInstance.get()
     runs_filter = RunsFilter(job_name=f"{args.pipeline}_elt") if args.pipeline else None
     runs = instance.get_runs(filters=runs_filter, limit=1)
@@ -262,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     detail.add_argument("pipeline", metavar="PIPELINE")
     detail.add_argument("--version", type=int, help="version number (default: the latest)")
     detail.set_defaults(func=_config_show)
+    add_db_commands(commands)
     return parser
 
 

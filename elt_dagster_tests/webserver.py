@@ -39,10 +39,12 @@ def dagster_home(folder: Path) -> Path:
 
 
 @contextlib.contextmanager
-def running_webserver(env: dict[str, str], cwd: Path, log: Path, read_only: bool = False) -> Iterator[str]:
-    """The base URL of a webserver for `-m elt_dagster`, serving until the block ends."""
+def running_webserver(
+    env: dict[str, str], cwd: Path, log: Path, read_only: bool = False, code: tuple[str, ...] = ("-m", "elt_dagster")
+) -> Iterator[str]:
+    """The base URL of a webserver for `code` (`-m elt_dagster`, or `-w workspace.yaml`), serving until the end."""
     port = free_port()
-    args = [WEBSERVER, "-m", "elt_dagster", "-h", "127.0.0.1", "-p", str(port)] + (["--read-only"] if read_only else [])
+    args = [WEBSERVER, *code, "-h", "127.0.0.1", "-p", str(port)] + (["--read-only"] if read_only else [])
     with log.open("w") as out:
         server = subprocess.Popen(
             args, cwd=cwd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

@@ -22,6 +22,10 @@ class DatabaseError(PipelineError):
     """The database could not be reached or refused the load; the message says which and why."""
 
 
+class ConnectionLost(DatabaseError):
+    """The server went away mid-run (nothing of the run was committed): running again is the cure."""
+
+
 def state_dir() -> Path:
     """Where generated state lives (embedded PostgreSQL data, staging files): env ELT_STATE_DIR or ./.elt."""
     return Path(os.environ.get(STATE_DIR_ENV, ".elt")).expanduser().resolve()

@@ -19,10 +19,10 @@ import psycopg
 from psycopg import sql
 
 from elt_dagster.engine.config import LoadedConfig, Target, key_columns, order_column
-from elt_dagster.engine.db import DatabaseError, connect, target_database_url
+from elt_dagster.engine.db import ConnectionLost, DatabaseError, connect, target_database_url
 from elt_dagster.engine.load.loaders import Loader, choose_loader
 from elt_dagster.engine.load.quarantine import quarantine
-from elt_dagster.engine.load.tables import count_rows, ensure_tables, table_columns, table_exists
+from elt_dagster.engine.load.tables import count_rows, ensure_tables, stored_types, table_columns
 from elt_dagster.engine.prefetch import prefetch
 from elt_dagster.engine.row_counts import RowCounts
 from elt_dagster.engine.sources.api.cursor import cursor_key
@@ -110,7 +110,7 @@ def run_pipeline(
         _run(loaded, report, target_database_url(loaded.config.target, database_url), full_refresh)
     except psycopg.Error as exc:
         if isinstance(exc, psycopg.OperationalError) and _connection_lost(exc):
-            raise DatabaseError(
+            raise ConnectionLost(
                 f"lost the connection to PostgreSQL during the run ({_first_line(exc)}); {_NOTHING}: run it again"
             ) from None
         where = f" [{exc.sqlstate}]" if exc.sqlstate else ""
@@ -127,10 +127,14 @@ def qualified_name(target: Target) -> str:
     return f"{target.db_schema}.{target.table}"
 
 
+_CONNECTION_STATES = {"08000", "08001", "08003", "08004", "08006", "08007"}
+"""Class 08 but 08P01 (protocol violation): a broken message is a refusal, running again won't help."""
+
+
 def _connection_lost(exc: psycopg.OperationalError) -> bool:
-    """Whether the server went away (no SQLSTATE, a connection class 08, or a shutdown 57P0x), not a refusal."""
+    """Whether the server went away (no SQLSTATE, a connection error, or a shutdown 57P0x), not a refusal."""
     state = exc.sqlstate
-    return state is None or state.startswith("08") or state.startswith("57P")
+    return state is None or state in _CONNECTION_STATES or state.startswith("57P")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -205,10 +209,10 @@ class TableLoad:
         folder = run_dir(self.loaded.name, self.report.run_id)
         with StagingWriter(folder, self.plan.mapper.columns) as staging, self.conn.transaction():
             self.report.staging_path, self.report.rejects_path = staging.staging_path, staging.rejects_path
-            created = not table_exists(self.conn, self.target)
-            self.report.added_columns = ensure_tables(self.conn, self.target, self.plan.column_types)
+            self.report.added_columns, created = ensure_tables(self.conn, self.target, self.plan.column_types)
+            types = stored_types(self.conn, self.target, list(self.plan.column_types))
             loader, self.report.strategy = choose_loader(
-                self.conn, self.target, self.plan.column_types, self.report.run_id, self.plan.incoming_bytes, created
+                self.conn, self.target, types, self.report.run_id, self.plan.incoming_bytes, created
             )
             key = key_columns(self.target, self.plan.mapper.columns) if self.target.mode == "merge" else []
             order_column(self.target, self.plan.mapper.columns)  # a wrong order_by fails before a row is read

@@ -19,6 +19,7 @@ from dagster import (
     Definitions,
     Failure,
     MaterializeResult,
+    RetryRequested,
     define_asset_job,
     in_process_executor,
     multi_asset,
@@ -26,7 +27,7 @@ from dagster import (
 from pydantic import Field
 
 from elt_dagster.engine.config import LoadedConfig
-from elt_dagster.engine.db import connect
+from elt_dagster.engine.db import ConnectionLost, connect
 from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.load.tables import preview
 from elt_dagster.engine.redaction import redact_url
@@ -40,6 +41,7 @@ from .automation import (
 )
 from .checks import check_results, check_specs
 from .preview import PREVIEW_ROWS, build_preview_job
+from .queueing import load_pool, target_tag
 from .reporting import extract_metadata, log_report, table_metadata, validate_metadata
 from .resources import (
     BOOKKEEPING_RESOURCE,
@@ -52,6 +54,9 @@ from .resources import (
 )
 
 FULL_REFRESH_TAG = "elt/full_refresh"
+LOAD_RETRIES = 2
+"""Times the load step runs again after losing the database connection (nothing of it was committed)."""
+LOAD_RETRY_SECONDS = 10
 
 
 class RunOptions(Config):
@@ -137,6 +142,7 @@ def _build_elt_step(loaded: LoadedConfig, keys: PipelineKeys):
         specs=_load_specs(loaded, keys),
         check_specs=check_specs(keys.target),
         required_resource_keys={keys.config_resource, POSTGRES_RESOURCE, BOOKKEEPING_RESOURCE},
+        pool=load_pool(loaded),
     )
     def elt(context: AssetExecutionContext, config: RunOptions):
         pipeline: PipelineConfigResource = getattr(context.resources, keys.config_resource)
@@ -157,6 +163,9 @@ def _build_elt_step(loaded: LoadedConfig, keys: PipelineKeys):
             report = run_pipeline(current, context.run.run_id, url, full_refresh=full_refresh)
             with connect(url) as conn:
                 names, rows = preview(conn, current.config.target, PREVIEW_ROWS) if report.table_schema else ([], [])
+        except ConnectionLost as exc:  # the server went away: nothing was committed, so the step runs again
+            context.log.warning(str(exc))
+            raise RetryRequested(max_retries=LOAD_RETRIES, seconds_to_wait=LOAD_RETRY_SECONDS) from None
         except PipelineError as exc:
             raise Failure(description=str(exc), metadata={"error": str(exc)}) from None
         log_report(context, report)
@@ -177,6 +186,7 @@ def build_pipeline(loaded: LoadedConfig) -> Definitions:
         f"{keys.name}_elt",
         selection=[keys.extracted, keys.validated, keys.target],
         executor_def=in_process_executor,
+        tags=target_tag(loaded),
         description=f"Extract, validate and load the {keys.name} pipeline ({loaded.path.name}).",
     )
     history = AssetSpec(

@@ -142,6 +142,7 @@ def test_a_connection_lost_mid_run_is_one_clear_error_and_a_rerun_loads_exactly(
         (psycopg.OperationalError, True),  # no SQLSTATE: the socket closed
         (psycopg.errors.TooManyColumns, False),  # an OperationalError, but the server is there and refuses
         (psycopg.errors.DiskFull, False),
+        (psycopg.errors.ProtocolViolation, False),  # class 08, but a broken message: running again won't help
     ],
 )
 def test_only_a_server_gone_away_reads_as_a_lost_connection(error: type[psycopg.OperationalError], lost: bool) -> None:

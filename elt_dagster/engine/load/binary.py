@@ -44,7 +44,10 @@ def typed_table(rows: pa.Table, types: dict[str, str]) -> pa.Table | None:
     """`rows` with each column in its Arrow type; None when a column can't be typed exactly (see the docstring)."""
     columns = []
     for name, column in zip(rows.column_names, rows.columns, strict=True):
-        typed = _typed(column, types.get(name, "string"), name)
+        try:
+            typed = _typed(column, types.get(name, "string"), name)
+        except pa.ArrowInvalid:  # a value the table's type can't take: PostgreSQL says so, from CSV
+            return None
         if typed is None:
             return None
         columns.append(typed)
@@ -60,7 +63,9 @@ def _typed(column: pa.ChunkedArray, type_name: str, name: str) -> pa.Array | pa.
         return pc.equal(column, "t")
     if type_name == "decimal":
         return _decimal(column)
-    return column.cast(pa.string())  # string, json, and dictionary-encoded constants
+    if type_name in ("string", "json"):
+        return column.cast(pa.string())  # dictionary-encoded constants too
+    return None  # a type of the table's that binary COPY doesn't encode here: CSV
 
 
 def _decimal(column: pa.ChunkedArray) -> pa.Array | None:

@@ -61,8 +61,11 @@ def drop_indexes(conn: psycopg.Connection, target: Target) -> None:
         conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(target.db_schema, target.table + suffix)))
 
 
-def ensure_tables(conn: psycopg.Connection, target: Target, column_types: dict[str, str]) -> tuple[str, ...]:
-    """Create the table and its quarantine table if missing; add columns new to the schema. Returns those added."""
+def ensure_tables(
+    conn: psycopg.Connection, target: Target, column_types: dict[str, str]
+) -> tuple[tuple[str, ...], bool]:
+    """Create the table and its quarantine table if missing; add columns new to the schema. Returns the columns
+    added, and whether this transaction created the table (decided under the table's lock)."""
     table = table_ident(target)
     columns = [sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(PG_TYPES[t])) for n, t in column_types.items()]
     # Runs into one table take turns from here to their commit, so two never race to create or alter it; a run
@@ -74,6 +77,7 @@ def ensure_tables(conn: psycopg.Connection, target: Target, column_types: dict[s
     if conn.execute("SELECT to_regnamespace(%s) IS NULL", (schema_name,)).fetchone()[0]:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('elt.schema:' || %s))", (target.db_schema,))
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(target.db_schema)))
+    created = not table_exists(conn, target)
     conn.execute(
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} ({}, _elt_row_hash uuid NOT NULL, _elt_source text, _elt_run_id text, "
@@ -96,7 +100,7 @@ def ensure_tables(conn: psycopg.Connection, target: Target, column_types: dict[s
             "rejected_at timestamptz NOT NULL DEFAULT now(), reject_hash uuid UNIQUE)"
         ).format(table_ident(target, REJECTED_SUFFIX))
     )
-    return added
+    return added, created
 
 
 def table_columns(conn: psycopg.Connection, target: Target) -> dict[str, str]:
@@ -107,6 +111,27 @@ def table_columns(conn: psycopg.Connection, target: Target) -> dict[str, str]:
         (sql.SQL("{}").format(table_ident(target)).as_string(conn),),
     ).fetchall()
     return dict(rows)
+
+
+_TYPE_NAMES = {
+    "integer": "integer",
+    "bigint": "bigint",
+    "double precision": "float",
+    "numeric": "decimal",
+    "text": "string",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp without time zone": "timestamp",
+    "timestamp with time zone": "timestamptz",
+    "jsonb": "json",
+}
+
+
+def stored_types(conn: psycopg.Connection, target: Target, columns: list[str]) -> dict[str, str]:
+    """Each of `columns` by the type the table stores it as (binary COPY must send that type, whatever the schema
+    says now); "other" for a type this tool doesn't create (a column someone altered): such rows go as CSV."""
+    stored = table_columns(conn, target)
+    return {name: _TYPE_NAMES.get(stored.get(name, ""), "other") for name in columns}
 
 
 def count_rows(conn: psycopg.Connection, target: Target) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import psycopg
 import pyarrow as pa
@@ -12,7 +13,9 @@ from psycopg import sql
 from elt_dagster.engine.load.binary import copy_data, hex_to_uuid_bytes
 from elt_dagster.engine.load.copy import CopyData, copy_rows, to_csv
 from elt_dagster.engine.load.tables import PG_TYPES
+from elt_dagster.engine.run import run_pipeline
 from elt_dagster.engine.transform.validate import HASH_COLUMN, check_batch
+from elt_dagster_tests.conftest import fetch, write
 
 TYPES = {
     "i": "integer",
@@ -100,3 +103,20 @@ def test_hex_hashes_become_their_16_bytes() -> None:
     assert hex_to_uuid_bytes(hashes).to_pylist() == [b"\xff" * 16]
     full = pa.array(["000102030405060708090a0b0c0d0eff"])
     assert hex_to_uuid_bytes(full).to_pylist() == [bytes(range(15)) + b"\xff"]
+
+
+def test_values_the_table_s_type_can_t_take_and_unknown_types_go_as_csv() -> None:
+    rows = canonical({"d": ["9.5"]})
+    assert not copy_data(rows, {"d": "integer"}).binary  # PostgreSQL then refuses it with its own message
+    assert not copy_data(rows, {"d": "other"}).binary  # a column someone altered to a type we don't create
+
+
+def test_a_column_typed_anew_in_the_yaml_loads_by_the_table_s_type(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    write(tmp_path / "data" / "a.csv", "id,amount\n1,1.5\n")
+    body = "sources:\n  - path: ../data\ntarget:\n  table: t\n  db_schema: {schema}\nschema:\n  columns:\n"
+    run_pipeline(make_pipeline(body + "    amount: decimal\n"))
+    write(tmp_path / "data" / "b.csv", "id,amount\n2,7\n")
+    assert run_pipeline(make_pipeline(body + "    amount: integer\n")).inserted == 1  # the column stays numeric
+    assert fetch(database_url, f'SELECT amount::text FROM "{db_schema}".t ORDER BY id') == [("1.5",), ("7",)]

@@ -1,0 +1,40 @@
+"""How runs share the databases: a run tag naming the target table, and a concurrency pool per target database.
+
+The instance's run queue (`dagster.yaml`) lets one run per `elt/target` value run at a time, so two pipelines
+writing one table queue one behind the other instead of waiting on a database lock, while pipelines writing
+different tables run side by side. The load step's pool (`elt/<database>`) bounds the loads into one database.
+"""
+
+from __future__ import annotations
+
+from psycopg.conninfo import conninfo_to_dict
+
+from elt_dagster.engine.config import LoadedConfig
+
+TARGET_TAG = "elt/target"
+DEFAULT_DATABASE = "default"
+"""The database label of pipelines without their own connection (ELT_DATABASE_URL, or the embedded server)."""
+
+
+def target_database(loaded: LoadedConfig) -> str:
+    """The target database's name as the YAML gives it (never connecting); "default" without a connection."""
+    target = loaded.config.target
+    if target.url:
+        try:
+            return str(conninfo_to_dict(target.url).get("dbname") or "postgres")
+        except Exception:  # an unparsable URL fails at the run, with its own clear message
+            return DEFAULT_DATABASE
+    if target.host or target.database:
+        return target.database or "postgres"
+    return DEFAULT_DATABASE
+
+
+def target_tag(loaded: LoadedConfig) -> dict[str, str]:
+    """The run tag `elt/target: <database>.<schema>.<table>`."""
+    target = loaded.config.target
+    return {TARGET_TAG: f"{target_database(loaded)}.{target.db_schema}.{target.table}"}
+
+
+def load_pool(loaded: LoadedConfig) -> str:
+    """The concurrency pool of the pipeline's load step: one per target database."""
+    return f"elt/{target_database(loaded)}"
