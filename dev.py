@@ -73,12 +73,22 @@ def run(*args: str, env: dict[str, str] | None = None) -> int:
     return subprocess.run(list(args), cwd=ROOT, env=env).returncode
 
 
+DEMO_RUN_CONFIG = "loggers:\n  console:\n    config:\n      log_level: INFO\n"
+"""The demo's run config: Dagster's console shows INFO and up (its DEBUG events are in the UI's event log)."""
+
+
 def demo() -> int:
     env = dagster_env()
-    code = run(str(BIN / "dagster"), "job", "execute", "-m", "elt_dagster", "-j", "orders_elt", env=env)
+    run_config = ROOT / ".elt" / "demo-run.yaml"
+    run_config.write_text(DEMO_RUN_CONFIG)
+    job = [str(BIN / "dagster"), "job", "execute", "-m", "elt_dagster", "-j", "orders_elt", "-c", str(run_config)]
+    code = run(*job, env=env)
     if code:
         return code
-    return run(str(BIN / "elt-dagster"), "preview", "configs/orders.yaml", env=env)
+    code = run(str(BIN / "elt-dagster"), "preview", "configs/orders.yaml", env=env)
+    print("\nThe embedded PostgreSQL keeps running for the next commands; `python3 dev.py db stop` stops it.")
+    print("The UI: `python3 dev.py dev`, then http://127.0.0.1:3000")
+    return code
 
 
 def main() -> int:

@@ -229,8 +229,18 @@ def _logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("elt-dagster")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="elt-dagster", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"elt-dagster {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("validate", help="check pipeline YAML files (exit 1 if any is invalid)")
     check.add_argument("configs", nargs="+", metavar="CONFIG")

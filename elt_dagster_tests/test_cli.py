@@ -36,3 +36,13 @@ def test_validate_and_config_history_do_not_import_dagster(tmp_path: Path, datab
     history = cli(tmp_path, "config", "history")
     assert history.returncode == 0, history.stderr
     assert "LOADED []" in history.stdout
+
+
+def test_version_is_printed(capsys) -> None:
+    import pytest
+
+    from elt_dagster.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("elt-dagster 0.")
