@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from elt_dagster.cli_db import INSTANCE_URL_ENV, add_db_commands, instance_url
+from elt_dagster.cli_rejects import add_rejects_command
 from elt_dagster.engine.config import ConfigError, LoadedConfig, load_config
 from elt_dagster.engine.errors import PipelineError
 
@@ -65,7 +66,10 @@ def _preview(args: argparse.Namespace) -> int:
             return 1
     print(f"{target.db_schema}.{target.table}: {total} rows ({redact_url(url)})")
     if rejected:
-        print(f"{target.db_schema}.{target.table}{REJECTED_SUFFIX}: {rejected} quarantined records, with their reasons")
+        print(
+            f"{target.db_schema}.{target.table}{REJECTED_SUFFIX}: {rejected} quarantined records "
+            f"(`elt-dagster rejects {loaded.name}` shows them and why)"
+        )
     if rows:
         shown = [i for i, n in enumerate(names) if n not in ("_elt_row_hash", "_elt_run_id")]
         print(text_table([names[i] for i in shown], [[row[i] for i in shown] for row in rows]))
@@ -277,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     detail.add_argument("--version", type=int, help="version number (default: the latest)")
     detail.set_defaults(func=_config_show)
     add_db_commands(commands)
+    add_rejects_command(commands)
     return parser
 
 

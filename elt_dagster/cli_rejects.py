@@ -1,0 +1,93 @@
+"""`elt-dagster rejects PIPELINE`: what is in a pipeline's quarantine table, and why."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+from elt_dagster.engine.config import LoadedConfig, config_dir, discover_configs, load_config
+from elt_dagster.engine.errors import PipelineError
+
+COLUMNS = ["id", "run_id", "source", "source_row", "column_name", "reason", "raw_record", "rejected_at"]
+SHOWN_RECORD_CHARS = 60
+
+
+def find_pipeline(name_or_path: str) -> LoadedConfig:
+    """A pipeline by its YAML file's path, or by its name among the YAML files of the config folder."""
+    if Path(name_or_path).is_file():
+        return load_config(name_or_path)
+    folder = config_dir()
+    for path in discover_configs(folder):
+        try:
+            loaded = load_config(path)
+        except PipelineError:
+            continue
+        if loaded.name == name_or_path:
+            return loaded
+    raise PipelineError(f"no pipeline named {name_or_path!r} in {folder} (give its name or its YAML file)")
+
+
+def _rejects(args: argparse.Namespace) -> int:
+    import psycopg
+    from psycopg import sql
+
+    from elt_dagster.engine.config import REJECTED_SUFFIX
+    from elt_dagster.engine.db import connect, target_database_url
+    from elt_dagster.engine.load.tables import table_ident
+    from elt_dagster.engine.report import text_table
+
+    loaded = find_pipeline(args.pipeline)
+    target = loaded.config.target
+    table = table_ident(target, REJECTED_SUFFIX)
+    where = sql.SQL("WHERE (%(run)s::text IS NULL OR run_id = %(run)s) AND reason ILIKE %(reason)s")
+    values = {"run": args.run, "reason": f"%{args.reason or ''}%", "limit": args.limit}
+    columns = sql.SQL(", ").join(sql.SQL(c if c != "raw_record" else "raw_record::text") for c in COLUMNS)
+    with connect(target_database_url(target)) as conn:
+        try:
+            total = conn.execute(sql.SQL("SELECT count(*) FROM {} ").format(table) + where, values).fetchone()[0]
+            query = (
+                sql.SQL("SELECT {} FROM {} ").format(columns, table) + where + sql.SQL(" ORDER BY id LIMIT %(limit)s")
+            )
+            rows = conn.execute(query, values).fetchall()
+        except psycopg.errors.UndefinedTable:
+            print(
+                f"{target.db_schema}.{target.table}{REJECTED_SUFFIX} does not exist yet: run the {loaded.name}_elt job"
+            )
+            return 1
+    if args.format == "json":
+        records = [dict(zip(COLUMNS, row, strict=True)) for row in rows]
+        for record in records:
+            record["raw_record"] = json.loads(record["raw_record"]) if record["raw_record"] else None
+        print(json.dumps(records, indent=2, default=str, ensure_ascii=False))
+    elif args.format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(COLUMNS)
+        writer.writerows(rows)
+    else:
+        print(
+            f"{target.db_schema}.{target.table}{REJECTED_SUFFIX}: {total} quarantined records match, {len(rows)} shown"
+        )
+        shown = [[*row[:6], _cut(row[6]), row[7]] for row in rows]
+        if shown:
+            print(text_table(COLUMNS, shown))
+    return 0
+
+
+def _cut(text: str | None) -> str | None:
+    if text is None or len(text) <= SHOWN_RECORD_CHARS:
+        return text
+    return text[: SHOWN_RECORD_CHARS - 1] + "…"
+
+
+def add_rejects_command(commands: argparse._SubParsersAction) -> None:
+    """The `rejects` command."""
+    rejects = commands.add_parser("rejects", help="a pipeline's quarantined records and why (name or YAML file)")
+    rejects.add_argument("pipeline", metavar="PIPELINE")
+    rejects.add_argument("--run", metavar="RUN_ID", help="only the records one run quarantined")
+    rejects.add_argument("--reason", metavar="TEXT", help="only reasons containing TEXT (case-insensitive)")
+    rejects.add_argument("--limit", type=int, default=50, help="how many, oldest first (default 50)")
+    rejects.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    rejects.set_defaults(func=_rejects)
