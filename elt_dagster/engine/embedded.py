@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from elt_dagster.engine.db import embedded_database_url, state_dir
 
@@ -63,9 +64,10 @@ def stop(timeout_seconds: float = 60) -> bool:
 
 
 def with_database(url: str, database: str) -> str:
-    """`url` (postgresql://...) naming `database` instead of its own."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + database))
+    """`url` (postgresql://... or libpq key=value) naming `database` instead of its own."""
+    if "://" not in url:
+        return make_conninfo(url, dbname=database)
+    return urlunsplit(urlsplit(url)._replace(path="/" + database))
 
 
 def _postmaster_pid() -> int | None:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from dagster import AssetCheckSeverity, AssetKey, DagsterEventType, instance_for_test, materialize
+from dagster import AssetCheckSeverity, AssetKey, DagsterEventType, DagsterInstance, instance_for_test, materialize
 
 from elt_dagster.cli import main
 from elt_dagster.definitions import build_definitions
@@ -103,18 +103,18 @@ def test_coverage_asset_reads_the_report(tmp_path: Path, monkeypatch: pytest.Mon
         assert not result.success
 
 
-def test_logs_command_prints_the_latest_run(
-    tmp_path: Path,
-    database_url: str,
-    db_schema: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+@pytest.fixture
+def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A DAGSTER_HOME of the test's own (SQLite storage), where `elt-dagster logs` finds the runs."""
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    from dagster import DagsterInstance
+    return home
 
+
+def test_logs_command_prints_the_latest_run(
+    tmp_path: Path, database_url: str, db_schema: str, dagster_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with DagsterInstance.get() as instance:
         assert (
             build_definitions(shop(tmp_path, db_schema))
@@ -129,17 +129,8 @@ def test_logs_command_prints_the_latest_run(
 
 
 def test_logs_command_says_why_a_run_failed(
-    tmp_path: Path,
-    database_url: str,
-    db_schema: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, database_url: str, db_schema: str, dagster_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    from dagster import DagsterInstance
-
     config = shop(tmp_path, db_schema)
     for path in (tmp_path / "data").glob("*"):
         path.unlink()

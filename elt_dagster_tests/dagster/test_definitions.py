@@ -13,6 +13,7 @@ from dagster import AssetKey, DagsterInstance, instance_for_test, materialize
 from elt_dagster.definitions import build_definitions
 from elt_dagster_tests.conftest import fetch, write
 from elt_dagster_tests.pipelines import shop_yaml
+from elt_dagster_tests.webserver import cli_env
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
@@ -95,19 +96,6 @@ def test_invalid_yaml_does_not_take_down_the_others(config_dir: Path, caplog: py
     assert "broken.yaml" in caplog.text
 
 
-def cli_env(config_dir: Path, tmp_path: Path, database_url: str) -> dict[str, str]:
-    home = tmp_path / "dagster_home"
-    home.mkdir(exist_ok=True)
-    return {
-        **os.environ,
-        "ELT_CONFIG_DIR": str(config_dir),
-        "ELT_DATABASE_URL": database_url,
-        "ELT_STATE_DIR": str(tmp_path / "state"),
-        "DAGSTER_HOME": str(home),
-        "PYTHONWARNINGS": "ignore",
-    }
-
-
 def test_dagster_job_execute_subprocess(config_dir: Path, tmp_path: Path, database_url: str, db_schema: str) -> None:
     env = cli_env(config_dir, tmp_path, database_url)
     done = subprocess.run(
@@ -188,3 +176,31 @@ def test_an_unreadable_yaml_does_not_take_down_the_others(config_dir: Path, cont
     defs = build_definitions(config_dir)
     assert defs.resolve_job_def("shop_elt") is not None
     assert list(defs.metadata["invalid_configs"].value) == [str(config_dir / "broken.yaml")]
+
+
+def test_a_load_that_lost_its_connection_runs_its_step_again(
+    config_dir: Path, database_url: str, db_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The step is retried by Dagster (RetryRequested); the engine's lost connection itself is tested for real in
+    engine/test_run.py, so the first attempt here raises it without a server going away."""
+    from dagster import DagsterEventType
+
+    from elt_dagster.engine.db import ConnectionLost
+    from elt_dagster.orchestration import assets
+
+    attempts: list[str] = []
+    real = assets.run_pipeline
+
+    def lose_the_first(*args, **kwargs):
+        attempts.append("try")
+        if len(attempts) == 1:
+            raise ConnectionLost("lost the connection to PostgreSQL during the run (server closed the connection)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(assets, "run_pipeline", lose_the_first)
+    monkeypatch.setattr(assets, "LOAD_RETRY_SECONDS", 0)
+    with instance_for_test() as instance:
+        result = build_definitions(config_dir).resolve_job_def("shop_elt").execute_in_process(instance=instance)
+        retried = instance.all_logs(result.run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY)
+    assert result.success and len(attempts) == 2 and len(retried) == 1
+    assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".orders') == [(2,)]

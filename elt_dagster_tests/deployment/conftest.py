@@ -6,18 +6,13 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
+from elt_dagster.engine.embedded import with_database
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def with_database(url: str, database: str) -> str:
-    if "://" not in url:
-        return f"{url} dbname={database}"
-    return urlunsplit(urlsplit(url)._replace(path="/" + database))
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from elt_dagster.definitions import build_definitions
 from elt_dagster.orchestration.queueing import TARGET_TAG
 from elt_dagster_tests.conftest import fetch, write
 from elt_dagster_tests.deployment.conftest import ROOT
+from elt_dagster_tests.webserver import cli_env
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 
@@ -58,15 +59,8 @@ def test_dagster_job_execute_stores_the_run_in_postgresql(
     tmp_path: Path, postgres_home: Path, instance_url: str, database_url: str, db_schema: str
 ) -> None:
     configs = people(tmp_path, db_schema)
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(postgres_home),
-        "ELT_DAGSTER_STORAGE_URL": instance_url,
-        "ELT_CONFIG_DIR": str(configs),
-        "ELT_DATABASE_URL": database_url,
-        "ELT_STATE_DIR": str(tmp_path / "state"),
-        "PYTHONWARNINGS": "ignore",
-    }
+    env = {**cli_env(configs, tmp_path, database_url), "ELT_DAGSTER_STORAGE_URL": instance_url}
+    assert env["DAGSTER_HOME"] == str(postgres_home)
     done = subprocess.run(
         [DAGSTER, "job", "execute", "-m", "elt_dagster", "-j", "people_elt"],
         cwd=tmp_path,

@@ -4,8 +4,6 @@ processes sharing one PostgreSQL instance; runs queue per target table."""
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,27 +15,10 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster_graphql import DagsterGraphQLClient
 
 from elt_dagster_tests.conftest import fetch, write
-from elt_dagster_tests.webserver import free_port, running_webserver
+from elt_dagster_tests.webserver import cli_env, free_port, running_process, running_webserver
 
 BIN = Path(sys.executable).parent
 DONE = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
-
-
-@contextlib.contextmanager
-def running(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> Iterator[subprocess.Popen]:
-    """A background process (its own session), stopped with its children when the block ends."""
-    with log.open("w") as out:
-        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            yield process
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
 
 
 def wait_for_port(port: int, process: subprocess.Popen, log: Path, seconds: float = 90) -> None:
@@ -74,7 +55,7 @@ def code_and_webserver(tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[st
         f"load_from:\n  - grpc_server:\n      host: 127.0.0.1\n      port: {port}\n      location_name: elt_dagster\n",
     )
     code = [str(BIN / "dagster"), "api", "grpc", "-m", "elt_dagster", "-h", "127.0.0.1", "-p", str(port)]
-    with running(code, env, tmp_path, tmp_path / "code.log") as server:
+    with running_process(code, env, tmp_path, tmp_path / "code.log") as server:
         wait_for_port(port, server, tmp_path / "code.log")
         with running_webserver(env, tmp_path, tmp_path / "admin.log", code=("-w", str(workspace))) as admin:
             yield admin, workspace
@@ -82,19 +63,12 @@ def code_and_webserver(tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[st
 
 def daemon(tmp_path: Path, env: dict[str, str], workspace: Path):
     """The daemon (run queue, sensors, run monitoring, retries), its own process."""
-    return running([str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], env, tmp_path, tmp_path / "daemon.log")
+    args = [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)]
+    return running_process(args, env, tmp_path, tmp_path / "daemon.log")
 
 
-def base_env(tmp_path: Path, home: Path, instance_url: str, database_url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "ELT_DAGSTER_STORAGE_URL": instance_url,
-        "ELT_CONFIG_DIR": str(tmp_path / "configs"),
-        "ELT_DATABASE_URL": database_url,
-        "ELT_STATE_DIR": str(tmp_path / "state"),
-        "PYTHONWARNINGS": "ignore",
-    }
+def base_env(tmp_path: Path, instance_url: str, database_url: str) -> dict[str, str]:
+    return {**cli_env(tmp_path / "configs", tmp_path, database_url), "ELT_DAGSTER_STORAGE_URL": instance_url}
 
 
 def pipeline(tmp_path: Path, name: str, table: str, db_schema: str, rows: int) -> None:
@@ -110,7 +84,7 @@ def test_a_run_launched_through_graphql_is_dequeued_by_the_daemon_and_seen_by_a_
     tmp_path: Path, postgres_home: Path, instance_url: str, database_url: str, db_schema: str
 ) -> None:
     pipeline(tmp_path, "people", "people", db_schema, 100)
-    env = base_env(tmp_path, postgres_home, instance_url, database_url)
+    env = base_env(tmp_path, instance_url, database_url)
     with code_and_webserver(tmp_path, env) as (admin, workspace), daemon(tmp_path, env, workspace):
         run_id = client(admin).submit_job_execution("people_elt")
         assert wait_until_done(client(admin), [run_id]) == [DagsterRunStatus.SUCCESS], (
@@ -129,7 +103,7 @@ def test_runs_on_one_table_never_overlap_and_runs_on_different_tables_do(
     names = {"a1": "table_a", "a2": "table_a", "b1": "table_b", "b2": "table_b"}
     for name, table in names.items():
         pipeline(tmp_path, name, table, db_schema, 300_000)
-    env = base_env(tmp_path, postgres_home, instance_url, database_url)
+    env = base_env(tmp_path, instance_url, database_url)
     with code_and_webserver(tmp_path, env) as (admin, workspace):
         # Queued before the daemon starts: its source sensors' runs, which find nothing new, queue behind them
         run_ids = [client(admin).submit_job_execution(f"{name}_elt") for name in names]

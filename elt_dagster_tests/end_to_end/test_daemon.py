@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,6 +10,7 @@ from pathlib import Path
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from elt_dagster_tests.conftest import fetch, write
+from elt_dagster_tests.webserver import running_process
 
 DAEMON = str(Path(sys.executable).with_name("dagster-daemon"))
 WAIT_SECONDS = 120
@@ -60,16 +59,7 @@ def test_daemon_sensor_loads_a_dropped_file_once(tmp_path: Path, database_url: s
         "ELT_STATE_DIR": str(tmp_path / "state"),
         "PYTHONWARNINGS": "ignore",
     }
-    log = (tmp_path / "daemon.log").open("w")
-    daemon = subprocess.Popen(
-        [DAEMON, "run", "-m", "elt_dagster"],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
+    with running_process([DAEMON, "run", "-m", "elt_dagster"], env, tmp_path, tmp_path / "daemon.log") as daemon:
         write(tmp_path / "data" / "first.csv", "id,name\n1,a\n2,b\n3,c\n")
         assert wait_for(lambda: count_rows(database_url, db_schema) == 3), (tmp_path / "daemon.log").read_text()[-3000:]
         time.sleep(12)  # two more sensor ticks: nothing changed, so nothing more is launched
@@ -78,12 +68,4 @@ def test_daemon_sensor_loads_a_dropped_file_once(tmp_path: Path, database_url: s
         assert len(runs) == 1 and runs[0].status == DagsterRunStatus.SUCCESS
         assert runs[0].tags["elt/config_version"] == "1" and len(runs[0].tags["elt/config_hash"]) == 64
         assert count_rows(database_url, db_schema) == 3
-    finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-            daemon.wait(timeout=10)
-        log.close()
     assert daemon.returncode is not None

@@ -16,21 +16,10 @@ import pytest
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster_tests.conftest import fetch, write
 from elt_dagster_tests.faults.summary import record
+from elt_dagster_tests.pipelines import ITEMS_YAML
 
 pytestmark = pytest.mark.faults
 
-CONFIG = """
-sources:
-  - type: local
-    path: ../data
-target:
-  table: items
-  db_schema: {schema}
-schema:
-  columns:
-    id: integer
-    name: string
-"""
 ROWS = 150_000
 RUN = "import sys\nfrom elt_dagster.engine.config import load_config\nfrom elt_dagster.engine.run import run_pipeline\n"
 RUN += "run_pipeline(load_config(sys.argv[1]), full_refresh=True)  # every run reads all: more to interrupt\n"
@@ -47,7 +36,7 @@ def test_kill_9_at_random_moments_then_a_rerun_loads_each_row_once(
     tmp_path: Path, make_pipeline, database_url: str, db_schema: str
 ) -> None:
     write_data(tmp_path / "data")
-    config = make_pipeline(CONFIG, name=f"crash_{db_schema}")  # bookkeeping in schema elt is shared by all tests
+    config = make_pipeline(ITEMS_YAML, name=f"crash_{db_schema}")  # bookkeeping in schema elt is shared by all tests
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     generator = random.Random(20261128)
     outcomes = {"killed": 0, "finished": 0}
@@ -81,7 +70,7 @@ def test_two_runs_of_one_pipeline_and_two_pipelines_into_one_table_at_once(
     tmp_path: Path, make_pipeline, database_url: str, db_schema: str
 ) -> None:
     write_data(tmp_path / "data")
-    configs = [make_pipeline(CONFIG, name=f"{name}_{db_schema}") for name in ("first", "second")]
+    configs = [make_pipeline(ITEMS_YAML, name=f"{name}_{db_schema}") for name in ("first", "second")]
     with ThreadPoolExecutor(4) as pool:
         reports = list(pool.map(run_pipeline, [configs[0], configs[0], configs[1], configs[1]]))
     distinct = fetch(database_url, f'SELECT count(*), count(DISTINCT (id, name)) FROM "{db_schema}".items')

@@ -1,4 +1,4 @@
-"""A reader polling the target table (`SELECT count(*)` every 100 ms) during loads: its longest wait is reported."""
+"""A reader polling the target table (`SELECT count(*)` every 100 ms) during loads: its longest wait, under 1 s."""
 
 from __future__ import annotations
 
@@ -12,22 +12,11 @@ import pytest
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster_tests.conftest import write
 from elt_dagster_tests.faults.summary import record
+from elt_dagster_tests.pipelines import items_yaml
 
 pytestmark = pytest.mark.faults
 
 ROWS = 300_000
-CONFIG = """
-sources:
-  - path: ../data
-target:
-  table: items
-  db_schema: {schema}
-  {mode}
-schema:
-  columns:
-    id: integer
-    name: string
-"""
 
 
 class Reader(threading.Thread):
@@ -61,8 +50,8 @@ def test_a_reader_s_longest_wait_during_a_load_into_an_existing_table(
     tmp_path: Path, make_pipeline, database_url: str, db_schema: str, mode: str, before: int, incoming: int
 ) -> None:
     write(tmp_path / "data" / "a.csv", rows(0, before))
-    merge = "mode: merge\n  primary_key: [id]" if mode == "merge" else ""
-    config = make_pipeline(CONFIG.replace("{mode}", merge), name=f"reader_{mode}_{db_schema}")
+    merge = "mode: merge\nprimary_key: [id]" if mode == "merge" else ""
+    config = make_pipeline(items_yaml(merge), name=f"reader_{mode}_{db_schema}")
     run_pipeline(config)
     overlap = min(before, incoming // 2)
     write(tmp_path / "data" / "b.csv", rows(before - overlap, incoming))  # some rows already there
@@ -73,5 +62,6 @@ def test_a_reader_s_longest_wait_during_a_load_into_an_existing_table(
     reader.done.set()
     reader.join(timeout=30)
     assert report.inserted == incoming - overlap and reader.counts > 2
+    assert reader.longest < 1.0, reader.longest  # the throughput issue's limit: loads never freeze readers
     loaded = f"{report.strategy}: {incoming:,} rows into {before:,}"
     record("reader during a load", loaded, f"{loaded}, longest wait {reader.longest:.1f} s")

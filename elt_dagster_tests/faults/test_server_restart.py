@@ -17,21 +17,11 @@ from elt_dagster.engine.db import DatabaseError
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster_tests.conftest import fetch, write
 from elt_dagster_tests.faults.summary import record
+from elt_dagster_tests.pipelines import ITEMS_YAML
 
 pytestmark = pytest.mark.faults
 
 ROWS = 300_000
-CONFIG = """
-sources:
-  - path: ../data
-target:
-  table: items
-  db_schema: {schema}
-schema:
-  columns:
-    id: integer
-    name: string
-"""
 
 
 def own_server(folder: Path):
@@ -73,7 +63,7 @@ def test_server_killed_mid_run_then_restarted_loses_and_duplicates_nothing(
     try:
         write(tmp_path / "data" / "a.csv", "id,name\n" + "".join(f"{i},n{i % 5000}\n" for i in range(ROWS)))
         write(tmp_path / "data" / "b.csv", "id,name\n" + "".join(f"{i},n{i % 5000}\n" for i in range(0, ROWS, 2)))
-        config = make_pipeline(CONFIG, name=f"restart_{db_schema}")
+        config = make_pipeline(ITEMS_YAML, name=f"restart_{db_schema}")
         with ThreadPoolExecutor(1) as pool:
             running = pool.submit(run_pipeline, config, database_url=server.get_uri())
             wait_for_the_run_to_hold_its_lock(server.get_uri(), config.name)

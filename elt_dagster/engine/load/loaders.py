@@ -8,11 +8,11 @@ existed before the run (the final commit aside):
   repeated across batches of one run are caught when the index is built, and removed.
 - hashset (many rows into a table that existed): the index stays. The table's hashes are fetched once into a
   compact set and filtered out on the client; the new rows go into a temporary table, then into the table in one
-  `INSERT ... SELECT ... ORDER BY` hash with `ON CONFLICT DO NOTHING` (the index filled in key order).
+  plain `INSERT ... SELECT DISTINCT ON ... ORDER BY` hash (the index filled in key order).
 - probe (a few rows into a big table): each batch's hashes are looked up in the unique index in one query and
   the new rows are copied straight in; the index guards against a concurrent writer and repeats across batches:
   a batch that hits it goes through a staging table with `ON CONFLICT DO NOTHING`.
-- merge: rows are copied into a temporary table and upserted on the primary key, the last one winning.
+- merge (`merge.py`): rows go into a temporary table; each key's winner is written only if it changed.
 
 The caller runs everything inside one transaction.
 """

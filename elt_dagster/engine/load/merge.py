@@ -1,8 +1,9 @@
 """Merge: rows upserted on the primary key, the newest winning, through temporary tables.
 
-All rows are copied into a stage (into a table this run created, the indexes are built once at the end); the winner of each key is picked (the last row, or the latest `order_by`);
+All rows are copied into a stage; the winner of each key is picked (the last row, or the latest `order_by`);
 winners identical to the stored row (same hash) are dropped at once through the hash index, so only changed and
-new rows are written: changed ones by one `UPDATE`, new ones by one `INSERT`. No `ON CONFLICT` (its speculative
+new rows are written: changed ones by one `UPDATE`, new ones by one `INSERT` (into a table this run created, the
+indexes are built once at the end). No `ON CONFLICT` (its speculative
 insertion costs several times a plain write): writers of the table wait for this transaction (`choose_loader`
 locks it), so nothing can slip in between.
 """
