@@ -30,7 +30,27 @@ def find_pipeline(name_or_path: str) -> LoadedConfig:
     raise PipelineError(f"no pipeline named {name_or_path!r} in {folder} (give its name or its YAML file)")
 
 
+def _replay(loaded: LoadedConfig) -> int:
+    from elt_dagster.engine.db import connect, target_database_url
+    from elt_dagster.engine.replay import replay_rejects
+    from elt_dagster.engine.state.history import record_version
+
+    url = target_database_url(loaded.config.target)
+    with connect(url) as conn:
+        version, _ = record_version(conn, loaded)
+    print(f"{loaded.name}: replaying the quarantine with config version {version.version} ({loaded.path})")
+    report = replay_rejects(loaded, database_url=url)
+    print(report.summary())
+    if report.remaining:
+        print(f"`elt-dagster rejects {loaded.name}` shows what is left and why")
+    return 0
+
+
 def _rejects(args: argparse.Namespace) -> int:
+    if args.pipeline == "replay" and args.replay_pipeline:
+        return _replay(find_pipeline(args.replay_pipeline))
+    if args.replay_pipeline:
+        raise PipelineError(f"unexpected {args.replay_pipeline!r}: `rejects PIPELINE` or `rejects replay PIPELINE`")
     import psycopg
     from psycopg import sql
 
@@ -84,8 +104,14 @@ def _cut(text: str | None) -> str | None:
 
 def add_rejects_command(commands: argparse._SubParsersAction) -> None:
     """The `rejects` command."""
-    rejects = commands.add_parser("rejects", help="a pipeline's quarantined records and why (name or YAML file)")
+    rejects = commands.add_parser(
+        "rejects",
+        help="a pipeline's quarantined records and why; `rejects replay PIPELINE` validates them again with the "
+        "current YAML and loads those that pass (name or YAML file)",
+        usage="elt-dagster rejects [replay] PIPELINE [options]",
+    )
     rejects.add_argument("pipeline", metavar="PIPELINE")
+    rejects.add_argument("replay_pipeline", nargs="?", help=argparse.SUPPRESS)
     rejects.add_argument("--run", metavar="RUN_ID", help="only the records one run quarantined")
     rejects.add_argument("--reason", metavar="TEXT", help="only reasons containing TEXT (case-insensitive)")
     rejects.add_argument("--limit", type=int, default=50, help="how many, oldest first (default 50)")

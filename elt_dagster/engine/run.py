@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,8 +108,17 @@ def run_pipeline(
     """Run the pipeline once: read new or changed files (all with `full_refresh`), validate, load."""
     started = time.perf_counter()
     report = RunReport(run_id=run_id or uuid.uuid4().hex)
-    try:
+    with database_errors():
         _run(loaded, report, target_database_url(loaded.config.target, database_url), full_refresh)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """A psycopg error as ConnectionLost (the server went away: run again) or DatabaseError (a refusal)."""
+    try:
+        yield
     except psycopg.Error as exc:
         if isinstance(exc, psycopg.OperationalError) and _connection_lost(exc):
             raise ConnectionLost(
@@ -115,8 +126,6 @@ def run_pipeline(
             ) from None
         where = f" [{exc.sqlstate}]" if exc.sqlstate else ""
         raise DatabaseError(f"PostgreSQL refused the load{where}: {_first_line(exc)}; {_NOTHING}") from None
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 _NOTHING = "nothing of this run was committed"

@@ -1,11 +1,13 @@
-"""The asset factory: one YAML file becomes three assets, a job and a resource.
+"""The asset factory: one YAML file becomes four assets (plus its config history), jobs and a resource.
 
-    <name>/extracted   every new or changed source file -> this run's staging CSV
-    <name>/validated   rows typed and standardised; rejects set aside with a reason
-    <name>/<table>     the PostgreSQL table, loaded with COPY and row-hash dedup
+    <name>/extracted            every new or changed source file -> this run's staging CSV
+    <name>/validated            rows typed and standardised; rejects set aside with a reason
+    <name>/<table>              the PostgreSQL table, loaded with COPY and row-hash dedup
+    <name>/<table>__rejected    the quarantine table: every record that could not be loaded, and why
 
-The three are materialised by one step (a multi-asset), because the engine streams: it reads, validates and
-loads batch by batch, with the database working in parallel. No data passes through an IO manager.
+The four are materialised by one step (a multi-asset), because the engine streams: it reads, validates and
+loads batch by batch, with the database working in parallel. No data passes through an IO manager. A run that
+reads nothing new materialises none of them, so the last load's figures and checks stand.
 """
 
 import re
@@ -26,9 +28,10 @@ from dagster import (
 )
 from pydantic import Field
 
-from elt_dagster.engine.config import LoadedConfig
+from elt_dagster.engine.config import REJECTED_SUFFIX, LoadedConfig
 from elt_dagster.engine.db import ConnectionLost, connect
 from elt_dagster.engine.errors import PipelineError
+from elt_dagster.engine.load.quarantine import quarantine_summary
 from elt_dagster.engine.load.tables import preview
 from elt_dagster.engine.redaction import redact_url
 from elt_dagster.engine.run import run_pipeline
@@ -39,10 +42,11 @@ from .automation import (
     config_history_key,
     version_materialization,
 )
-from .checks import check_results, check_specs
+from .checks import check_results, check_specs, standing_results
 from .preview import PREVIEW_ROWS, build_preview_job
 from .queueing import load_pool, target_tag
-from .reporting import extract_metadata, log_report, table_metadata, validate_metadata
+from .replay import build_replay_job
+from .reporting import extract_metadata, log_report, quarantine_metadata, table_metadata, validate_metadata
 from .resources import (
     BOOKKEEPING_RESOURCE,
     POSTGRES_RESOURCE,
@@ -92,6 +96,10 @@ class PipelineKeys:
         return AssetKey([self.name, self.table])
 
     @property
+    def rejected(self) -> AssetKey:
+        return AssetKey([self.name, self.table + REJECTED_SUFFIX])
+
+    @property
     def config_resource(self) -> str:
         return f"{self.name}_config"
 
@@ -112,12 +120,14 @@ def _load_specs(loaded: LoadedConfig, keys: PipelineKeys) -> list[AssetSpec]:
     return [
         AssetSpec(
             keys.extracted,
+            skippable=True,
             group_name=keys.name,
             kinds={"python", "csv"},
             description="New or changed source files, read into this run's staging CSV.\n\n" + _describe(loaded),
         ),
         AssetSpec(
             keys.validated,
+            skippable=True,
             deps=[keys.extracted],
             group_name=keys.name,
             kinds={"python"},
@@ -125,11 +135,22 @@ def _load_specs(loaded: LoadedConfig, keys: PipelineKeys) -> list[AssetSpec]:
         ),
         AssetSpec(
             keys.target,
-            deps=[keys.validated],
+            skippable=True,
+            deps=[keys.validated, config_history_key(keys.name)],
             group_name=keys.name,
             kinds={"postgres", "table"},
             description=f"The PostgreSQL table `{target.db_schema}.{target.table}` ({target.mode}), "
             "loaded with COPY and row-hash dedup.",
+        ),
+        AssetSpec(
+            keys.rejected,
+            skippable=True,
+            deps=[keys.validated],
+            group_name=keys.name,
+            kinds={"postgres", "table"},
+            description=f"Quarantine: `{target.db_schema}.{target.table}{REJECTED_SUFFIX}` holds every record "
+            f"that could not be loaded, with the column and reason. Fix the YAML, then run `{keys.name}_replay_rejects` "
+            "to load the records that pass now.",
         ),
     ]
 
@@ -161,19 +182,25 @@ def _build_elt_step(loaded: LoadedConfig, keys: PipelineKeys):
                 f"{keys.name}: loading into {redact_url(url)}" + (" (full refresh)" if full_refresh else "")
             )
             report = run_pipeline(current, context.run.run_id, url, full_refresh=full_refresh)
-            with connect(url) as conn:
-                names, rows = preview(conn, current.config.target, PREVIEW_ROWS) if report.table_schema else ([], [])
+            if report.files:
+                with connect(url) as conn:
+                    shown = preview(conn, current.config.target, PREVIEW_ROWS)
+                    quarantined = quarantine_summary(conn, current.config.target, context.run.run_id)
         except ConnectionLost as exc:  # the server went away: nothing was committed, so the step runs again
             context.log.warning(str(exc))
             raise RetryRequested(max_retries=LOAD_RETRIES, seconds_to_wait=LOAD_RETRY_SECONDS) from None
         except PipelineError as exc:
             raise Failure(description=str(exc), metadata={"error": str(exc)}) from None
         log_report(context, report)
+        if not report.files:  # no materialisation: the last load's figures stand, and its checks' verdicts
+            yield from standing_results(context, keys.target)
+            return
         yield MaterializeResult(asset_key=keys.extracted, metadata=extract_metadata(report))
         yield MaterializeResult(asset_key=keys.validated, metadata=validate_metadata(report))
-        metadata = table_metadata(current, report, url, names, rows)
+        metadata = table_metadata(current, report, url, shown, quarantined)
         metadata["config_version"] = version.version
         yield MaterializeResult(asset_key=keys.target, metadata=metadata)
+        yield MaterializeResult(asset_key=keys.rejected, metadata=quarantine_metadata(current, url, quarantined))
         yield from check_results(current, report, keys.target)
 
     return elt
@@ -184,7 +211,7 @@ def build_pipeline(loaded: LoadedConfig) -> Definitions:
     keys = PipelineKeys.of(loaded)
     job = define_asset_job(
         f"{keys.name}_elt",
-        selection=[keys.extracted, keys.validated, keys.target],
+        selection=[keys.extracted, keys.validated, keys.target, keys.rejected],
         executor_def=in_process_executor,
         tags=target_tag(loaded),
         description=f"Extract, validate and load the {keys.name} pipeline ({loaded.path.name}).",
@@ -202,7 +229,11 @@ def build_pipeline(loaded: LoadedConfig) -> Definitions:
     )
     return Definitions(
         assets=[_build_elt_step(loaded, keys), history],
-        jobs=[job, build_preview_job(keys.name, keys.config_resource, keys.target)],
+        jobs=[
+            job,
+            build_preview_job(keys.name, keys.config_resource, keys.target),
+            build_replay_job(loaded, keys.config_resource, keys.target, keys.rejected),
+        ],
         sensors=[build_source_sensor(loaded, job, keys.config_resource)],
         schedules=[schedule] if schedule else [],
         resources={keys.config_resource: resource},

@@ -1,8 +1,13 @@
-"""What a run tells the UI: log lines, and the metadata of the extracted, validated and table assets."""
+"""What a run tells the UI: log lines, and the metadata of the extracted, validated, table and quarantine assets."""
 
+import json
+
+import psycopg
 from dagster import AssetExecutionContext, MetadataValue, TableColumn, TableSchema
+from psycopg.conninfo import conninfo_to_dict
 
-from elt_dagster.engine.config import LoadedConfig
+from elt_dagster.engine.config import REJECTED_SUFFIX, LoadedConfig
+from elt_dagster.engine.load.quarantine import LATEST_COLUMNS, QuarantineSummary
 from elt_dagster.engine.redaction import redact_url
 from elt_dagster.engine.report import markdown_table
 from elt_dagster.engine.run import RunReport
@@ -32,7 +37,10 @@ def log_report(context: AssetExecutionContext, report: RunReport) -> None:
     for reject in report.first_rejects:
         context.log.warning(f"rejected: {describe_reject(reject)}")
     if not report.files:
-        context.log.info(f"nothing new to load ({report.seconds:.2f} s); table has {report.row_count} rows")
+        context.log.info(
+            f"nothing new to load ({report.seconds:.2f} s); the table has {report.row_count} rows. The assets keep "
+            "their last load's figures and checks"
+        )
         return
     context.log.info(
         f"inserted {report.inserted}, updated {report.updated}, skipped {report.duplicates} duplicates, "
@@ -65,11 +73,29 @@ def validate_metadata(report: RunReport) -> dict:
     }
 
 
-def table_metadata(loaded: LoadedConfig, report: RunReport, url: str, names: list[str], rows: list[tuple]) -> dict:
+def qualified_table_name(url: str, schema: str, table: str) -> str:
+    """`<database>.<schema>.<table>`, Dagster's `dagster/table_name`."""
+    try:
+        database = conninfo_to_dict(url).get("dbname") or "postgres"
+    except psycopg.ProgrammingError:
+        database = "postgres"
+    return f"{database}.{schema}.{table}"
+
+
+def table_metadata(
+    loaded: LoadedConfig,
+    report: RunReport,
+    url: str,
+    preview: tuple[list[str], list[tuple]],
+    quarantined: QuarantineSummary,
+) -> dict:
+    """The table asset's metadata: the table's own figures (rows, quarantined in all) beside this run's counts."""
     target = loaded.config.target
+    names, rows = preview
     metadata = {
         "dagster/row_count": report.row_count,
-        "dagster/table_name": f"{target.db_schema}.{target.table}",
+        "dagster/table_name": qualified_table_name(url, target.db_schema, target.table),
+        "quarantined_total": quarantined.total,
         "inserted": report.inserted,
         "updated": report.updated,
         "duplicates": report.duplicates,
@@ -81,8 +107,43 @@ def table_metadata(loaded: LoadedConfig, report: RunReport, url: str, names: lis
         "duration_seconds": round(report.seconds, 3),
     }
     if report.table_schema:
+        descriptions: dict[str, str] = {}
         metadata["dagster/column_schema"] = TableSchema(
-            columns=[TableColumn(n, t) for n, t in report.table_schema.items()]
+            columns=[TableColumn(n, t, description=descriptions.get(n)) for n, t in report.table_schema.items()]
         )
         metadata["preview"] = MetadataValue.md(markdown_table(names, rows))
     return metadata
+
+
+def quarantine_metadata(loaded: LoadedConfig, url: str, summary: QuarantineSummary) -> dict:
+    """The quarantine asset's metadata: its total, this run's additions, counts by column and reason, the latest."""
+    target = loaded.config.target
+    latest = [[_record_text(row[0]), *row[1:]] for row in summary.latest]
+    return {
+        "dagster/row_count": summary.total,
+        "dagster/table_name": qualified_table_name(url, target.db_schema, target.table + REJECTED_SUFFIX),
+        "added_by_this_run": summary.added_by_run,
+        "by_column": MetadataValue.md(
+            markdown_table(["column", "records"], summary.by_column) if summary.total else "none"
+        ),
+        "by_reason": MetadataValue.md(
+            markdown_table(["reason", "records"], summary.by_reason) if summary.total else "none"
+        ),
+        "latest": MetadataValue.md(markdown_table(LATEST_COLUMNS, latest) if latest else "none"),
+        "how_to_fix": MetadataValue.md(
+            f"`elt-dagster rejects {loaded.name}` lists every record and why. After fixing the YAML, run the "
+            f"`{loaded.name}_replay_rejects` job (or `elt-dagster rejects replay {loaded.name}`): records that pass "
+            "now are loaded and leave quarantine."
+        ),
+    }
+
+
+def _record_text(raw: str | None) -> str:
+    """A quarantined record for a table cell: `key=value` pairs rather than JSON's quotes and braces."""
+    try:
+        record = json.loads(raw) if raw else None
+    except ValueError:
+        return raw or ""
+    if isinstance(record, dict):
+        return ", ".join(f"{k}={'' if v is None else v}" for k, v in record.items())
+    return raw or ""

@@ -607,6 +607,7 @@ def test_run_is_tagged_with_the_config_version(
         AssetKey([name, "extracted"]),
         AssetKey([name, "validated"]),
         AssetKey([name, "orders"]),
+        AssetKey([name, "orders__rejected"]),
     }
 
     result = materialize(asset_defs, instance=instance, resources=defs.resources)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterInstance, instance_for_test, materialize
+from dagster import AssetCheckKey, AssetKey, DagsterInstance, instance_for_test, materialize
 
 from elt_dagster.definitions import build_definitions
 from elt_dagster_tests.conftest import fetch, write
@@ -40,6 +40,7 @@ def run_pipeline_assets(config_dir: Path, instance: DagsterInstance) -> bool:
         AssetKey(["shop", "extracted"]),
         AssetKey(["shop", "validated"]),
         AssetKey(["shop", "orders"]),
+        AssetKey(["shop", "orders__rejected"]),
         AssetKey(["shop", "config_history"]),
     }
     assert job.executor_def.name == "in_process"
@@ -61,10 +62,24 @@ def test_materialize_loads_once_and_reports_counts(config_dir: Path, database_ur
         assert extracted["files_read"] == 1 and extracted["rows_extracted"] == 3
         assert Path(extracted["staging_path"]).name == "extracted.csv"
 
+        assert first["quarantined_total"] == 1
+        assert first["dagster/table_name"] == f"postgres.{db_schema}.orders"
+        rejected = materialization(instance, AssetKey(["shop", "orders__rejected"]))
+        assert (rejected["dagster/row_count"], rejected["added_by_this_run"]) == (1, 1)
+        assert "'abc' is not a decimal" in rejected["by_reason"] and "| amount | 1 |" in rejected["by_column"]
+        assert "id=2, amount=abc" in rejected["latest"]
+        ratio = AssetCheckKey(AssetKey(["shop", "orders"]), "rejected_ratio")
+
+        # nothing new: the first load's story and checks stand
         assert run_pipeline_assets(config_dir, instance)
-        second = materialization(instance, AssetKey(["shop", "orders"]))
-        assert (second["inserted"], second["duplicates"]) == (0, 0)
-        assert materialization(instance, AssetKey(["shop", "extracted"]))["files_read"] == 0
+        for key in (["shop", "orders"], ["shop", "orders__rejected"], ["shop", "extracted"]):
+            assert len(instance.fetch_materializations(AssetKey(key), limit=10).records) == 1, key
+        assert materialization(instance, AssetKey(["shop", "orders"])) == first
+        history = instance.event_log_storage.get_asset_check_execution_history(ratio, limit=10)
+        verdicts = [h.event.dagster_event.event_specific_data for h in history]
+        assert [v.passed for v in verdicts] == [False, False]  # 1 of 3 rejected, 0% allowed: stays failed
+        assert "the last load's result stands" in verdicts[0].description
+        assert verdicts[0].metadata["carried_over_from_run"].value == history[1].run_id
     assert fetch(database_url, f'SELECT id, amount::text FROM "{db_schema}".orders ORDER BY id') == [
         (1, "1.5"),
         (3, "3"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -64,3 +65,43 @@ def quarantine(conn: psycopg.Connection, target: Target, rejects_path: Path, run
         )
     conn.execute(sql.SQL("TRUNCATE {}").format(stage))
     return count
+
+
+@dataclass
+class QuarantineSummary:
+    """What a quarantine table holds: its total, what one run added, counts by column and reason, the latest."""
+
+    total: int = 0
+    added_by_run: int = 0
+    by_column: list[tuple[str, int]] = field(default_factory=list)
+    by_reason: list[tuple[str, int]] = field(default_factory=list)
+    latest: list[tuple] = field(default_factory=list)
+    """(record, column, reason, source, source_row, run_id), newest first."""
+
+
+LATEST_COLUMNS = ["record", "column", "reason", "source", "source_row", "run_id"]
+WHOLE_RECORD = "(whole record)"
+"""The column of a reject that is about the whole record (a malformed line, an empty record)."""
+
+
+def quarantine_summary(conn: psycopg.Connection, target: Target, run_id: str, limit: int = 10) -> QuarantineSummary:
+    """The quarantine table's figures (empty when it does not exist yet): the reasons most frequent first."""
+    table = table_ident(target, REJECTED_SUFFIX)
+    if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table.as_string(conn),)).fetchone()[0]:
+        return QuarantineSummary()
+    total, added = conn.execute(
+        sql.SQL("SELECT count(*), count(*) FILTER (WHERE run_id = %s) FROM {}").format(table), (run_id,)
+    ).fetchone()
+    grouped = "SELECT coalesce({}, %s), count(*) FROM {} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT %s"
+    by_column = conn.execute(
+        sql.SQL(grouped).format(sql.Identifier("column_name"), table), (WHOLE_RECORD, limit)
+    ).fetchall()
+    by_reason = conn.execute(sql.SQL(grouped).format(sql.Identifier("reason"), table), ("", limit)).fetchall()
+    latest = conn.execute(
+        sql.SQL(
+            "SELECT raw_record::text, coalesce(column_name, %s), reason, source, source_row, run_id FROM {} "
+            "ORDER BY id DESC LIMIT %s"
+        ).format(table),
+        (WHOLE_RECORD, limit),
+    ).fetchall()
+    return QuarantineSummary(total, added, by_column, by_reason, latest)

@@ -1,0 +1,113 @@
+"""`<name>_replay_rejects`: validate the quarantined records again with the current YAML and load those that pass.
+
+The records recovered are loaded like any rows and leave quarantine in the same transaction (see
+`engine/replay.py`). The run materialises the table and quarantine assets with what changed, and is tagged
+`elt/replay_recovered` with how many records came back.
+"""
+
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    Failure,
+    MetadataValue,
+    OpExecutionContext,
+    RetryRequested,
+    in_process_executor,
+    job,
+    op,
+)
+
+from elt_dagster.engine.config import LoadedConfig
+from elt_dagster.engine.db import ConnectionLost, connect
+from elt_dagster.engine.errors import PipelineError
+from elt_dagster.engine.load.quarantine import quarantine_summary
+from elt_dagster.engine.load.tables import preview
+from elt_dagster.engine.replay import replay_rejects
+from elt_dagster.engine.report import markdown_table
+
+from .automation import version_materialization
+from .preview import PREVIEW_ROWS
+from .queueing import load_pool, target_tag
+from .reporting import qualified_table_name, quarantine_metadata
+from .resources import (
+    BOOKKEEPING_RESOURCE,
+    POSTGRES_RESOURCE,
+    BookkeepingResource,
+    PipelineConfigResource,
+    PostgresResource,
+    config_tags,
+)
+
+RECOVERED_TAG = "elt/replay_recovered"
+REPLAY_RETRIES = 2
+"""Times the replay runs again after losing the database connection (nothing of it was committed)."""
+
+
+def build_replay_job(loaded: LoadedConfig, config_key: str, table_key: AssetKey, rejected_key: AssetKey):
+    """The pipeline's replay job: one step, queued with the pipeline's loads (same target tag and pool)."""
+    name = loaded.name
+
+    @op(
+        name=f"{name}_replay_rejects_step",
+        required_resource_keys={config_key, POSTGRES_RESOURCE, BOOKKEEPING_RESOURCE},
+        pool=load_pool(loaded),
+    )
+    def replay_step(context: OpExecutionContext) -> None:
+        pipeline: PipelineConfigResource = getattr(context.resources, config_key)
+        postgres: PostgresResource = getattr(context.resources, POSTGRES_RESOURCE)
+        bookkeeping: BookkeepingResource = getattr(context.resources, BOOKKEEPING_RESOURCE)
+        try:
+            current = pipeline.load()
+            version, is_new = bookkeeping.record_config_version(current)
+            context.instance.add_run_tags(context.run.run_id, config_tags(version))
+            if is_new:
+                context.log_event(version_materialization(version))
+            target = current.config.target
+            url = postgres.url_for(target)
+            context.log.info(f"{name}: replaying the quarantine with config version {version.version}")
+            report = replay_rejects(current, context.run.run_id, url)
+            with connect(url) as conn:
+                names, rows = preview(conn, target, PREVIEW_ROWS) if report.examined else ([], [])
+                summary = quarantine_summary(conn, target, context.run.run_id)
+        except ConnectionLost as exc:
+            context.log.warning(str(exc))
+            raise RetryRequested(max_retries=REPLAY_RETRIES, seconds_to_wait=10) from None
+        except PipelineError as exc:
+            raise Failure(description=str(exc), metadata={"error": str(exc)}) from None
+        context.log.info(report.summary())
+        context.instance.add_run_tags(context.run.run_id, {RECOVERED_TAG: str(report.recovered)})
+        if not report.examined:
+            return
+        figures = {
+            "recovered": report.recovered,
+            "still_rejected": report.still_rejected,
+            "reasons_changed": report.reasons_changed,
+        }
+        table_metadata = {
+            "dagster/row_count": report.row_count,
+            "dagster/table_name": qualified_table_name(url, target.db_schema, target.table),
+            "quarantined_total": summary.total,
+            "inserted": report.inserted,
+            "updated": report.updated,
+            "duplicates": report.duplicates,
+            "load_strategy": f"replay ({report.strategy})",
+            "config_version": version.version,
+            "duration_seconds": round(report.seconds, 3),
+            **figures,
+        }
+        if names:
+            table_metadata["preview"] = MetadataValue.md(markdown_table(names, rows))
+        context.log_event(AssetMaterialization(table_key, description=report.summary(), metadata=table_metadata))
+        metadata = {**quarantine_metadata(current, url, summary), **figures}
+        context.log_event(AssetMaterialization(rejected_key, description=report.summary(), metadata=metadata))
+
+    @job(
+        name=f"{name}_replay_rejects",
+        executor_def=in_process_executor,
+        tags=target_tag(loaded),
+        description=f"Validate {name}'s quarantined records again with the current YAML; load those that pass.",
+    )
+    def replay_job() -> None:
+        replay_step()
+
+    return replay_job

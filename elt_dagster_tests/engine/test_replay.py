@@ -1,0 +1,152 @@
+"""Replay: quarantined records validated again with the current config; those that pass are loaded once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from elt_dagster.engine.db import DatabaseError
+from elt_dagster.engine.load.quarantine import WHOLE_RECORD, quarantine_summary
+from elt_dagster.engine.replay import replay_rejects
+from elt_dagster.engine.run import run_pipeline
+from elt_dagster_tests.conftest import fetch, write
+
+CONFIG = """
+sources:
+  - type: local
+    path: ../data
+target:
+  db_schema: {schema}
+  table: items
+  {extra}
+schema:
+  columns:
+    id: integer
+    name: string
+"""
+
+
+def _pipeline(make_pipeline, extra: str = ""):
+    return make_pipeline(CONFIG.replace("{extra}", extra))
+
+
+def _quarantine(database_url: str, schema: str, records: list[tuple[dict, str | None, str]]) -> None:
+    """Records as an earlier config (or another tool) rejected them: (raw record, column, reason)."""
+    with psycopg.connect(database_url) as conn:
+        texts = [json.dumps(raw) for raw, _, _ in records]
+        for raw, column, reason in records:
+            i = 100 + texts.index(json.dumps(raw))  # the same record, the same line of old.csv
+            conn.execute(
+                f'INSERT INTO "{schema}".items__rejected (raw_record, column_name, reason, source, source_row, run_id) '
+                "VALUES (%s, %s, %s, 'old.csv', %s, 'old-run')",
+                (json.dumps(raw), column, reason, i),
+            )
+
+
+def test_records_that_now_pass_are_loaded_once_and_leave_quarantine(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    write(tmp_path / "data" / "a.csv", "id,name\n1,a\n2,b\nx,c\n")
+    config = _pipeline(make_pipeline)
+    first = run_pipeline(config)
+    assert (first.inserted, first.rejected) == (2, 1)
+    _quarantine(
+        database_url,
+        db_schema,
+        [
+            ({"id": "3", "name": "c"}, "id", "an old reason"),  # passes now
+            ({"id": "1", "name": "a"}, "id", "an old reason"),  # passes, and the table has it already
+            ({"id": "4.5", "name": "d"}, "id", "column 'id': '4.5' is not an integer (32-bit)"),  # still fails, same reason
+        ],
+    )
+    report = replay_rejects(config)
+    assert (report.examined, report.recovered, report.inserted, report.duplicates) == (4, 2, 1, 1)
+    assert (report.still_rejected, report.reasons_changed, report.remaining) == (2, 0, 2)
+    assert report.row_count == 3
+    assert fetch(database_url, f'SELECT id, name, _elt_source FROM "{db_schema}".items ORDER BY id') == [
+        (1, "a", str(tmp_path / "data" / "a.csv")),
+        (2, "b", str(tmp_path / "data" / "a.csv")),
+        (3, "c", "old.csv"),
+    ]
+    left = fetch(database_url, f"SELECT raw_record->>'id' FROM \"{db_schema}\".items__rejected ORDER BY id")
+    assert left == [("x",), ("4.5",)]
+    again = replay_rejects(config)
+    assert (again.examined, again.recovered, again.inserted, again.remaining) == (2, 0, 0, 2)
+    assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".items') == [(3,)]
+
+
+def test_a_record_still_rejected_takes_its_new_reason_once(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    write(tmp_path / "data" / "a.csv", "id,name\n1,a\n")
+    config = _pipeline(make_pipeline)
+    run_pipeline(config)
+    raw = {"id": "x", "name": "b"}
+    _quarantine(database_url, db_schema, [(raw, "name", "reason one"), (raw, "name", "reason two")])
+    report = replay_rejects(config)
+    assert (report.recovered, report.still_rejected) == (0, 2)
+    rows = fetch(database_url, f'SELECT column_name, reason FROM "{db_schema}".items__rejected')
+    assert rows == [("id", "column 'id': 'x' is not an integer (32-bit)")]
+    # the quarantine's dedup key follows the new reason: loading the same record again adds nothing
+    assert replay_rejects(config).reasons_changed == 0
+
+
+def test_whole_line_records_stay_as_they_are(tmp_path: Path, make_pipeline, database_url: str, db_schema: str) -> None:
+    write(tmp_path / "data" / "a.csv", "id,name\n1,a\n2,b,extra\n")
+    config = _pipeline(make_pipeline)
+    run_pipeline(config)
+    report = replay_rejects(config)
+    assert (report.examined, report.not_replayable, report.remaining) == (0, 1, 1)
+    summary = quarantine_summary(psycopg.connect(database_url), config.config.target, "none")
+    assert summary.by_column == [(WHOLE_RECORD, 1)]
+
+
+def test_merge_mode_replay_updates_by_key(tmp_path: Path, make_pipeline, database_url: str, db_schema: str) -> None:
+    write(tmp_path / "data" / "a.csv", "id,name\n1,a\n2,b\n")
+    config = _pipeline(make_pipeline, "mode: merge\n  primary_key: [id]")
+    run_pipeline(config)
+    _quarantine(
+        database_url, db_schema, [({"id": "2", "name": "B"}, "name", "old"), ({"id": "3", "name": "c"}, "id", "old")]
+    )
+    report = replay_rejects(config)
+    assert (report.recovered, report.inserted, report.updated) == (2, 1, 1)
+    assert fetch(database_url, f'SELECT id, name FROM "{db_schema}".items ORDER BY id') == [
+        (1, "a"),
+        (2, "B"),
+        (3, "c"),
+    ]
+
+
+def test_a_failed_replay_changes_nothing(tmp_path: Path, make_pipeline, database_url: str, db_schema: str) -> None:
+    """Rows loaded and rows released from quarantine commit together: a failure at the end undoes both."""
+    write(tmp_path / "data" / "a.csv", "id,name\n1,a\n")
+    config = _pipeline(make_pipeline)
+    run_pipeline(config)
+    _quarantine(database_url, db_schema, [({"id": "3", "name": "c"}, "id", "old")])
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            f'CREATE FUNCTION "{db_schema}".refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN '
+            "RAISE EXCEPTION 'no deletes today'; END $$"
+        )
+        conn.execute(
+            f'CREATE TRIGGER refuse BEFORE DELETE ON "{db_schema}".items__rejected '
+            f'FOR EACH ROW EXECUTE FUNCTION "{db_schema}".refuse()'
+        )
+    with pytest.raises(DatabaseError, match="no deletes today"):
+        replay_rejects(config)
+    assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".items') == [(1,)]
+    assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".items__rejected') == [(1,)]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'DROP TRIGGER refuse ON "{db_schema}".items__rejected')
+    assert replay_rejects(config).inserted == 1
+    assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".items') == [(2,)]
+    assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".items__rejected') == [(0,)]
+
+
+def test_nothing_to_replay_before_the_first_load(tmp_path: Path, make_pipeline) -> None:
+    (tmp_path / "data").mkdir()
+    report = replay_rejects(_pipeline(make_pipeline))
+    assert (report.examined, report.recovered, report.remaining) == (0, 0, 0)
