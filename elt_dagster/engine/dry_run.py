@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from elt_dagster.engine.config import LoadedConfig, key_columns, order_column
+from elt_dagster.engine.config import LoadedConfig, column_rules, key_columns, order_column
 from elt_dagster.engine.row_counts import RowCounts
 from elt_dagster.engine.sources.api.spool import spool_api_sources
 from elt_dagster.engine.sources.files.extract import FileReport, list_source_files, new_mapper, read_file_with_fallback
@@ -44,7 +44,9 @@ def check_pipeline(loaded: LoadedConfig, staging_dir: Path, keep_rows: int = 10)
     order_column(target, mapper.columns)
     with StagingWriter(staging_dir, mapper.columns) as staging:
         for source_file in files:
-            checker = BatchChecker(report.column_types, key, staging, keep_rows - len(report.first_rows))
+            checker = BatchChecker(
+                report.column_types, key, staging, keep_rows - len(report.first_rows), column_rules(loaded)
+            )
             report.files.append(read_file_with_fallback(source_file, mapper, staging, checker.count))
             report.rows_valid += checker.tally.valid
             report.invalid += checker.tally.invalid

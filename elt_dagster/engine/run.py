@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from elt_dagster.engine.config import LoadedConfig, Target, key_columns, order_column
+from elt_dagster.engine.config import LoadedConfig, Target, column_rules, key_columns, order_column
 from elt_dagster.engine.db import ConnectionLost, DatabaseError, connect, target_database_url
 from elt_dagster.engine.load.loaders import Loader, choose_loader
 from elt_dagster.engine.load.quarantine import quarantine
@@ -225,7 +225,7 @@ class TableLoad:
             )
             key = key_columns(self.target, self.plan.mapper.columns) if self.target.mode == "merge" else []
             order_column(self.target, self.plan.mapper.columns)  # a wrong order_by fails before a row is read
-            checker = BatchChecker(self.plan.column_types, key, staging)
+            checker = BatchChecker(self.plan.column_types, key, staging, rules=column_rules(self.loaded))
             for source_file in self.plan.sources:
                 self.load_source(loader, source_file, checker, staging)
             self.commit_bookkeeping(loader, staging)

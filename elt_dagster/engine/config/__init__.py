@@ -1,6 +1,7 @@
 """The pipeline YAML: its model (`models`, `automation`), reading it (`loading`, `env`) and its errors (`errors`)."""
 
 from .automation import Automation
+from .columns import ColumnRules
 from .errors import ConfigError, format_loc
 from .loading import (
     CONFIG_DIR_ENV,
@@ -20,6 +21,8 @@ from .models import (
     PipelineConfig,
     Schema,
     Target,
+    column_descriptions,
+    column_rules,
     key_columns,
     order_column,
 )
@@ -30,12 +33,15 @@ __all__ = [
     "REJECTED_SUFFIX",
     "RESERVED_PREFIX",
     "Automation",
+    "ColumnRules",
     "ConfigError",
     "LoadedConfig",
     "LocalSource",
     "PipelineConfig",
     "Schema",
     "Target",
+    "column_descriptions",
+    "column_rules",
     "config_dir",
     "default_pipeline_name",
     "discover_configs",

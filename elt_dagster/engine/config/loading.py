@@ -12,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from .automation import AUTOMATION_SECTION
+from .columns import RULES_KEY
 from .env import substitute_env
 from .errors import ConfigError, duplicate_keys, located
 from .models import LoadedConfig, PipelineConfig
@@ -105,7 +106,7 @@ def _parse_yaml(text: str, path: Path) -> tuple[dict[str, Any], yaml.Node | None
 
 
 def _describe(error: Any, root: yaml.Node | None) -> str:
-    loc = tuple(error["loc"])
+    loc = tuple("columns" if part == RULES_KEY else part for part in error["loc"])
     message = error["msg"].removeprefix("Value error, ")
     if loc[:1] == (AUTOMATION_SECTION,):  # the section's keys are written at the top level
         loc = loc[1:] or (("end_time",) if message.startswith("end_time") else ())

@@ -13,25 +13,7 @@ from elt_dagster.engine.errors import PipelineError, StrictModel
 from elt_dagster.engine.sources.api.models import ApiSource
 
 from .automation import AUTOMATION_KEYS, AUTOMATION_SECTION, Automation
-
-COLUMN_TYPES: dict[str, str] = {
-    "integer": "integer",
-    "int": "integer",
-    "bigint": "bigint",
-    "float": "float",
-    "decimal": "decimal",
-    "numeric": "decimal",
-    "string": "string",
-    "text": "string",
-    "boolean": "boolean",
-    "bool": "boolean",
-    "date": "date",
-    "timestamp": "timestamp",
-    "datetime": "timestamp",
-    "timestamptz": "timestamptz",
-    "json": "json",
-}
-"""Accepted type names in `schema.columns`, mapped to their canonical name."""
+from .columns import COLUMN_TYPES, RULES_KEY, ColumnRules, split_column_mappings
 
 RESERVED_PREFIX = "_elt_"
 MAX_IDENTIFIER_BYTES = 63
@@ -118,10 +100,22 @@ class Target(StrictModel):
 
 
 class Schema(StrictModel):
-    """Declared columns and their types; `strict_mode` keeps only these columns."""
+    """Declared columns and their canonical types; `rules` holds the columns written as a mapping (type, rules,
+    description) by name; `strict_mode` keeps only the declared columns."""
 
     columns: dict[str, str] = Field(default_factory=dict)
+    rules: dict[str, ColumnRules] = Field(default_factory=dict, validation_alias=RULES_KEY)
     strict_mode: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_mappings(cls, data: Any) -> Any:
+        return split_column_mappings(data)
+
+    @field_validator("rules")
+    @classmethod
+    def _trimmed_names(cls, rules: dict[str, ColumnRules]) -> dict[str, ColumnRules]:
+        return {name.strip(): column for name, column in rules.items()}
 
     @field_validator("columns")
     @classmethod
@@ -213,3 +207,16 @@ def key_columns(target: Target, columns: Iterable[str]) -> list[str]:
     if missing:
         raise PipelineError(f"target.primary_key names columns the data does not have: {missing}")
     return [by_key[k.strip().lower()] for k in target.primary_key]
+
+
+def column_rules(loaded: LoadedConfig) -> dict[str, ColumnRules]:
+    """The declared columns that have rules to check, by name."""
+    schema = loaded.config.schema_
+    return {name: rules for name, rules in (schema.rules if schema else {}).items() if rules.checks_values}
+
+
+def column_descriptions(loaded: LoadedConfig) -> dict[str, str]:
+    """Each declared column's `description`, by name (for `dagster/column_schema`); columns without one are left out."""
+    schema = loaded.config.schema_
+    rules = schema.rules if schema else {}
+    return {name: column.description for name, column in rules.items() if column.description}

@@ -8,6 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from elt_dagster.engine.config import ColumnRules
 from elt_dagster.engine.staging import StagingWriter
 from elt_dagster.engine.transform.validate import check_batch
 
@@ -22,21 +23,30 @@ class SourceTally:
 
 
 class BatchChecker:
-    """Validates one source's conformed batches by the column types; rejects go to the staging rejects file.
+    """Validates one source's conformed batches by the column types and `rules`; rejects go to the staging rejects
+    file.
 
     `valid_rows` starts a new tally each time it is called, because a file read again exactly starts from
     scratch. `keep_rows` standardised rows are kept for a dry run's display.
     """
 
-    def __init__(self, column_types: dict[str, str], key: list[str], staging: StagingWriter, keep_rows: int = 0):
+    def __init__(
+        self,
+        column_types: dict[str, str],
+        key: list[str],
+        staging: StagingWriter,
+        keep_rows: int = 0,
+        rules: dict[str, ColumnRules] | None = None,
+    ):
         self.column_types, self.key, self.staging, self.keep_rows = column_types, key, staging, keep_rows
+        self.rules = rules or {}
         self.tally = SourceTally()
 
     def valid_rows(self, batches: Iterable[tuple[pa.Table, int]]) -> Iterator[pa.Table]:
         """The valid rows of each batch (canonical text plus row hash), counting as it goes."""
         self.tally = SourceTally()
         for table, _malformed in batches:
-            checked = check_batch(table, self.column_types, self.key)
+            checked = check_batch(table, self.column_types, self.key, self.rules)
             self.staging.write_rejects(checked.rejects)
             self.tally.invalid += len(checked.rejects)
             self.tally.valid += checked.rows.num_rows

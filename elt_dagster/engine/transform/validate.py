@@ -13,8 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from elt_dagster.engine.config import LoadedConfig
+from elt_dagster.engine.config import ColumnRules, LoadedConfig
 from elt_dagster.engine.staging import SOURCE_COLUMN, SOURCE_ROW_COLUMN
+from elt_dagster.engine.transform.rules import Check, rule_checks
 from elt_dagster.engine.transform.standardize import STANDARDIZERS, TYPE_DESCRIPTIONS
 
 HASH_COLUMN = "_elt_row_hash"
@@ -101,14 +102,17 @@ def row_hashes(columns: dict[str, pa.Array], text_columns: set[str] | None = Non
     return pa.StringArray.from_buffers(len(joined), pa.py_buffer(offsets.tobytes()), pa.py_buffer(hex_text))
 
 
-def check_batch(batch: pa.Table, types: dict[str, str], key: list[str]) -> CheckedBatch:
+def check_batch(
+    batch: pa.Table, types: dict[str, str], key: list[str], rules: dict[str, ColumnRules] | None = None
+) -> CheckedBatch:
     """Standardise `batch` (text columns plus `_elt_source`, `_elt_source_row`) by `types`.
 
-    A row with a value that can't be converted, or (merge mode) an empty `key` column, is rejected with
-    the first failing column and the reason. The valid rows come back as canonical text plus their hash.
+    A row with a value that can't be converted, a value that breaks its column's `rules`, or (merge mode) an empty
+    `key` column, is rejected with the first failing column and the reason (for one column, a conversion failure
+    before a broken rule). The valid rows come back as canonical text plus their hash.
     """
     batch = pa.RecordBatch.from_arrays([c.combine_chunks() for c in batch.columns], schema=batch.schema)
-    canonical, reject_mask, reasons = _standardize_batch(batch, types, key)
+    canonical, reject_mask, reasons = _standardize_batch(batch, types, key, rules or {})
     rejects: list[dict[str, Any]] = []
     if reasons is not None:
         rejects = _reject_records(batch, reject_mask, reasons, list(types))
@@ -126,12 +130,12 @@ def describe_reject(reject: dict[str, Any]) -> str:
 
 
 def _standardize_batch(
-    batch: pa.RecordBatch, types: dict[str, str], key: list[str]
+    batch: pa.RecordBatch, types: dict[str, str], key: list[str], rules: dict[str, ColumnRules]
 ) -> tuple[dict[str, pa.Array], pa.Array | None, pa.StructArray | None]:
     canonical: dict[str, pa.Array] = {}
     reject_mask: pa.Array | None = None
     reasons: pa.Array | None = None
-    checks: list[tuple[pa.Array, pa.Array | pa.Scalar, str | None]] = []
+    checks: list[Check] = []
     for name, type_name in types.items():
         raw = batch.column(name)
         values, failed = STANDARDIZERS[type_name](raw)
@@ -144,6 +148,8 @@ def _standardize_batch(
                 "",
             )
             checks.append((failed, quoted, name))
+        if name in rules:
+            checks += rule_checks(name, rules[name], values)
     empty = _all_null(list(canonical.values()))
     if empty is not None:  # a blank spreadsheet row, `{}`: nothing to load, said so rather than loaded as NULLs
         checks.insert(0, (empty, pa.scalar("the record is empty: every value is empty"), None))

@@ -1,0 +1,183 @@
+"""A declared column: its type, and in the mapping form (`amount: {type: decimal, min: 0}`) the rules each value must
+meet and a description.
+
+Rule values are read as the data is: through the column type's standardiser, so `min: 0.50` on a decimal column is
+`0.5` and a timestamptz bound is an instant in UTC. What can't be read so is a config error at the rule's key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import ValidationInfo, field_validator
+
+from elt_dagster.engine.errors import StrictModel
+
+COLUMN_TYPES: dict[str, str] = {
+    "integer": "integer",
+    "int": "integer",
+    "bigint": "bigint",
+    "float": "float",
+    "decimal": "decimal",
+    "numeric": "decimal",
+    "string": "string",
+    "text": "string",
+    "boolean": "boolean",
+    "bool": "boolean",
+    "date": "date",
+    "timestamp": "timestamp",
+    "datetime": "timestamp",
+    "timestamptz": "timestamptz",
+    "json": "json",
+}
+"""Accepted type names in `schema.columns`, mapped to their canonical name."""
+
+ORDERED_TYPES = frozenset({"integer", "bigint", "float", "decimal", "date", "timestamp", "timestamptz"})
+"""The canonical types whose values have an order, for `min` and `max`."""
+
+RULES_KEY = "columns (rules)"
+"""Where `Schema` keeps the mapping-form columns while validating; errors there are reported under `columns`."""
+
+
+class ColumnRules(StrictModel):
+    """One column written as a mapping: its type, the rules each non-NULL value must meet (`not_null` aside), and a
+    description. `min`, `max` and `allowed` hold canonical text, as the data is standardised."""
+
+    type: str
+    not_null: bool = False
+    min: str | None = None
+    max: str | None = None
+    allowed: list[str] | None = None
+    pattern: str | None = None
+    description: str | None = None
+
+    @property
+    def column_type(self) -> str:
+        """The canonical type name (`int` -> `integer`)."""
+        return COLUMN_TYPES.get(self.type.strip().lower(), "string")
+
+    @property
+    def checks_values(self) -> bool:
+        """Whether any rule applies (a description alone checks nothing)."""
+        return self.not_null or any(v is not None for v in (self.min, self.max, self.allowed, self.pattern))
+
+    @field_validator("min", "max", mode="before")
+    @classmethod
+    def _bound(cls, value: Any, info: ValidationInfo) -> Any:
+        type_name = _declared_type(info)
+        if value is None or type_name is None:
+            return value if value is None else str(value)
+        if type_name not in ORDERED_TYPES:
+            raise ValueError(
+                f"{info.field_name} applies to numbers, dates and timestamps, not to a column of type {type_name}"
+            )
+        bound = canonical_value(value, type_name)
+        low = info.data.get("min")
+        if info.field_name == "max" and low is not None and _below(bound, low, type_name):
+            raise ValueError(f"max {bound} is below min {low}")
+        return bound
+
+    @field_validator("allowed", mode="before")
+    @classmethod
+    def _allowed(cls, value: Any, info: ValidationInfo) -> Any:
+        type_name = _declared_type(info)
+        if value is None or type_name is None:
+            return [str(item) for item in value] if isinstance(value, list) else value
+        if not isinstance(value, list):
+            raise ValueError("allowed must be a list of values, e.g. [open, paid]")
+        if not value:
+            raise ValueError("allowed is empty: give at least one value")
+        if type_name == "json":
+            raise ValueError("allowed does not apply to a json column")
+        allowed: list[str] = []
+        for index, item in enumerate(value):
+            try:
+                text = canonical_value(item, type_name)
+            except ValueError as exc:
+                raise ValueError(f"allowed[{index}]: {exc}") from None
+            if text not in allowed:
+                allowed.append(text)
+        return allowed
+
+    @field_validator("pattern", mode="before")
+    @classmethod
+    def _pattern(cls, value: Any, info: ValidationInfo) -> Any:
+        type_name = _declared_type(info)
+        if value is None or type_name is None:
+            return value
+        if type_name != "string":
+            raise ValueError(f"pattern applies to string columns, not to a column of type {type_name}")
+        if not isinstance(value, str) or not value:
+            raise ValueError("pattern must be a regular expression (text)")
+        check_pattern(value)
+        return value
+
+
+def _declared_type(info: ValidationInfo) -> str | None:
+    """The column's canonical type; None when it is unknown (reported on the column, not on each rule)."""
+    written = info.data.get("type")
+    return COLUMN_TYPES.get(written.strip().lower()) if isinstance(written, str) else None
+
+
+def canonical_value(value: Any, type_name: str) -> str:
+    """A rule's value as canonical text of `type_name`, read as a data value would be; ValueError if it can't be."""
+    from elt_dagster.engine.transform.rules import standardize_one  # pyarrow: only for a config with rules
+    from elt_dagster.engine.transform.standardize import TYPE_DESCRIPTIONS
+
+    if value is None or isinstance(value, list | dict):
+        raise ValueError(f"{value!r} is not {TYPE_DESCRIPTIONS[type_name]}")
+    if isinstance(value, bool | float) and type_name == "string":
+        raise ValueError(f"YAML reads {value!r} as a {type(value).__name__}: put the text in quotes")
+    if isinstance(value, bool) and type_name != "boolean":
+        raise ValueError(f"{value!r} is not {TYPE_DESCRIPTIONS[type_name]}")
+    text, failed = standardize_one(str(value), type_name)
+    if failed or (type_name == "float" and text == "nan"):
+        raise ValueError(f"{str(value)!r} is not {TYPE_DESCRIPTIONS[type_name]}")
+    if text is None:
+        raise ValueError("an empty value: NULL passes every rule except not_null")
+    return text
+
+
+def _below(text: str, other: str, type_name: str) -> bool:
+    from elt_dagster.engine.transform.rules import order_key
+
+    return bool(order_key(text, type_name) < order_key(other, type_name))
+
+
+def check_pattern(pattern: str) -> None:
+    """ValueError unless `pattern` is a regular expression that RE2 (pyarrow's engine, which runs it) accepts."""
+    from elt_dagster.engine.transform.rules import regex_error
+
+    problem = regex_error(pattern)
+    if problem is None:
+        return
+    try:
+        re.compile(pattern)
+    except re.error as python_error:
+        raise ValueError(f"invalid regular expression: {python_error}") from None
+    raise ValueError(
+        f"RE2, the regular expression engine used, rejects it ({problem}): "
+        "backreferences and lookahead/lookbehind are not supported"
+    )
+
+
+def split_column_mappings(data: Any) -> Any:
+    """`Schema` input with each mapping-form column split in two: its type under `columns`, the whole mapping under
+    RULES_KEY (which the user can't set). Anything else is left for the field validators to judge."""
+    if not isinstance(data, dict):
+        return data
+    kept = {key: value for key, value in data.items() if key != RULES_KEY}
+    columns = data.get("columns")
+    if not isinstance(columns, dict):
+        return kept
+    types: dict[Any, Any] = {}
+    rules: dict[Any, Any] = {}
+    for name, value in columns.items():
+        if isinstance(value, dict):
+            rules[name] = value
+            if "type" in value:
+                types[name] = value["type"]
+        else:
+            types[name] = value
+    return {**kept, "columns": types, RULES_KEY: rules}

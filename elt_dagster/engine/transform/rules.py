@@ -1,0 +1,117 @@
+"""Row rules (`not_null`, `min`, `max`, `allowed`, `pattern`) checked on a column's standardised values, vectorised.
+
+A NULL passes every rule except `not_null`, as in SQL. Bounds are inclusive and compared on the typed value; a float
+NaN is above every number, as in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from elt_dagster.engine.config import ColumnRules
+from elt_dagster.engine.transform.standardize import STANDARDIZERS
+
+Check = tuple[pa.Array, pa.Array | pa.Scalar, str | None]
+"""(failed mask, reason for the failed rows, column): one check of a batch, as `validate` collects them."""
+
+SHOWN_ALLOWED = 10
+"""How many allowed values a reason lists."""
+
+ORDERED_TYPES: dict[str, pa.DataType] = {
+    "integer": pa.int64(),
+    "bigint": pa.int64(),
+    "float": pa.float64(),
+    "decimal": pa.float64(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us"),
+    "timestamptz": pa.timestamp("us", "UTC"),
+}
+"""The Arrow type each ordered type's canonical text casts to for `min`/`max` (config.columns.ORDERED_TYPES).
+Decimals cast to float64, which can't tell apart values that differ beyond its precision: see `_beyond`."""
+
+
+def standardize_one(text: str, type_name: str) -> tuple[str | None, bool]:
+    """(canonical text, failed) of one value, as the data's values of `type_name` are standardised."""
+    canonical, failed = STANDARDIZERS[type_name](pa.array([text], pa.string()))
+    return canonical[0].as_py(), bool(failed[0].as_py())
+
+
+def order_key(text: str, type_name: str) -> Any:
+    """A canonical value of an ordered type as a Python value that compares exactly."""
+    if type_name == "decimal":
+        return Decimal(text)
+    return pc.cast(pa.array([text], pa.string()), ORDERED_TYPES[type_name])[0].as_py()
+
+
+def regex_error(pattern: str) -> str | None:
+    """Why RE2 (the engine `pattern` runs on) rejects `pattern`; None when it accepts it."""
+    try:
+        pc.match_substring_regex(pa.array([""], pa.string()), pattern)
+    except pa.ArrowInvalid as exc:
+        return str(exc).removeprefix("Invalid regular expression: ")
+    return None
+
+
+def rule_checks(name: str, rules: ColumnRules, values: pa.Array) -> list[Check]:
+    """A check for each rule of column `name` that some of `values` (its canonical text) break, in the order
+    not_null, min, max, allowed, pattern."""
+    type_name = rules.column_type
+    found: list[tuple[pa.Array, str]] = []
+    if rules.not_null:
+        found.append((pc.is_null(values), "is empty (not_null)"))
+    if rules.min is not None or rules.max is not None:
+        typed = pc.cast(values, ORDERED_TYPES[type_name])
+        if rules.min is not None:
+            found.append((_beyond(typed, values, rules.min, type_name, above=False), f"is below min {rules.min}"))
+        if rules.max is not None:
+            found.append((_beyond(typed, values, rules.max, type_name, above=True), f"is above max {rules.max}"))
+    if rules.allowed is not None:
+        listed = pc.is_in(values, value_set=pa.array(rules.allowed, pa.string()))
+        found.append((pc.invert(listed), f"is not one of {_listing(rules.allowed)}"))
+    if rules.pattern is not None:
+        matched = pc.match_substring_regex(values, rules.pattern)
+        found.append((pc.invert(matched), f"does not match pattern {rules.pattern!r}"))
+    checks: list[Check] = []
+    present = pc.is_valid(values)
+    for mask, what in found:
+        failed = pc.fill_null(mask if what.startswith("is empty") else pc.and_(present, mask), False)
+        if pc.any(failed).as_py():
+            checks.append((failed, _reason(name, values, type_name, what), name))
+    return checks
+
+
+def _beyond(typed: pa.Array, text: pa.Array, bound: str, type_name: str, above: bool) -> pa.Array:
+    """True where a value is above (or below) `bound`; exact for decimals although they are compared as floats."""
+    limit = pc.cast(pa.array([bound], pa.string()), ORDERED_TYPES[type_name])[0]
+    beyond = pc.greater(typed, limit) if above else pc.less(typed, limit)
+    if type_name == "float" and above:
+        beyond = pc.or_(beyond, pc.is_nan(typed))
+    if type_name != "decimal":
+        return beyond
+    # Rounding to float keeps the order, so only float-equal values with different (unique, canonical) text are
+    # in doubt: values that differ beyond a float's 17 digits, or beyond its range. Those few are compared exactly.
+    doubt = pc.fill_null(pc.and_(pc.equal(typed, limit), pc.not_equal(text, bound)), False)
+    if not pc.any(doubt).as_py():
+        return beyond
+    exact = Decimal(bound)
+    doubtful = pc.filter(text, doubt).to_pylist()
+    decided = [(Decimal(v) > exact) if above else (Decimal(v) < exact) for v in doubtful]
+    return pc.replace_with_mask(beyond, doubt, pa.array(decided, pa.bool_()))
+
+
+def _listing(allowed: list[str]) -> str:
+    shown = ", ".join(allowed[:SHOWN_ALLOWED])
+    return shown if len(allowed) <= SHOWN_ALLOWED else f"{shown}, ... ({len(allowed)} values)"
+
+
+def _reason(name: str, values: pa.Array, type_name: str, what: str) -> pa.Array | pa.Scalar:
+    """`column 'amount': -5 is below min 0` for each row (values cut at 80 characters, text quoted)."""
+    if what.startswith("is empty"):
+        return pa.scalar(f"column {name!r}: {what}")
+    quote = "'" if type_name == "string" else ""
+    shown = pc.utf8_slice_codeunits(values, 0, 80)
+    return pc.binary_join_element_wise(f"column {name!r}: {quote}", shown, f"{quote} {what}", "")
