@@ -19,7 +19,7 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
-from elt_dagster.engine.config import REJECTED_SUFFIX, LoadedConfig, Target, key_columns, order_column
+from elt_dagster.engine.config import REJECTED_SUFFIX, LoadedConfig, Target, column_rules, key_columns, order_column
 from elt_dagster.engine.db import connect, target_database_url
 from elt_dagster.engine.load.loaders import choose_loader
 from elt_dagster.engine.load.quarantine import storable_text
@@ -143,7 +143,7 @@ def _load_recovered(
     folder = run_dir(loaded.name, report.run_id)
     inserted = 0
     with StagingWriter(folder, columns) as staging, connect(url) as reader:
-        checker = BatchChecker(types, key, staging)
+        checker = BatchChecker(types, key, staging, rules=column_rules(loaded))
         # Read on a second connection: the first one is busy copying rows while the next batch is read.
         reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         for source in _sources(conn, target):

@@ -6,7 +6,7 @@ import psycopg
 from dagster import AssetExecutionContext, MetadataValue, TableColumn, TableSchema
 from psycopg.conninfo import conninfo_to_dict
 
-from elt_dagster.engine.config import REJECTED_SUFFIX, LoadedConfig
+from elt_dagster.engine.config import REJECTED_SUFFIX, LoadedConfig, column_descriptions
 from elt_dagster.engine.load.quarantine import LATEST_COLUMNS, QuarantineSummary
 from elt_dagster.engine.redaction import redact_url
 from elt_dagster.engine.report import markdown_table
@@ -107,7 +107,7 @@ def table_metadata(
         "duration_seconds": round(report.seconds, 3),
     }
     if report.table_schema:
-        descriptions: dict[str, str] = {}
+        descriptions = column_descriptions(loaded)
         metadata["dagster/column_schema"] = TableSchema(
             columns=[TableColumn(n, t, description=descriptions.get(n)) for n, t in report.table_schema.items()]
         )

@@ -59,7 +59,11 @@ def test_records_that_now_pass_are_loaded_once_and_leave_quarantine(
         [
             ({"id": "3", "name": "c"}, "id", "an old reason"),  # passes now
             ({"id": "1", "name": "a"}, "id", "an old reason"),  # passes, and the table has it already
-            ({"id": "4.5", "name": "d"}, "id", "column 'id': '4.5' is not an integer (32-bit)"),  # still fails, same reason
+            (
+                {"id": "4.5", "name": "d"},
+                "id",
+                "column 'id': '4.5' is not an integer (32-bit)",
+            ),  # still fails, same reason
         ],
     )
     report = replay_rejects(config)
@@ -150,3 +154,39 @@ def test_nothing_to_replay_before_the_first_load(tmp_path: Path, make_pipeline) 
     (tmp_path / "data").mkdir()
     report = replay_rejects(_pipeline(make_pipeline))
     assert (report.examined, report.recovered, report.remaining) == (0, 0, 0)
+
+
+def test_a_date_format_fixed_in_the_yaml_recovers_exactly_those_rows(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    write(tmp_path / "data" / "a.csv", "id,day\n1,2024-01-31\n2,31/01/2024\n3,15/02/2024\n4,someday\n")
+    body = "sources:\n  - path: ../data\ntarget:\n  db_schema: {schema}\n  table: items\nschema:\n  columns:\n"
+    body += "    id: integer\n"
+    first = run_pipeline(make_pipeline(body + "    day: date\n"))
+    assert (first.inserted, first.rejected) == (1, 3)
+    fixed = make_pipeline(body + "    day: {type: date, format: '%d/%m/%Y'}\n")
+    report = replay_rejects(fixed)
+    assert (report.examined, report.recovered, report.inserted, report.still_rejected) == (3, 2, 2, 1)
+    days = fetch(database_url, f'SELECT id, day::text FROM "{db_schema}".items ORDER BY id')
+    assert days == [(1, "2024-01-31"), (2, "2024-01-31"), (3, "2024-02-15")]
+    left = fetch(database_url, f'SELECT raw_record->>\'day\', reason FROM "{db_schema}".items__rejected')
+    assert left == [("someday", "column 'day': 'someday' is not a date")]
+    again = replay_rejects(fixed)
+    assert (again.recovered, again.inserted) == (0, 0)
+    assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".items') == [(3,)]
+
+
+def test_a_rule_widened_in_the_yaml_recovers_its_rows(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    write(tmp_path / "data" / "a.csv", "id,status\n1,open\n2,shipped\n3,lost\n")
+    body = "sources:\n  - path: ../data\ntarget:\n  db_schema: {schema}\n  table: items\nschema:\n  columns:\n"
+    first = run_pipeline(make_pipeline(body + "    id: integer\n    status: {type: string, allowed: [open, paid]}\n"))
+    assert first.rejected == 2
+    report = replay_rejects(
+        make_pipeline(body + "    id: integer\n    status: {type: string, allowed: [open, paid, shipped]}\n")
+    )
+    assert (report.recovered, report.still_rejected, report.reasons_changed) == (1, 1, 1)
+    assert fetch(database_url, f'SELECT id FROM "{db_schema}".items ORDER BY id') == [(1,), (2,)]
+    reason = fetch(database_url, f'SELECT reason FROM "{db_schema}".items__rejected')[0][0]
+    assert "'lost' is not one of open, paid, shipped" in reason

@@ -50,6 +50,7 @@ class ColumnRules(StrictModel):
     max: str | None = None
     allowed: list[str] | None = None
     pattern: str | None = None
+    format: str | None = None
     description: str | None = None
 
     @property
@@ -59,8 +60,10 @@ class ColumnRules(StrictModel):
 
     @property
     def checks_values(self) -> bool:
-        """Whether any rule applies (a description alone checks nothing)."""
-        return self.not_null or any(v is not None for v in (self.min, self.max, self.allowed, self.pattern))
+        """Whether any rule (or a `format`) applies: a description alone checks nothing."""
+        return self.not_null or any(
+            v is not None for v in (self.min, self.max, self.allowed, self.pattern, self.format)
+        )
 
     @field_validator("min", "max", mode="before")
     @classmethod
@@ -112,6 +115,39 @@ class ColumnRules(StrictModel):
             raise ValueError("pattern must be a regular expression (text)")
         check_pattern(value)
         return value
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _format(cls, value: Any, info: ValidationInfo) -> Any:
+        type_name = _declared_type(info)
+        if value is None or type_name is None:
+            return value
+        if type_name not in ("date", "timestamp", "timestamptz"):
+            raise ValueError(f"format applies to date and timestamp columns, not to a column of type {type_name}")
+        if not isinstance(value, str) or "%" not in value:
+            raise ValueError("format must be strptime directives, e.g. '%d/%m/%Y' or '%d/%m/%Y %H:%M'")
+        if "%z" in value or "%Z" in value:
+            raise ValueError("format can't read a zone (%z): values with an offset are read by the usual spellings")
+        check_format(value, type_name)
+        return value
+
+
+def check_format(fmt: str, type_name: str) -> None:
+    """ValueError unless `fmt` reads back a date it writes (a typo such as `%d/%m/%Q` does not)."""
+    from datetime import datetime
+
+    import pyarrow as pa
+
+    from elt_dagster.engine.transform.standardize import STANDARDIZERS
+    from elt_dagster.engine.transform.temporal import standardize_with_format
+
+    try:
+        sample = datetime(2024, 1, 31, 13, 45, 30).strftime(fmt)
+    except ValueError as exc:
+        raise ValueError(f"format {fmt!r}: {exc}") from None
+    _, failed = standardize_with_format(pa.array([sample]), type_name, fmt, STANDARDIZERS[type_name])
+    if failed[0].as_py():
+        raise ValueError(f"format {fmt!r} can't read back what it writes ({sample!r}): check its directives")
 
 
 def _declared_type(info: ValidationInfo) -> str | None:

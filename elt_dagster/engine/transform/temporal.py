@@ -5,6 +5,8 @@ An impossible date (2024-02-30) is rejected, never rolled over.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -124,3 +126,23 @@ def date_slow(values: pa.Array) -> Standardized:
     values = clean_text(values)
     parsed = _parse_formats(values, DATE_FORMATS, pa.nulls(len(values), pa.timestamp("us")))
     return pc.cast(pc.cast(parsed, pa.date32()), pa.string()), failed_mask(values, pc.is_valid(parsed))
+
+
+TEMPORAL_TYPES = ("date", "timestamp", "timestamptz")
+
+
+def standardize_with_format(
+    values: pa.Array, type_name: str, fmt: str, usual: Callable[[pa.Array], Standardized]
+) -> Standardized:
+    """Dates or timestamps written in `fmt` (a column's `format`: strptime directives, to the second); a value
+    that does not match it is read by the `usual` spellings. `31/01/2024` with `%d/%m/%Y` is January 31."""
+    parsed = _parse_formats(clean_text(values), [fmt], pa.nulls(len(values), pa.timestamp("us")))
+    text, failed = usual(values)
+    matched = pc.is_valid(parsed)
+    if not pc.any(matched).as_py():
+        return text, failed
+    if type_name == "date":
+        own = pc.cast(pc.cast(parsed, pa.date32()), pa.string())
+    else:  # without a zone in the text, a timestamptz is taken as UTC, as the usual spellings are
+        own = as_text(pc.cast(parsed, pa.timestamp("us", "UTC")) if type_name == "timestamptz" else parsed)
+    return _from_year_one(pc.if_else(matched, own, text), pc.and_(failed, pc.invert(matched)))

@@ -17,6 +17,7 @@ from elt_dagster.engine.config import ColumnRules, LoadedConfig
 from elt_dagster.engine.staging import SOURCE_COLUMN, SOURCE_ROW_COLUMN
 from elt_dagster.engine.transform.rules import Check, rule_checks
 from elt_dagster.engine.transform.standardize import STANDARDIZERS, TYPE_DESCRIPTIONS
+from elt_dagster.engine.transform.temporal import standardize_with_format
 
 HASH_COLUMN = "_elt_row_hash"
 
@@ -138,7 +139,11 @@ def _standardize_batch(
     checks: list[Check] = []
     for name, type_name in types.items():
         raw = batch.column(name)
-        values, failed = STANDARDIZERS[type_name](raw)
+        rule = rules.get(name)
+        if rule is not None and rule.format:
+            values, failed = standardize_with_format(raw, type_name, rule.format, STANDARDIZERS[type_name])
+        else:
+            values, failed = STANDARDIZERS[type_name](raw)
         canonical[name] = values
         if pc.any(failed).as_py():
             quoted = pc.binary_join_element_wise(
