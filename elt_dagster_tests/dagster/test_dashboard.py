@@ -126,6 +126,8 @@ def test_logs_command_prints_the_latest_run(
     out = capsys.readouterr().out
     assert "of shop_elt: SUCCESS" in out.splitlines()[0]
     assert "inserted 3" in out and "rejected:" in out
+    assert main(["logs", str(tmp_path / "configs" / "shop.yaml"), "--lines", "200"]) == 0  # its YAML, as well
+    assert capsys.readouterr().out == out
 
 
 def test_logs_command_says_why_a_run_failed(
