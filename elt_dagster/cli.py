@@ -1,4 +1,7 @@
-"""`elt-dagster`: check pipeline YAML files, preview target tables, and manage config versions."""
+"""`elt-dagster`: check pipeline YAML files, preview target tables, and manage config versions.
+
+A command that takes a PIPELINE accepts its name (among the config folder's YAML files) or its YAML file.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from elt_dagster.cli_config import add_config_commands
 from elt_dagster.cli_db import INSTANCE_URL_ENV, add_db_commands, instance_url
+from elt_dagster.cli_pipelines import find_pipeline, pipeline_name
 from elt_dagster.cli_rejects import add_rejects_command
-from elt_dagster.engine.config import ConfigError, LoadedConfig, load_config
+from elt_dagster.engine.config import ConfigError, load_config
 from elt_dagster.engine.errors import PipelineError
 
 if TYPE_CHECKING:
@@ -48,7 +53,7 @@ def _preview(args: argparse.Namespace) -> int:
     from elt_dagster.engine.redaction import redact_url
     from elt_dagster.engine.report import text_table
 
-    loaded = load_config(args.config)
+    loaded = find_pipeline(args.config)
     target = loaded.config.target
     url = target_database_url(target)
     import psycopg
@@ -76,94 +81,6 @@ def _preview(args: argparse.Namespace) -> int:
     return 0
 
 
-def _history_urls(pipeline: str | None) -> list[str]:
-    """The databases that may hold config history: every valid config's target, and the default one."""
-    from elt_dagster.engine.config import config_dir, discover_configs
-    from elt_dagster.engine.db import DATABASE_URL_ENV, embedded_database_url
-
-    urls = []
-    for path in discover_configs(config_dir()):
-        try:
-            loaded = load_config(path)
-        except ConfigError:
-            continue
-        if pipeline in (None, loaded.name):
-            urls.append(target_url(loaded))
-    if not urls:
-        urls.append(os.environ.get(DATABASE_URL_ENV) or embedded_database_url())
-    return list(dict.fromkeys(urls))
-
-
-def target_url(loaded: LoadedConfig) -> str:
-    from elt_dagster.engine.db import target_database_url
-
-    return target_database_url(loaded.config.target)
-
-
-def _config_upload(args: argparse.Namespace) -> int:
-    from elt_dagster.engine.config import config_dir, parse_config, read_config_text
-    from elt_dagster.engine.db import connect
-    from elt_dagster.engine.state.history import record_version
-
-    source = Path(args.file)
-    try:
-        text = read_config_text(source)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    folder = config_dir()
-    destination = folder / (args.as_name or source.name)
-    try:  # validated as it will be once in place: relative paths are taken from the config folder
-        loaded = parse_config(text, destination)
-    except ConfigError as exc:
-        print(f"INVALID {source} (as {destination}); nothing stored", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        return 1
-    with connect(target_url(loaded)) as conn:
-        version, is_new = record_version(conn, loaded)
-    folder.mkdir(parents=True, exist_ok=True)
-    destination.write_text(text, encoding="utf-8")
-    state = "stored as" if is_new else "unchanged: already"
-    print(f"{destination}: pipeline {loaded.name!r} {state} version {version.version} ({version.content_hash[:12]})")
-    return 0
-
-
-def _config_history(args: argparse.Namespace) -> int:
-    from elt_dagster.engine.db import connect
-    from elt_dagster.engine.state.history import history
-
-    versions = []
-    for url in _history_urls(args.pipeline):
-        with connect(url) as conn:
-            versions += history(conn, args.pipeline)
-    if not versions:
-        print("no config versions recorded yet" + (f" for {args.pipeline}" if args.pipeline else ""))
-        return 0 if not args.pipeline else 1
-    for v in sorted({(v.pipeline, v.version): v for v in versions}.values(), key=lambda v: (v.pipeline, v.version)):
-        excerpt = " ".join(v.yaml.split())[:100]
-        print(f"{v.id:>5}  {v.pipeline}  v{v.version}  {v.created_at:%Y-%m-%d %H:%M:%S %Z}  {excerpt}")
-    return 0
-
-
-def _config_show(args: argparse.Namespace) -> int:
-    from elt_dagster.engine.db import connect
-    from elt_dagster.engine.state.history import version_of
-
-    for url in _history_urls(args.pipeline):
-        with connect(url) as conn:
-            found = version_of(conn, args.pipeline, args.version)
-        if found:
-            print(
-                f"# {found.pipeline} version {found.version}, {found.created_at:%Y-%m-%d %H:%M:%S %Z}, from {found.source_path}"
-            )
-            print(found.yaml, end="" if found.yaml.endswith("\n") else "\n")
-            return 0
-    which = f"version {args.version} of " if args.version else ""
-    print(f"error: no {which}config recorded for pipeline {args.pipeline!r}", file=sys.stderr)
-    return 1
-
-
 def _check(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -171,7 +88,7 @@ def _check(args: argparse.Namespace) -> int:
     from elt_dagster.engine.report import text_table
     from elt_dagster.engine.transform.validate import describe_reject
 
-    loaded = load_config(args.config)
+    loaded = find_pipeline(args.config)
     with tempfile.TemporaryDirectory(prefix="elt-check-") as folder:
         report = check_pipeline(loaded, Path(folder), keep_rows=args.rows)
     print(
@@ -212,10 +129,11 @@ def _logs(args: argparse.Namespace) -> int:
     if INSTANCE_URL_ENV not in os.environ and settings.exists() and INSTANCE_URL_ENV in settings.read_text():
         os.environ[INSTANCE_URL_ENV] = instance_url()  # the repository's dagster.yaml: storage in PostgreSQL
     instance = DagsterInstance.get()
-    runs_filter = RunsFilter(job_name=f"{args.pipeline}_elt") if args.pipeline else None
+    pipeline = pipeline_name(args.pipeline) if args.pipeline else None
+    runs_filter = RunsFilter(job_name=f"{pipeline}_elt") if pipeline else None
     runs = instance.get_runs(filters=runs_filter, limit=1)
     if not runs:
-        print("no runs yet" + (f" of {args.pipeline}_elt" if args.pipeline else ""))
+        print("no runs yet" + (f" of {pipeline}_elt" if pipeline else ""))
         return 1
     run = runs[0]
     print(f"# run {run.run_id} of {run.job_name}: {run.status.value}")
@@ -250,36 +168,19 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("configs", nargs="+", metavar="CONFIG")
     check.set_defaults(func=_validate)
     show = commands.add_parser("preview", help="row count and first rows of a pipeline's target table")
-    show.add_argument("config", metavar="CONFIG")
+    show.add_argument("config", metavar="PIPELINE", help="a pipeline's name or YAML file")
     show.add_argument("--rows", type=int, default=10, help="how many rows to show (default 10)")
     show.set_defaults(func=_preview)
     dry = commands.add_parser("check", help="extract and validate every source without loading: counts, rejects, rows")
-    dry.add_argument("config", metavar="CONFIG")
+    dry.add_argument("config", metavar="PIPELINE", help="a pipeline's name or YAML file")
     dry.add_argument("--rows", type=int, default=5, help="how many standardised rows to show (default 5)")
     dry.set_defaults(func=_check)
     logs = commands.add_parser("logs", help="the latest run's log lines, from the Dagster instance (DAGSTER_HOME)")
-    logs.add_argument("pipeline", nargs="?", metavar="PIPELINE")
+    logs.add_argument("pipeline", nargs="?", metavar="PIPELINE", help="a pipeline's name or YAML file")
     logs.add_argument("--lines", type=int, default=100, help="how many of the last lines (default 100)")
     logs.add_argument("--debug", action="store_true", help="include Dagster's DEBUG events (steps, outputs, resources)")
     logs.set_defaults(func=_logs)
-    config = commands.add_parser("config", help="config versions: upload, history, show").add_subparsers(
-        dest="config_command", required=True
-    )
-    upload = config.add_parser(
-        "upload", help="validate a YAML, store it as the next version, place it in the config folder"
-    )
-    upload.add_argument("file", metavar="FILE")
-    upload.add_argument("--as", dest="as_name", metavar="NAME.yaml", help="file name in the config folder")
-    upload.set_defaults(func=_config_upload)
-    listing = config.add_parser(
-        "history", help="every recorded version: id, pipeline, version, time, first 100 characters"
-    )
-    listing.add_argument("pipeline", nargs="?", metavar="PIPELINE")
-    listing.set_defaults(func=_config_history)
-    detail = config.add_parser("show", help="the full (redacted) YAML of a version, the latest by default")
-    detail.add_argument("pipeline", metavar="PIPELINE")
-    detail.add_argument("--version", type=int, help="version number (default: the latest)")
-    detail.set_defaults(func=_config_show)
+    add_config_commands(commands)
     add_db_commands(commands)
     add_rejects_command(commands)
     return parser

@@ -6,28 +6,13 @@ import argparse
 import csv
 import json
 import sys
-from pathlib import Path
 
-from elt_dagster.engine.config import LoadedConfig, config_dir, discover_configs, load_config
+from elt_dagster.cli_pipelines import find_pipeline  # moved there; still importable from here
+from elt_dagster.engine.config import LoadedConfig
 from elt_dagster.engine.errors import PipelineError
 
 COLUMNS = ["id", "run_id", "source", "source_row", "column_name", "reason", "raw_record", "rejected_at"]
 SHOWN_RECORD_CHARS = 60
-
-
-def find_pipeline(name_or_path: str) -> LoadedConfig:
-    """A pipeline by its YAML file's path, or by its name among the YAML files of the config folder."""
-    if Path(name_or_path).is_file():
-        return load_config(name_or_path)
-    folder = config_dir()
-    for path in discover_configs(folder):
-        try:
-            loaded = load_config(path)
-        except PipelineError:
-            continue
-        if loaded.name == name_or_path:
-            return loaded
-    raise PipelineError(f"no pipeline named {name_or_path!r} in {folder} (give its name or its YAML file)")
 
 
 def _replay(loaded: LoadedConfig) -> int:

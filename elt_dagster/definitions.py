@@ -1,5 +1,5 @@
 """`defs`: every pipeline YAML in the config folder (env ELT_CONFIG_DIR, default ./configs), each through the
-`EltPipeline` component, plus what this project adds: the config history sensor and the coverage asset.
+`EltPipeline` component, plus what this project adds: the config history sensor, and the coverage asset with its sensor.
 
 A YAML that fails validation does not take the code location down: the other pipelines load, and the broken one
 shows up as an asset in the `config_errors` group (see `EltPipeline`), as a warning in the logs, and in the
@@ -14,13 +14,13 @@ from dagster import Definitions, definitions
 from .engine.config import CONFIG_DIR_ENV, ConfigError, config_dir, discover_configs
 from .orchestration.automation import build_config_sensor
 from .orchestration.component import EltPipeline, broken_config_definitions, shared_resources
-from .orchestration.health import test_coverage
+from .orchestration.health import coverage_asset, coverage_sensor
 
 logger = logging.getLogger("elt_dagster")
 
 
 def build_definitions(folder: Path | None = None) -> Definitions:
-    """Definitions for every pipeline YAML in `folder`, plus the shared resources, sensor and coverage asset."""
+    """Definitions for every pipeline YAML in `folder`, plus the shared resources, sensors and coverage asset."""
     folder = folder or config_dir()
     pipelines: list[Definitions] = []
     names: dict[str, Path] = {}
@@ -41,8 +41,8 @@ def build_definitions(folder: Path | None = None) -> Definitions:
     if not folder.is_dir():
         logger.warning("config folder %s does not exist: no pipelines loaded (set %s)", folder, CONFIG_DIR_ENV)
     shared = Definitions(
-        assets=[test_coverage],
-        sensors=[build_config_sensor(folder)],
+        assets=[coverage_asset],
+        sensors=[build_config_sensor(folder), coverage_sensor],
         resources=shared_resources(),
         metadata={"config_dir": str(folder), "pipelines": sorted(names), "invalid_configs": invalid},
     )

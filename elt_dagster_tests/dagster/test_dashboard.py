@@ -1,4 +1,4 @@
-"""What the UI shows beyond the load: asset checks, the preview job, the coverage asset, and `elt-dagster logs`."""
+"""What the UI shows beyond the load: asset checks, the preview job, the coverage asset and its sensor, and\n`elt-dagster logs`."""
 
 from __future__ import annotations
 
@@ -6,11 +6,20 @@ import json
 from pathlib import Path
 
 import pytest
-from dagster import AssetCheckSeverity, AssetKey, DagsterEventType, DagsterInstance, instance_for_test, materialize
+from dagster import (
+    AssetCheckSeverity,
+    AssetKey,
+    DagsterEventType,
+    DagsterInstance,
+    DefaultSensorStatus,
+    build_sensor_context,
+    instance_for_test,
+    materialize,
+)
 
 from elt_dagster.cli import main
 from elt_dagster.definitions import build_definitions
-from elt_dagster.orchestration.health import test_coverage as coverage_asset
+from elt_dagster.orchestration.health import COVERAGE_KEY, coverage_sensor
 from elt_dagster_tests.conftest import write
 from elt_dagster_tests.pipelines import shop_yaml
 
@@ -81,26 +90,50 @@ def test_preview_job_observes_the_table_without_loading(tmp_path: Path, database
         assert "| id | amount |" in observation.metadata["preview"].value
 
 
-def test_coverage_asset_reads_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def coverage_tick(instance: DagsterInstance, cursor: str | None = None):
+    return coverage_sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=cursor))
+
+
+def test_coverage_is_recorded_from_the_report_and_never_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     report = tmp_path / "coverage.json"
-    report.write_text(
-        json.dumps(
-            {
-                "totals": {"percent_covered": 87.5, "covered_lines": 700, "num_statements": 800, "missing_lines": 100},
-                "files": {"a.py": {"summary": {"percent_covered": 50.0}}},
-            }
-        )
-    )
     monkeypatch.setenv("ELT_COVERAGE_JSON", str(report))
     with instance_for_test() as instance:
-        assert materialize([coverage_asset], instance=instance).success
-        metadata = instance.get_latest_materialization_event(
-            AssetKey(["project_health", "test_coverage"])
-        ).asset_materialization.metadata
+        none_yet = coverage_tick(instance)  # no report: a skipped tick that says what to run, nothing red
+        assert "no coverage report yet" in none_yet.skip_message and "python3 dev.py coverage" in none_yet.skip_message
+        assert not none_yet.asset_events and none_yet.cursor is None
+        report.write_text("{not json")
+        assert "can't be read" in coverage_tick(instance).skip_message
+        report.write_text(
+            json.dumps(
+                {
+                    "totals": {
+                        "percent_covered": 87.5,
+                        "covered_lines": 700,
+                        "num_statements": 800,
+                        "missing_lines": 100,
+                    },
+                    "files": {"a.py": {"summary": {"percent_covered": 50.0}}},
+                }
+            )
+        )
+        tick = coverage_tick(instance)
+        assert [event.asset_key for event in tick.asset_events] == [COVERAGE_KEY] and tick.cursor
+        assert "has not changed" in coverage_tick(instance, tick.cursor).skip_message
+        for event in tick.asset_events:  # what the daemon does with a tick's events
+            instance.report_runless_asset_event(event)
+        metadata = instance.get_latest_materialization_event(COVERAGE_KEY).asset_materialization.metadata
         assert metadata["percent_covered"].value == 87.5 and metadata["num_statements"].value == 800
-        monkeypatch.setenv("ELT_COVERAGE_JSON", str(tmp_path / "missing.json"))
-        result = materialize([coverage_asset], instance=instance, raise_on_error=False)
-        assert not result.success
+        assert "`a.py` | 50.0%" in metadata["least_covered_files"].value
+
+
+def test_coverage_is_not_materialised_with_the_pipelines(tmp_path: Path, db_schema: str) -> None:
+    defs = build_definitions(shop(tmp_path, db_schema))
+    graph = defs.resolve_asset_graph()
+    assert not graph.get(COVERAGE_KEY).is_executable  # "Materialize all" can't pick it, so it can't fail
+    assert graph.get(TABLE).is_materializable
+    selected = defs.resolve_implicit_global_asset_job_def().asset_layer.selected_asset_keys
+    assert TABLE in selected and COVERAGE_KEY not in selected
+    assert defs.resolve_sensor_def("coverage_sensor").default_status == DefaultSensorStatus.RUNNING
 
 
 @pytest.fixture
@@ -126,6 +159,8 @@ def test_logs_command_prints_the_latest_run(
     out = capsys.readouterr().out
     assert "of shop_elt: SUCCESS" in out.splitlines()[0]
     assert "inserted 3" in out and "rejected:" in out
+    assert main(["logs", str(tmp_path / "configs" / "shop.yaml"), "--lines", "200"]) == 0  # its YAML, as well
+    assert capsys.readouterr().out == out
 
 
 def test_logs_command_says_why_a_run_failed(

@@ -6,6 +6,7 @@ to an earlier text finds that version again).
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,6 +39,11 @@ class ConfigVersion:
     yaml: str
     source_path: str | None
     created_at: datetime
+
+    @property
+    def label(self) -> str:
+        """`orders v2 (2026-11-28 10:00 UTC)`: the version as a diff header names it."""
+        return f"{self.pipeline} v{self.version} ({self.created_at:%Y-%m-%d %H:%M %Z})"
 
 
 def ensure_history_table(conn: psycopg.Connection) -> None:
@@ -88,3 +94,27 @@ def _select(conn: psycopg.Connection, where: str, params: tuple) -> list[ConfigV
         params,
     ).fetchall()
     return [ConfigVersion(*row) for row in rows]
+
+
+def describe_change(previous: ConfigVersion | None, current: ConfigVersion) -> str:
+    """What tells a version apart, in one line: `+2 -1 lines: <first added line>` against the previous version;
+    the first version's first line that is not a comment."""
+    lines = current.yaml.splitlines()
+    if previous is None:
+        first = next((s for s in map(str.strip, lines) if s and not s.startswith("#")), "")
+        return f"first version, {len(lines)} lines: {first}"
+    diff = list(difflib.unified_diff(previous.yaml.splitlines(), lines, lineterm="", n=0))[2:]  # past the headers
+    changed = [line for line in diff if line.startswith(("+", "-"))]
+    added = [line[1:].strip() for line in changed if line.startswith("+")]
+    removed = [line[1:].strip() for line in changed if line.startswith("-")]
+    if not changed:
+        return "only redacted (secret) values changed"
+    shown = next((s for s in added if s), None) or "removed: " + next((s for s in removed if s), "(blank lines)")
+    return f"+{len(added)} -{len(removed)} lines: {shown}"
+
+
+def version_diff(old: ConfigVersion, new: ConfigVersion) -> list[str]:
+    """A unified diff of two versions' (redacted) YAML, headed `--- orders v1 (...)` / `+++ orders v2 (...)`;
+    empty when only redacted values differ."""
+    before, after = old.yaml.splitlines(), new.yaml.splitlines()
+    return list(difflib.unified_diff(before, after, fromfile=old.label, tofile=new.label, lineterm=""))
