@@ -54,3 +54,29 @@ def test_an_unknown_pipeline_is_one_clear_error(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("ELT_CONFIG_DIR", str(tmp_path))
     assert main(["rejects", "nothing_here"]) == 1
     assert "no pipeline named 'nothing_here'" in capsys.readouterr().err
+
+
+def test_rejects_replay_recovers_what_the_fixed_yaml_accepts(
+    tmp_path: Path, database_url: str, db_schema: str, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    write(tmp_path / "data" / "a.csv", "id,day\n1,2024-01-31\n2,31/01/2024\n3,someday\n")
+    name = f"rep_{db_schema}"
+    head = f"name: {name}\nsources:\n  - path: ../data\ntarget:\n  table: t\n  db_schema: {db_schema}\n"
+    path = write(tmp_path / "configs" / f"{name}.yaml", head + "schema:\n  columns:\n    day: date\n")
+    monkeypatch.setenv("ELT_CONFIG_DIR", str(tmp_path / "configs"))
+    assert run_pipeline(load_config(path)).rejected == 2
+    write(path, head + "schema:\n  columns:\n    day: {type: date, format: '%d/%m/%Y'}\n")
+    assert main(["rejects", "replay", name]) == 0
+    out = capsys.readouterr().out
+    assert "config version 1" in out  # run_pipeline alone records no version; the replay records its own
+    assert "replayed 2 quarantined records: 1 recovered (1 inserted" in out and "1 remain in quarantine" in out
+    assert main(["rejects", "replay", str(path)]) == 0  # by its YAML file too; nothing more to recover
+    assert "0 recovered" in capsys.readouterr().out
+    assert main(["rejects", name, "--format", "json"]) == 0
+    assert [r["raw_record"]["day"] for r in json.loads(capsys.readouterr().out)] == ["someday"]
+
+
+def test_rejects_takes_one_pipeline(loaded_with_rejects, capsys) -> None:
+    name, _, _ = loaded_with_rejects
+    assert main(["rejects", name, "other"]) == 1
+    assert "`rejects PIPELINE` or `rejects replay PIPELINE`" in capsys.readouterr().err

@@ -169,7 +169,7 @@ def test_a_date_format_fixed_in_the_yaml_recovers_exactly_those_rows(
     assert (report.examined, report.recovered, report.inserted, report.still_rejected) == (3, 2, 2, 1)
     days = fetch(database_url, f'SELECT id, day::text FROM "{db_schema}".items ORDER BY id')
     assert days == [(1, "2024-01-31"), (2, "2024-01-31"), (3, "2024-02-15")]
-    left = fetch(database_url, f'SELECT raw_record->>\'day\', reason FROM "{db_schema}".items__rejected')
+    left = fetch(database_url, f"SELECT raw_record->>'day', reason FROM \"{db_schema}\".items__rejected")
     assert left == [("someday", "column 'day': 'someday' is not a date")]
     again = replay_rejects(fixed)
     assert (again.recovered, again.inserted) == (0, 0)
