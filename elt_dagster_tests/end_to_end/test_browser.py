@@ -73,7 +73,7 @@ def test_assets_load_and_viewer_in_a_real_browser(browser, tmp_path: Path, datab
         page = open_page(browser, f"{admin}/assets/shop")  # the assets under the key prefix `shop`
         page.get_by_text("extracted").first.wait_for(timeout=30_000)
         text = page.inner_text("body")
-        for name in ("extracted", "validated", "orders", "config_history"):
+        for name in ("extracted", "validated", "orders", "orders__rejected", "config_history"):
             assert name in text, f"asset {name} is not on the page"
         page.screenshot(path=str(SCREENSHOTS / "assets.png"))
 
@@ -96,6 +96,12 @@ def test_assets_load_and_viewer_in_a_real_browser(browser, tmp_path: Path, datab
         assert metadata.split()[1] == "3", metadata[:80]  # three valid rows landed, one was quarantined
         page.screenshot(path=str(SCREENSHOTS / "load.png"), full_page=True)
 
+        page = open_page(browser, f"{admin}/assets/shop/orders__rejected?view=events")
+        page.get_by_text("added_by_this_run").first.wait_for(timeout=30_000)
+        text = page.inner_text("body")
+        assert "by_reason" in text and "'oops' is not a decimal number" in text and "shop_replay_rejects" in text
+        page.screenshot(path=str(SCREENSHOTS / "quarantine.png"), full_page=True)
+
     with running_webserver(env, tmp_path, tmp_path / "viewer.log", read_only=True) as viewer:
         page = open_page(browser, f"{viewer}/asset-groups/shop@elt_dagster:shop")
         button = page.get_by_role("button", name="Materialize all")
@@ -110,3 +116,4 @@ def test_screenshots_are_kept() -> None:
         pytest.skip("the browser test did not run in this session")
     assert shutil.disk_usage(SCREENSHOTS).free > 0
     assert (SCREENSHOTS / "load.png").stat().st_size > 10_000
+    assert (SCREENSHOTS / "quarantine.png").stat().st_size > 10_000
