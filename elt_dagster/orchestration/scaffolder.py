@@ -25,11 +25,11 @@ target:
   mode: append               # append: new rows only (row-hash dedup) | merge: upsert on primary_key
   # url: ${{WAREHOUSE_URL}}  # default: env ELT_DATABASE_URL, else the embedded PostgreSQL
 schema:
-  columns:                   # name: type (integer, bigint, float, decimal, string, boolean, date, timestamp, json)
-    id: integer
+  columns:                   # name: type (integer, bigint, float, decimal, string, boolean, date, timestamp,
+    id: integer              #   timestamptz, json), or a mapping with the type and rules (see the README):
     customer: string
-    amount: decimal
-    created_at: timestamp
+    amount: {{type: decimal, not_null: true, min: 0, description: Order total}}
+    created_at: timestamp    # e.g. {{type: date, format: "%d/%m/%Y"}} or {{type: string, allowed: [open, paid]}}
   strict_mode: false         # true: keep only the declared columns
 # schedule: "@hourly"        # a cron; with start_time / end_time / timezone for a window
 """

@@ -84,6 +84,24 @@ def check_source_paths(config: PipelineConfig, path: Path, root: yaml.Node | Non
             raise ConfigError(path, [located(("sources", index, "path"), root, f"{resolved} does not exist")])
 
 
+def _impossible_date(text: str, exc: ValueError) -> str:
+    """Where YAML's own date reading failed: the line of the first date value it can't build."""
+    stack = [yaml.compose(text, Loader=yaml.SafeLoader)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            stack += [item for pair in reversed(node.value) for item in reversed(pair)]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += list(reversed(node.value))
+        elif isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:timestamp":
+            try:
+                yaml.SafeLoader("").construct_yaml_timestamp(node)
+            except ValueError:
+                where = f"line {node.start_mark.line + 1}, column {node.start_mark.column + 1}"
+                return f"{where}: {node.value!r} is not a real date ({exc}); put it in quotes if it is meant as text"
+    return f"YAML error: {exc}"
+
+
 def _parse_yaml(text: str, path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
     """The YAML as data, and its node tree (for the lines of keys in messages)."""
     try:
@@ -97,6 +115,8 @@ def _parse_yaml(text: str, path: Path) -> tuple[dict[str, Any], yaml.Node | None
         raise ConfigError(path, [f"YAML error: {exc}"]) from None
     except RecursionError:
         raise ConfigError(path, ["the YAML is nested too deeply to be a pipeline config"]) from None
+    except ValueError as exc:  # an unquoted date YAML reads as one but can't build (2024-02-30)
+        raise ConfigError(path, [_impossible_date(text, exc)]) from None
     if not isinstance(data, dict):
         raise ConfigError(path, ["the file must be a mapping with at least `sources` and `target`"])
     duplicates = duplicate_keys(root)

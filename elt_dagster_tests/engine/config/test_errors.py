@@ -125,3 +125,9 @@ def test_source_type_can_be_left_out(tmp_path: Path) -> None:
 def test_a_missing_key_inside_a_typed_mapping_is_named(tmp_path: Path, text: str, expected: str) -> None:
     message, _ = config_error(tmp_path, text)
     assert expected in message
+
+
+def test_an_unquoted_impossible_date_names_its_line(tmp_path: Path) -> None:
+    """YAML reads an unquoted 2024-02-30 as a date and can't build it: one config error, not a bare ValueError."""
+    message, _ = config_error(tmp_path, SOURCES + "target:\n  table: t\nstart_time: 2024-02-30\n")
+    assert "line 6, column 13: '2024-02-30' is not a real date" in message and "quotes" in message
