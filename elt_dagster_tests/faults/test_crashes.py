@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from elt_dagster.engine.replay import replay_rejects
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster_tests.conftest import fetch, write
 from elt_dagster_tests.faults.summary import record
@@ -80,3 +81,42 @@ def test_two_runs_of_one_pipeline_and_two_pipelines_into_one_table_at_once(
     assert distinct[0][0] == len(
         {(i % 1000 if i % 10 == 0 else p * ROWS + i, i) for p in range(3) for i in range(ROWS)}
     )
+
+
+REPLAY = "import sys\nfrom elt_dagster.engine.config import load_config\nfrom elt_dagster.engine.replay import replay_rejects\n"
+REPLAY += "replay_rejects(load_config(sys.argv[1]))\n"
+
+
+def test_kill_9_mid_replay_loses_or_duplicates_nothing(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    """After every kill, each record is in the table or in quarantine, never both, never neither."""
+    rows = 60_000
+    lines = [f"{i},{13 + i % 16}/{1 + i % 12:02d}/2024" for i in range(rows)]
+    write(tmp_path / "data" / "days.csv", "id,day\n" + "\n".join(lines) + "\n")
+    body = "sources:\n  - path: ../data\ntarget:\n  db_schema: {schema}\n  table: items\nschema:\n  columns:\n"
+    body += "    id: integer\n"
+    name = f"replay_{db_schema}"
+    first = run_pipeline(make_pipeline(body + "    day: date\n", name=name))
+    assert (first.inserted, first.rejected) == (0, rows)  # day first, day > 12: never a US date
+    fixed = make_pipeline(body + "    day: {type: date, format: '%d/%m/%Y'}\n", name=name)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    generator = random.Random(20261129)
+    count = f'SELECT (SELECT count(*) FROM "{db_schema}".items), (SELECT count(*) FROM "{db_schema}".items__rejected)'
+    killed = 0
+    for _ in range(6):
+        process = subprocess.Popen([sys.executable, "-c", REPLAY, str(fixed.path)], env=env)
+        time.sleep(generator.uniform(0.5, 2.5))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            killed += 1
+        process.wait(timeout=60)
+        loaded, quarantined = fetch(database_url, count)[0]
+        assert loaded + quarantined == rows, (loaded, quarantined)
+        if not quarantined:
+            break
+    assert killed >= 1
+    replay_rejects(fixed)
+    assert fetch(database_url, count) == [(rows, 0)]
+    assert fetch(database_url, f'SELECT count(DISTINCT id) FROM "{db_schema}".items') == [(rows,)]
+    record("kill -9 mid-replay", f"{killed} replays of {rows:,} quarantined rows killed", "each row once, none lost")
