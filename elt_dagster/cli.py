@@ -73,7 +73,8 @@ def _preview(args: argparse.Namespace) -> int:
     if rejected:
         print(
             f"{target.db_schema}.{target.table}{REJECTED_SUFFIX}: {rejected} quarantined records "
-            f"(`elt-dagster rejects {loaded.name}` shows them and why)"
+            f"(`elt-dagster rejects {loaded.name}` shows them and why; after a fix in the YAML, "
+            f"`elt-dagster rejects replay {loaded.name}` loads those that pass)"
         )
     if rows:
         shown = [i for i, n in enumerate(names) if n not in ("_elt_row_hash", "_elt_run_id")]
