@@ -98,6 +98,8 @@ def test_assets_load_and_viewer_in_a_real_browser(browser, tmp_path: Path, datab
 
         page = open_page(browser, f"{admin}/assets/shop/orders__rejected?view=events")
         page.get_by_text("added_by_this_run").first.wait_for(timeout=30_000)
+        page.get_by_text("is not a decimal number").first.wait_for(timeout=30_000)  # markdown renders after
+        page.get_by_text("shop_replay_rejects").first.wait_for(timeout=30_000)
         text = page.inner_text("body")
         assert "by_reason" in text and "'oops' is not a decimal number" in text and "shop_replay_rejects" in text
         page.screenshot(path=str(SCREENSHOTS / "quarantine.png"), full_page=True)
