@@ -20,9 +20,9 @@ from dagster import (
 from elt_dagster.engine.config import LoadedConfig
 from elt_dagster.engine.db import ConnectionLost, connect
 from elt_dagster.engine.errors import PipelineError
-from elt_dagster.engine.load.quarantine import quarantine_summary
+from elt_dagster.engine.load.quarantine import QuarantineSummary, quarantine_summary
 from elt_dagster.engine.load.tables import preview
-from elt_dagster.engine.replay import replay_rejects
+from elt_dagster.engine.replay import ReplayReport, replay_rejects
 from elt_dagster.engine.report import markdown_table
 
 from .automation import version_materialization
@@ -41,6 +41,44 @@ from .resources import (
 RECOVERED_TAG = "elt/replay_recovered"
 REPLAY_RETRIES = 2
 """Times the replay runs again after losing the database connection (nothing of it was committed)."""
+
+
+def _materializations(
+    keys: tuple[AssetKey, AssetKey],
+    loaded: LoadedConfig,
+    url: str,
+    report: ReplayReport,
+    version: int,
+    shown: tuple[list[str], list[tuple]],
+    summary: QuarantineSummary,
+) -> list[AssetMaterialization]:
+    """The table and its quarantine after a replay: what came back, what stays, and the figures of both."""
+    target = loaded.config.target
+    figures = {
+        "recovered": report.recovered,
+        "still_rejected": report.still_rejected,
+        "reasons_changed": report.reasons_changed,
+    }
+    table_metadata = {
+        "dagster/row_count": report.row_count,
+        "dagster/table_name": qualified_table_name(url, target.db_schema, target.table),
+        "quarantined_total": summary.total,
+        "inserted": report.inserted,
+        "updated": report.updated,
+        "duplicates": report.duplicates,
+        "load_strategy": f"replay ({report.strategy})",
+        "config_version": version,
+        "duration_seconds": round(report.seconds, 3),
+        **figures,
+    }
+    names, rows = shown
+    if names:
+        table_metadata["preview"] = MetadataValue.md(markdown_table(names, rows))
+    metadata = {**quarantine_metadata(loaded, url, summary), **figures}
+    return [
+        AssetMaterialization(keys[0], description=report.summary(), metadata=table_metadata),
+        AssetMaterialization(keys[1], description=report.summary(), metadata=metadata),
+    ]
 
 
 def build_replay_job(loaded: LoadedConfig, config_key: str, table_key: AssetKey, rejected_key: AssetKey):
@@ -76,30 +114,11 @@ def build_replay_job(loaded: LoadedConfig, config_key: str, table_key: AssetKey,
             raise Failure(description=str(exc), metadata={"error": str(exc)}) from None
         context.log.info(report.summary())
         context.instance.add_run_tags(context.run.run_id, {RECOVERED_TAG: str(report.recovered)})
-        if not report.examined:
-            return
-        figures = {
-            "recovered": report.recovered,
-            "still_rejected": report.still_rejected,
-            "reasons_changed": report.reasons_changed,
-        }
-        table_metadata = {
-            "dagster/row_count": report.row_count,
-            "dagster/table_name": qualified_table_name(url, target.db_schema, target.table),
-            "quarantined_total": summary.total,
-            "inserted": report.inserted,
-            "updated": report.updated,
-            "duplicates": report.duplicates,
-            "load_strategy": f"replay ({report.strategy})",
-            "config_version": version.version,
-            "duration_seconds": round(report.seconds, 3),
-            **figures,
-        }
-        if names:
-            table_metadata["preview"] = MetadataValue.md(markdown_table(names, rows))
-        context.log_event(AssetMaterialization(table_key, description=report.summary(), metadata=table_metadata))
-        metadata = {**quarantine_metadata(current, url, summary), **figures}
-        context.log_event(AssetMaterialization(rejected_key, description=report.summary(), metadata=metadata))
+        if report.examined:
+            shown = (names, rows)
+            keys = (table_key, rejected_key)
+            for materialization in _materializations(keys, current, url, report, version.version, shown, summary):
+                context.log_event(materialization)
 
     @job(
         name=f"{name}_replay_rejects",
