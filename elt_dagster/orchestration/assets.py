@@ -19,9 +19,7 @@ from dagster import (
     AssetSpec,
     Config,
     Definitions,
-    Failure,
     MaterializeResult,
-    RetryRequested,
     define_asset_job,
     in_process_executor,
     multi_asset,
@@ -29,8 +27,7 @@ from dagster import (
 from pydantic import Field
 
 from elt_dagster.engine.config import REJECTED_SUFFIX, LoadedConfig
-from elt_dagster.engine.db import ConnectionLost, connect
-from elt_dagster.engine.errors import PipelineError
+from elt_dagster.engine.db import connect
 from elt_dagster.engine.load.quarantine import quarantine_summary
 from elt_dagster.engine.load.tables import preview
 from elt_dagster.engine.redaction import redact_url
@@ -40,7 +37,6 @@ from .automation import (
     build_schedule,
     build_source_sensor,
     config_history_key,
-    version_materialization,
 )
 from .checks import check_results, check_specs, standing_results
 from .preview import PREVIEW_ROWS, build_preview_job
@@ -50,17 +46,12 @@ from .reporting import extract_metadata, log_report, quarantine_metadata, table_
 from .resources import (
     BOOKKEEPING_RESOURCE,
     POSTGRES_RESOURCE,
-    BookkeepingResource,
     PipelineConfigResource,
-    PostgresResource,
-    config_tags,
     qualified_table,
 )
+from .steps import start_step, step_errors
 
 FULL_REFRESH_TAG = "elt/full_refresh"
-LOAD_RETRIES = 2
-"""Times the load step runs again after losing the database connection (nothing of it was committed)."""
-LOAD_RETRY_SECONDS = 10
 
 
 class RunOptions(Config):
@@ -166,18 +157,10 @@ def _build_elt_step(loaded: LoadedConfig, keys: PipelineKeys):
         pool=load_pool(loaded),
     )
     def elt(context: AssetExecutionContext, config: RunOptions):
-        pipeline: PipelineConfigResource = getattr(context.resources, keys.config_resource)
-        postgres: PostgresResource = getattr(context.resources, POSTGRES_RESOURCE)
-        bookkeeping: BookkeepingResource = getattr(context.resources, BOOKKEEPING_RESOURCE)
         full_refresh = config.full_refresh or context.run.tags.get(FULL_REFRESH_TAG, "").lower() in ("1", "true", "yes")
-        try:
-            current = pipeline.load()
-            version, is_new = bookkeeping.record_config_version(current)
-            context.instance.add_run_tags(context.run.run_id, config_tags(version))
-            if is_new:
-                context.log_event(version_materialization(version))
-            context.log.info(f"{keys.name}: config version {version.version} ({version.content_hash[:12]})")
-            url = postgres.url_for(current.config.target)
+        with step_errors(context):
+            start = start_step(context, keys.config_resource)
+            current, version, url = start.loaded, start.version, start.url
             context.log.info(
                 f"{keys.name}: loading into {redact_url(url)}" + (" (full refresh)" if full_refresh else "")
             )
@@ -186,11 +169,6 @@ def _build_elt_step(loaded: LoadedConfig, keys: PipelineKeys):
                 with connect(url) as conn:
                     shown = preview(conn, current.config.target, PREVIEW_ROWS)
                     quarantined = quarantine_summary(conn, current.config.target, context.run.run_id)
-        except ConnectionLost as exc:  # the server went away: nothing was committed, so the step runs again
-            context.log.warning(str(exc))
-            raise RetryRequested(max_retries=LOAD_RETRIES, seconds_to_wait=LOAD_RETRY_SECONDS) from None
-        except PipelineError as exc:
-            raise Failure(description=str(exc), metadata={"error": str(exc)}) from None
         log_report(context, report)
         if not report.files:  # no materialisation: the last load's figures stand, and its checks' verdicts
             yield from standing_results(context, keys.target)

@@ -8,39 +8,27 @@ The records recovered are loaded like any rows and leave quarantine in the same 
 from dagster import (
     AssetKey,
     AssetMaterialization,
-    Failure,
     MetadataValue,
     OpExecutionContext,
-    RetryRequested,
     in_process_executor,
     job,
     op,
 )
 
 from elt_dagster.engine.config import LoadedConfig
-from elt_dagster.engine.db import ConnectionLost, connect
-from elt_dagster.engine.errors import PipelineError
+from elt_dagster.engine.db import connect
 from elt_dagster.engine.load.quarantine import QuarantineSummary, quarantine_summary
 from elt_dagster.engine.load.tables import preview
 from elt_dagster.engine.replay import ReplayReport, replay_rejects
 from elt_dagster.engine.report import markdown_table
 
-from .automation import version_materialization
 from .preview import PREVIEW_ROWS
 from .queueing import load_pool, target_tag
 from .reporting import qualified_table_name, quarantine_metadata
-from .resources import (
-    BOOKKEEPING_RESOURCE,
-    POSTGRES_RESOURCE,
-    BookkeepingResource,
-    PipelineConfigResource,
-    PostgresResource,
-    config_tags,
-)
+from .resources import BOOKKEEPING_RESOURCE, POSTGRES_RESOURCE
+from .steps import start_step, step_errors
 
 RECOVERED_TAG = "elt/replay_recovered"
-REPLAY_RETRIES = 2
-"""Times the replay runs again after losing the database connection (nothing of it was committed)."""
 
 
 def _materializations(
@@ -91,33 +79,20 @@ def build_replay_job(loaded: LoadedConfig, config_key: str, table_key: AssetKey,
         pool=load_pool(loaded),
     )
     def replay_step(context: OpExecutionContext) -> None:
-        pipeline: PipelineConfigResource = getattr(context.resources, config_key)
-        postgres: PostgresResource = getattr(context.resources, POSTGRES_RESOURCE)
-        bookkeeping: BookkeepingResource = getattr(context.resources, BOOKKEEPING_RESOURCE)
-        try:
-            current = pipeline.load()
-            version, is_new = bookkeeping.record_config_version(current)
-            context.instance.add_run_tags(context.run.run_id, config_tags(version))
-            if is_new:
-                context.log_event(version_materialization(version))
-            target = current.config.target
-            url = postgres.url_for(target)
-            context.log.info(f"{name}: replaying the quarantine with config version {version.version}")
+        with step_errors(context):
+            start = start_step(context, config_key)
+            current, url, target = start.loaded, start.url, start.loaded.config.target
+            context.log.info(f"{name}: replaying the quarantine with config version {start.version.version}")
             report = replay_rejects(current, context.run.run_id, url)
             with connect(url) as conn:
                 names, rows = preview(conn, target, PREVIEW_ROWS) if report.examined else ([], [])
                 summary = quarantine_summary(conn, target, context.run.run_id)
-        except ConnectionLost as exc:
-            context.log.warning(str(exc))
-            raise RetryRequested(max_retries=REPLAY_RETRIES, seconds_to_wait=10) from None
-        except PipelineError as exc:
-            raise Failure(description=str(exc), metadata={"error": str(exc)}) from None
         context.log.info(report.summary())
         context.instance.add_run_tags(context.run.run_id, {RECOVERED_TAG: str(report.recovered)})
         if report.examined:
             shown = (names, rows)
             keys = (table_key, rejected_key)
-            for materialization in _materializations(keys, current, url, report, version.version, shown, summary):
+            for materialization in _materializations(keys, current, url, report, start.version.version, shown, summary):
                 context.log_event(materialization)
 
     @job(

@@ -201,7 +201,7 @@ def test_a_load_that_lost_its_connection_runs_its_step_again(
     from dagster import DagsterEventType
 
     from elt_dagster.engine.db import ConnectionLost
-    from elt_dagster.orchestration import assets
+    from elt_dagster.orchestration import assets, steps
 
     attempts: list[str] = []
     real = assets.run_pipeline
@@ -213,7 +213,7 @@ def test_a_load_that_lost_its_connection_runs_its_step_again(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(assets, "run_pipeline", lose_the_first)
-    monkeypatch.setattr(assets, "LOAD_RETRY_SECONDS", 0)
+    monkeypatch.setattr(steps, "STEP_RETRY_SECONDS", 0)
     with instance_for_test() as instance:
         result = build_definitions(config_dir).resolve_job_def("shop_elt").execute_in_process(instance=instance)
         retried = instance.all_logs(result.run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY)

@@ -1,0 +1,64 @@
+"""What every step that writes a pipeline's table shares: the start (config version, run tags, database) and how
+errors end it (a lost connection retries the step, a user mistake fails it with the message, no traceback)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from dagster import Failure, OpExecutionContext, RetryRequested
+
+from elt_dagster.engine.config import LoadedConfig
+from elt_dagster.engine.db import ConnectionLost
+from elt_dagster.engine.errors import PipelineError
+from elt_dagster.engine.state.history import ConfigVersion
+
+from .automation import version_materialization
+from .resources import (
+    BOOKKEEPING_RESOURCE,
+    POSTGRES_RESOURCE,
+    BookkeepingResource,
+    PipelineConfigResource,
+    PostgresResource,
+    config_tags,
+)
+
+STEP_RETRIES = 2
+"""Times a step runs again after losing the database connection (nothing of it was committed)."""
+STEP_RETRY_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class StepStart:
+    """The YAML as it is now, the config version it is, and the database URL of its target."""
+
+    loaded: LoadedConfig
+    version: ConfigVersion
+    url: str
+
+
+def start_step(context: OpExecutionContext, config_key: str) -> StepStart:
+    """Read the YAML, record its version (a new one materialises `config_history`) and tag the run with it."""
+    pipeline: PipelineConfigResource = getattr(context.resources, config_key)
+    postgres: PostgresResource = getattr(context.resources, POSTGRES_RESOURCE)
+    bookkeeping: BookkeepingResource = getattr(context.resources, BOOKKEEPING_RESOURCE)
+    loaded = pipeline.load()
+    version, is_new = bookkeeping.record_config_version(loaded)
+    context.instance.add_run_tags(context.run.run_id, config_tags(version))
+    if is_new:
+        context.log_event(version_materialization(version))
+    context.log.info(f"{loaded.name}: config version {version.version} ({version.content_hash[:12]})")
+    return StepStart(loaded, version, postgres.url_for(loaded.config.target))
+
+
+@contextmanager
+def step_errors(context: OpExecutionContext) -> Iterator[None]:
+    """A lost connection retries the step (2 x 10 s); a PipelineError fails it with its message."""
+    try:
+        yield
+    except ConnectionLost as exc:  # the server went away: nothing was committed, so the step runs again
+        context.log.warning(str(exc))
+        raise RetryRequested(max_retries=STEP_RETRIES, seconds_to_wait=STEP_RETRY_SECONDS) from None
+    except PipelineError as exc:
+        raise Failure(description=str(exc), metadata={"error": str(exc)}) from None
