@@ -98,12 +98,15 @@ def _replay(conn: psycopg.Connection, url: str, loaded: LoadedConfig, report: Re
     report.examined = conn.execute("SELECT count(*) FROM _elt_replay").fetchone()[0]
     report.not_replayable = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(quarantine)).fetchone()[0]
     report.not_replayable -= report.examined
+    created = False
     if report.examined:
         columns = _columns(conn, loaded, quarantine)
         types = pipeline_column_types(loaded, columns)
-        _load_recovered(conn, url, loaded, report, columns, types)
+        created = _load_recovered(conn, url, loaded, report, columns, types)
     report.remaining = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(quarantine)).fetchone()[0]
-    report.row_count = add_to_row_count(conn, qualified_name(target), report.inserted, lambda: count_rows(conn, target))
+    report.row_count = add_to_row_count(
+        conn, qualified_name(target), report.inserted, lambda: count_rows(conn, target), created
+    )
 
 
 def _columns(conn: psycopg.Connection, loaded: LoadedConfig, quarantine: sql.Identifier) -> list[str]:
@@ -127,17 +130,18 @@ def _load_recovered(
     report: ReplayReport,
     columns: list[str],
     types: dict[str, str],
-) -> None:
-    """Validate the records source by source, load the valid rows, then settle the quarantine table."""
+) -> bool:
+    """Validate the records source by source, load the valid rows, then settle the quarantine table. Returns
+    whether the table was created (dropped by hand since the records were quarantined)."""
     target = loaded.config.target
-    ensure_tables(conn, target, types)
+    _, created = ensure_tables(conn, target, types)
     size = conn.execute(
         sql.SQL("SELECT coalesce(sum(pg_column_size(raw_record)), 0) FROM {} JOIN _elt_replay USING (id)").format(
             table_ident(target, REJECTED_SUFFIX)
         )
     ).fetchone()[0]
     stored = stored_types(conn, target, columns)
-    loader, report.strategy = choose_loader(conn, target, stored, report.run_id, int(size), False)
+    loader, report.strategy = choose_loader(conn, target, stored, report.run_id, int(size), created)
     key = key_columns(target, columns) if target.mode == "merge" else []
     order_column(target, columns)
     folder = run_dir(loaded.name, report.run_id)
@@ -153,6 +157,7 @@ def _load_recovered(
         report.inserted, report.updated = loader.finish(inserted)
         staging.flush()
         _settle(conn, loaded, report, staging)
+    return created
 
 
 def _sources(conn: psycopg.Connection, target: Target) -> list[str | None]:

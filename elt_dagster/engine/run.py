@@ -24,7 +24,7 @@ from elt_dagster.engine.config import LoadedConfig, Target, column_rules, key_co
 from elt_dagster.engine.db import ConnectionLost, DatabaseError, connect, target_database_url
 from elt_dagster.engine.load.loaders import Loader, choose_loader
 from elt_dagster.engine.load.quarantine import quarantine
-from elt_dagster.engine.load.tables import count_rows, ensure_tables, stored_types, table_columns
+from elt_dagster.engine.load.tables import count_rows, ensure_tables, stored_types, table_columns, table_exists
 from elt_dagster.engine.prefetch import prefetch
 from elt_dagster.engine.row_counts import RowCounts
 from elt_dagster.engine.sources.api.cursor import cursor_key
@@ -72,6 +72,8 @@ class RunReport(RowCounts):
     seconds: float = 0.0
     api_sources: list[dict[str, Any]] = field(default_factory=list)
     """Per API source: its URL (no credentials), pages, records and why paging stopped."""
+    table_missing: bool = False
+    """The table, loaded by earlier runs, was gone: every source was read again."""
 
     @property
     def duplicates(self) -> int:
@@ -90,6 +92,8 @@ class RunPlan:
     column_types: dict[str, str]
     unchanged: int
     skipped: list[str]
+    table_missing: bool = False
+    """The table was loaded before and is gone: every source is read again."""
 
     @property
     def sources(self) -> list[SourceFile]:
@@ -156,6 +160,7 @@ def _run(loaded: LoadedConfig, report: RunReport, url: str, full_refresh: bool) 
         lock_pipeline(conn, loaded.name)
         plan = plan_run(conn, loaded, run_dir(loaded.name, report.run_id), full_refresh)
         report.skipped_files, report.unchanged_files = plan.skipped, plan.unchanged
+        report.table_missing = plan.table_missing
         report.api_sources = [api.summary() for api in plan.apis]
         report.column_types = plan.column_types
         if plan.sources and plan.mapper.columns:
@@ -194,6 +199,9 @@ def plan_run(conn: psycopg.Connection, loaded: LoadedConfig, folder: Path, full_
     files, skipped = list_source_files(loaded)
     current = {str(f.path): Fingerprint.stat(f.path) for f in files}
     stored = stored_fingerprints(conn, loaded.name)
+    # files and cursors recorded as loaded into a table that is gone (dropped by hand) are read again in full
+    table_missing = bool(stored) and not table_exists(conn, loaded.config.target)
+    full_refresh = full_refresh or table_missing
     cursors = {} if full_refresh else stored_cursors(conn, loaded.name)
     conn.commit()
     changed = {c.path for c in (current.values() if full_refresh else files_to_read(current.values(), stored))}
@@ -202,7 +210,7 @@ def plan_run(conn: psycopg.Connection, loaded: LoadedConfig, folder: Path, full_
     mapper = new_mapper(loaded, todo + [api.file for api in apis if api.stats.records])
     types = pipeline_column_types(loaded, mapper.columns)
     fingerprints = {path: current[path] for path in changed}
-    return RunPlan(todo, fingerprints, apis, mapper, types, len(files) - len(todo), skipped)
+    return RunPlan(todo, fingerprints, apis, mapper, types, len(files) - len(todo), skipped, table_missing)
 
 
 class TableLoad:
@@ -228,7 +236,7 @@ class TableLoad:
             checker = BatchChecker(self.plan.column_types, key, staging, rules=column_rules(self.loaded))
             for source_file in self.plan.sources:
                 self.load_source(loader, source_file, checker, staging)
-            self.commit_bookkeeping(loader, staging)
+            self.commit_bookkeeping(loader, staging, created)
 
     def load_source(
         self, loader: Loader, source_file: SourceFile, checker: BatchChecker, staging: StagingWriter
@@ -246,7 +254,7 @@ class TableLoad:
         if before is not None and Fingerprint.stat(source_file.path).same_stat(before):
             record_file(self.conn, self.loaded.name, before, file_report.rows, self.report.run_id)
 
-    def commit_bookkeeping(self, loader: Loader, staging: StagingWriter) -> None:
+    def commit_bookkeeping(self, loader: Loader, staging: StagingWriter, created: bool) -> None:
         """Phase 3: finish the load, move the API cursors, quarantine the rejects, update the row count."""
         for api in self.plan.apis:
             if api.stats.max_cursor is not None:
@@ -261,6 +269,7 @@ class TableLoad:
             qualified_name(self.target),
             self.report.inserted,
             lambda: count_rows(self.conn, self.target),
+            created,
         )
         self.report.table_schema = table_columns(self.conn, self.target)
 

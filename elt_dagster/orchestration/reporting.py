@@ -17,6 +17,8 @@ from elt_dagster.engine.transform.validate import describe_reject
 def log_report(context: AssetExecutionContext, report: RunReport) -> None:
     for path in report.skipped_files:
         context.log.warning(f"skipped {path}: not a csv/txt/tsv/json/jsonl/ndjson file (optionally .gz)")
+    if report.table_missing:
+        context.log.warning("the table was loaded before and is gone (dropped?): every source is read again")
     if report.unchanged_files:
         context.log.info(f"{report.unchanged_files} files unchanged since they were loaded: not read")
     for api in report.api_sources:

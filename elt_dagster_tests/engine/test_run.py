@@ -147,3 +147,18 @@ def test_a_connection_lost_mid_run_is_one_clear_error_and_a_rerun_loads_exactly(
 )
 def test_only_a_server_gone_away_reads_as_a_lost_connection(error: type[psycopg.OperationalError], lost: bool) -> None:
     assert _connection_lost(error("x")) is lost
+
+
+def test_a_table_dropped_by_hand_is_loaded_again_in_full(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    """Fingerprints say the file was loaded; the table is gone: the file is read again rather than never."""
+    write(tmp_path / "data" / "a.csv", "id,name\n1,a\n2,b\n")
+    config = make_pipeline(CONFIG)
+    assert run_pipeline(config).inserted == 2
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'DROP TABLE "{db_schema}".items')
+    again = run_pipeline(config)
+    assert (again.table_missing, again.inserted, again.unchanged_files, again.row_count) == (True, 2, 0, 2)
+    assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".items') == [(2,)]
+    assert run_pipeline(config).table_missing is False
