@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -147,3 +149,16 @@ def test_a_connection_lost_mid_run_is_one_clear_error_and_a_rerun_loads_exactly(
 )
 def test_only_a_server_gone_away_reads_as_a_lost_connection(error: type[psycopg.OperationalError], lost: bool) -> None:
     assert _connection_lost(error("x")) is lost
+
+
+def test_a_run_of_local_files_imports_no_http_client(tmp_path: Path, make_pipeline, database_url: str) -> None:
+    write(tmp_path / "data" / "a.csv", "id,name\n1,a\n")
+    config = make_pipeline(CONFIG)
+    probe = (
+        "import sys\nfrom elt_dagster.engine.config import load_config\nfrom elt_dagster.engine.run import run_pipeline\n"
+        f"report = run_pipeline(load_config({str(config.path)!r}), database_url={database_url!r})\n"
+        "print(report.inserted, 'requests' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["1", "False"]
