@@ -218,11 +218,12 @@ def test_a_load_that_lost_its_connection_runs_its_step_again(
     engine/test_run.py, so the first attempt here raises it without a server going away."""
     from dagster import DagsterEventType
 
+    from elt_dagster.engine import run
     from elt_dagster.engine.db import ConnectionLost
-    from elt_dagster.orchestration import assets, steps
+    from elt_dagster.orchestration import steps
 
     attempts: list[str] = []
-    real = assets.run_pipeline
+    real = run.run_pipeline
 
     def lose_the_first(*args, **kwargs):
         attempts.append("try")
@@ -230,7 +231,7 @@ def test_a_load_that_lost_its_connection_runs_its_step_again(
             raise ConnectionLost("lost the connection to PostgreSQL during the run (server closed the connection)")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(assets, "run_pipeline", lose_the_first)
+    monkeypatch.setattr(run, "run_pipeline", lose_the_first)  # the step imports it when it runs
     monkeypatch.setattr(steps, "STEP_RETRY_SECONDS", 0)
     with instance_for_test() as instance:
         result = build_definitions(config_dir).resolve_job_def("shop_elt").execute_in_process(instance=instance)
