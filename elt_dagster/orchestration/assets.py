@@ -27,11 +27,7 @@ from dagster import (
 from pydantic import Field
 
 from elt_dagster.engine.config import REJECTED_SUFFIX, LoadedConfig
-from elt_dagster.engine.db import connect
-from elt_dagster.engine.load.quarantine import quarantine_summary
-from elt_dagster.engine.load.tables import preview
 from elt_dagster.engine.redaction import redact_url
-from elt_dagster.engine.run import run_pipeline
 
 from .automation import (
     build_schedule,
@@ -42,7 +38,6 @@ from .checks import check_results, check_specs, standing_results
 from .preview import PREVIEW_ROWS, build_preview_job
 from .queueing import load_pool, target_tag
 from .replay import build_replay_job
-from .reporting import extract_metadata, log_report, quarantine_metadata, table_metadata, validate_metadata
 from .resources import (
     BOOKKEEPING_RESOURCE,
     POSTGRES_RESOURCE,
@@ -157,6 +152,14 @@ def _build_elt_step(loaded: LoadedConfig, keys: PipelineKeys):
         pool=load_pool(loaded),
     )
     def elt(context: AssetExecutionContext, config: RunOptions):
+        # the engine (pyarrow, numpy, psycopg) is imported by the step, not when definitions load
+        from elt_dagster.engine.db import connect
+        from elt_dagster.engine.load.quarantine import quarantine_summary
+        from elt_dagster.engine.load.tables import preview
+        from elt_dagster.engine.run import run_pipeline
+
+        from .reporting import extract_metadata, log_report, quarantine_metadata, table_metadata, validate_metadata
+
         full_refresh = config.full_refresh or context.run.tags.get(FULL_REFRESH_TAG, "").lower() in ("1", "true", "yes")
         with step_errors(context):
             start = start_step(context, keys.config_resource)

@@ -4,7 +4,7 @@ new config version is recorded as it appears in the config folder.
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import (
     AssetKey,
@@ -25,9 +25,11 @@ from dagster import (
 
 from elt_dagster.engine.config import ConfigError, LoadedConfig, discover_configs, load_config
 from elt_dagster.engine.errors import PipelineError
-from elt_dagster.engine.state.history import ConfigVersion
 
 from .resources import BOOKKEEPING_RESOURCE, BookkeepingResource, PipelineConfigResource, config_tags
+
+if TYPE_CHECKING:
+    from elt_dagster.engine.state.history import ConfigVersion
 
 MAX_CHANGES_PER_TICK = 1_000
 CONFIG_SENSOR_SECONDS = 30
@@ -38,7 +40,7 @@ def config_history_key(pipeline: str) -> AssetKey:
     return AssetKey([pipeline, "config_history"])
 
 
-def version_materialization(version: ConfigVersion) -> AssetMaterialization:
+def version_materialization(version: "ConfigVersion") -> AssetMaterialization:
     """A config version as a materialisation of the pipeline's `config_history` asset."""
     return AssetMaterialization(
         asset_key=config_history_key(version.pipeline),

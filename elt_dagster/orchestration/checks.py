@@ -1,5 +1,9 @@
 """Asset checks on each load: the rejected-row ratio, the table's columns against the YAML, and the counts."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckKey,
@@ -12,11 +16,19 @@ from dagster import (
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from elt_dagster.engine.config import LoadedConfig
-from elt_dagster.engine.load.tables import PG_TYPES
-from elt_dagster.engine.run import RunReport
+
+if TYPE_CHECKING:
+    from elt_dagster.engine.run import RunReport
 
 # format_type() spells some types longer than the DDL does
-_FORMAT_TYPE = {**PG_TYPES, "timestamp": "timestamp without time zone", "timestamptz": "timestamp with time zone"}
+_LONGER_SPELLINGS = {"timestamp": "timestamp without time zone", "timestamptz": "timestamp with time zone"}
+
+
+def _format_type(type_name: str) -> str:
+    """A YAML column type as PostgreSQL's format_type() spells the column's type."""
+    from elt_dagster.engine.load.tables import PG_TYPES  # psycopg: imported by the step, not when definitions load
+
+    return _LONGER_SPELLINGS.get(type_name) or PG_TYPES[type_name]
 
 
 def check_specs(table_key: AssetKey) -> list[AssetCheckSpec]:
@@ -98,7 +110,7 @@ def _columns(loaded: LoadedConfig, report: RunReport, table_key: AssetKey) -> As
         actual = report.table_schema.get(name)
         if actual is None:
             problems.append(f"{name}: missing")
-        elif actual != _FORMAT_TYPE[type_name]:
+        elif actual != _format_type(type_name):
             problems.append(f"{name}: {actual}, the YAML says {type_name}")
     return AssetCheckResult(
         asset_key=table_key,

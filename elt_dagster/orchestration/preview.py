@@ -2,9 +2,7 @@
 
 from dagster import AssetKey, AssetObservation, Failure, MetadataValue, OpExecutionContext, in_process_executor, job, op
 
-from elt_dagster.engine.db import connect
 from elt_dagster.engine.errors import PipelineError
-from elt_dagster.engine.load.tables import count_rows, preview, table_columns
 from elt_dagster.engine.report import markdown_table
 
 from .resources import POSTGRES_RESOURCE, PipelineConfigResource, PostgresResource
@@ -17,6 +15,9 @@ def build_preview_job(name: str, config_key: str, table_key: AssetKey):
 
     @op(name=f"{name}_preview_step", required_resource_keys={config_key, POSTGRES_RESOURCE})
     def preview_step(context: OpExecutionContext) -> None:
+        from elt_dagster.engine.db import connect  # psycopg: imported by the step, not when definitions load
+        from elt_dagster.engine.load.tables import count_rows, preview, table_columns
+
         pipeline: PipelineConfigResource = getattr(context.resources, config_key)
         postgres: PostgresResource = getattr(context.resources, POSTGRES_RESOURCE)
         try:

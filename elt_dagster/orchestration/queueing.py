@@ -7,8 +7,6 @@ different tables run side by side. The load step's pool (`elt/<database>`) bound
 
 from __future__ import annotations
 
-from psycopg.conninfo import conninfo_to_dict
-
 from elt_dagster.engine.config import LoadedConfig
 
 TARGET_TAG = "elt/target"
@@ -20,6 +18,8 @@ def target_database(loaded: LoadedConfig) -> str:
     """The target database's name as the YAML gives it (never connecting); "default" without a connection."""
     target = loaded.config.target
     if target.url:
+        from psycopg.conninfo import conninfo_to_dict  # psycopg only for a YAML with its own URL
+
         try:
             return str(conninfo_to_dict(target.url).get("dbname") or "postgres")
         except Exception:  # an unparsable URL fails at the run, with its own clear message

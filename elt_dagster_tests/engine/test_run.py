@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -162,3 +164,16 @@ def test_a_table_dropped_by_hand_is_loaded_again_in_full(
     assert (again.table_missing, again.inserted, again.unchanged_files, again.row_count) == (True, 2, 0, 2)
     assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".items') == [(2,)]
     assert run_pipeline(config).table_missing is False
+
+
+def test_a_run_of_local_files_imports_no_http_client(tmp_path: Path, make_pipeline, database_url: str) -> None:
+    write(tmp_path / "data" / "a.csv", "id,name\n1,a\n")
+    config = make_pipeline(CONFIG)
+    probe = (
+        "import sys\nfrom elt_dagster.engine.config import load_config\nfrom elt_dagster.engine.run import run_pipeline\n"
+        f"report = run_pipeline(load_config({str(config.path)!r}), database_url={database_url!r})\n"
+        "print(report.inserted, 'requests' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["1", "False"]

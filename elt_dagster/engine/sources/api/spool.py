@@ -8,13 +8,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from elt_dagster.engine.config import LoadedConfig
-from elt_dagster.engine.sources.api.client import ApiStats, iter_api_batches
 from elt_dagster.engine.sources.api.cursor import cursor_key
 from elt_dagster.engine.sources.api.models import ApiSource
 from elt_dagster.engine.sources.files.extract import SourceFile
+
+if TYPE_CHECKING:
+    from elt_dagster.engine.sources.api.client import ApiStats
 
 
 @dataclass
@@ -37,10 +39,13 @@ class SpooledApi:
 
 def spool_api_sources(loaded: LoadedConfig, folder: Path, cursors: dict[str, str]) -> list[SpooledApi]:
     """Fetch every API source of the pipeline into `folder/api_<n>.jsonl`, starting from the remembered cursors."""
+    sources = [(index, source) for index, source in enumerate(loaded.config.sources) if source.type == "api"]
+    if not sources:
+        return []
+    from elt_dagster.engine.sources.api.client import ApiStats, iter_api_batches  # requests: only for API sources
+
     spooled = []
-    for index, source in enumerate(loaded.config.sources):
-        if source.type != "api":
-            continue
+    for index, source in sources:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"api_{index}.jsonl"
         stats = ApiStats()
