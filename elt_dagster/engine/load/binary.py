@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from elt_dagster.engine.load.copy import CopyData, to_csv
-from elt_dagster.engine.transform.validate import HASH_COLUMN
+from elt_dagster.engine.transform.validate import HASH_COLUMN, with_hex_hashes
 
 _CASTS = {
     "integer": pa.int32(),
@@ -28,15 +28,13 @@ MAX_NUMERIC_GROUPS = 16
 """Widest decimal sent in binary, in base-10000 digits (64 decimal digits); wider batches go as CSV."""
 _DECIMAL_BYTES = np.zeros(256, dtype=bool)
 _DECIMAL_BYTES[np.frombuffer(b"0123456789.-", np.uint8)] = True
-_HEX_VALUES = np.full(256, 255, dtype=np.uint8)
-_HEX_VALUES[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint8)
 
 
 def copy_data(rows: pa.Table, types: dict[str, str]) -> CopyData:
-    """`rows` (canonical text, the hash as hex, other columns as text) ready for one COPY of its column names."""
+    """`rows` (canonical text, the 16-byte hash, other columns as text) ready for one COPY of its column names."""
     typed = typed_table(rows, types)
     if typed is None:
-        return CopyData(to_csv(rows), binary=False)
+        return CopyData(to_csv(with_hex_hashes(rows)), binary=False)
     return CopyData(encode(typed, types), binary=True)
 
 
@@ -56,7 +54,7 @@ def typed_table(rows: pa.Table, types: dict[str, str]) -> pa.Table | None:
 
 def _typed(column: pa.ChunkedArray, type_name: str, name: str) -> pa.Array | pa.ChunkedArray | None:
     if name == HASH_COLUMN:
-        return hex_to_uuid_bytes(column)
+        return column  # XXH3-128's 16 bytes are the binary uuid
     if type_name in _CASTS:
         return pc.cast(column, _CASTS[type_name])
     if type_name == "boolean":
@@ -105,17 +103,6 @@ def _decimal(column: pa.ChunkedArray) -> pa.Array | None:
     validity = pc.is_valid(column).buffers()[1] if column.null_count else None
     binary_type = pa.binary(2 * payload.shape[1])
     return pa.FixedSizeBinaryArray.from_buffers(binary_type, len(text), [validity, pa.py_buffer(payload.tobytes())])
-
-
-def hex_to_uuid_bytes(hashes: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """32-hex-character hashes as 16-byte values (PostgreSQL's binary `uuid`)."""
-    array = hashes.combine_chunks() if isinstance(hashes, pa.ChunkedArray) else hashes
-    offsets = np.frombuffer(array.buffers()[1], np.int32)[array.offset : array.offset + len(array) + 1]
-    start, end = int(offsets[0]), int(offsets[-1])
-    text = np.frombuffer(array.buffers()[2], np.uint8)[start:end]
-    nibbles = _HEX_VALUES[text].reshape(-1, 2)
-    packed = (nibbles[:, 0] << 4) | nibbles[:, 1]
-    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(array), [None, pa.py_buffer(packed.tobytes())])
 
 
 def encode(table: pa.Table, types: dict[str, str]) -> bytes:

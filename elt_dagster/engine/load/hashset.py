@@ -9,7 +9,6 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from elt_dagster.engine.config import Target
-from elt_dagster.engine.load.binary import hex_to_uuid_bytes
 from elt_dagster.engine.load.tables import table_ident
 from elt_dagster.engine.transform.validate import HASH_COLUMN
 
@@ -25,9 +24,10 @@ def first_occurrences(rows: pa.Table) -> pa.Table:
 
 
 def hash_words(hashes: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Hex row hashes as an (n, 2) array of big-endian uint64 words."""
-    raw = hex_to_uuid_bytes(hashes).buffers()[1]
-    return np.frombuffer(raw, dtype=">u8")[: 2 * len(hashes)].reshape(-1, 2).astype(np.uint64)
+    """Row hashes (16 bytes each) as an (n, 2) array of big-endian uint64 words."""
+    array = hashes.combine_chunks() if isinstance(hashes, pa.ChunkedArray) else hashes
+    words = np.frombuffer(array.buffers()[1], dtype=">u8")[2 * array.offset : 2 * (array.offset + len(array))]
+    return words.reshape(-1, 2).astype(np.uint64)
 
 
 class HashSet:

@@ -18,8 +18,9 @@ def test_hash_set_membership_including_shared_high_words() -> None:
     assert HashSet(np.array([], np.uint64), np.array([], np.uint64)).contains(probe).tolist() == [False] * 7
 
 
-def test_hash_words_reads_hex_as_two_big_endian_words() -> None:
-    words = hash_words(pa.array(["00000000000000010000000000000002", "ffffffffffffffff0000000000000000"]))
+def test_hash_words_reads_16_bytes_as_two_big_endian_words() -> None:
+    raw = [bytes(16), bytes.fromhex("00000000000000010000000000000002"), b"\xff" * 8 + bytes(8)]
+    words = hash_words(pa.array(raw, pa.binary(16)).slice(1))
     assert words.tolist() == [[1, 2], [2**64 - 1, 0]]
 
 

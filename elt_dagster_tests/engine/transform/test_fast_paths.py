@@ -52,6 +52,6 @@ def test_row_hash_definition_is_stable() -> None:
 
     hashes = row_hashes({"b": pa.array(["1", None]), "a": pa.array(["x", "y"])}).to_pylist()
     assert hashes == [
-        xxhash.xxh3_128_hexdigest(b"\x1fa\x1ex\x1fb\x1e1"),
-        xxhash.xxh3_128_hexdigest(b"\x1fa\x1ey"),  # the NULL column leaves no trace
+        xxhash.xxh3_128_digest(b"\x1fa\x1ex\x1fb\x1e1"),
+        xxhash.xxh3_128_digest(b"\x1fa\x1ey"),  # the NULL column leaves no trace
     ]
