@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 from psycopg import sql
 
+from elt_dagster.engine.load import binary as binary_module
 from elt_dagster.engine.load.binary import copy_data
 from elt_dagster.engine.load.copy import CopyData, copy_rows, to_csv
 from elt_dagster.engine.load.tables import PG_TYPES
@@ -96,6 +97,26 @@ def test_decimals_keep_their_digits_and_scale_either_way(
         through_csv = stored(conn, {"d": "decimal"}, CopyData(to_csv(with_hex_hashes(rows))), rows.column_names)
     assert through == through_csv
     assert [text.strip("()").split(",")[0] for (text,) in through][:2] == [decimals[0], "12.5" if binary else "1"]
+
+
+@pytest.mark.parametrize(
+    "decimals",
+    [
+        ["12.5", "-0.001", "100000", "0", "-99999999.99999999", "0.0001", "7", "-12345678901234.5678"],
+        ["123456789012345678", "-1", "0.5"],  # 18 digits: the most the arithmetic takes
+        [f"{n // 1000}.{n % 1000:03d}".rstrip("0").rstrip(".") for n in range(-5000, 5000, 7)],
+    ],
+    ids=["mixed scales", "widest", "many"],
+)
+def test_decimal_digits_by_arithmetic_are_those_read_digit_by_digit(
+    decimals: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = canonical({"d": decimals})
+    by_arithmetic = copy_data(rows, TYPES)
+    monkeypatch.setattr(binary_module, "_INT64_DIGITS", 0)  # every batch read digit by digit
+    by_position = copy_data(rows, TYPES)
+    assert by_arithmetic.binary and by_position.binary
+    assert by_arithmetic.data == by_position.data
 
 
 def test_16_byte_hashes_as_hex_text() -> None:
