@@ -32,5 +32,15 @@ def no_failures(values: pa.Array) -> pa.Array:
 
 
 def as_text(values: pa.Array) -> pa.Array:
-    """Converted values as canonical text (whole seconds without `.000000`)."""
+    """Converted timestamps (microseconds) as canonical text (whole seconds without `.000000`)."""
+    if _whole_seconds(values):  # the usual case: cast to seconds, whose text has no fraction to take out
+        return pc.cast(pc.cast(values, pa.timestamp("s", values.type.tz)), pa.string())
     return pc.replace_substring(pc.cast(values, pa.string()), ".000000", "")
+
+
+def _whole_seconds(values: pa.Array) -> bool:
+    """Whether every timestamp (microseconds) is a whole second; NULLs' slots may say no, never a wrong yes."""
+    if not len(values):
+        return True
+    micros = np.frombuffer(values.buffers()[1], np.int64)[values.offset : values.offset + len(values)]
+    return not (micros % 1_000_000).any()

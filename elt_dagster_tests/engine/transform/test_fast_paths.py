@@ -35,6 +35,7 @@ from elt_dagster.engine.transform import temporal as tm
             ["2024-01-31 10:00:00", "2024-01-31T10:00:00+02:00", None],
         ),
         (tm.standardize_date, tm.date_slow, ["2024-01-31", "2000-02-29", None]),
+        (tm.standardize_timestamp, lambda v: tm.timestamp_slow(v, False), ["2024-01-31 10:00:00", "1969-12-31", None]),
     ],
 )
 def test_fast_paths_agree_with_the_forgiving_parsers(fast, slow, values) -> None:
@@ -55,3 +56,17 @@ def test_row_hash_definition_is_stable() -> None:
         xxhash.xxh3_128_digest(b"\x1fa\x1ex\x1fb\x1e1"),
         xxhash.xxh3_128_digest(b"\x1fa\x1ey"),  # the NULL column leaves no trace
     ]
+
+
+@pytest.mark.parametrize(
+    ("standardize", "values"),
+    [
+        (tm.standardize_timestamp, ["0000-06-01 10:00:00", "2024-01-01 00:00:00"]),
+        (lambda v: tm.standardize_timestamp(v, True), ["0000-06-01 10:00:00Z", "2024-01-01 00:00:00Z"]),
+        (tm.standardize_date, ["0000-06-01", "2024-01-01"]),
+    ],
+)
+def test_year_zero_fails_on_the_fast_path_too(standardize, values) -> None:
+    text, failed = standardize(pa.array(values, pa.string()))
+    assert text[0].as_py() is None and text[1].as_py().startswith("2024-01-01")
+    assert failed.to_pylist() == [True, False]
