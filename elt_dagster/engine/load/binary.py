@@ -36,7 +36,7 @@ def copy_data(rows: pa.Table, types: dict[str, str]) -> CopyData:
     """`rows` (canonical text, the 16-byte hash, other columns as text) ready for one COPY of its column names."""
     typed = typed_table(rows, types)
     if typed is None:
-        return CopyData(to_csv(with_hex_hashes(rows)), binary=False)
+        return CopyData((to_csv(with_hex_hashes(rows)),), binary=False)
     return CopyData(encode(typed, types), binary=True)
 
 
@@ -127,8 +127,8 @@ def _groups_by_position(
     return digits.reshape(len(starts), int_groups + frac_groups, 4) @ np.array([1000, 100, 10, 1], np.int16)
 
 
-def encode(table: pa.Table, types: dict[str, str]) -> bytes:
-    """`table` in PostgreSQL's binary COPY format, header and trailer included."""
+def encode(table: pa.Table, types: dict[str, str]) -> tuple[bytes, ...]:
+    """`table` in PostgreSQL's binary COPY format, header and trailer included, in parts (see `CopyData`)."""
     from pgpq import ArrowToPostgresBinaryEncoder
     from pgpq.encoders import StringEncoderBuilder
     from pgpq.schema import Jsonb
@@ -143,4 +143,4 @@ def encode(table: pa.Table, types: dict[str, str]) -> bytes:
     parts = [encoder.write_header()]
     parts += [encoder.write_batch(batch) for batch in table.to_batches()]
     parts.append(encoder.finish())
-    return b"".join(parts)
+    return tuple(parts)

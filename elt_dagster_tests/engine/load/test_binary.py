@@ -74,7 +74,7 @@ def test_every_type_stores_the_same_through_binary_and_csv(database_url: str) ->
     assert binary.binary
     with psycopg.connect(database_url) as conn:
         through_binary = stored(conn, TYPES, binary, rows.column_names)
-        through_csv = stored(conn, TYPES, CopyData(to_csv(with_hex_hashes(rows))), rows.column_names)
+        through_csv = stored(conn, TYPES, CopyData((to_csv(with_hex_hashes(rows)),)), rows.column_names)
     assert through_binary == through_csv
 
 
@@ -94,7 +94,7 @@ def test_decimals_keep_their_digits_and_scale_either_way(
     assert data.binary is binary
     with psycopg.connect(database_url) as conn:
         through = stored(conn, {"d": "decimal"}, data, rows.column_names)
-        through_csv = stored(conn, {"d": "decimal"}, CopyData(to_csv(with_hex_hashes(rows))), rows.column_names)
+        through_csv = stored(conn, {"d": "decimal"}, CopyData((to_csv(with_hex_hashes(rows)),)), rows.column_names)
     assert through == through_csv
     assert [text.strip("()").split(",")[0] for (text,) in through][:2] == [decimals[0], "12.5" if binary else "1"]
 
@@ -116,7 +116,7 @@ def test_decimal_digits_by_arithmetic_are_those_read_digit_by_digit(
     monkeypatch.setattr(binary_module, "_INT64_DIGITS", 0)  # every batch read digit by digit
     by_position = copy_data(rows, TYPES)
     assert by_arithmetic.binary and by_position.binary
-    assert by_arithmetic.data == by_position.data
+    assert by_arithmetic.parts == by_position.parts
 
 
 def test_16_byte_hashes_as_hex_text() -> None:
