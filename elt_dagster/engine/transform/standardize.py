@@ -124,13 +124,27 @@ def standardize_float(values: pa.Array) -> Standardized:
     return pc.cast(numbers, pa.string()), no_failures(values)
 
 
+_TRAILING_ZEROS = r"^(-?(?:0|[1-9]\d*))(?:\.0+|(\.\d*[1-9])0+)$"
+"""A decimal that is canonical but for zeros after the point (`12.50`, `3.0`): its canonical part, `\1\2`."""
+
+
 def standardize_decimal(values: pa.Array) -> Standardized:
     """Values already in canonical form pass as they are; only the others are normalised."""
-    canonical = pc.fill_null(pc.match_substring_regex(values, _CANONICAL_DECIMAL), True)
-    todo = pc.invert(canonical)
+    return _canonical_or(values, _decimal_not_canonical)
+
+
+def _decimal_not_canonical(values: pa.Array) -> Standardized:
+    """Most only have zeros to drop after the point (`12.50`); the rest go the slow, forgiving way, which gives
+    the same text for a value with or without those zeros."""
+    return _canonical_or(pc.replace_substring_regex(values, _TRAILING_ZEROS, r"\1\2"), _decimal_slow)
+
+
+def _canonical_or(values: pa.Array, normalise: Callable[[pa.Array], Standardized]) -> Standardized:
+    """`values` that are canonical decimal text as they are; the others `normalise`d."""
+    todo = pc.invert(pc.fill_null(pc.match_substring_regex(values, _CANONICAL_DECIMAL), True))
     if not pc.any(todo).as_py():
         return values, no_failures(values)
-    text, failed = _decimal_slow(pc.filter(values, todo))
+    text, failed = normalise(pc.filter(values, todo))
     return pc.replace_with_mask(values, todo, text), pc.replace_with_mask(no_failures(values), todo, failed)
 
 

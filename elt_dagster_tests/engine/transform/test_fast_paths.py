@@ -70,3 +70,13 @@ def test_year_zero_fails_on_the_fast_path_too(standardize, values) -> None:
     text, failed = standardize(pa.array(values, pa.string()))
     assert text[0].as_py() is None and text[1].as_py().startswith("2024-01-01")
     assert failed.to_pylist() == [True, False]
+
+
+def test_decimals_with_zeros_after_the_point_agree_with_the_forgiving_parser() -> None:
+    """`12.50` has its zeros dropped without the slow path; every other spelling still goes that way."""
+    values = ["12.50", "3.0", "-0.0", "0.10", "-12.500", "00.50", "1.50e2", " 1.50", "100", "-0.000", "5.", ".50"]
+    values += ["-.50", "0.0", "10.010", "1.0.0", "abc", "", None, "7", "-3.25"]
+    array = pa.array(values, pa.string())
+    fast, slow = st.standardize_decimal(array), st._decimal_slow(array)
+    assert fast[0].to_pylist() == slow[0].to_pylist()
+    assert fast[1].to_pylist() == slow[1].to_pylist()
