@@ -148,7 +148,20 @@ def _canonical_or(values: pa.Array, normalise: Callable[[pa.Array], Standardized
     return pc.replace_with_mask(values, todo, text), pc.replace_with_mask(no_failures(values), todo, failed)
 
 
+def _as_usually_written(words: list[str]) -> pa.Array:
+    return pa.array([spelling for word in words for spelling in (word, word.capitalize(), word.upper())])
+
+
+_USUAL_TRUE, _USUAL_FALSE = _as_usually_written(TRUE_WORDS), _as_usually_written(FALSE_WORDS)
+
+
 def standardize_boolean(values: pa.Array) -> Standardized:
+    usual = _usual_booleans(values)
+    return usual if usual is not None else _boolean_slow(values)
+
+
+def _boolean_slow(values: pa.Array) -> Standardized:
+    """Booleans in any case, with spaces around: the fast path's fallback."""
     values = clean_text(values)
     lowered = pc.utf8_lower(values)
     is_true = pc.is_in(lowered, value_set=pa.array(TRUE_WORDS))
@@ -156,6 +169,16 @@ def standardize_boolean(values: pa.Array) -> Standardized:
     ok = pc.or_(is_true, is_false)
     canonical = pc.if_else(is_true, "t", pc.if_else(is_false, "f", pa.nulls(len(values), pa.string())))
     return canonical, failed_mask(values, ok)
+
+
+def _usual_booleans(values: pa.Array) -> Standardized | None:
+    """Booleans when every value is one of the words as usually written (`true`, `False`, `1`, `NO`): found as
+    they are, without trimming and lower-casing every value. None when one is written otherwise."""
+    is_true = pc.is_in(values, value_set=_USUAL_TRUE)
+    is_false = pc.is_in(values, value_set=_USUAL_FALSE)
+    if pc.sum(is_true).as_py() + pc.sum(is_false).as_py() != len(values) - values.null_count:
+        return None
+    return pc.if_else(pc.if_else(pc.is_valid(values), is_true, None), "t", "f"), no_failures(values)
 
 
 def _no_constants(name: str) -> None:

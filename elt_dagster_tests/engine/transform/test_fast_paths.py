@@ -35,6 +35,7 @@ from elt_dagster.engine.transform import temporal as tm
             ["2024-01-31 10:00:00", "2024-01-31T10:00:00+02:00", None],
         ),
         (tm.standardize_date, tm.date_slow, ["2024-01-31", "2000-02-29", None]),
+        (st.standardize_boolean, st._boolean_slow, ["true", "False", "1", "NO", "y", "On", None, "off"]),
         (tm.standardize_timestamp, lambda v: tm.timestamp_slow(v, False), ["2024-01-31 10:00:00", "1969-12-31", None]),
     ],
 )
