@@ -10,17 +10,26 @@ from psycopg import sql
 
 from elt_dagster.engine.config import Target
 from elt_dagster.engine.load.tables import table_ident
-from elt_dagster.engine.transform.validate import HASH_COLUMN
+from elt_dagster.engine.transform.validate import HASH_COLUMN, HASH_TYPE
 
 
 def first_occurrences(rows: pa.Table) -> pa.Table:
     """The rows whose hash is the first of its kind in the batch, in their order."""
     hashes = rows.column(HASH_COLUMN)
+    if hashes.type == HASH_TYPE and _all_distinct(hashes):
+        return rows
     positions = pa.table({"h": hashes, "i": pa.array(np.arange(len(hashes), dtype=np.int64))})
     firsts = positions.group_by("h", use_threads=False).aggregate([("i", "min")]).column("i_min")
     if len(firsts) == len(hashes):
         return rows
     return rows.take(pc.take(firsts, pc.sort_indices(firsts)))
+
+
+def _all_distinct(hashes: pa.ChunkedArray) -> bool:
+    """Whether no hash repeats, from their high words sorted (distinct high words, distinct hashes): a third of
+    a group-by's time, and the usual answer."""
+    high = np.sort(hash_words(hashes)[:, 0])
+    return bool((high[1:] != high[:-1]).all())
 
 
 def hash_words(hashes: pa.Array | pa.ChunkedArray) -> np.ndarray:

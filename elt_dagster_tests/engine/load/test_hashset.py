@@ -27,3 +27,11 @@ def test_hash_words_reads_16_bytes_as_two_big_endian_words() -> None:
 def test_first_occurrences_keeps_order_and_first_of_each() -> None:
     rows = pa.table({"v": ["a", "b", "c", "d"], HASH_COLUMN: ["h1", "h2", "h1", "h3"]})
     assert first_occurrences(rows).column("v").to_pylist() == ["a", "b", "d"]
+
+
+def test_first_occurrences_of_16_byte_hashes_even_sharing_high_words() -> None:
+    raw = [bytes(8) + b"a" * 8, bytes(8) + b"b" * 8, bytes(8) + b"a" * 8, b"\xff" * 16]
+    rows = pa.table({"v": ["a", "b", "c", "d"], HASH_COLUMN: pa.array(raw, pa.binary(16))})
+    assert first_occurrences(rows).column("v").to_pylist() == ["a", "b", "d"]
+    distinct = pa.table({"v": ["a", "b"], HASH_COLUMN: pa.array(raw[:2], pa.binary(16))})
+    assert first_occurrences(distinct) is distinct
