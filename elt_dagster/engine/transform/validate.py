@@ -189,7 +189,7 @@ def _standardize_batch(
 
 def _all_null(values: list[pa.Array]) -> pa.Array | None:
     """True where every value of a row is null; None when no row is."""
-    if not values:
+    if not values or any(column.null_count == 0 for column in values):  # the usual case, known without a scan
         return None
     mask = pc.is_null(values[0])
     for column in values[1:]:
