@@ -14,7 +14,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from elt_dagster.engine.json_text import json_text
-from elt_dagster.engine.transform.arrays import Standardized, clean_text, failed_mask, keep_where, no_failures
+from elt_dagster.engine.transform.arrays import (
+    Standardized,
+    clean_text,
+    failed_mask,
+    keep_where,
+    no_failures,
+    starts_printable,
+    value_bytes,
+)
 from elt_dagster.engine.transform.temporal import standardize_date, standardize_timestamp
 
 TRUE_WORDS = ["true", "t", "yes", "y", "1", "on"]
@@ -209,9 +217,12 @@ def standardize_json(values: pa.Array) -> Standardized:
 def standardize_string(values: pa.Array) -> Standardized:
     """Text as it is, but whitespace-only text is NULL (as every empty value); a NUL character fails (PostgreSQL
     text cannot hold it)."""
-    blank = pc.fill_null(pc.or_(pc.utf8_is_space(values), pc.equal(values, "")), False)
-    if pc.any(blank).as_py():
-        values = pc.if_else(blank, pa.nulls(len(values), pa.string()), values)
+    if values.type != pa.string() or not starts_printable(values):  # else no value can be blank
+        blank = pc.fill_null(pc.or_(pc.utf8_is_space(values), pc.equal(values, "")), False)
+        if pc.any(blank).as_py():
+            values = pc.if_else(blank, pa.nulls(len(values), pa.string()), values)
+    if values.type == pa.string() and b"\x00" not in value_bytes(values):
+        return values, no_failures(values)
     return values, pc.fill_null(pc.match_substring(values, "\x00"), False)
 
 

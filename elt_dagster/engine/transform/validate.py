@@ -15,6 +15,7 @@ import xxhash
 
 from elt_dagster.engine.config import ColumnRules, LoadedConfig
 from elt_dagster.engine.staging import SOURCE_COLUMN, SOURCE_ROW_COLUMN
+from elt_dagster.engine.transform.arrays import value_bytes
 from elt_dagster.engine.transform.rules import Check, rule_checks
 from elt_dagster.engine.transform.standardize import STANDARDIZERS, TYPE_DESCRIPTIONS
 from elt_dagster.engine.transform.temporal import standardize_with_format
@@ -55,11 +56,7 @@ def _escaped(values: pa.Array) -> pa.Array:
 def _holds_separators(values: pa.Array) -> bool:
     """Whether any value holds a separator or escape byte: a byte search of the data buffer (memchr, ~15 times
     faster than a numpy lookup per byte, 150 times faster than a regex)."""
-    if not len(values) or values.buffers()[2] is None:
-        return False
-    offsets = np.frombuffer(values.buffers()[1], np.int32)[values.offset : values.offset + len(values) + 1]
-    start, end = int(offsets[0]), int(offsets[-1])
-    data = values.buffers()[2].slice(start, end - start).to_pybytes()
+    data = value_bytes(values)
     return any(separator in data for separator, _ in _ESCAPES)
 
 

@@ -81,3 +81,20 @@ def test_decimals_with_zeros_after_the_point_agree_with_the_forgiving_parser() -
     fast, slow = st.standardize_decimal(array), st._decimal_slow(array)
     assert fast[0].to_pylist() == slow[0].to_pylist()
     assert fast[1].to_pylist() == slow[1].to_pylist()
+
+
+@pytest.mark.parametrize(
+    ("values", "expected", "failed"),
+    [
+        (["a", "Zürich", None, "x y"], ["a", "Zürich", None, "x y"], [False] * 4),  # one byte a value looked at
+        (["a", " ", "", "\u00a0", "\t\n", " x", "ünï"], ["a", None, None, None, None, " x", "ünï"], [False] * 7),
+        (["a", "b\x00c"], ["a", "b\x00c"], [False, True]),
+    ],
+    ids=["printable starts", "blank or maybe blank", "NUL"],
+)
+def test_text_blank_and_nul_checks(values, expected, failed) -> None:
+    text, failures = st.standardize_string(pa.array(values, pa.string()))
+    assert text.to_pylist() == expected
+    assert failures.to_pylist() == failed
+    sliced, _ = st.standardize_string(pa.array(["", *values], pa.string()).slice(1))
+    assert sliced.to_pylist() == expected
