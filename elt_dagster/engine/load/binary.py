@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from elt_dagster.engine.load.copy import CopyData, to_csv
-from elt_dagster.engine.transform.validate import HASH_COLUMN
+from elt_dagster.engine.transform.validate import HASH_COLUMN, with_hex_hashes
 
 _CASTS = {
     "integer": pa.int32(),
@@ -28,15 +28,15 @@ MAX_NUMERIC_GROUPS = 16
 """Widest decimal sent in binary, in base-10000 digits (64 decimal digits); wider batches go as CSV."""
 _DECIMAL_BYTES = np.zeros(256, dtype=bool)
 _DECIMAL_BYTES[np.frombuffer(b"0123456789.-", np.uint8)] = True
-_HEX_VALUES = np.full(256, 255, dtype=np.uint8)
-_HEX_VALUES[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint8)
+_INT64_DIGITS = 18
+"""Digits an int64 always holds."""
 
 
 def copy_data(rows: pa.Table, types: dict[str, str]) -> CopyData:
-    """`rows` (canonical text, the hash as hex, other columns as text) ready for one COPY of its column names."""
+    """`rows` (canonical text, the 16-byte hash, other columns as text) ready for one COPY of its column names."""
     typed = typed_table(rows, types)
     if typed is None:
-        return CopyData(to_csv(rows), binary=False)
+        return CopyData((to_csv(with_hex_hashes(rows)),), binary=False)
     return CopyData(encode(typed, types), binary=True)
 
 
@@ -56,7 +56,7 @@ def typed_table(rows: pa.Table, types: dict[str, str]) -> pa.Table | None:
 
 def _typed(column: pa.ChunkedArray, type_name: str, name: str) -> pa.Array | pa.ChunkedArray | None:
     if name == HASH_COLUMN:
-        return hex_to_uuid_bytes(column)
+        return column  # XXH3-128's 16 bytes are the binary uuid
     if type_name in _CASTS:
         return pc.cast(column, _CASTS[type_name])
     if type_name == "boolean":
@@ -91,35 +91,44 @@ def _decimal(column: pa.ChunkedArray) -> pa.Array | None:
     groups = int_groups + frac_groups
     if not 0 < groups <= MAX_NUMERIC_GROUPS:
         return None
-    integer = dots[:, None] - 4 * int_groups + np.arange(4 * int_groups)[None, :]
-    fraction = dots[:, None] + 1 + np.arange(4 * frac_groups)[None, :]
-    positions = np.concatenate([integer, fraction], axis=1)
-    inside = np.concatenate([integer >= starts[:, None], fraction < ends[:, None]], axis=1)
-    digits = np.where(inside, data[np.clip(positions, 0, len(data) - 1)].astype(np.int16) - ord("0"), 0)
+    scales = np.maximum(ends - dots - 1, 0)
+    if int((dots - starts).max()) + 4 * frac_groups <= _INT64_DIGITS:
+        digits = _groups_by_arithmetic(text, scales, groups, frac_groups)
+    else:
+        digits = _groups_by_position(data, starts, dots, ends, int_groups, frac_groups)
     payload = np.empty((len(text), 4 + groups), ">i2")
     payload[:, 0] = groups  # ndigits
     payload[:, 1] = int_groups - 1  # weight of the first digit
     payload[:, 2] = np.where(negative, 0x4000, 0)
-    payload[:, 3] = np.maximum(ends - dots - 1, 0)  # dscale: the value's own
-    payload[:, 4:] = digits.reshape(len(text), groups, 4) @ np.array([1000, 100, 10, 1], np.int16)
+    payload[:, 3] = scales  # dscale: the value's own
+    payload[:, 4:] = digits
     validity = pc.is_valid(column).buffers()[1] if column.null_count else None
     binary_type = pa.binary(2 * payload.shape[1])
     return pa.FixedSizeBinaryArray.from_buffers(binary_type, len(text), [validity, pa.py_buffer(payload.tobytes())])
 
 
-def hex_to_uuid_bytes(hashes: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """32-hex-character hashes as 16-byte values (PostgreSQL's binary `uuid`)."""
-    array = hashes.combine_chunks() if isinstance(hashes, pa.ChunkedArray) else hashes
-    offsets = np.frombuffer(array.buffers()[1], np.int32)[array.offset : array.offset + len(array) + 1]
-    start, end = int(offsets[0]), int(offsets[-1])
-    text = np.frombuffer(array.buffers()[2], np.uint8)[start:end]
-    nibbles = _HEX_VALUES[text].reshape(-1, 2)
-    packed = (nibbles[:, 0] << 4) | nibbles[:, 1]
-    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(array), [None, pa.py_buffer(packed.tobytes())])
+def _groups_by_arithmetic(text: pa.Array, scales: np.ndarray, groups: int, frac_groups: int) -> np.ndarray:
+    """Base-10000 digits (n x groups, most significant first) of values whose digits fit an int64 once scaled to
+    `frac_groups` fraction digits: the text without its point, as an integer, scaled and divided."""
+    whole = np.abs(pc.cast(pc.replace_substring(text, ".", ""), pa.int64()).to_numpy())
+    scaled = whole * np.power(10, 4 * frac_groups - scales, dtype=np.int64)
+    return scaled[:, None] // (10_000 ** np.arange(groups - 1, -1, -1, dtype=np.int64)) % 10_000
 
 
-def encode(table: pa.Table, types: dict[str, str]) -> bytes:
-    """`table` in PostgreSQL's binary COPY format, header and trailer included."""
+def _groups_by_position(
+    data: np.ndarray, starts: np.ndarray, dots: np.ndarray, ends: np.ndarray, int_groups: int, frac_groups: int
+) -> np.ndarray:
+    """Base-10000 digits (n x groups, most significant first), read digit by digit from the text: any width."""
+    integer = dots[:, None] - 4 * int_groups + np.arange(4 * int_groups)[None, :]
+    fraction = dots[:, None] + 1 + np.arange(4 * frac_groups)[None, :]
+    positions = np.concatenate([integer, fraction], axis=1)
+    inside = np.concatenate([integer >= starts[:, None], fraction < ends[:, None]], axis=1)
+    digits = np.where(inside, data[np.clip(positions, 0, len(data) - 1)].astype(np.int16) - ord("0"), 0)
+    return digits.reshape(len(starts), int_groups + frac_groups, 4) @ np.array([1000, 100, 10, 1], np.int16)
+
+
+def encode(table: pa.Table, types: dict[str, str]) -> tuple[bytes, ...]:
+    """`table` in PostgreSQL's binary COPY format, header and trailer included, in parts (see `CopyData`)."""
     from pgpq import ArrowToPostgresBinaryEncoder
     from pgpq.encoders import StringEncoderBuilder
     from pgpq.schema import Jsonb
@@ -134,4 +143,4 @@ def encode(table: pa.Table, types: dict[str, str]) -> bytes:
     parts = [encoder.write_header()]
     parts += [encoder.write_batch(batch) for batch in table.to_batches()]
     parts.append(encoder.finish())
-    return b"".join(parts)
+    return tuple(parts)

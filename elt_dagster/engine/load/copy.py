@@ -25,21 +25,26 @@ def to_csv(table: pa.Table) -> bytes:
 
 @dataclass(frozen=True)
 class CopyData:
-    """One COPY's data: PostgreSQL's binary format (header and trailer included), or CSV."""
+    """One COPY's data: PostgreSQL's binary format (header and trailer included), or CSV.
 
-    data: bytes
+    In parts, written one after the other: joining a batch's encoded rows to its header and trailer would copy
+    every byte once more (~0.1 s per 1M rows).
+    """
+
+    parts: tuple[bytes, ...]
     binary: bool = False
 
 
 def copy_rows(conn: psycopg.Connection, table: sql.Composable, names: list[str], chunks: Iterable[CopyData]) -> None:
     """COPY each of `chunks` into `names` of `table` (one COPY each: a binary chunk is a whole COPY stream)."""
     for chunk in chunks:
-        if not chunk.data:
+        if not any(chunk.parts):
             continue
         form = sql.SQL("binary" if chunk.binary else "csv")
         query = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(table, names_sql(names), form)
         with conn.cursor() as cur, cur.copy(query) as copy:
-            copy.write(chunk.data)
+            for part in chunk.parts:
+                copy.write(part)
 
 
 def set_row_defaults(conn: psycopg.Connection, table: sql.Composable, source: str | None, run_id: str | None) -> None:

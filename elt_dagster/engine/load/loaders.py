@@ -33,7 +33,7 @@ from elt_dagster.engine.load.copy import CopyData, copy_rows, set_row_defaults, 
 from elt_dagster.engine.load.hashset import HashSet, first_occurrences, hash_words
 from elt_dagster.engine.load.merge import MergeLoader
 from elt_dagster.engine.load.tables import HASH_INDEX_SUFFIX, create_stage, hash_index_ident, names_sql, table_ident
-from elt_dagster.engine.transform.validate import HASH_COLUMN
+from elt_dagster.engine.transform.validate import HASH_COLUMN, HASH_TYPE, hashes_as_hex
 
 FETCH_HASHES_MAX_ROWS = 5_000_000
 """Above this many rows, fetching every hash (16 bytes each) costs too much memory: probe instead."""
@@ -141,14 +141,14 @@ class AppendLoader:
     def known_hashes(self, hashes: pa.ChunkedArray) -> pa.Array:
         """Which of `hashes` the table has already: one index lookup query for the whole batch."""
         # One text literal for the array: adapting 20,000 Python strings one by one costs more than the lookup.
-        literal = "{" + ",".join(hashes.to_pylist()) + "}"
+        literal = "{" + ",".join(hashes_as_hex(hashes).to_pylist()) + "}"
         found = self.conn.execute(
-            sql.SQL(
-                "SELECT encode(uuid_send(_elt_row_hash), 'hex') FROM {} WHERE _elt_row_hash = ANY(%s::uuid[])"
-            ).format(table_ident(self.target)),
+            sql.SQL("SELECT uuid_send(_elt_row_hash) FROM {} WHERE _elt_row_hash = ANY(%s::uuid[])").format(
+                table_ident(self.target)
+            ),
             (literal,),
         ).fetchall()
-        return pa.array([row[0] for row in found], pa.string())
+        return pa.array([row[0] for row in found], HASH_TYPE)
 
     def _load_batch(self, source: str, prepared: Prepared) -> int:
         rows = prepared.rows

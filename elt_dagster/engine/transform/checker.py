@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from elt_dagster.engine.config import ColumnRules
 from elt_dagster.engine.staging import StagingWriter
-from elt_dagster.engine.transform.validate import check_batch
+from elt_dagster.engine.transform.validate import check_batch, with_hex_hashes
 
 
 @dataclass
@@ -52,7 +52,7 @@ class BatchChecker:
             self.tally.valid += checked.rows.num_rows
             room = self.keep_rows - len(self.tally.first_rows)
             if room > 0:
-                self.tally.first_rows += checked.rows.slice(0, room).to_pylist()
+                self.tally.first_rows += with_hex_hashes(checked.rows.slice(0, room)).to_pylist()
             yield checked.rows
 
     def count(self, batches: Iterable[tuple[pa.Table, int]]) -> None:

@@ -14,7 +14,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from elt_dagster.engine.json_text import json_text
-from elt_dagster.engine.transform.arrays import Standardized, clean_text, failed_mask, keep_where, no_failures
+from elt_dagster.engine.transform.arrays import (
+    Standardized,
+    clean_text,
+    failed_mask,
+    keep_where,
+    no_failures,
+    starts_printable,
+    value_bytes,
+)
 from elt_dagster.engine.transform.temporal import standardize_date, standardize_timestamp
 
 TRUE_WORDS = ["true", "t", "yes", "y", "1", "on"]
@@ -124,17 +132,44 @@ def standardize_float(values: pa.Array) -> Standardized:
     return pc.cast(numbers, pa.string()), no_failures(values)
 
 
+_TRAILING_ZEROS = r"^(-?(?:0|[1-9]\d*))(?:\.0+|(\.\d*[1-9])0+)$"
+"""A decimal that is canonical but for zeros after the point (`12.50`, `3.0`): its canonical part, `\1\2`."""
+
+
 def standardize_decimal(values: pa.Array) -> Standardized:
     """Values already in canonical form pass as they are; only the others are normalised."""
-    canonical = pc.fill_null(pc.match_substring_regex(values, _CANONICAL_DECIMAL), True)
-    todo = pc.invert(canonical)
+    return _canonical_or(values, _decimal_not_canonical)
+
+
+def _decimal_not_canonical(values: pa.Array) -> Standardized:
+    """Most only have zeros to drop after the point (`12.50`); the rest go the slow, forgiving way, which gives
+    the same text for a value with or without those zeros."""
+    return _canonical_or(pc.replace_substring_regex(values, _TRAILING_ZEROS, r"\1\2"), _decimal_slow)
+
+
+def _canonical_or(values: pa.Array, normalise: Callable[[pa.Array], Standardized]) -> Standardized:
+    """`values` that are canonical decimal text as they are; the others `normalise`d."""
+    todo = pc.invert(pc.fill_null(pc.match_substring_regex(values, _CANONICAL_DECIMAL), True))
     if not pc.any(todo).as_py():
         return values, no_failures(values)
-    text, failed = _decimal_slow(pc.filter(values, todo))
+    text, failed = normalise(pc.filter(values, todo))
     return pc.replace_with_mask(values, todo, text), pc.replace_with_mask(no_failures(values), todo, failed)
 
 
+def _as_usually_written(words: list[str]) -> pa.Array:
+    return pa.array([spelling for word in words for spelling in (word, word.capitalize(), word.upper())])
+
+
+_USUAL_TRUE, _USUAL_FALSE = _as_usually_written(TRUE_WORDS), _as_usually_written(FALSE_WORDS)
+
+
 def standardize_boolean(values: pa.Array) -> Standardized:
+    usual = _usual_booleans(values)
+    return usual if usual is not None else _boolean_slow(values)
+
+
+def _boolean_slow(values: pa.Array) -> Standardized:
+    """Booleans in any case, with spaces around: the fast path's fallback."""
     values = clean_text(values)
     lowered = pc.utf8_lower(values)
     is_true = pc.is_in(lowered, value_set=pa.array(TRUE_WORDS))
@@ -142,6 +177,16 @@ def standardize_boolean(values: pa.Array) -> Standardized:
     ok = pc.or_(is_true, is_false)
     canonical = pc.if_else(is_true, "t", pc.if_else(is_false, "f", pa.nulls(len(values), pa.string())))
     return canonical, failed_mask(values, ok)
+
+
+def _usual_booleans(values: pa.Array) -> Standardized | None:
+    """Booleans when every value is one of the words as usually written (`true`, `False`, `1`, `NO`): found as
+    they are, without trimming and lower-casing every value. None when one is written otherwise."""
+    is_true = pc.is_in(values, value_set=_USUAL_TRUE)
+    is_false = pc.is_in(values, value_set=_USUAL_FALSE)
+    if pc.sum(is_true).as_py() + pc.sum(is_false).as_py() != len(values) - values.null_count:
+        return None
+    return pc.if_else(pc.if_else(pc.is_valid(values), is_true, None), "t", "f"), no_failures(values)
 
 
 def _no_constants(name: str) -> None:
@@ -172,9 +217,12 @@ def standardize_json(values: pa.Array) -> Standardized:
 def standardize_string(values: pa.Array) -> Standardized:
     """Text as it is, but whitespace-only text is NULL (as every empty value); a NUL character fails (PostgreSQL
     text cannot hold it)."""
-    blank = pc.fill_null(pc.or_(pc.utf8_is_space(values), pc.equal(values, "")), False)
-    if pc.any(blank).as_py():
-        values = pc.if_else(blank, pa.nulls(len(values), pa.string()), values)
+    if values.type != pa.string() or not starts_printable(values):  # else no value can be blank
+        blank = pc.fill_null(pc.or_(pc.utf8_is_space(values), pc.equal(values, "")), False)
+        if pc.any(blank).as_py():
+            values = pc.if_else(blank, pa.nulls(len(values), pa.string()), values)
+    if values.type == pa.string() and b"\x00" not in value_bytes(values):
+        return values, no_failures(values)
     return values, pc.fill_null(pc.match_substring(values, "\x00"), False)
 
 

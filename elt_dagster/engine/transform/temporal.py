@@ -34,6 +34,8 @@ def standardize_timestamp(values: pa.Array, with_zone: bool = False) -> Standard
         parsed = pc.cast(values, pa.timestamp("us", "UTC") if with_zone else pa.timestamp("us"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return _from_year_one(*timestamp_slow(values, with_zone))
+    if _none_before(parsed, _YEAR_ONE_MICROS, pa.int64()):
+        return as_text(parsed), no_failures(values)
     return _from_year_one(as_text(parsed), no_failures(values))
 
 
@@ -43,7 +45,22 @@ def standardize_date(values: pa.Array) -> Standardized:
         parsed = pc.cast(values, pa.date32())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return _from_year_one(*date_slow(values))
+    if _none_before(parsed, _YEAR_ONE_DAYS, pa.int32()):
+        return pc.cast(parsed, pa.string()), no_failures(values)
     return _from_year_one(pc.cast(parsed, pa.string()), no_failures(values))
+
+
+_YEAR_ONE_MICROS = -62_135_596_800_000_000
+"""0001-01-01 00:00:00 in microseconds since 1970."""
+_YEAR_ONE_DAYS = -719_162
+"""0001-01-01 in days since 1970."""
+
+
+def _none_before(parsed: pa.Array, first: int, as_type: pa.DataType) -> bool:
+    """Whether no parsed value is before `first` (in `as_type` units): then `_from_year_one`'s regex has nothing
+    to find."""
+    earliest = pc.min(pc.cast(parsed, as_type)).as_py()
+    return earliest is None or earliest >= first
 
 
 def _from_year_one(text: pa.Array, failed: pa.Array) -> Standardized:

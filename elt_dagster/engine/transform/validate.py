@@ -15,11 +15,14 @@ import xxhash
 
 from elt_dagster.engine.config import ColumnRules, LoadedConfig
 from elt_dagster.engine.staging import SOURCE_COLUMN, SOURCE_ROW_COLUMN
+from elt_dagster.engine.transform.arrays import value_bytes
 from elt_dagster.engine.transform.rules import Check, rule_checks
 from elt_dagster.engine.transform.standardize import STANDARDIZERS, TYPE_DESCRIPTIONS
 from elt_dagster.engine.transform.temporal import standardize_with_format
 
 HASH_COLUMN = "_elt_row_hash"
+HASH_TYPE = pa.binary(16)
+"""The row hash's Arrow type: XXH3-128's 16 bytes, big-endian, which are also PostgreSQL's binary `uuid`."""
 
 
 @dataclass
@@ -37,7 +40,7 @@ def pipeline_column_types(loaded: LoadedConfig, columns: list[str]) -> dict[str,
     return {name: declared.get(name, "string") for name in columns}
 
 
-_ESCAPES = (("\x1b", "\x1b0"), ("\x1f", "\x1b1"), ("\x1e", "\x1b2"))  # the escape character first
+_ESCAPES = ((b"\x1b", b"\x1b0"), (b"\x1f", b"\x1b1"), (b"\x1e", b"\x1b2"))  # the escape character first
 
 
 def _escaped(values: pa.Array) -> pa.Array:
@@ -46,26 +49,20 @@ def _escaped(values: pa.Array) -> pa.Array:
     if not _holds_separators(values):
         return values
     for raw, escape in _ESCAPES:
-        values = pc.replace_substring(values, raw, escape)
+        values = pc.replace_substring(values, raw.decode(), escape.decode())
     return values
 
 
-_SEPARATOR_BYTES = np.zeros(256, dtype=bool)
-_SEPARATOR_BYTES[[0x1B, 0x1E, 0x1F]] = True
-
-
 def _holds_separators(values: pa.Array) -> bool:
-    """Whether any value holds a separator or escape byte: a scan of the data buffer (a regex costs ten times more)."""
-    if not len(values) or values.buffers()[2] is None:
-        return False
-    offsets = np.frombuffer(values.buffers()[1], np.int32)[values.offset : values.offset + len(values) + 1]
-    data = np.frombuffer(values.buffers()[2], np.uint8)[int(offsets[0]) : int(offsets[-1])]
-    return bool(_SEPARATOR_BYTES[data].any())
+    """Whether any value holds a separator or escape byte: a byte search of the data buffer (memchr, ~15 times
+    faster than a numpy lookup per byte, 150 times faster than a regex)."""
+    data = value_bytes(values)
+    return any(separator in data for separator, _ in _ESCAPES)
 
 
 def _escaped_name(name: str) -> str:
     for raw, escape in _ESCAPES:
-        name = name.replace(raw, escape)
+        name = name.replace(raw.decode(), escape.decode())
     return name
 
 
@@ -95,12 +92,26 @@ def row_hash_inputs(columns: dict[str, pa.Array], text_columns: set[str] | None 
 
 
 def row_hashes(columns: dict[str, pa.Array], text_columns: set[str] | None = None) -> pa.Array:
-    """128-bit XXH3 of each row's `row_hash_inputs`, as 32 hex characters."""
+    """128-bit XXH3 of each row's `row_hash_inputs`, as `HASH_TYPE` (16 bytes; `hashes_as_hex` for text)."""
     joined = row_hash_inputs(columns, text_columns)
     digest = xxhash.xxh3_128_digest
-    hex_text = b"".join([digest(value) for value in joined.to_pylist()]).hex().encode()
+    # to_pylist and a list comprehension: faster than memoryview slices of the data buffer, or map()
+    digests = b"".join([digest(value) for value in joined.to_pylist()])
+    return pa.FixedSizeBinaryArray.from_buffers(HASH_TYPE, len(joined), [None, pa.py_buffer(digests)])
+
+
+def hashes_as_hex(hashes: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Row hashes as 32 lowercase hex characters (xxhash's hexdigest): how CSV, SQL literals and people see them."""
+    array = hashes.combine_chunks() if isinstance(hashes, pa.ChunkedArray) else hashes
+    hex_text = array.buffers()[1].slice(16 * array.offset, 16 * len(array)).to_pybytes().hex().encode()
     offsets = np.arange(0, len(hex_text) + 1, 32, dtype=np.int32)
-    return pa.StringArray.from_buffers(len(joined), pa.py_buffer(offsets.tobytes()), pa.py_buffer(hex_text))
+    return pa.StringArray.from_buffers(len(array), pa.py_buffer(offsets.tobytes()), pa.py_buffer(hex_text))
+
+
+def with_hex_hashes(rows: pa.Table) -> pa.Table:
+    """`rows` with the hash column (if any) as hex text: for CSV, which PostgreSQL reads as `uuid`, and people."""
+    at = rows.schema.get_field_index(HASH_COLUMN)
+    return rows if at < 0 else rows.set_column(at, HASH_COLUMN, hashes_as_hex(rows.column(at)))
 
 
 def check_batch(
@@ -120,7 +131,7 @@ def check_batch(
         keep = pc.invert(reject_mask)
         canonical = {n: pc.filter(v, keep) for n, v in canonical.items()}
     text_columns = {name for name, type_name in types.items() if type_name == "string"}
-    hashes = row_hashes(canonical, text_columns) if canonical else pa.array([], pa.string())
+    hashes = row_hashes(canonical, text_columns) if canonical else pa.array([], HASH_TYPE)
     rows = pa.table({**canonical, HASH_COLUMN: hashes})
     return CheckedBatch(rows=rows, rejects=rejects, rows_in=batch.num_rows)
 
@@ -175,7 +186,7 @@ def _standardize_batch(
 
 def _all_null(values: list[pa.Array]) -> pa.Array | None:
     """True where every value of a row is null; None when no row is."""
-    if not values:
+    if not values or any(column.null_count == 0 for column in values):  # the usual case, known without a scan
         return None
     mask = pc.is_null(values[0])
     for column in values[1:]:

@@ -10,11 +10,12 @@ import pyarrow as pa
 import pytest
 from psycopg import sql
 
-from elt_dagster.engine.load.binary import copy_data, hex_to_uuid_bytes
+from elt_dagster.engine.load import binary as binary_module
+from elt_dagster.engine.load.binary import copy_data
 from elt_dagster.engine.load.copy import CopyData, copy_rows, to_csv
 from elt_dagster.engine.load.tables import PG_TYPES
 from elt_dagster.engine.run import run_pipeline
-from elt_dagster.engine.transform.validate import HASH_COLUMN, check_batch
+from elt_dagster.engine.transform.validate import HASH_COLUMN, check_batch, hashes_as_hex, with_hex_hashes
 from elt_dagster_tests.conftest import fetch, write
 
 TYPES = {
@@ -73,7 +74,7 @@ def test_every_type_stores_the_same_through_binary_and_csv(database_url: str) ->
     assert binary.binary
     with psycopg.connect(database_url) as conn:
         through_binary = stored(conn, TYPES, binary, rows.column_names)
-        through_csv = stored(conn, TYPES, CopyData(to_csv(rows)), rows.column_names)
+        through_csv = stored(conn, TYPES, CopyData((to_csv(with_hex_hashes(rows)),)), rows.column_names)
     assert through_binary == through_csv
 
 
@@ -93,16 +94,36 @@ def test_decimals_keep_their_digits_and_scale_either_way(
     assert data.binary is binary
     with psycopg.connect(database_url) as conn:
         through = stored(conn, {"d": "decimal"}, data, rows.column_names)
-        through_csv = stored(conn, {"d": "decimal"}, CopyData(to_csv(rows)), rows.column_names)
+        through_csv = stored(conn, {"d": "decimal"}, CopyData((to_csv(with_hex_hashes(rows)),)), rows.column_names)
     assert through == through_csv
     assert [text.strip("()").split(",")[0] for (text,) in through][:2] == [decimals[0], "12.5" if binary else "1"]
 
 
-def test_hex_hashes_become_their_16_bytes() -> None:
-    hashes = pa.array(["000102030405060708090a0b0c0d0eff", "ffffffffffffffffffffffffffffffff"]).slice(1)
-    assert hex_to_uuid_bytes(hashes).to_pylist() == [b"\xff" * 16]
-    full = pa.array(["000102030405060708090a0b0c0d0eff"])
-    assert hex_to_uuid_bytes(full).to_pylist() == [bytes(range(15)) + b"\xff"]
+@pytest.mark.parametrize(
+    "decimals",
+    [
+        ["12.5", "-0.001", "100000", "0", "-99999999.99999999", "0.0001", "7", "-12345678901234.5678"],
+        ["123456789012345678", "-1", "0.5"],  # 18 digits: the most the arithmetic takes
+        [f"{n // 1000}.{n % 1000:03d}".rstrip("0").rstrip(".") for n in range(-5000, 5000, 7)],
+    ],
+    ids=["mixed scales", "widest", "many"],
+)
+def test_decimal_digits_by_arithmetic_are_those_read_digit_by_digit(
+    decimals: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = canonical({"d": decimals})
+    by_arithmetic = copy_data(rows, TYPES)
+    monkeypatch.setattr(binary_module, "_INT64_DIGITS", 0)  # every batch read digit by digit
+    by_position = copy_data(rows, TYPES)
+    assert by_arithmetic.binary and by_position.binary
+    assert by_arithmetic.parts == by_position.parts
+
+
+def test_16_byte_hashes_as_hex_text() -> None:
+    hashes = pa.array([bytes(range(15)) + b"\xff", b"\xff" * 16], pa.binary(16))
+    assert hashes_as_hex(hashes.slice(1)).to_pylist() == ["f" * 32]
+    assert hashes_as_hex(hashes).to_pylist() == ["000102030405060708090a0b0c0d0eff", "f" * 32]
+    assert hashes_as_hex(pa.chunked_array([hashes.slice(1), hashes.slice(0, 1)])).to_pylist()[1].startswith("0001")
 
 
 def test_values_the_table_s_type_can_t_take_and_unknown_types_go_as_csv() -> None:

@@ -18,11 +18,20 @@ def test_hash_set_membership_including_shared_high_words() -> None:
     assert HashSet(np.array([], np.uint64), np.array([], np.uint64)).contains(probe).tolist() == [False] * 7
 
 
-def test_hash_words_reads_hex_as_two_big_endian_words() -> None:
-    words = hash_words(pa.array(["00000000000000010000000000000002", "ffffffffffffffff0000000000000000"]))
+def test_hash_words_reads_16_bytes_as_two_big_endian_words() -> None:
+    raw = [bytes(16), bytes.fromhex("00000000000000010000000000000002"), b"\xff" * 8 + bytes(8)]
+    words = hash_words(pa.array(raw, pa.binary(16)).slice(1))
     assert words.tolist() == [[1, 2], [2**64 - 1, 0]]
 
 
 def test_first_occurrences_keeps_order_and_first_of_each() -> None:
     rows = pa.table({"v": ["a", "b", "c", "d"], HASH_COLUMN: ["h1", "h2", "h1", "h3"]})
     assert first_occurrences(rows).column("v").to_pylist() == ["a", "b", "d"]
+
+
+def test_first_occurrences_of_16_byte_hashes_even_sharing_high_words() -> None:
+    raw = [bytes(8) + b"a" * 8, bytes(8) + b"b" * 8, bytes(8) + b"a" * 8, b"\xff" * 16]
+    rows = pa.table({"v": ["a", "b", "c", "d"], HASH_COLUMN: pa.array(raw, pa.binary(16))})
+    assert first_occurrences(rows).column("v").to_pylist() == ["a", "b", "d"]
+    distinct = pa.table({"v": ["a", "b"], HASH_COLUMN: pa.array(raw[:2], pa.binary(16))})
+    assert first_occurrences(distinct) is distinct

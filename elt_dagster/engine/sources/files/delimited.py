@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,19 +86,25 @@ def _arrow_options(
 
 
 def _rebatched(reader: Iterator[pa.RecordBatch]) -> Iterator[pa.Table]:
-    """pyarrow's blocks regrouped into tables of BATCH_ROWS rows (the last one shorter)."""
+    """pyarrow's blocks regrouped into tables of BATCH_ROWS rows (the last one shorter).
+
+    The rows past the last whole batch wait for the next blocks: short batches cost their fixed per-batch work
+    (tens of compute calls, a COPY) for few rows.
+    """
     pending: list[pa.RecordBatch] = []
-    for batch in itertools.chain(reader, [None]):  # None: the end, flush what is pending
-        if batch is not None:
-            pending.append(batch)
-            if sum(b.num_rows for b in pending) < BATCH_ROWS:
-                continue
-        if not pending:
-            break
+    rows = 0
+    for batch in reader:
+        pending.append(batch)
+        rows += batch.num_rows
+        if rows < BATCH_ROWS:
+            continue
         table = pa.Table.from_batches(pending).combine_chunks()
-        pending = []
-        for offset in range(0, table.num_rows, BATCH_ROWS):
+        whole = rows - rows % BATCH_ROWS
+        for offset in range(0, whole, BATCH_ROWS):
             yield table.slice(offset, BATCH_ROWS)
+        pending, rows = table.slice(whole).to_batches(), rows - whole
+    if rows:
+        yield pa.Table.from_batches(pending).combine_chunks()
 
 
 def iter_delimited(path: Path, *, delimiter: str | None, encoding: str) -> Iterator[RawBatch]:
