@@ -190,3 +190,18 @@ def test_a_rule_widened_in_the_yaml_recovers_its_rows(
     assert fetch(database_url, f'SELECT id FROM "{db_schema}".items ORDER BY id') == [(1,), (2,)]
     reason = fetch(database_url, f'SELECT reason FROM "{db_schema}".items__rejected')[0][0]
     assert "'lost' is not one of open, paid, shipped" in reason
+
+
+def test_the_quarantine_summary_counts_in_one_scan_and_keeps_the_most_frequent(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    write(tmp_path / "data" / "a.csv", "id,name\nx,a\nx,b\ny,c\n1,d\n1,e,extra\n")
+    config = _pipeline(make_pipeline)
+    report = run_pipeline(config)
+    _quarantine(database_url, db_schema, [({"id": "z", "name": "f"}, "name", "old")])
+    with psycopg.connect(database_url) as conn:
+        summary = quarantine_summary(conn, config.config.target, report.run_id, limit=2)
+    assert (summary.total, summary.added_by_run) == (5, 4)
+    assert summary.by_column == [("id", 3), (WHOLE_RECORD, 1)]  # `name` (1) is past the limit
+    assert summary.by_reason[0] == ("column 'id': 'x' is not an integer (32-bit)", 2) and len(summary.by_reason) == 2
+    assert len(summary.latest) == 2 and summary.latest[0][:3] == ('{"id": "z", "name": "f"}', "name", "old")

@@ -89,14 +89,20 @@ def quarantine_summary(conn: psycopg.Connection, target: Target, run_id: str, li
     table = table_ident(target, REJECTED_SUFFIX)
     if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table.as_string(conn),)).fetchone()[0]:
         return QuarantineSummary()
-    total, added = conn.execute(
-        sql.SQL("SELECT count(*), count(*) FILTER (WHERE run_id = %s) FROM {}").format(table), (run_id,)
-    ).fetchone()
-    grouped = "SELECT coalesce({}, %s), count(*) FROM {} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT %s"
-    by_column = conn.execute(
-        sql.SQL(grouped).format(sql.Identifier("column_name"), table), (WHOLE_RECORD, limit)
+    # one scan: the total (and this run's share), and the counts by column and by reason, as grouping sets
+    groups = conn.execute(
+        sql.SQL(
+            "SELECT level, name, reason, n, added FROM (SELECT grouping(column_name, reason) AS level, "
+            "coalesce(column_name, %s) AS name, reason, count(*) AS n, count(*) FILTER (WHERE run_id = %s) AS added, "
+            "row_number() OVER (PARTITION BY grouping(column_name, reason) ORDER BY count(*) DESC, "
+            "coalesce(column_name, %s), reason) AS place FROM {} GROUP BY GROUPING SETS ((column_name), (reason), ())) g "
+            "WHERE place <= %s ORDER BY level, place"
+        ).format(table),
+        (WHOLE_RECORD, run_id, WHOLE_RECORD, limit),
     ).fetchall()
-    by_reason = conn.execute(sql.SQL(grouped).format(sql.Identifier("reason"), table), ("", limit)).fetchall()
+    total, added = next(((n, run) for level, _, _, n, run in groups if level == 3), (0, 0))
+    by_column = [(column, n) for level, column, _, n, _ in groups if level == 1]
+    by_reason = [(reason, n) for level, _, reason, n, _ in groups if level == 2]
     latest = conn.execute(
         sql.SQL(
             "SELECT raw_record::text, coalesce(column_name, %s), reason, source, source_row, run_id FROM {} "
