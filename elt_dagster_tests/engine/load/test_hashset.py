@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
+import psycopg
 import pyarrow as pa
 
+from elt_dagster.engine.config import Target
 from elt_dagster.engine.load.hashset import HashSet, first_occurrences, hash_words
 from elt_dagster.engine.transform.validate import HASH_COLUMN
 
@@ -35,3 +39,18 @@ def test_first_occurrences_of_16_byte_hashes_even_sharing_high_words() -> None:
     assert first_occurrences(rows).column("v").to_pylist() == ["a", "b", "d"]
     distinct = pa.table({"v": ["a", "b"], HASH_COLUMN: pa.array(raw[:2], pa.binary(16))})
     assert first_occurrences(distinct) is distinct
+
+
+def test_hash_set_fetch_reads_every_stored_hash(database_url: str, db_schema: str) -> None:
+    stored = [bytes.fromhex("00000000000000050000000000000001"), b"\xff" * 16, bytes(8) + b"\x07" * 8]
+    target = Target(table="hashes", db_schema=db_schema)
+    with psycopg.connect(database_url) as conn:
+        conn.execute(f'CREATE SCHEMA "{db_schema}"')
+        conn.execute(f'CREATE TABLE "{db_schema}".hashes (_elt_row_hash uuid NOT NULL)')
+        assert len(HashSet.fetch(conn, target)) == 0  # an empty table aggregates to NULL
+        for raw in stored:
+            conn.execute(f'INSERT INTO "{db_schema}".hashes VALUES (%s)', (uuid.UUID(bytes=raw),))
+        hashes = HashSet.fetch(conn, target)
+    probe = hash_words(pa.array([*stored, bytes(16)], pa.binary(16)))
+    assert len(hashes) == 3
+    assert hashes.contains(probe).tolist() == [True, True, True, False]
