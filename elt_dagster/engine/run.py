@@ -283,6 +283,6 @@ class SourceCopy:
         self.inserted = 0
 
     def __call__(self, batches: Any) -> None:
-        prepared = (self.loader.prepare(rows) for rows in self.checker.valid_rows(batches))
+        prepared = (self.loader.prepare(rows, self.label) for rows in self.checker.valid_rows(batches))
         with self.conn.transaction():
             self.inserted = self.loader.load_file(self.label, prefetch(prepared))

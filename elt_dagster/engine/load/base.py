@@ -20,8 +20,8 @@ class Prepared:
 
 
 class Loader(Protocol):
-    def prepare(self, rows: pa.Table) -> Prepared:
-        """Work done in the producer thread, away from the database: dedup, filtering, encoding."""
+    def prepare(self, rows: pa.Table, source: str) -> Prepared:
+        """Work done in the producer thread, away from the database: dedup, filtering, encoding (rows of `source`)."""
 
     def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
         """Load one file's batches (with `_elt_source` = `source`); returns the rows inserted."""

@@ -38,7 +38,7 @@ class MergeLoader:
         if created:  # nobody else sees the table yet: its indexes are built once, after the rows are in
             drop_indexes(conn, target)
 
-    def prepare(self, rows: pa.Table) -> Prepared:
+    def prepare(self, rows: pa.Table, source: str) -> Prepared:
         return Prepared(rows, copy_data(rows.select(self.names), self.types) if rows.num_rows else None)
 
     def load_file(self, source: str, batches: Iterable[Prepared]) -> int:

@@ -339,9 +339,7 @@ def test_a_load_into_an_existing_table_never_blocks_its_readers(
     run_pipeline(config)
     write_orders(tmp_path / "data" / "b.csv", sample_rows(incoming, start=before - 10))
     counted: list[int] = []
-    loader_class = {"merge": load_module.MergeLoader, "hashset": load_module.StagedAppendLoader}.get(
-        strategy, load_module.AppendLoader
-    )
+    loader_class = load_module.MergeLoader if strategy == "merge" else load_module.AppendLoader
     original = loader_class.load_file
 
     def load_then_read(self, source, batches):
@@ -372,6 +370,27 @@ def test_rows_repeated_across_files_into_an_existing_table_load_once(
     assert (result.inserted, result.duplicates) == (499 - 5, 3 + 103)
     assert fetch(database_url, f'SELECT count(*), count(DISTINCT _elt_row_hash) FROM "{db_schema}".orders') == [
         (499, 499)
+    ]
+
+
+def test_rows_repeated_across_batches_of_one_file_into_an_existing_table_load_once(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches are copied straight into the table: a batch repeating rows of an earlier one hits the unique index
+    and goes through the staging table instead, inserting only its new rows."""
+    from elt_dagster.engine.sources.files import delimited
+
+    write_orders(tmp_path / "data" / "a.csv", sample_rows(50))
+    config = make_pipeline(ORDERS)
+    run_pipeline(config)
+    monkeypatch.setattr(delimited, "BATCH_ROWS", 30)
+    # rows 41..140, then 101..140 again: the last batches repeat rows of the earlier ones
+    write_orders(tmp_path / "data" / "b.csv", sample_rows(100, start=41) + sample_rows(40, start=101))
+    result = run_pipeline(config)
+    assert result.strategy == "hashset"
+    assert (result.inserted, result.duplicates) == (90, 10 + 40)
+    assert fetch(database_url, f'SELECT count(*), count(DISTINCT _elt_row_hash) FROM "{db_schema}".orders') == [
+        (140, 140)
     ]
 
 
