@@ -35,13 +35,25 @@ class CopyData:
     binary: bool = False
 
 
-def copy_rows(conn: psycopg.Connection, table: sql.Composable, names: list[str], chunks: Iterable[CopyData]) -> None:
-    """COPY each of `chunks` into `names` of `table` (one COPY each: a binary chunk is a whole COPY stream)."""
+def copy_rows(
+    conn: psycopg.Connection,
+    table: sql.Composable,
+    names: list[str],
+    chunks: Iterable[CopyData],
+    freeze: bool = False,
+) -> None:
+    """COPY each of `chunks` into `names` of `table` (one COPY each: a binary chunk is a whole COPY stream).
+
+    `freeze`: the rows are written frozen (the table was created or truncated in this subtransaction), so no later
+    reader has to set their hint bits, page by page, on its first scan.
+    """
     for chunk in chunks:
         if not any(chunk.parts):
             continue
-        form = sql.SQL("binary" if chunk.binary else "csv")
-        query = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(table, names_sql(names), form)
+        options = sql.SQL("FORMAT binary" if chunk.binary else "FORMAT csv")
+        if freeze:
+            options = sql.SQL("{}, FREEZE").format(options)
+        query = sql.SQL("COPY {} ({}) FROM STDIN ({})").format(table, names_sql(names), options)
         with conn.cursor() as cur, cur.copy(query) as copy:
             for part in chunk.parts:
                 copy.write(part)

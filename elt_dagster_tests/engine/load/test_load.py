@@ -373,6 +373,19 @@ def test_rows_repeated_across_files_into_an_existing_table_load_once(
     ]
 
 
+def test_a_first_load_writes_its_rows_frozen(tmp_path: Path, make_pipeline, database_url: str, db_schema: str) -> None:
+    """COPY FREEZE into the table the run created: the first scan after the commit has no hint bits to set, so it
+    dirties no page (without it, every page of a fresh load is written again after its first reader)."""
+    write_orders(tmp_path / "data" / "a.csv", sample_rows(2000))
+    run_pipeline(make_pipeline(ORDERS))
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")  # the pages written out and clean: a hint bit set now would dirty one again
+        plan = conn.execute(f'EXPLAIN (ANALYZE, BUFFERS) SELECT count(*) FROM "{db_schema}".orders').fetchall()
+    lines = [line for (line,) in plan]
+    scan = next(lines[at + 1] for at, line in enumerate(lines) if "Seq Scan on orders" in line)
+    assert "Buffers: shared hit" in scan and "dirtied" not in scan, "\n".join(lines)
+
+
 def test_rows_repeated_across_batches_of_one_file_into_an_existing_table_load_once(
     tmp_path: Path, make_pipeline, database_url: str, db_schema: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
