@@ -7,6 +7,7 @@ definitions' metadata.
 """
 
 import logging
+import os
 from pathlib import Path
 
 from dagster import Definitions, definitions
@@ -51,5 +52,19 @@ def build_definitions(folder: Path | None = None) -> Definitions:
 
 @definitions
 def defs() -> Definitions:
-    """The code location of `dagster dev` / `dagster job execute -m elt_dagster`: built when Dagster loads it."""
-    return build_definitions()
+    """The code location of `dagster dev` / `dagster job execute -m elt_dagster`: built when Dagster loads it.
+
+    Dagster loads it several times per command (six for `dagster job execute`); while no config file and no
+    environment variable changed, the definitions built first are returned again.
+    """
+    folder = config_dir().resolve()
+    configs = discover_configs(folder) if folder.is_dir() else []
+    stamps = tuple((str(path), path.stat().st_mtime_ns, path.stat().st_size) for path in configs)
+    key = (str(folder), stamps, tuple(sorted(os.environ.items())))
+    if key not in _BUILT:
+        _BUILT.clear()
+        _BUILT[key] = build_definitions(folder)
+    return _BUILT[key]
+
+
+_BUILT: dict[tuple, Definitions] = {}

@@ -238,3 +238,21 @@ def test_a_load_that_lost_its_connection_runs_its_step_again(
         retried = instance.all_logs(result.run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY)
     assert result.success and len(attempts) == 2 and len(retried) == 1
     assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".orders') == [(2,)]
+
+
+def test_the_code_location_is_built_once_until_a_config_or_the_environment_changes(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dagster loads `defs` several times per command: the same definitions come back while nothing changed."""
+    from elt_dagster import definitions
+
+    monkeypatch.setenv("ELT_CONFIG_DIR", str(config_dir))
+    first = definitions.defs()
+    assert definitions.defs() is first
+    assert first.resolve_job_def("shop_elt") is not None
+    yaml = config_dir / "shop.yaml"
+    yaml.write_text(yaml.read_text().replace("name: shop", "name: shop2"))
+    renamed = definitions.defs()
+    assert renamed is not first and renamed.resolve_job_def("shop2_elt") is not None
+    monkeypatch.setenv("ELT_SOME_SETTING", "changed")
+    assert definitions.defs() is not renamed
