@@ -14,12 +14,17 @@ import psycopg
 def add_to_row_count(
     conn: psycopg.Connection, table_name: str, added: int, count_table: Callable[[], int], created: bool = False
 ) -> int:
-    """Keep the table's row count without counting it each run; `count_table()` gives the first value, and the
-    value of a table this run `created` (a counter left by a table of that name that was dropped is stale)."""
+    """Keep the table's row count without counting it each run; `count_table()` gives the first value. A table this
+    run `created` holds just the rows it `added` (a counter left by a dropped table of that name is stale)."""
     row = conn.execute(
         "SELECT row_count FROM elt.table_row_counts WHERE table_name = %s FOR UPDATE", (table_name,)
     ).fetchone()
-    total = count_table() if row is None or created else row[0] + added
+    if row is None and not created:
+        return _store(conn, table_name, count_table())
+    return _store(conn, table_name, added if created else row[0] + added)
+
+
+def _store(conn: psycopg.Connection, table_name: str, total: int) -> int:
     conn.execute(
         "INSERT INTO elt.table_row_counts (table_name, row_count) VALUES (%s, %s) "
         "ON CONFLICT (table_name) DO UPDATE SET row_count = EXCLUDED.row_count, updated_at = now()",
