@@ -7,7 +7,7 @@ messages and connection strings.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -73,28 +73,6 @@ def redact_url(url: str, extra_names: Iterable[str] = (), *, drop: bool = False)
     return f"{scheme}://{netloc}{path}{question if query else ''}{query}{hash_}{fragment}"
 
 
-def redact_mapping(value: Any, *, under_auth: bool = False, under_headers: bool = False) -> Any:
-    """A copy of nested dicts/lists with secret values masked (`${VAR}` references stay as written).
-
-    Masked: values of secret-looking keys, every value under `auth:` but its type/in/name/username, every
-    header but a few harmless ones; strings are also passed through `redact_text` for URLs with passwords.
-    """
-    if isinstance(value, Mapping):
-        masked = {}
-        for key, item in value.items():
-            name = str(key)
-            if _is_secret_key(name, under_auth, under_headers) and not isinstance(item, (Mapping, list)):
-                masked[key] = item if _is_env_reference(item) else MASK
-            else:
-                masked[key] = redact_mapping(
-                    item, under_auth=under_auth or name == "auth", under_headers=name == "headers"
-                )
-        return masked
-    if isinstance(value, list):
-        return [redact_mapping(item, under_auth=under_auth) for item in value]
-    return redact_text(value) if isinstance(value, str) else value
-
-
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     """Free text (an error message, a log line) with the given secret values, raw or URL-encoded, and the
     passwords inside URLs and secret URL query parameters masked."""
@@ -117,7 +95,9 @@ def _forms(secrets: Iterable[str]) -> set[str]:
 def redact_yaml(text: str) -> str:
     """YAML text with secret values replaced by '***', everything else (comments, layout) as written.
 
-    Masked like `redact_mapping`, plus a `${VAR:-default}` whose default could be a secret; `${VAR}` stays.
+    Masked: values of secret-looking keys, every value under `auth:` but its type/in/name/username, every header
+    but a few harmless ones, a `${VAR:-default}` whose default could be a secret (`${VAR}` stays), and (through
+    `redact_text`) passwords in URLs.
     The `schema:` section is left alone (a column named token_count is not a secret).
     """
     try:
