@@ -1,8 +1,8 @@
 """Merge: rows upserted on the primary key, the newest winning, through temporary tables.
 
-All rows are copied into a stage; the winner of each key is picked (the last row, or the latest `order_by`);
-winners identical to the stored row (same hash) are dropped at once through the hash index, so only changed and
-new rows are written: changed ones by one `UPDATE`, new ones by one `INSERT` (into a table this run created, the
+All rows are copied into a stage; the winner of each key is picked (the last row, or the latest `order_by`),
+leaving out the winners identical to a stored row (same hash, one anti-join), so only changed and new rows are
+written: changed ones by one `UPDATE`, new ones by one `INSERT` (into a table this run created, the
 indexes are built once at the end). No `ON CONFLICT` (its speculative
 insertion costs several times a plain write): writers of the table wait for this transaction (`choose_loader`
 locks it), so nothing can slip in between.
@@ -54,9 +54,6 @@ class MergeLoader:
         table = table_ident(self.target)
         self.conn.execute("SET LOCAL work_mem = '256MB'")  # the sorts below in memory, for this transaction only
         self._pick_winners(keys, order, names)
-        self.conn.execute(
-            sql.SQL("DELETE FROM {w} USING {t} WHERE {t}._elt_row_hash = {w}._elt_row_hash").format(w=WINNERS, t=table)
-        )
         self.conn.execute(sql.SQL("ANALYZE {}").format(WINNERS))
         same_key = sql.SQL(" AND ").join(sql.SQL("t.{k} = w.{k}").format(k=sql.Identifier(k)) for k in keys)
         newer = sql.SQL("")
@@ -79,11 +76,25 @@ class MergeLoader:
         return added, updated
 
     def _pick_winners(self, keys: list[str], order: str | None, names: list[str]) -> None:
-        """The winning row of each key into a temporary table: the latest `order_by`, then the last one read."""
+        """The winning row of each key into a temporary table (the latest `order_by`, then the last one read), but
+        the winners identical to a stored row: left out as they are picked, never written and deleted.
+
+        The stage is analysed first: without its size the planner probes the hash index once per row (2.5x the
+        time of one hash anti-join).
+        """
+        self.conn.execute(sql.SQL("ANALYZE {}").format(self.stage))
         newest = sql.SQL("{} DESC NULLS LAST, ").format(sql.Identifier(order)) if order else sql.SQL("")
         self.conn.execute(
             sql.SQL(
-                "CREATE TEMP TABLE {w} ON COMMIT DROP AS SELECT DISTINCT ON ({keys}) {names} FROM {stage} "
-                "ORDER BY {keys}, {newest}_elt_seq DESC"
-            ).format(w=WINNERS, keys=names_sql(keys), names=names_sql(names), stage=self.stage, newest=newest)
+                "CREATE TEMP TABLE {w} ON COMMIT DROP AS SELECT * FROM (SELECT DISTINCT ON ({keys}) {names} "
+                "FROM {stage} ORDER BY {keys}, {newest}_elt_seq DESC) AS s "
+                "WHERE NOT EXISTS (SELECT 1 FROM {t} AS t WHERE t._elt_row_hash = s._elt_row_hash)"
+            ).format(
+                w=WINNERS,
+                keys=names_sql(keys),
+                names=names_sql(names),
+                stage=self.stage,
+                newest=newest,
+                t=table_ident(self.target),
+            )
         )
