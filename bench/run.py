@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -132,7 +133,12 @@ peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if lin
 print(report.inserted, peak_kb)
 """
     env = {**os.environ, "ELT_STATE_DIR": tempfile.mkdtemp(prefix="elt-bench-state-")}
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, env=env, capture_output=True, text=True)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, check=True, env=env, capture_output=True, text=True
+        )
+    finally:
+        shutil.rmtree(env["ELT_STATE_DIR"], ignore_errors=True)
     inserted, max_rss_kb = done.stdout.split()[-2:]
     if int(inserted) <= 0:
         raise RuntimeError(f"the memory run loaded nothing from {folder}")
@@ -163,15 +169,18 @@ def dagster_execute_vs_import(url: str, repeat: int) -> dict:
     hidden.mkdir()
     (hidden / "pandas.py").write_text('raise ImportError("pandas is hidden from (g): the project does not need it")\n')
     as_installed = {**with_pandas, "PYTHONPATH": str(hidden)}
-    job = [str(BIN / "dagster"), "job", "execute", "-m", "elt_dagster", "-j", "orders_elt"]
-    timed(job, as_installed)
-    imports, executes, executes_with_pandas = [], [], []
-    for _ in range(repeat):
-        for env, times in ((as_installed, executes), (with_pandas, executes_with_pandas)):
-            with psycopg.connect(url, autocommit=True) as conn:  # each run reads the sample files again
-                conn.execute("DELETE FROM elt.file_fingerprints WHERE pipeline = 'orders'")
-            times.append(timed(job, env))
-        imports.append(timed([sys.executable, "-c", "import dagster"], as_installed))
+    try:
+        job = [str(BIN / "dagster"), "job", "execute", "-m", "elt_dagster", "-j", "orders_elt"]
+        timed(job, as_installed)
+        imports, executes, executes_with_pandas = [], [], []
+        for _ in range(repeat):
+            for env, times in ((as_installed, executes), (with_pandas, executes_with_pandas)):
+                with psycopg.connect(url, autocommit=True) as conn:  # each run reads the sample files again
+                    conn.execute("DELETE FROM elt.file_fingerprints WHERE pipeline = 'orders'")
+                times.append(timed(job, env))
+            imports.append(timed([sys.executable, "-c", "import dagster"], as_installed))
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
     return {
         "import_dagster": statistics.median(imports),
         "job_execute": statistics.median(executes),
@@ -193,51 +202,55 @@ def main() -> int:
     dup_folder = DATA / f"orders_{rows}_dup"
     generate_with_repeats(dup_folder / "orders_dup.csv", csv_path, rows)
     url = embedded_database_url(DATA / "postgres")
-    os.environ["ELT_STATE_DIR"] = tempfile.mkdtemp(prefix="elt-bench-state-")
-
-    raw = statistics.median(raw_copy(url, csv_path) for _ in range(args.repeat))
-    runs = [pipeline_runs(url, folder, dup_folder, rows) for _ in range(args.repeat)]
-    watched = pipeline_runs(url, folder, dup_folder, rows, watch=True)  # (j): one more pass, with a reader
-    b = statistics.median(r["b"] for r in runs)
-    c = statistics.median(r["c"] for r in runs)
-    d = statistics.median(r["d"] for r in runs)
-    merges = [merge_run(url, folder, csv_path, COLUMNS, rows) for _ in range(args.repeat)]
-    watched_merge = merge_run(url, folder, csv_path, COLUMNS, rows, watch=True)
-    results: dict = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "rows": rows,
-        "seconds": {
-            "a_raw_copy": raw,
-            "b_first_load": b,
-            "c_rerun_unchanged": c,
-            "d_twenty_percent_dups": d,
-            "h_merge_twenty_percent_changed": statistics.median(m["h"] for m in merges),
-        },
-        "reader_longest_wait": {
-            "b": watched["j_b"],
-            "d": watched["j_d"],
-            "h": watched_merge["j_h"],
-        },
-        "strategies": runs[0]["strategies"],
-        "checks": {k: all(r["checks"][k] for r in runs) for k in runs[0]["checks"]},
-    }
-    results["checks"] |= {k: all(m["checks"][k] for m in merges) for k in merges[0]["checks"]}
-    if not args.skip_naive:
-        results["seconds"]["e_naive_pandas_to_sql"] = naive(url, csv_path)
-    results["peak_rss_mb"] = {f"{rows:,} rows": peak_rss_mb(url, folder)}
-    if not args.skip_10m:
-        big = DATA / "orders_10000000"
-        generate(big / "orders.csv", 10_000_000)
-        results["peak_rss_mb"]["10,000,000 rows"] = peak_rss_mb(url, big)
-        big_runs = ten_million(url, big, COLUMNS, raw_copy)
-        results["checks"] |= big_runs.pop("checks")
-        results["reader_longest_wait"]["i"] = big_runs.pop("j_i")
-        results["ten_million"] = big_runs
-    results["dagster"] = dagster_execute_vs_import(url, args.repeat)
-    with psycopg.connect(url, autocommit=True) as conn:  # give the WAL allowance back, and the disk space with it
-        conn.execute("ALTER SYSTEM RESET max_wal_size")
-        conn.execute("SELECT pg_reload_conf()")
-        conn.execute("CHECKPOINT")
+    # every run's staging files (a 10M-row load stages ~1.5 GB) go to a folder removed at the end
+    state = tempfile.mkdtemp(prefix="elt-bench-state-")
+    os.environ["ELT_STATE_DIR"] = state
+    try:
+        raw = statistics.median(raw_copy(url, csv_path) for _ in range(args.repeat))
+        runs = [pipeline_runs(url, folder, dup_folder, rows) for _ in range(args.repeat)]
+        watched = pipeline_runs(url, folder, dup_folder, rows, watch=True)  # (j): one more pass, with a reader
+        b = statistics.median(r["b"] for r in runs)
+        c = statistics.median(r["c"] for r in runs)
+        d = statistics.median(r["d"] for r in runs)
+        merges = [merge_run(url, folder, csv_path, COLUMNS, rows) for _ in range(args.repeat)]
+        watched_merge = merge_run(url, folder, csv_path, COLUMNS, rows, watch=True)
+        results: dict = {
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+            "rows": rows,
+            "seconds": {
+                "a_raw_copy": raw,
+                "b_first_load": b,
+                "c_rerun_unchanged": c,
+                "d_twenty_percent_dups": d,
+                "h_merge_twenty_percent_changed": statistics.median(m["h"] for m in merges),
+            },
+            "reader_longest_wait": {
+                "b": watched["j_b"],
+                "d": watched["j_d"],
+                "h": watched_merge["j_h"],
+            },
+            "strategies": runs[0]["strategies"],
+            "checks": {k: all(r["checks"][k] for r in runs) for k in runs[0]["checks"]},
+        }
+        results["checks"] |= {k: all(m["checks"][k] for m in merges) for k in merges[0]["checks"]}
+        if not args.skip_naive:
+            results["seconds"]["e_naive_pandas_to_sql"] = naive(url, csv_path)
+        results["peak_rss_mb"] = {f"{rows:,} rows": peak_rss_mb(url, folder)}
+        if not args.skip_10m:
+            big = DATA / "orders_10000000"
+            generate(big / "orders.csv", 10_000_000)
+            results["peak_rss_mb"]["10,000,000 rows"] = peak_rss_mb(url, big)
+            big_runs = ten_million(url, big, COLUMNS, raw_copy)
+            results["checks"] |= big_runs.pop("checks")
+            results["reader_longest_wait"]["i"] = big_runs.pop("j_i")
+            results["ten_million"] = big_runs
+        results["dagster"] = dagster_execute_vs_import(url, args.repeat)
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+        with psycopg.connect(url, autocommit=True) as conn:  # give the WAL allowance back, and the disk space with it
+            conn.execute("ALTER SYSTEM RESET max_wal_size")
+            conn.execute("SELECT pg_reload_conf()")
+            conn.execute("CHECKPOINT")
     report(results)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
