@@ -88,8 +88,9 @@ class MergeLoader:
             sql.SQL(
                 "CREATE TEMP TABLE {w} ON COMMIT DROP AS SELECT * FROM (SELECT DISTINCT ON ({keys}) {names} "
                 "FROM {stage} ORDER BY {keys}, {newest}_elt_seq DESC) AS s "
-                "WHERE NOT EXISTS (SELECT 1 FROM {t} AS t WHERE t._elt_row_hash = s._elt_row_hash)"
+                "WHERE NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {same} AND t._elt_row_hash = s._elt_row_hash)"
             ).format(
+                same=sql.SQL(" AND ").join(sql.SQL("t.{k} = s.{k}").format(k=sql.Identifier(k)) for k in keys),
                 w=WINNERS,
                 keys=names_sql(keys),
                 names=names_sql(names),

@@ -43,11 +43,18 @@ def table_exists(conn: psycopg.Connection, target: Target) -> bool:
 
 
 def create_indexes(conn: psycopg.Connection, target: Target, columns: list[str]) -> None:
-    """The unique index on the row hash, and in merge mode the one on the primary key, unless there."""
+    """The table's unique index, unless there: on the row hash (append mode), or on the primary key (merge mode).
+
+    A merge table needs no index on the hash: its key's index keeps one row per key, and an incoming row is
+    compared with the stored row of its key. Each index costs every updated row an entry (the hash index was
+    1.5 s of the 5.5 s `UPDATE` of 200k rows of a 1M-row table). A table switched to append mode gets its hash
+    index on its next load (it blocks writers, not readers, while it is built).
+    """
     table = table_ident(target)
-    hash_index = sql.Identifier(target.table + HASH_INDEX_SUFFIX)
-    conn.execute(sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} (_elt_row_hash)").format(hash_index, table))
-    if target.mode == "merge":
+    if target.mode != "merge":
+        hash_index = sql.Identifier(target.table + HASH_INDEX_SUFFIX)
+        conn.execute(sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} (_elt_row_hash)").format(hash_index, table))
+    else:
         conn.execute(
             sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})").format(
                 sql.Identifier(target.table + PK_INDEX_SUFFIX), table, names_sql(key_columns(target, columns))

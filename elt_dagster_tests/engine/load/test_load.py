@@ -180,6 +180,33 @@ def test_merge_upserts_on_primary_key_newest_wins(
     assert (third.inserted, third.updated) == (0, 0)
 
 
+def unique_indexes(database_url: str, table: str) -> list[str]:
+    """The definitions of `table`'s unique indexes."""
+    query = "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %s::regclass AND indisunique ORDER BY 1"
+    return [definition for (definition,) in fetch(database_url, query, table)]
+
+
+def test_a_merge_table_is_indexed_on_its_key_only_until_it_switches_to_append(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    """A merge table keeps one row per key with its key's unique index; an index on the row hash would only cost
+    every update one more entry. Switched to append mode, the table gets its hash index and dedups by it."""
+    merge = ORDERS.replace("db_schema: {schema}", "db_schema: {schema}\n      mode: merge\n      primary_key: [id]")
+    write_orders(tmp_path / "data" / "a.csv", sample_rows(5))
+    first = run_pipeline(make_pipeline(merge))
+    assert (first.strategy, first.inserted) == ("merge", 5)
+    table = f'"{db_schema}".orders'
+    indexes = unique_indexes(database_url, table)
+    assert len(indexes) == 1 and indexes[0].endswith("USING btree (id)"), indexes
+    write_orders(tmp_path / "data" / "b.csv", sample_rows(2, start=5))  # 5 is stored, 6 is new
+    second = run_pipeline(make_pipeline(merge))
+    assert (second.inserted, second.updated) == (1, 0)  # row 5 is identical: left alone
+    appended = run_pipeline(make_pipeline(ORDERS), full_refresh=True)  # every file again, now deduped by hash
+    assert (appended.inserted, appended.duplicates) == (0, 7)
+    assert [d.endswith("USING btree (_elt_row_hash)") for d in unique_indexes(database_url, table)] == [False, True]
+    assert fetch(database_url, f"SELECT count(*), count(DISTINCT _elt_row_hash) FROM {table}") == [(6, 6)]
+
+
 def test_column_added_to_schema_is_added_to_table(
     tmp_path: Path, make_pipeline, database_url: str, db_schema: str
 ) -> None:
