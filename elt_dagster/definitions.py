@@ -59,7 +59,7 @@ def defs() -> Definitions:
     """
     folder = config_dir().resolve()
     configs = discover_configs(folder) if folder.is_dir() else []
-    stamps = tuple((str(path), path.stat().st_mtime_ns, path.stat().st_size) for path in configs)
+    stamps = tuple((str(path), stat.st_mtime_ns, stat.st_size) for path in configs for stat in [path.stat()])
     key = (str(folder), stamps, tuple(sorted(os.environ.items())))
     if key not in _BUILT:
         _BUILT.clear()

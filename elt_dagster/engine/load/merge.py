@@ -2,8 +2,8 @@
 
 All rows are copied into a stage; the winner of each key is picked (the last row, or the latest `order_by`),
 leaving out the winners identical to a stored row (same hash, one anti-join), so only changed and new rows are
-written: changed ones by one `UPDATE`, new ones by one `INSERT` (into a table this run created, the
-indexes are built once at the end). No `ON CONFLICT` (its speculative
+written: changed ones by one `UPDATE`, new ones by one `INSERT` (into a table this run created, the key's
+unique index is built once at the end; a merge table has none on the hash, see `create_indexes`). No `ON CONFLICT` (its speculative
 insertion costs several times a plain write): writers of the table wait for this transaction (`choose_loader`
 locks it), so nothing can slip in between.
 """
@@ -55,7 +55,7 @@ class MergeLoader:
         self.conn.execute("SET LOCAL work_mem = '256MB'")  # the sorts below in memory, for this transaction only
         self._pick_winners(keys, order, names)
         self.conn.execute(sql.SQL("ANALYZE {}").format(WINNERS))
-        same_key = sql.SQL(" AND ").join(sql.SQL("t.{k} = w.{k}").format(k=sql.Identifier(k)) for k in keys)
+        same_key = _same_key(keys, "w")
         newer = sql.SQL("")
         if order:  # a stored row with a later `order_by` stays
             newer = sql.SQL(" AND (t.{o} IS NULL OR w.{o} >= t.{o})").format(o=sql.Identifier(order))
@@ -79,7 +79,7 @@ class MergeLoader:
         """The winning row of each key into a temporary table (the latest `order_by`, then the last one read), but
         the winners identical to a stored row: left out as they are picked, never written and deleted.
 
-        The stage is analysed first: without its size the planner probes the hash index once per row (2.5x the
+        The stage is analysed first: without its size the planner probes the table's index once per row (2.5x the
         time of one hash anti-join).
         """
         self.conn.execute(sql.SQL("ANALYZE {}").format(self.stage))
@@ -90,7 +90,7 @@ class MergeLoader:
                 "FROM {stage} ORDER BY {keys}, {newest}_elt_seq DESC) AS s "
                 "WHERE NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {same} AND t._elt_row_hash = s._elt_row_hash)"
             ).format(
-                same=sql.SQL(" AND ").join(sql.SQL("t.{k} = s.{k}").format(k=sql.Identifier(k)) for k in keys),
+                same=_same_key(keys, "s"),
                 w=WINNERS,
                 keys=names_sql(keys),
                 names=names_sql(names),
@@ -99,3 +99,10 @@ class MergeLoader:
                 t=table_ident(self.target),
             )
         )
+
+
+def _same_key(keys: list[str], alias: str) -> sql.Composable:
+    """`t.k1 = <alias>.k1 AND ...`: the stored row (`t`) of the same key as the row `alias` names."""
+    return sql.SQL(" AND ").join(
+        sql.SQL("t.{k} = {a}.{k}").format(k=sql.Identifier(k), a=sql.Identifier(alias)) for k in keys
+    )
