@@ -49,6 +49,10 @@ class HashSet:
         return len(self.high)
 
     @classmethod
+    def empty(cls) -> HashSet:
+        return cls(np.zeros(0, np.uint64), np.zeros(0, np.uint64))
+
+    @classmethod
     def fetch(cls, conn: psycopg.Connection, target: Target) -> HashSet:
         """Every `_elt_row_hash` of the table as one value (a sequential scan, sorted here).
 

@@ -193,9 +193,9 @@ def choose_loader(
     table = table_ident(target)
     # Loads into one table take turns (other readers are not blocked): the choice below must stay true.
     conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table))
-    if target.mode == "merge":
-        return MergeLoader(conn, target, types, run_id, created), "merge"
     if created:
+        if target.mode == "merge":
+            return MergeLoader(conn, target, types, run_id, created, HashSet.empty()), "merge"
         return BulkAppendLoader(conn, target, types, run_id), "bulk"
     estimated_rows, table_bytes = conn.execute(
         sql.SQL("SELECT reltuples::bigint, pg_table_size(oid) FROM pg_class WHERE oid = to_regclass(%s)"),
@@ -203,6 +203,10 @@ def choose_loader(
     ).fetchone()
     if estimated_rows < 0:  # never analysed
         estimated_rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()[0]
-    if estimated_rows <= FETCH_HASHES_MAX_ROWS and incoming_bytes >= BULK_SHARE * table_bytes:
-        return AppendLoader(conn, target, types, run_id, HashSet.fetch(conn, target)), "hashset"
+    many = estimated_rows <= FETCH_HASHES_MAX_ROWS and incoming_bytes >= BULK_SHARE * table_bytes
+    existing = HashSet.fetch(conn, target) if many else None
+    if target.mode == "merge":
+        return MergeLoader(conn, target, types, run_id, created, existing), "merge"
+    if existing is not None:
+        return AppendLoader(conn, target, types, run_id, existing), "hashset"
     return AppendLoader(conn, target, types, run_id), "probe"

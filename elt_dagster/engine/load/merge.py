@@ -1,17 +1,24 @@
 """Merge: rows upserted on the primary key, the newest winning, through temporary tables.
 
-All rows are copied into a stage; the winner of each key is picked (the last row, or the latest `order_by`),
-leaving out the winners identical to a stored row (same hash, one anti-join), so only changed and new rows are
-written: changed ones by one `UPDATE`, new ones by one `INSERT` (into a table this run created, the key's
-unique index is built once at the end; a merge table has none on the hash, see `create_indexes`). No `ON CONFLICT` (its speculative
-insertion costs several times a plain write): writers of the table wait for this transaction (`choose_loader`
-locks it), so nothing can slip in between.
+Rows go into a stage; the winner of each key is picked (the latest `order_by`, then the last one read) and
+written only if it differs from the stored row, by one `MERGE` (PostgreSQL 17 and later; before, an `UPDATE` and
+an `INSERT`, two joins of the winners with the table). Into a table this run created, the winners are inserted and
+the key's unique index is built once at the end (a merge table has none on the hash, see `create_indexes`). No `ON CONFLICT` (its speculative insertion costs several times a plain write): writers of
+the table wait for this transaction (`choose_loader` locks it), so nothing can slip in between.
+
+When many rows come in, the table's row hashes are fetched first (a merge table's rows are each its key's
+current row) and the rows identical to a stored one are told apart in the producer: only their key, `order_by`
+and position go to the database (a small `_elt_seen` table), since one of them may still be the latest row of its
+key and beat a changed row read before it. Otherwise every row is staged and the winners identical to a stored
+row are left out by an anti-join on key and hash.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
+import numpy as np
 import psycopg
 import pyarrow as pa
 from psycopg import sql
@@ -19,63 +26,139 @@ from psycopg import sql
 from elt_dagster.engine.config import Target, key_columns, order_column
 from elt_dagster.engine.load.base import Prepared
 from elt_dagster.engine.load.binary import copy_data
-from elt_dagster.engine.load.copy import copy_rows, set_row_defaults
+from elt_dagster.engine.load.copy import CopyData, copy_rows, set_row_defaults
+from elt_dagster.engine.load.hashset import HashSet, hash_words
 from elt_dagster.engine.load.tables import create_indexes, create_stage, drop_indexes, names_sql, table_ident
 from elt_dagster.engine.transform.validate import HASH_COLUMN
 
 WINNERS = sql.Identifier("_elt_winners")
+SEEN = sql.Identifier("_elt_seen")
+SEQ = "_elt_seq"
+
+
+@dataclass
+class MergePrepared(Prepared):
+    """A batch for the stage (`rows`, `data`), and its rows identical to a stored one, for `_elt_seen`."""
+
+    seen: CopyData | None = None
 
 
 class MergeLoader:
-    """Upsert on the primary key through temporary tables; see the module docstring."""
+    """Upsert on the primary key through temporary tables; see the module docstring.
+
+    `existing`: the table's row hashes (an empty set for a table this run created), or None to compare with the
+    stored rows in the database.
+    """
 
     def __init__(
-        self, conn: psycopg.Connection, target: Target, types: dict[str, str], run_id: str, created: bool = False
+        self,
+        conn: psycopg.Connection,
+        target: Target,
+        types: dict[str, str],
+        run_id: str,
+        created: bool = False,
+        existing: HashSet | None = None,
     ):
         self.conn, self.target, self.business, self.names = conn, target, list(types), [*types, HASH_COLUMN]
-        self.types, self.run_id, self.created = types, run_id, created
+        self.types, self.run_id, self.created, self.existing = types, run_id, created, existing
+        self.keys = key_columns(target, self.business)
+        self.order = order_column(target, self.business)
+        self.seen_names = [*self.keys, *([self.order] if self.order and self.order not in self.keys else []), SEQ]
+        self.read = 0  # rows read so far: each row's position, `_elt_seq`, for "the last one read wins"
         self.stage = create_stage(conn, target)
+        self.any_seen = False
+        if existing is not None and len(existing):
+            conn.execute(
+                sql.SQL(
+                    "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {}, 0::bigint AS {} FROM {} WITH NO DATA"
+                ).format(SEEN, names_sql(self.seen_names[:-1]), sql.Identifier(SEQ), table_ident(target))
+            )
         if created:  # nobody else sees the table yet: its indexes are built once, after the rows are in
             drop_indexes(conn, target)
 
-    def prepare(self, rows: pa.Table, source: str) -> Prepared:
-        return Prepared(rows, copy_data(rows.select(self.names), self.types) if rows.num_rows else None)
+    def prepare(self, rows: pa.Table, source: str) -> MergePrepared:
+        positions = np.arange(self.read + 1, self.read + 1 + rows.num_rows, dtype=np.int64)
+        self.read += rows.num_rows
+        rows = rows.append_column(SEQ, pa.array(positions))
+        types = {**self.types, SEQ: "bigint"}
+        seen = None
+        if self.existing is not None and len(self.existing) and rows.num_rows:
+            same = self.existing.contains(hash_words(rows.column(HASH_COLUMN)))
+            if same.any():
+                seen = copy_data(rows.filter(pa.array(same)).select(self.seen_names), types)
+                rows = rows.filter(pa.array(~same))
+        data = copy_data(rows.select([*self.names, SEQ]), types) if rows.num_rows else None
+        return MergePrepared(rows, data, seen)
 
     def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
         set_row_defaults(self.conn, self.stage, source, self.run_id)
-        copy_rows(self.conn, self.stage, self.names, (p.data for p in batches if p.data))
+        for prepared in batches:
+            if prepared.data:
+                copy_rows(self.conn, self.stage, [*self.names, SEQ], [prepared.data])
+            if isinstance(prepared, MergePrepared) and prepared.seen:
+                copy_rows(self.conn, SEEN, self.seen_names, [prepared.seen])
+                self.any_seen = True
         return 0
 
     def finish(self, inserted: int) -> tuple[int, int]:
         """Write the winners that differ from the stored rows; returns (inserted, updated)."""
-        keys = key_columns(self.target, self.business)
-        order = order_column(self.target, self.business)
         names = [*self.names, "_elt_source", "_elt_run_id"]
         table = table_ident(self.target)
         self.conn.execute("SET LOCAL work_mem = '256MB'")  # the sorts below in memory, for this transaction only
-        self._pick_winners(keys, order, names)
+        self._pick_winners(names)
+        if self.created:  # no stored row: every winner is new
+            added = self.conn.execute(
+                sql.SQL("INSERT INTO {t} ({names}) SELECT {names} FROM {w}").format(
+                    t=table, names=names_sql(names), w=WINNERS
+                )
+            ).rowcount
+            create_indexes(self.conn, self.target, self.business)
+            return added, 0
+        return self._write_winners(names)
+
+    def _write_winners(self, names: list[str]) -> tuple[int, int]:
+        """Update the stored rows of the winners' keys (unless a stored `order_by` is later), insert the others;
+        returns (inserted, updated)."""
+        table = table_ident(self.target)
         self.conn.execute(sql.SQL("ANALYZE {}").format(WINNERS))
-        same_key = _same_key(keys, "w")
+        same_key = _same_key(self.keys, "t", "w")
         newer = sql.SQL("")
-        if order:  # a stored row with a later `order_by` stays
-            newer = sql.SQL(" AND (t.{o} IS NULL OR w.{o} >= t.{o})").format(o=sql.Identifier(order))
-        updates = sql.SQL(", ").join(sql.SQL("{n} = w.{n}").format(n=sql.Identifier(n)) for n in names if n not in keys)
+        if self.order:  # a stored row with a later `order_by` stays
+            newer = sql.SQL(" AND (t.{o} IS NULL OR w.{o} >= t.{o})").format(o=sql.Identifier(self.order))
+        updates = sql.SQL(", ").join(
+            sql.SQL("{n} = w.{n}").format(n=sql.Identifier(n)) for n in names if n not in self.keys
+        )
+        parts = {
+            "t": table,
+            "w": WINNERS,
+            "same": same_key,
+            "newer": newer,
+            "updates": updates,
+            "names": names_sql(names),
+        }
+        if merge_returns_actions(self.conn):  # one join of the winners with the table, for both writes
+            added, updated = self.conn.execute(
+                sql.SQL(
+                    "WITH m AS (MERGE INTO {t} AS t USING {w} AS w ON {same} "
+                    "WHEN MATCHED{newer} THEN UPDATE SET {updates}, _elt_loaded_at = now() "
+                    "WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values}) RETURNING merge_action() AS action) "
+                    "SELECT count(*) FILTER (WHERE action = 'INSERT'), count(*) FILTER (WHERE action = 'UPDATE') FROM m"
+                ).format(**parts, values=sql.SQL(", ").join(sql.SQL("w.{}").format(sql.Identifier(n)) for n in names))
+            ).fetchone()
+            return added, updated
         updated = self.conn.execute(
             sql.SQL("UPDATE {t} AS t SET {updates}, _elt_loaded_at = now() FROM {w} AS w WHERE {same}{newer}").format(
-                t=table, updates=updates, w=WINNERS, same=same_key, newer=newer
+                **parts
             )
         ).rowcount
         added = self.conn.execute(
             sql.SQL(
-                "INSERT INTO {t} ({names}) SELECT {names} FROM {w} AS w "
-                "WHERE NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {same}) ORDER BY _elt_row_hash"
-            ).format(t=table, names=names_sql(names), w=WINNERS, same=same_key)
+                "INSERT INTO {t} ({names}) SELECT {names} FROM {w} AS w WHERE NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {same})"
+            ).format(**parts)
         ).rowcount
-        if self.created:
-            create_indexes(self.conn, self.target, self.business)
         return added, updated
 
-    def _pick_winners(self, keys: list[str], order: str | None, names: list[str]) -> None:
+    def _pick_winners(self, names: list[str]) -> None:
         """The winning row of each key into a temporary table (the latest `order_by`, then the last one read), but
         the winners identical to a stored row: left out as they are picked, never written and deleted.
 
@@ -83,26 +166,55 @@ class MergeLoader:
         time of one hash anti-join).
         """
         self.conn.execute(sql.SQL("ANALYZE {}").format(self.stage))
-        newest = sql.SQL("{} DESC NULLS LAST, ").format(sql.Identifier(order)) if order else sql.SQL("")
+        newest = sql.SQL("{} DESC NULLS LAST, ").format(sql.Identifier(self.order)) if self.order else sql.SQL("")
+        left_out = []
+        if self.existing is None:  # identical rows were not told apart in the producer
+            left_out.append(
+                sql.SQL(
+                    "NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {same} AND t._elt_row_hash = s._elt_row_hash)"
+                ).format(t=table_ident(self.target), same=_same_key(self.keys, "t", "s"))
+            )
+        if self.any_seen:  # a row identical to the stored one, read later (or with a later `order_by`), wins
+            self.conn.execute(sql.SQL("ANALYZE {}").format(SEEN))
+            left_out.append(
+                sql.SQL("NOT EXISTS (SELECT 1 FROM {seen} AS x WHERE {same} AND {later})").format(
+                    seen=SEEN, same=_same_key(self.keys, "x", "s"), later=self._later("x", "s")
+                )
+            )
+        where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(left_out) if left_out else sql.SQL("")
         self.conn.execute(
             sql.SQL(
-                "CREATE TEMP TABLE {w} ON COMMIT DROP AS SELECT * FROM (SELECT DISTINCT ON ({keys}) {names} "
-                "FROM {stage} ORDER BY {keys}, {newest}_elt_seq DESC) AS s "
-                "WHERE NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {same} AND t._elt_row_hash = s._elt_row_hash)"
+                "CREATE TEMP TABLE {w} ON COMMIT DROP AS SELECT {names} FROM (SELECT DISTINCT ON ({keys}) {names}, {seq} "
+                "FROM {stage} ORDER BY {keys}, {newest}{seq} DESC) AS s{where}"
             ).format(
-                same=_same_key(keys, "s"),
                 w=WINNERS,
-                keys=names_sql(keys),
+                keys=names_sql(self.keys),
                 names=names_sql(names),
+                seq=sql.Identifier(SEQ),
                 stage=self.stage,
                 newest=newest,
-                t=table_ident(self.target),
+                where=where,
             )
         )
 
+    def _later(self, a: str, b: str) -> sql.Composable:
+        """Whether row `a` comes after row `b` of the same key in the winners' order (NULL `order_by` first)."""
+        seq = sql.SQL("{a}.{s} > {b}.{s}").format(a=sql.Identifier(a), b=sql.Identifier(b), s=sql.Identifier(SEQ))
+        if not self.order:
+            return seq
+        return sql.SQL(
+            "({a}.{o} > {b}.{o} OR ({a}.{o} IS NOT NULL AND {b}.{o} IS NULL) OR ({a}.{o} IS NOT DISTINCT FROM {b}.{o} AND {seq}))"
+        ).format(a=sql.Identifier(a), b=sql.Identifier(b), o=sql.Identifier(self.order), seq=seq)
 
-def _same_key(keys: list[str], alias: str) -> sql.Composable:
-    """`t.k1 = <alias>.k1 AND ...`: the stored row (`t`) of the same key as the row `alias` names."""
+
+def merge_returns_actions(conn: psycopg.Connection) -> bool:
+    """Whether the server has `MERGE ... RETURNING merge_action()` (PostgreSQL 17 and later)."""
+    return conn.info.server_version >= 170000
+
+
+def _same_key(keys: list[str], left: str, right: str) -> sql.Composable:
+    """`left.k1 = right.k1 AND ...`: rows `left` and `right` have the same key."""
     return sql.SQL(" AND ").join(
-        sql.SQL("t.{k} = {a}.{k}").format(k=sql.Identifier(k), a=sql.Identifier(alias)) for k in keys
+        sql.SQL("{l}.{k} = {r}.{k}").format(k=sql.Identifier(k), l=sql.Identifier(left), r=sql.Identifier(right))
+        for k in keys
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import random
 from pathlib import Path
 
@@ -152,59 +151,6 @@ def test_unconvertible_value_is_quarantined_and_the_rest_loads(
     assert source == str(tmp_path / "data" / "a.csv") and source_row == 3 and run_id == "run-q"
     run_pipeline(config, full_refresh=True)  # the same bad record is not quarantined twice
     assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".orders__rejected') == [(1,)]
-
-
-def test_merge_upserts_on_primary_key_newest_wins(
-    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
-) -> None:
-    body = ORDERS.replace("db_schema: {schema}", "db_schema: {schema}\n      mode: merge\n      primary_key: [id]")
-    write_orders(
-        tmp_path / "data" / "a.csv",
-        [(1, "A", "1", "2024-01-01", "yes"), (2, "B", "2", "2024-01-01", "no"), (1, "A2", "1", "2024-01-01", "yes")],
-    )
-    config = make_pipeline(body)
-    first = run_pipeline(config)
-    assert (first.inserted, first.updated) == (2, 0)
-    assert fetch(database_url, f'SELECT id, customer FROM "{db_schema}".orders ORDER BY id') == [(1, "A2"), (2, "B")]
-    write_orders(
-        tmp_path / "data" / "b.csv", [(2, "B-new", "2", "2024-01-01", "no"), (3, "C", "3", "2024-01-01", "yes")]
-    )
-    second = run_pipeline(config)
-    assert (second.inserted, second.updated) == (1, 1)
-    assert fetch(database_url, f'SELECT id, customer FROM "{db_schema}".orders ORDER BY id') == [
-        (1, "A2"),
-        (2, "B-new"),
-        (3, "C"),
-    ]
-    third = run_pipeline(config)
-    assert (third.inserted, third.updated) == (0, 0)
-
-
-def unique_indexes(database_url: str, table: str) -> list[str]:
-    """The definitions of `table`'s unique indexes."""
-    query = "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %s::regclass AND indisunique ORDER BY 1"
-    return [definition for (definition,) in fetch(database_url, query, table)]
-
-
-def test_a_merge_table_is_indexed_on_its_key_only_until_it_switches_to_append(
-    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
-) -> None:
-    """A merge table keeps one row per key with its key's unique index; an index on the row hash would only cost
-    every update one more entry. Switched to append mode, the table gets its hash index and dedups by it."""
-    merge = ORDERS.replace("db_schema: {schema}", "db_schema: {schema}\n      mode: merge\n      primary_key: [id]")
-    write_orders(tmp_path / "data" / "a.csv", sample_rows(5))
-    first = run_pipeline(make_pipeline(merge))
-    assert (first.strategy, first.inserted) == ("merge", 5)
-    table = f'"{db_schema}".orders'
-    indexes = unique_indexes(database_url, table)
-    assert len(indexes) == 1 and indexes[0].endswith("USING btree (id)"), indexes
-    write_orders(tmp_path / "data" / "b.csv", sample_rows(2, start=5))  # 5 is stored, 6 is new
-    second = run_pipeline(make_pipeline(merge))
-    assert (second.inserted, second.updated) == (1, 0)  # row 5 is identical: left alone
-    appended = run_pipeline(make_pipeline(ORDERS), full_refresh=True)  # every file again, now deduped by hash
-    assert (appended.inserted, appended.duplicates) == (0, 7)
-    assert [d.endswith("USING btree (_elt_row_hash)") for d in unique_indexes(database_url, table)] == [False, True]
-    assert fetch(database_url, f"SELECT count(*), count(DISTINCT _elt_row_hash) FROM {table}") == [(6, 6)]
 
 
 def test_column_added_to_schema_is_added_to_table(
@@ -558,64 +504,6 @@ def test_values_postgresql_cannot_hold_are_quarantined(
     ]
     rejected = fetch(database_url, f'SELECT source_row, column_name FROM "{db_schema}".t__rejected ORDER BY 1')
     assert rejected == [(2, "d"), (3, "n"), (4, "n")]  # record numbers: the header is not a record
-
-
-def test_merge_the_newest_file_wins_whatever_its_name(
-    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
-) -> None:
-    old = write(tmp_path / "data" / "z_old.csv", "id,status\n1,old\n")
-    new = write(tmp_path / "data" / "a_new.csv", "id,status\n1,new\n")
-    os.utime(old, ns=(1_700_000_000_000_000_000,) * 2)
-    os.utime(new, ns=(1_700_000_100_000_000_000,) * 2)
-    config = make_pipeline(
-        "sources:\n  - type: local\n    path: ../data\ntarget:\n  table: t\n  db_schema: {schema}\n  mode: merge\n"
-        "  primary_key: [id]\nschema:\n  columns:\n    id: integer\n    status: string\n"
-    )
-    run_pipeline(config)
-    assert fetch(database_url, f'SELECT id, status FROM "{db_schema}".t') == [(1, "new")]
-
-
-MERGE_BY_UPDATED_AT = """
-sources:
-  - path: ../data
-target:
-  table: t
-  db_schema: {schema}
-  mode: merge
-  primary_key: [id]
-  order_by: Updated_At
-schema:
-  columns:
-    id: integer
-    status: string
-    updated_at: timestamp
-"""
-
-
-def test_merge_order_by_decides_within_a_run_and_against_the_stored_row(
-    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
-) -> None:
-    write(
-        tmp_path / "data" / "a.csv",
-        "id,status,updated_at\n1,late,2024-05-02\n1,early,2024-05-01\n2,x,\n2,y,2024-01-01\n",
-    )
-    config = make_pipeline(MERGE_BY_UPDATED_AT)
-    report = run_pipeline(config)
-    assert (report.inserted, report.updated) == (2, 0)
-    rows = f'SELECT id, status FROM "{db_schema}".t ORDER BY id'
-    assert fetch(database_url, rows) == [(1, "late"), (2, "y")]  # the latest updated_at wins; NULL is the oldest
-    write(tmp_path / "data" / "b.csv", "id,status,updated_at\n1,stale,2024-04-01\n2,newer,2024-02-01\n")
-    report = run_pipeline(config)
-    assert (report.inserted, report.updated) == (0, 1)  # a newer file holding an older row does not win
-    assert fetch(database_url, rows) == [(1, "late"), (2, "newer")]
-
-
-def test_order_by_must_name_a_column_and_only_applies_to_merge(tmp_path: Path, make_pipeline) -> None:
-    write(tmp_path / "data" / "a.csv", "id,status,updated_at\n1,a,2024-01-01\n")
-    with pytest.raises(PipelineError, match=r"target\.order_by names a column the data does not have: 'changed'"):
-        run_pipeline(make_pipeline(MERGE_BY_UPDATED_AT.replace("Updated_At", "changed")))
-    with pytest.raises(PipelineError, match="order_by decides which row of a key wins in mode 'merge'"):
-        make_pipeline(MERGE_BY_UPDATED_AT.replace("mode: merge", "mode: append"))
 
 
 def test_target_host_may_be_a_socket_folder(

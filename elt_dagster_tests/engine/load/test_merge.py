@@ -1,0 +1,227 @@
+"""Merge mode against a real PostgreSQL: upserts on the key, the newest row winning, identical rows left alone.
+
+Most tests run both ways a merge finds the rows identical to a stored one (`merge_path`): in the producer, from the
+table's hashes fetched first (with `MERGE ... RETURNING`), and in the database, by an anti-join (with an `UPDATE`
+and an `INSERT`, as before PostgreSQL 17).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from elt_dagster.engine.errors import PipelineError
+from elt_dagster.engine.load import loaders, merge
+from elt_dagster.engine.run import run_pipeline
+from elt_dagster_tests.conftest import fetch, write
+from elt_dagster_tests.engine.load.test_load import ORDERS, sample_rows, write_orders
+
+
+@pytest.fixture(params=["producer", "database"])
+def merge_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which way identical rows are found; fails the test if a merge into an existing table took the other."""
+    if request.param == "producer":
+        monkeypatch.setattr(loaders, "BULK_SHARE", 0.0)  # fetch the hashes whatever the sizes
+    else:
+        monkeypatch.setattr(loaders, "FETCH_HASHES_MAX_ROWS", -1)
+        monkeypatch.setattr(merge, "merge_returns_actions", lambda conn: False)
+    original = merge.MergeLoader.__init__
+
+    def checked(self, conn, target, types, run_id, created=False, existing=None):  # type: ignore[no-untyped-def]
+        if not created:
+            assert (existing is not None) == (request.param == "producer"), request.param
+        original(self, conn, target, types, run_id, created, existing)
+
+    monkeypatch.setattr(merge.MergeLoader, "__init__", checked)
+    return request.param
+
+
+MERGE_BY_ID = ORDERS.replace("db_schema: {schema}", "db_schema: {schema}\n      mode: merge\n      primary_key: [id]")
+
+
+def test_merge_upserts_on_primary_key_newest_wins(
+    merge_path: str, tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    body = MERGE_BY_ID
+    write_orders(
+        tmp_path / "data" / "a.csv",
+        [(1, "A", "1", "2024-01-01", "yes"), (2, "B", "2", "2024-01-01", "no"), (1, "A2", "1", "2024-01-01", "yes")],
+    )
+    config = make_pipeline(body)
+    first = run_pipeline(config)
+    assert (first.inserted, first.updated) == (2, 0)
+    assert fetch(database_url, f'SELECT id, customer FROM "{db_schema}".orders ORDER BY id') == [(1, "A2"), (2, "B")]
+    write_orders(
+        tmp_path / "data" / "b.csv", [(2, "B-new", "2", "2024-01-01", "no"), (3, "C", "3", "2024-01-01", "yes")]
+    )
+    second = run_pipeline(config)
+    assert (second.inserted, second.updated) == (1, 1)
+    assert fetch(database_url, f'SELECT id, customer FROM "{db_schema}".orders ORDER BY id') == [
+        (1, "A2"),
+        (2, "B-new"),
+        (3, "C"),
+    ]
+    third = run_pipeline(config)
+    assert (third.inserted, third.updated) == (0, 0)
+
+
+def unique_indexes(database_url: str, table: str) -> list[str]:
+    """The definitions of `table`'s unique indexes."""
+    query = "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %s::regclass AND indisunique ORDER BY 1"
+    return [definition for (definition,) in fetch(database_url, query, table)]
+
+
+def test_a_merge_table_is_indexed_on_its_key_only_until_it_switches_to_append(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    """A merge table keeps one row per key with its key's unique index; an index on the row hash would only cost
+    every update one more entry. Switched to append mode, the table gets its hash index and dedups by it."""
+    merge = MERGE_BY_ID
+    write_orders(tmp_path / "data" / "a.csv", sample_rows(5))
+    first = run_pipeline(make_pipeline(merge))
+    assert (first.strategy, first.inserted) == ("merge", 5)
+    table = f'"{db_schema}".orders'
+    indexes = unique_indexes(database_url, table)
+    assert len(indexes) == 1 and indexes[0].endswith("USING btree (id)"), indexes
+    write_orders(tmp_path / "data" / "b.csv", sample_rows(2, start=5))  # 5 is stored, 6 is new
+    second = run_pipeline(make_pipeline(merge))
+    assert (second.inserted, second.updated) == (1, 0)  # row 5 is identical: left alone
+    appended = run_pipeline(make_pipeline(ORDERS), full_refresh=True)  # every file again, now deduped by hash
+    assert (appended.inserted, appended.duplicates) == (0, 7)
+    assert [d.endswith("USING btree (_elt_row_hash)") for d in unique_indexes(database_url, table)] == [False, True]
+    assert fetch(database_url, f"SELECT count(*), count(DISTINCT _elt_row_hash) FROM {table}") == [(6, 6)]
+
+
+def test_merge_the_newest_file_wins_whatever_its_name(
+    merge_path: str, tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    old = write(tmp_path / "data" / "z_old.csv", "id,status\n1,old\n")
+    new = write(tmp_path / "data" / "a_new.csv", "id,status\n1,new\n")
+    os.utime(old, ns=(1_700_000_000_000_000_000,) * 2)
+    os.utime(new, ns=(1_700_000_100_000_000_000,) * 2)
+    config = make_pipeline(
+        "sources:\n  - type: local\n    path: ../data\ntarget:\n  table: t\n  db_schema: {schema}\n  mode: merge\n"
+        "  primary_key: [id]\nschema:\n  columns:\n    id: integer\n    status: string\n"
+    )
+    run_pipeline(config)
+    assert fetch(database_url, f'SELECT id, status FROM "{db_schema}".t') == [(1, "new")]
+
+
+MERGE_BY_UPDATED_AT = """
+sources:
+  - path: ../data
+target:
+  table: t
+  db_schema: {schema}
+  mode: merge
+  primary_key: [id]
+  order_by: Updated_At
+schema:
+  columns:
+    id: integer
+    status: string
+    updated_at: timestamp
+"""
+
+
+def test_merge_order_by_decides_within_a_run_and_against_the_stored_row(
+    merge_path: str, tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    write(
+        tmp_path / "data" / "a.csv",
+        "id,status,updated_at\n1,late,2024-05-02\n1,early,2024-05-01\n2,x,\n2,y,2024-01-01\n",
+    )
+    config = make_pipeline(MERGE_BY_UPDATED_AT)
+    report = run_pipeline(config)
+    assert (report.inserted, report.updated) == (2, 0)
+    rows = f'SELECT id, status FROM "{db_schema}".t ORDER BY id'
+    assert fetch(database_url, rows) == [(1, "late"), (2, "y")]  # the latest updated_at wins; NULL is the oldest
+    write(tmp_path / "data" / "b.csv", "id,status,updated_at\n1,stale,2024-04-01\n2,newer,2024-02-01\n")
+    report = run_pipeline(config)
+    assert (report.inserted, report.updated) == (0, 1)  # a newer file holding an older row does not win
+    assert fetch(database_url, rows) == [(1, "late"), (2, "newer")]
+
+
+def test_order_by_must_name_a_column_and_only_applies_to_merge(tmp_path: Path, make_pipeline) -> None:
+    write(tmp_path / "data" / "a.csv", "id,status,updated_at\n1,a,2024-01-01\n")
+    with pytest.raises(PipelineError, match=r"target\.order_by names a column the data does not have: 'changed'"):
+        run_pipeline(make_pipeline(MERGE_BY_UPDATED_AT.replace("Updated_At", "changed")))
+    with pytest.raises(PipelineError, match="order_by decides which row of a key wins in mode 'merge'"):
+        make_pipeline(MERGE_BY_UPDATED_AT.replace("mode: merge", "mode: append"))
+
+
+MERGE_STATUS = """
+sources:
+  - path: ../data
+target:
+  table: t
+  db_schema: {schema}
+  mode: merge
+  primary_key: [id]
+schema:
+  columns:
+    id: integer
+    status: string
+"""
+
+
+def test_merge_a_later_row_identical_to_the_stored_one_beats_a_changed_one(
+    merge_path: str, tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    """Rows identical to the stored row are not staged with the others, but still count as the last one read."""
+    write(tmp_path / "data" / "a.csv", "id,status\n1,A\n2,B\n3,C\n")
+    config = make_pipeline(MERGE_STATUS)
+    run_pipeline(config)
+    # 1 changed then back as stored: stays. 2 as stored then changed: changes. 3 changed twice: the last wins.
+    write(tmp_path / "data" / "b.csv", "id,status\n1,A2\n2,B\n3,C2\n1,A\n2,B2\n3,C3\n4,D\n")
+    report = run_pipeline(config)
+    assert (report.inserted, report.updated) == (1, 2)
+    rows = fetch(database_url, f'SELECT id, status FROM "{db_schema}".t ORDER BY id')
+    assert rows == [(1, "A"), (2, "B2"), (3, "C3"), (4, "D")]
+
+
+def test_merge_order_by_weighs_rows_identical_to_the_stored_one(
+    merge_path: str, tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    """With `order_by`, a row identical to the stored one wins when its value is later, or equal and read later;
+    NULL is the oldest."""
+    stored = "1,x,2024-05-01\n2,a,2024-01-01\n3,f,2024-01-01\n5,p,2024-01-01\n6,r,\n7,u,\n"
+    write(tmp_path / "data" / "a.csv", "id,status,updated_at\n" + stored)
+    config = make_pipeline(MERGE_BY_UPDATED_AT)
+    run_pipeline(config)
+    incoming = (
+        "1,y,2024-05-01\n1,x,2024-05-01\n"  # a tie: the identical row, read later, wins
+        "2,a,2024-01-01\n2,b,2024-02-01\n"  # the changed row is later
+        "3,f,2024-01-01\n3,g,2024-01-01\n"  # a tie: the changed row, read later, wins
+        "4,n,\n4,m,2024-01-01\n"  # new: the dated row beats the NULL one
+        "5,p,2024-01-01\n5,q,\n"  # NULL is the oldest: the identical row wins
+        "6,s,\n6,r,\n"  # both NULL: the identical row, read later, wins
+        "7,u,\n7,v,\n"  # both NULL: the changed row, read later, wins
+    )
+    write(tmp_path / "data" / "b.csv", "id,status,updated_at\n" + incoming)
+    report = run_pipeline(config)
+    assert (report.inserted, report.updated) == (1, 3)
+    rows = fetch(database_url, f'SELECT id, status FROM "{db_schema}".t ORDER BY id')
+    assert rows == [(1, "x"), (2, "b"), (3, "g"), (4, "m"), (5, "p"), (6, "r"), (7, "v")]
+
+
+def test_a_merge_table_leaves_room_in_its_pages_for_updates(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    """Merge tables keep 15% of each page free, so an updated row's new version fits on the old one's page (a HOT
+    update: no new index entry, no other page written); append tables fill their pages."""
+    write_orders(tmp_path / "data" / "a.csv", sample_rows(500))
+    run_pipeline(make_pipeline(MERGE_BY_ID))
+    run_pipeline(make_pipeline(ORDERS.replace("table: orders", "table: appended")))
+    options = f"SELECT relname, reloptions FROM pg_class WHERE relnamespace = '{db_schema}'::regnamespace"
+    by_table = dict(fetch(database_url, options + " AND relname IN ('orders', 'appended')"))
+    assert by_table == {"orders": ["fillfactor=85"], "appended": None}
+    spread = range(1, 500, 50)  # a row or two per page
+    pages = f'SELECT id, (ctid::text::point)[0] FROM "{db_schema}".orders WHERE id % 50 = 1 ORDER BY id'
+    before = fetch(database_url, pages)
+    changed = [(i, "changed", "1.5", "2024-01-01 10:00:00", "yes") for i in spread]
+    write_orders(tmp_path / "data" / "b.csv", changed)
+    assert run_pipeline(make_pipeline(MERGE_BY_ID)).updated == 10
+    assert fetch(database_url, pages) == before
