@@ -105,22 +105,21 @@ class MergeLoader:
         names = [*self.names, "_elt_source", "_elt_run_id"]
         table = table_ident(self.target)
         self.conn.execute("SET LOCAL work_mem = '256MB'")  # the sorts below in memory, for this transaction only
-        self._pick_winners(names)
-        if self.created:  # no stored row: every winner is new
+        winners = self._winners(names)
+        if self.created:  # no stored row: every winner is new, inserted as it is picked
             added = self.conn.execute(
-                sql.SQL("INSERT INTO {t} ({names}) SELECT {names} FROM {w}").format(
-                    t=table, names=names_sql(names), w=WINNERS
-                )
+                sql.SQL("INSERT INTO {t} ({names}) {winners}").format(t=table, names=names_sql(names), winners=winners)
             ).rowcount
             create_indexes(self.conn, self.target, self.business)
             return added, 0
+        self.conn.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}").format(WINNERS, winners))
         return self._write_winners(names)
 
     def _write_winners(self, names: list[str]) -> tuple[int, int]:
         """Update the stored rows of the winners' keys (unless a stored `order_by` is later), insert the others;
         returns (inserted, updated)."""
         table = table_ident(self.target)
-        if self.existing is None:  # see `_pick_winners`
+        if self.existing is None:  # see `_winners`
             self.conn.execute(sql.SQL("ANALYZE {}").format(WINNERS))
         same_key = _same_key(self.keys, "t", "w")
         newer = sql.SQL("")
@@ -159,9 +158,9 @@ class MergeLoader:
         ).rowcount
         return added, updated
 
-    def _pick_winners(self, names: list[str]) -> None:
-        """The winning row of each key into a temporary table (the latest `order_by`, then the last one read), but
-        the winners identical to a stored row: left out as they are picked, never written and deleted.
+    def _winners(self, names: list[str]) -> sql.Composable:
+        """A query of the winning row of each key (the latest `order_by`, then the last one read), but the winners
+        identical to a stored row: left out as they are picked, never written and deleted.
 
         Without the hashes fetched, the stage is analysed first: without its size the planner probes the table's
         index once per row (2.5x the time of one hash anti-join). With them, nothing joins the table here, and the
@@ -184,19 +183,16 @@ class MergeLoader:
                 )
             )
         where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(left_out) if left_out else sql.SQL("")
-        self.conn.execute(
-            sql.SQL(
-                "CREATE TEMP TABLE {w} ON COMMIT DROP AS SELECT {names} FROM (SELECT DISTINCT ON ({keys}) {names}, {seq} "
-                "FROM {stage} ORDER BY {keys}, {newest}{seq} DESC) AS s{where}"
-            ).format(
-                w=WINNERS,
-                keys=names_sql(self.keys),
-                names=names_sql(names),
-                seq=sql.Identifier(SEQ),
-                stage=self.stage,
-                newest=newest,
-                where=where,
-            )
+        return sql.SQL(
+            "SELECT {names} FROM (SELECT DISTINCT ON ({keys}) {names}, {seq} "
+            "FROM {stage} ORDER BY {keys}, {newest}{seq} DESC) AS s{where}"
+        ).format(
+            keys=names_sql(self.keys),
+            names=names_sql(names),
+            seq=sql.Identifier(SEQ),
+            stage=self.stage,
+            newest=newest,
+            where=where,
         )
 
     def _later(self, a: str, b: str) -> sql.Composable:
