@@ -1,9 +1,12 @@
 """What a run tells the UI: log lines, and the metadata of the extracted, validated, table and quarantine assets."""
 
+from __future__ import annotations
+
 import json
+from typing import TYPE_CHECKING
 
 import psycopg
-from dagster import AssetExecutionContext, MetadataValue, TableColumn, TableSchema
+from dagster import AssetExecutionContext, MetadataValue, TableColumn, TableRecord, TableSchema
 from psycopg.conninfo import conninfo_to_dict
 
 from elt_dagster.engine.config import REJECTED_SUFFIX, LoadedConfig, column_descriptions
@@ -13,10 +16,33 @@ from elt_dagster.engine.report import markdown_table
 from elt_dagster.engine.run import RunReport
 from elt_dagster.engine.transform.validate import describe_reject
 
+if TYPE_CHECKING:
+    from elt_dagster.engine.sources.files.extract import FileReport
+
+
+LISTED_IN_LOG = 10
+"""Files named in one log line; the extracted asset's `files` table lists up to `LISTED_IN_METADATA`. One line per
+file made a run of 1,000 files write 1,000 events (each a write to Dagster's storage, 5-30 ms)."""
+LISTED_IN_METADATA = 1000
+
+
+def _listing(items: list[str], where: str = "") -> str:
+    """The first `LISTED_IN_LOG` of `items`, and how many more (and `where` they are listed)."""
+    more = len(items) - LISTED_IN_LOG
+    return ", ".join(items[:LISTED_IN_LOG]) + (f" and {more} more{where}" if more > 0 else "")
+
+
+def _described(file: FileReport) -> str:
+    return f"{file.path} ({file.rows} rows" + (f", {file.malformed} malformed)" if file.malformed else ")")
+
 
 def log_report(context: AssetExecutionContext, report: RunReport) -> None:
-    for path in report.skipped_files:
-        context.log.warning(f"skipped {path}: not a csv/txt/tsv/json/jsonl/ndjson file (optionally .gz)")
+    """The run's story in the run log: a few lines whatever the number of files."""
+    if report.skipped_files:
+        context.log.warning(
+            f"skipped {len(report.skipped_files)} files, not csv/txt/tsv/json/jsonl/ndjson (optionally .gz): "
+            + _listing(report.skipped_files)
+        )
     if report.table_missing:
         context.log.warning("the table was loaded before and is gone (dropped?): every source is read again")
     if report.unchanged_files:
@@ -31,10 +57,9 @@ def log_report(context: AssetExecutionContext, report: RunReport) -> None:
             context.log.warning(f"{line}: {cut[api['stopped']]}")
         else:
             context.log.info(line)
-    for file in report.files:
-        context.log.info(
-            f"read {file.path}: {file.rows} rows" + (f", {file.malformed} malformed" if file.malformed else "")
-        )
+    if report.files:
+        described = [_described(file) for file in report.files]
+        context.log.info(f"read {len(described)} files: " + _listing(described, " (the extracted asset's files table)"))
     context.log.info(f"validated {report.rows_extracted} rows: {report.rows_valid} valid, {report.invalid} rejected")
     for reject in report.first_rejects:
         context.log.warning(f"rejected: {describe_reject(reject)}")
@@ -53,9 +78,14 @@ def log_report(context: AssetExecutionContext, report: RunReport) -> None:
 
 
 def extract_metadata(report: RunReport) -> dict:
+    listed = report.files[:LISTED_IN_METADATA]
     return {
         "staging_path": MetadataValue.path(str(report.staging_path or "")),
         "files_read": len(report.files),
+        "files": MetadataValue.table(
+            [TableRecord({"path": f.path, "rows": f.rows, "malformed": f.malformed}) for f in listed],
+            TableSchema([TableColumn("path"), TableColumn("rows", "int"), TableColumn("malformed", "int")]),
+        ),
         "files_unchanged": report.unchanged_files,
         "files_skipped": len(report.skipped_files),
         "rows_extracted": report.rows_extracted,

@@ -86,6 +86,23 @@ def test_materialize_loads_once_and_reports_counts(config_dir: Path, database_ur
     ]
 
 
+def test_a_run_of_many_files_logs_a_few_lines_and_lists_every_file(config_dir: Path, database_url: str) -> None:
+    """One log line names the first files read and how many more; the extracted asset's `files` table has them all
+    (a line per file was an event, a write to Dagster's storage, per file)."""
+    for index in range(11):
+        write(config_dir.parent / "data" / f"more_{index:02d}.csv", f"id,amount,note\n{10 + index},1,m\n")
+    with instance_for_test() as instance:
+        defs = build_definitions(config_dir)
+        result = defs.resolve_job_def("shop_elt").execute_in_process(instance=instance)
+        assert result.success
+        lines = [e.user_message for e in instance.all_logs(result.run_id) if e.user_message.startswith("read ")]
+        assert len(lines) == 1 and lines[0].startswith("read 12 files: "), lines
+        assert lines[0].count(" rows)") == 10 and lines[0].endswith("and 2 more (the extracted asset's files table)")
+        files = materialization(instance, AssetKey(["shop", "extracted"]))["files"]
+        listed = {Path(record.data["path"]).name: record.data["rows"] for record in files.records}
+        assert listed == {"a.csv": 3, **{f"more_{index:02d}.csv": 1 for index in range(11)}}
+
+
 def test_bad_input_fails_with_the_message_not_a_traceback(
     tmp_path: Path, config_dir: Path, db_schema: str, database_url: str
 ) -> None:
