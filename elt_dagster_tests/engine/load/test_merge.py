@@ -38,18 +38,32 @@ def merge_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     return request.param
 
 
+MERGE_STATUS = """
+sources:
+  - path: ../data
+target:
+  table: t
+  db_schema: {schema}
+  mode: merge
+  primary_key: [id]
+schema:
+  columns:
+    id: integer
+    status: string
+"""
+
+
 MERGE_BY_ID = ORDERS.replace("db_schema: {schema}", "db_schema: {schema}\n      mode: merge\n      primary_key: [id]")
 
 
 def test_merge_upserts_on_primary_key_newest_wins(
     merge_path: str, tmp_path: Path, make_pipeline, database_url: str, db_schema: str
 ) -> None:
-    body = MERGE_BY_ID
     write_orders(
         tmp_path / "data" / "a.csv",
         [(1, "A", "1", "2024-01-01", "yes"), (2, "B", "2", "2024-01-01", "no"), (1, "A2", "1", "2024-01-01", "yes")],
     )
-    config = make_pipeline(body)
+    config = make_pipeline(MERGE_BY_ID)
     first = run_pipeline(config)
     assert (first.inserted, first.updated) == (2, 0)
     assert fetch(database_url, f'SELECT id, customer FROM "{db_schema}".orders ORDER BY id') == [(1, "A2"), (2, "B")]
@@ -78,15 +92,14 @@ def test_a_merge_table_is_indexed_on_its_key_only_until_it_switches_to_append(
 ) -> None:
     """A merge table keeps one row per key with its key's unique index; an index on the row hash would only cost
     every update one more entry. Switched to append mode, the table gets its hash index and dedups by it."""
-    merge = MERGE_BY_ID
     write_orders(tmp_path / "data" / "a.csv", sample_rows(5))
-    first = run_pipeline(make_pipeline(merge))
+    first = run_pipeline(make_pipeline(MERGE_BY_ID))
     assert (first.strategy, first.inserted) == ("merge", 5)
     table = f'"{db_schema}".orders'
     indexes = unique_indexes(database_url, table)
     assert len(indexes) == 1 and indexes[0].endswith("USING btree (id)"), indexes
     write_orders(tmp_path / "data" / "b.csv", sample_rows(2, start=5))  # 5 is stored, 6 is new
-    second = run_pipeline(make_pipeline(merge))
+    second = run_pipeline(make_pipeline(MERGE_BY_ID))
     assert (second.inserted, second.updated) == (1, 0)  # row 5 is identical: left alone
     appended = run_pipeline(make_pipeline(ORDERS), full_refresh=True)  # every file again, now deduped by hash
     assert (appended.inserted, appended.duplicates) == (0, 7)
@@ -101,29 +114,13 @@ def test_merge_the_newest_file_wins_whatever_its_name(
     new = write(tmp_path / "data" / "a_new.csv", "id,status\n1,new\n")
     os.utime(old, ns=(1_700_000_000_000_000_000,) * 2)
     os.utime(new, ns=(1_700_000_100_000_000_000,) * 2)
-    config = make_pipeline(
-        "sources:\n  - type: local\n    path: ../data\ntarget:\n  table: t\n  db_schema: {schema}\n  mode: merge\n"
-        "  primary_key: [id]\nschema:\n  columns:\n    id: integer\n    status: string\n"
-    )
-    run_pipeline(config)
+    run_pipeline(make_pipeline(MERGE_STATUS))
     assert fetch(database_url, f'SELECT id, status FROM "{db_schema}".t') == [(1, "new")]
 
 
-MERGE_BY_UPDATED_AT = """
-sources:
-  - path: ../data
-target:
-  table: t
-  db_schema: {schema}
-  mode: merge
-  primary_key: [id]
-  order_by: Updated_At
-schema:
-  columns:
-    id: integer
-    status: string
-    updated_at: timestamp
-"""
+MERGE_BY_UPDATED_AT = MERGE_STATUS.replace("primary_key: [id]\n", "primary_key: [id]\n  order_by: Updated_At\n") + (
+    "    updated_at: timestamp\n"
+)
 
 
 def test_merge_order_by_decides_within_a_run_and_against_the_stored_row(
@@ -150,21 +147,6 @@ def test_order_by_must_name_a_column_and_only_applies_to_merge(tmp_path: Path, m
         run_pipeline(make_pipeline(MERGE_BY_UPDATED_AT.replace("Updated_At", "changed")))
     with pytest.raises(PipelineError, match="order_by decides which row of a key wins in mode 'merge'"):
         make_pipeline(MERGE_BY_UPDATED_AT.replace("mode: merge", "mode: append"))
-
-
-MERGE_STATUS = """
-sources:
-  - path: ../data
-target:
-  table: t
-  db_schema: {schema}
-  mode: merge
-  primary_key: [id]
-schema:
-  columns:
-    id: integer
-    status: string
-"""
 
 
 def test_merge_a_later_row_identical_to_the_stored_one_beats_a_changed_one(
