@@ -3,8 +3,9 @@
 Rows go into a stage; the winner of each key is picked (the latest `order_by`, then the last one read) and
 written only if it differs from the stored row, by one `MERGE` (PostgreSQL 17 and later; before, an `UPDATE` and
 an `INSERT`, two joins of the winners with the table). Into a table this run created, the winners are inserted and
-the key's unique index is built once at the end (a merge table has none on the hash, see `create_indexes`). No `ON CONFLICT` (its speculative insertion costs several times a plain write): writers of
-the table wait for this transaction (`choose_loader` locks it), so nothing can slip in between.
+the key's unique index is built once at the end (a merge table has none on the hash, see `create_indexes`).
+No `ON CONFLICT` (its speculative insertion costs several times a plain write): writers of the table wait for this
+transaction (`choose_loader` locks it), so nothing can slip in between.
 
 When many rows come in, the table's row hashes are fetched first (a merge table's rows are each its key's
 current row) and the rows identical to a stored one are told apart in the producer: only their key, `order_by`
