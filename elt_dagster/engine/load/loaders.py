@@ -11,7 +11,8 @@ existed before the run (the final commit aside):
   sorted by hash, while the producer prepares the next one.
 - probe (a few rows into a big table): each batch's hashes are looked up in the unique index in one query and
   the new rows are copied straight in.
-- merge (`merge.py`): rows go into a temporary table; each key's winner is written only if it changed.
+- merge (`merge.py`): rows go into a temporary table; each key's winner is written only if it changed. When the
+  hashset rule holds, the table's hashes are fetched too, and rows identical to a stored one are told apart early.
 
 In hashset and probe, the index catches rows repeated across batches of one run: a batch that hits it goes
 through a staging table with `ON CONFLICT DO NOTHING` (no other writer can add rows meanwhile: see
