@@ -207,3 +207,20 @@ def test_a_merge_table_leaves_room_in_its_pages_for_updates(
     write_orders(tmp_path / "data" / "b.csv", changed)
     assert run_pipeline(make_pipeline(MERGE_BY_ID)).updated == 10
     assert fetch(database_url, pages) == before
+
+
+def test_merge_on_a_composite_key(
+    merge_path: str, tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    """Rows match on every key column: the same id in another region is another row."""
+    body = MERGE_STATUS.replace("primary_key: [id]", "primary_key: [region, id]").replace(
+        "    id: integer", "    region: string\n    id: integer"
+    )
+    write(tmp_path / "data" / "a.csv", "region,id,status\neu,1,a\nus,1,b\neu,2,c\n")
+    config = make_pipeline(body)
+    assert run_pipeline(config).inserted == 3
+    write(tmp_path / "data" / "b.csv", "region,id,status\neu,1,a2\nus,1,b\neu,1,a\neu,2,c2\nus,2,new\n")
+    report = run_pipeline(config)
+    assert (report.inserted, report.updated) == (1, 1)
+    rows = fetch(database_url, f'SELECT region, id, status FROM "{db_schema}".t ORDER BY region, id')
+    assert rows == [("eu", 1, "a"), ("eu", 2, "c2"), ("us", 1, "b"), ("us", 2, "new")]
