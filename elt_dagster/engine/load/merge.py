@@ -11,7 +11,9 @@ When many rows come in, the table's row hashes are fetched first (a merge table'
 current row) and the rows identical to a stored one are told apart in the producer: only their key, `order_by`
 and position go to the database (a small `_elt_seen` table), since one of them may still be the latest row of its
 key and beat a changed row read before it. Otherwise every row is staged and the winners identical to a stored
-row are left out by an anti-join on key and hash.
+row are left out by an anti-join on key and hash. When the key is one integer column, the keys read are kept (8
+bytes each, up to `MAX_TRACKED_KEYS`): if none was read twice, every staged row is its key's winner and is written
+as it is, without picking.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 from psycopg import sql
 
 from elt_dagster.engine.config import Target, key_columns, order_column
@@ -35,6 +38,8 @@ from elt_dagster.engine.transform.validate import HASH_COLUMN
 WINNERS = sql.Identifier("_elt_winners")
 SEEN = sql.Identifier("_elt_seen")
 SEQ = "_elt_seq"
+MAX_TRACKED_KEYS = 5_000_000
+"""Integer keys kept (8 bytes each) to learn whether any repeats; past this many, the winners are picked anyway."""
 
 
 @dataclass
@@ -68,6 +73,9 @@ class MergeLoader:
         self.read = 0  # rows read so far: each row's position, `_elt_seq`, for "the last one read wins"
         self.stage = create_stage(conn, target)
         self.any_seen = False
+        # Every key read, when the key is one integer column: if none repeats, each staged row is its key's winner
+        integer_key = len(self.keys) == 1 and types[self.keys[0]] in ("integer", "bigint")
+        self.keys_read: list[np.ndarray] | None = [] if integer_key and existing is not None else None
         if existing is not None and len(existing):
             conn.execute(
                 sql.SQL(
@@ -81,6 +89,7 @@ class MergeLoader:
         positions = np.arange(self.read + 1, self.read + 1 + rows.num_rows, dtype=np.int64)
         self.read += rows.num_rows
         rows = rows.append_column(SEQ, pa.array(positions))
+        self._track_keys(rows)
         types = {**self.types, SEQ: "bigint"}
         seen = None
         if self.existing is not None and len(self.existing) and rows.num_rows:
@@ -90,6 +99,22 @@ class MergeLoader:
                 rows = rows.filter(pa.array(~same))
         data = copy_data(rows.select([*self.names, SEQ]), types) if rows.num_rows else None
         return MergePrepared(rows, data, seen)
+
+    def _track_keys(self, rows: pa.Table) -> None:
+        if self.keys_read is None or not rows.num_rows:
+            return
+        keys = rows.column(self.keys[0])
+        if keys.null_count or self.read > MAX_TRACKED_KEYS:
+            self.keys_read = None
+            return
+        self.keys_read.append(pc.cast(keys, pa.int64()).to_numpy())
+
+    def _no_key_repeats(self) -> bool:
+        """Whether every key was read once (known only for one integer key column, up to `MAX_TRACKED_KEYS`)."""
+        if self.keys_read is None:
+            return False
+        keys = np.sort(np.concatenate(self.keys_read)) if self.keys_read else np.zeros(0, np.int64)
+        return bool((keys[1:] != keys[:-1]).all())
 
     def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
         set_row_defaults(self.conn, self.stage, source, self.run_id)
@@ -106,22 +131,25 @@ class MergeLoader:
         names = [*self.names, "_elt_source", "_elt_run_id"]
         table = table_ident(self.target)
         self.conn.execute("SET LOCAL work_mem = '256MB'")  # the sorts below in memory, for this transaction only
-        winners = self._winners(names)
+        picked = not self._no_key_repeats()  # else each staged row is its key's winner: nothing to pick
+        winners = self._winners(names) if picked else sql.SQL("SELECT {} FROM {}").format(names_sql(names), self.stage)
         if self.created:  # no stored row: every winner is new, inserted as it is picked
             added = self.conn.execute(
                 sql.SQL("INSERT INTO {t} ({names}) {winners}").format(t=table, names=names_sql(names), winners=winners)
             ).rowcount
             create_indexes(self.conn, self.target, self.business)
             return added, 0
+        if not picked:
+            return self._write_winners(names, self.stage)
         self.conn.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}").format(WINNERS, winners))
-        return self._write_winners(names)
+        return self._write_winners(names, WINNERS)
 
-    def _write_winners(self, names: list[str]) -> tuple[int, int]:
-        """Update the stored rows of the winners' keys (unless a stored `order_by` is later), insert the others;
-        returns (inserted, updated)."""
+    def _write_winners(self, names: list[str], winners: sql.Composable) -> tuple[int, int]:
+        """Update the stored rows of the keys of the rows in table `winners` (unless a stored `order_by` is later),
+        insert the others; returns (inserted, updated)."""
         table = table_ident(self.target)
         if self.existing is None:  # see `_winners`
-            self.conn.execute(sql.SQL("ANALYZE {}").format(WINNERS))
+            self.conn.execute(sql.SQL("ANALYZE {}").format(winners))
         same_key = _same_key(self.keys, "t", "w")
         newer = sql.SQL("")
         if self.order:  # a stored row with a later `order_by` stays
@@ -131,7 +159,7 @@ class MergeLoader:
         )
         parts = {
             "t": table,
-            "w": WINNERS,
+            "w": winners,
             "same": same_key,
             "newer": newer,
             "updates": updates,

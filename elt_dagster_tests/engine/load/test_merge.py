@@ -15,6 +15,7 @@ import pytest
 from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.load import loaders, merge
 from elt_dagster.engine.run import run_pipeline
+from elt_dagster.engine.sources.files import delimited
 from elt_dagster_tests.conftest import fetch, write
 from elt_dagster_tests.engine.load.test_load import ORDERS, sample_rows, write_orders
 
@@ -224,3 +225,39 @@ def test_merge_on_a_composite_key(
     assert (report.inserted, report.updated) == (1, 1)
     rows = fetch(database_url, f'SELECT region, id, status FROM "{db_schema}".t ORDER BY region, id')
     assert rows == [("eu", 1, "a"), ("eu", 2, "c2"), ("us", 1, "b"), ("us", 2, "new")]
+
+
+@pytest.fixture
+def picks_counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many times a merge picked its winners with `DISTINCT ON` (one item per pick)."""
+    picks: list[int] = []
+    original = merge.MergeLoader._winners
+
+    def counted(self, names):  # type: ignore[no-untyped-def]
+        picks.append(1)
+        return original(self, names)
+
+    monkeypatch.setattr(merge.MergeLoader, "_winners", counted)
+    return picks
+
+
+def test_merge_with_no_key_read_twice_writes_the_staged_rows_as_they_are(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str, picks_counted: list[int], monkeypatch
+) -> None:
+    """One integer key, none repeated: every staged row is its key's winner, so none are picked (a sort and an
+    anti-join saved); a key read twice, even in different batches, or too many keys to keep, and they are."""
+    monkeypatch.setattr(loaders, "BULK_SHARE", 0.0)  # the hashes fetched: identical rows told apart in the producer
+    monkeypatch.setattr(delimited, "BATCH_ROWS", 2)
+    write(tmp_path / "data" / "a.csv", "id,status\n1,a\n2,b\n3,c\n")
+    config = make_pipeline(MERGE_STATUS)
+    assert run_pipeline(config).inserted == 3
+    write(tmp_path / "data" / "b.csv", "id,status\n2,b\n3,c2\n4,d\n")
+    assert (run_pipeline(config).inserted, picks_counted) == (1, [])
+    write(tmp_path / "data" / "c.csv", "id,status\n1,x\n4,d\n5,e\n1,a\n")  # 1 again, in the second batch: stays a
+    report = run_pipeline(config)
+    assert (report.inserted, report.updated, picks_counted) == (1, 0, [1])
+    monkeypatch.setattr(merge, "MAX_TRACKED_KEYS", 1)
+    write(tmp_path / "data" / "d.csv", "id,status\n6,f\n7,g\n8,h\n")
+    assert (run_pipeline(config).inserted, picks_counted) == (3, [1, 1])
+    rows = fetch(database_url, f'SELECT id, status FROM "{db_schema}".t ORDER BY id')
+    assert rows == [(1, "a"), (2, "b"), (3, "c2"), (4, "d"), (5, "e"), (6, "f"), (7, "g"), (8, "h")]
