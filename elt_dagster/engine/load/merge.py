@@ -107,7 +107,10 @@ class MergeLoader:
         if keys.null_count or self.read > MAX_TRACKED_KEYS:
             self.keys_read = None
             return
-        self.keys_read.append(pc.cast(keys, pa.int64()).to_numpy())
+        try:
+            self.keys_read.append(pc.cast(keys, pa.int64()).to_numpy())
+        except pa.ArrowInvalid:  # not integer text (the schema retyped the key): PostgreSQL will say so, clearly
+            self.keys_read = None
 
     def _no_key_repeats(self) -> bool:
         """Whether every key was read once (known only for one integer key column, up to `MAX_TRACKED_KEYS`)."""
@@ -132,8 +135,10 @@ class MergeLoader:
         table = table_ident(self.target)
         self.conn.execute("SET LOCAL work_mem = '256MB'")  # the sorts below in memory, for this transaction only
         picked = not self._no_key_repeats()  # else each staged row is its key's winner: nothing to pick
-        winners = self._winners(names) if picked else sql.SQL("SELECT {} FROM {}").format(names_sql(names), self.stage)
         if self.created:  # no stored row: every winner is new, inserted as it is picked
+            winners = (
+                self._winners(names) if picked else sql.SQL("SELECT {} FROM {}").format(names_sql(names), self.stage)
+            )
             added = self.conn.execute(
                 sql.SQL("INSERT INTO {t} ({names}) {winners}").format(t=table, names=names_sql(names), winners=winners)
             ).rowcount
@@ -141,7 +146,7 @@ class MergeLoader:
             return added, 0
         if not picked:
             return self._write_winners(names, self.stage)
-        self.conn.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}").format(WINNERS, winners))
+        self.conn.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}").format(WINNERS, self._winners(names)))
         return self._write_winners(names, WINNERS)
 
     def _write_winners(self, names: list[str], winners: sql.Composable) -> tuple[int, int]:

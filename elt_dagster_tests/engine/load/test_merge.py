@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from elt_dagster.engine.db import DatabaseError
 from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.load import loaders, merge
 from elt_dagster.engine.run import run_pipeline
@@ -261,3 +262,16 @@ def test_merge_with_no_key_read_twice_writes_the_staged_rows_as_they_are(
     assert (run_pipeline(config).inserted, picks_counted) == (3, [1, 1])
     rows = fetch(database_url, f'SELECT id, status FROM "{db_schema}".t ORDER BY id')
     assert rows == [(1, "a"), (2, "b"), (3, "c2"), (4, "d"), (5, "e"), (6, "f"), (7, "g"), (8, "h")]
+
+
+def test_a_merge_key_retyped_to_text_into_an_integer_column_is_postgresqls_clear_error(
+    merge_path: str, tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    """The table keeps its integer key when the schema says string: a key that is not a number is refused by
+    PostgreSQL, in one clear line, and nothing lands (not a parse error from keeping the keys on the client)."""
+    write(tmp_path / "data" / "a.csv", "id,status\n1,a\n2,b\n")
+    run_pipeline(make_pipeline(MERGE_STATUS))
+    write(tmp_path / "data" / "b.csv", "id,status\nx7,c\n3,d\n")
+    with pytest.raises(DatabaseError, match=r'invalid input syntax for type integer: "x7"; nothing of this run'):
+        run_pipeline(make_pipeline(MERGE_STATUS.replace("id: integer", "id: string")))
+    assert fetch(database_url, f'SELECT id, status FROM "{db_schema}".t ORDER BY id') == [(1, "a"), (2, "b")]
