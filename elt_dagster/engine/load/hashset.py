@@ -50,6 +50,7 @@ class HashSet:
 
     @classmethod
     def empty(cls) -> HashSet:
+        """No hashes: the set of a table this run creates."""
         return cls(np.zeros(0, np.uint64), np.zeros(0, np.uint64))
 
     @classmethod
