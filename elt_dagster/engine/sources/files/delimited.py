@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import gzip
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pyarrow as pa
@@ -13,10 +15,15 @@ import pyarrow.csv as pacsv
 
 from elt_dagster.engine.sources.files.readers import (
     BATCH_ROWS,
+    CHUNK_CHARS,
     CSV_BLOCK_BYTES,
+    MAX_COLUMNS,
+    MAX_HEADER_CHARS,
+    MAX_RECORD_CHARS,
     ExtractError,
     Malformed,
     RawBatch,
+    encoding_hint,
     file_format,
     open_text,
     short_error,
@@ -37,28 +44,91 @@ def _sniff_delimiter(path: Path, gzipped: bool, encoding: str, fmt: str) -> str:
 
 
 def read_header(path: Path, *, delimiter: str | None, encoding: str) -> list[str]:
-    """The column names of a delimited file (its first record)."""
+    """The column names of a delimited file (its first record), read in bounded memory."""
     fmt, gzipped = file_format(path)
     try:
         delimiter = delimiter or _sniff_delimiter(path, gzipped, encoding, fmt)
-        csv.field_size_limit(MAX_FIELD_BYTES)
+        csv.field_size_limit(MAX_RECORD_CHARS)
         with open_text(path, gzipped, encoding, "surrogateescape") as handle:
-            header = next(csv.reader(handle, delimiter=delimiter), None)
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise ExtractError(f"{path}: can't read the header line: {exc}") from None
-    except (OSError, EOFError, LookupError) as exc:  # a broken .gz, no permission, an unknown encoding
-        raise ExtractError(f"{path}: can't read the file ({exc})") from None
-    bad = undecodable_bytes("".join(header or []), encoding)
+            header = next(csv.reader(RecordLines(handle, MAX_HEADER_CHARS), delimiter=delimiter), None) or []
+    except RecordTooLarge:
+        raise ExtractError(
+            f"{path}: the header line is longer than {MAX_HEADER_CHARS:,} characters "
+            f"(a table holds at most {MAX_COLUMNS:,} columns): is it a delimited text file?"
+        ) from None
+    except (csv.Error, UnicodeError) as exc:
+        raise ExtractError(
+            f"{path}: can't read the header line: {short_error(exc)}{encoding_hint(exc, encoding)}"
+        ) from None
+    except (OSError, EOFError, LookupError, zlib.error) as exc:  # a broken .gz, no permission, an unknown encoding
+        raise ExtractError(f"{path}: can't read the file ({short_error(exc)})") from None
+    _check_header(path, header, encoding)
+    return header
+
+
+def _check_header(path: Path, header: list[str], encoding: str) -> None:
+    if len(header) > MAX_COLUMNS:
+        raise ExtractError(
+            f"{path}: the header has {len(header):,} columns; a PostgreSQL table holds at most {MAX_COLUMNS:,}"
+        )
+    bad = undecodable_bytes("".join(header), encoding)
     if bad:
         raise ExtractError(f"{path}: the header line has {bad}")
-    return header or []
+    if any("\x00" in name for name in header):
+        raise ExtractError(f"{path}: the header line holds NUL bytes (\\x00): is it a {encoding} text file?")
+
+
+class RecordTooLarge(Exception):
+    """A record goes on past the cap of `RecordLines`."""
+
+
+class RecordLines:
+    """A text stream's lines for `csv.reader`, one record at a time, never more than `cap` characters of a record.
+
+    Past the cap, RecordTooLarge is raised out of the reader and `pass_over()` reads past the rest of the record a
+    chunk at a time (it goes on while its double quotes are unbalanced), keeping nothing of it.
+    """
+
+    def __init__(self, handle: IO[str], cap: int):
+        self.handle, self.cap = handle, cap
+        self.size = self.quotes = self.lines = 0
+        self.first_line = 1  # the line the current record starts on
+        self.line_ended = True
+
+    def start_record(self) -> None:
+        self.size = self.quotes = 0
+        self.first_line = self.lines + 1
+
+    def __iter__(self) -> RecordLines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.handle.readline(self.cap + 1 - self.size)
+        if not line:
+            raise StopIteration
+        self._count(line)
+        if self.size > self.cap:
+            raise RecordTooLarge
+        return line
+
+    def _count(self, line: str) -> None:
+        self.size += len(line)
+        self.quotes += line.count('"')
+        self.line_ended = line.endswith(("\n", "\r"))
+        self.lines += self.line_ended
+
+    def pass_over(self) -> None:
+        """Read past the rest of the record that went over the cap."""
+        while not self.line_ended or self.quotes % 2:
+            line = self.handle.readline(CHUNK_CHARS)
+            if not line:
+                return
+            self._count(line)
 
 
 _EXACT_READER_CASES = ("CSV parse error", "invalid UTF8", "Could not skip initial", "block size", "straddling")
 """pyarrow errors the exact reader handles: a row with the wrong number of fields, undecodable bytes, a header-only
 file without a final newline, a field longer than pyarrow's block."""
-MAX_FIELD_BYTES = 16 << 20
-"""The longest field the exact reader accepts (Python's csv module stops at 128 KB by default)."""
 
 
 class MalformedRowsFound(Exception):
@@ -135,35 +205,43 @@ def iter_delimited(path: Path, *, delimiter: str | None, encoding: str) -> Itera
         stream.close()
 
 
-def iter_delimited_exact(path: Path, *, delimiter: str | None, encoding: str) -> Iterator[RawBatch]:
+def iter_delimited_exact(
+    path: Path, *, delimiter: str | None, encoding: str, max_record_chars: int = MAX_RECORD_CHARS
+) -> Iterator[RawBatch]:
     """Stream a CSV/TXT file with Python's csv module: slower, but knows every record's number.
 
-    Used for files with malformed rows, which are kept aside with their record number and reason.
+    Used for files with malformed rows, which are kept aside with their record number and reason; so is a record
+    over `max_record_chars`, passed over without being built.
     """
     fmt, gzipped = file_format(path)
     delimiter = delimiter or _sniff_delimiter(path, gzipped, encoding, fmt)
-    csv.field_size_limit(MAX_FIELD_BYTES)
+    csv.field_size_limit(MAX_RECORD_CHARS)  # Python's csv module stops at 128 KB by default
     with open_text(path, gzipped, encoding, "surrogateescape") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
+        lines = RecordLines(handle, max_record_chars)
+        reader = csv.reader(lines, delimiter=delimiter)
         try:
             header = next(reader, None)
             if not header:
                 return
+            _check_header(path, header, encoding)
             records: list[list[str]] = []
             numbers: list[int] = []
             malformed: list[Malformed] = []
             number = undecodable = 0
-            for record in reader:
-                if not record:
-                    continue  # an empty line, as pyarrow skips them
-                number += 1
-                reason = _problem(record, header, encoding)
-                if reason is None:
-                    records.append(record)
-                    numbers.append(number)
-                else:
-                    undecodable += reason.startswith("bytes")
-                    malformed.append(Malformed(raw=shown_bytes(delimiter.join(record)), reason=reason, row=number))
+            for record in _read_records(reader, lines):
+                if record is None:
+                    number += 1
+                    reason = f"larger than the {max_record_chars:,}-character cap of a record (line {lines.first_line})"
+                    malformed.append(Malformed(raw=f"({reason}: see the source file)", reason=reason, row=number))
+                elif record:
+                    number += 1
+                    reason = _problem(record, header, encoding)
+                    if reason is None:
+                        records.append(record)
+                        numbers.append(number)
+                    else:
+                        undecodable += reason.startswith("bytes")
+                        malformed.append(Malformed(raw=shown_bytes(delimiter.join(record)), reason=reason, row=number))
                 if len(records) + len(malformed) >= BATCH_ROWS:
                     yield _records_batch(header, records, numbers, malformed)
                     records, numbers, malformed = [], [], []
@@ -173,8 +251,22 @@ def iter_delimited_exact(path: Path, *, delimiter: str | None, encoding: str) ->
                 raise ExtractError(
                     f"{path}: {undecodable} of {number} records are not {encoding} text: set the source's encoding (e.g. latin-1, cp1252)"
                 )
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise ExtractError(f"{path}: not a readable {fmt.upper()} file ({short_error(exc)})") from None
+        except (csv.Error, UnicodeError) as exc:
+            hint = encoding_hint(exc, encoding)
+            raise ExtractError(f"{path}: not a readable {fmt.upper()} file ({short_error(exc)}){hint}") from None
+
+
+def _read_records(reader: Iterator[list[str]], lines: RecordLines) -> Iterator[list[str] | None]:
+    """Each record of `reader`; None for one over the cap of `lines`, passed over without being built."""
+    while True:
+        lines.start_record()
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except RecordTooLarge:
+            lines.pass_over()
+            yield None
 
 
 def _problem(record: list[str], header: list[str], encoding: str) -> str | None:

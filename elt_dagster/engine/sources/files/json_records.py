@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import gzip
 import json
+import sys
 from collections.abc import Iterator
-from contextlib import closing
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pyarrow as pa
 
 from elt_dagster.engine.json_text import MAX_DEPTH, BadRecord, checked_text, json_text, scalar_text
-from elt_dagster.engine.sources.files.json_stream import TOO_DEEP, records_at
+from elt_dagster.engine.sources.files.json_scan import JsonSyntaxError, JsonText, Skipped
 from elt_dagster.engine.sources.files.readers import (
     BATCH_ROWS,
+    CHUNK_CHARS,
+    MAX_COLUMNS,
+    MAX_RECORD_CHARS,
     ExtractError,
     Malformed,
     RawBatch,
+    encoding_hint,
     file_format,
-    open_json_bytes,
     open_text,
     records_to_table,
     short_error,
@@ -58,6 +60,8 @@ def flatten_record(
         out[name] = (
             None if value is None else json_text(value, depth) if isinstance(value, list) else scalar_text(value)
         )
+        if len(out) > MAX_COLUMNS:
+            raise BadRecord(f"more than {MAX_COLUMNS:,} columns (a PostgreSQL table holds at most {MAX_COLUMNS:,})")
     return out
 
 
@@ -91,21 +95,37 @@ def _shown(item: Any) -> str:
         return f"(nested deeper than {MAX_DEPTH} levels: see the source file)"
 
 
-def iter_jsonl(path: Path, *, encoding: str) -> Iterator[RawBatch]:
-    """Stream a JSON Lines file: one object per line; a line that isn't one is kept aside as malformed."""
+def iter_jsonl(path: Path, *, encoding: str, max_record_chars: int = MAX_RECORD_CHARS) -> Iterator[RawBatch]:
+    """Stream a JSON Lines file: one object per line; a line that isn't one is kept aside as malformed, and so is
+    a line over `max_record_chars`, passed over a chunk at a time without being held."""
     _, gzipped = file_format(path)
 
     def items() -> Iterator[tuple[int, Any, str | None]]:
         with open_text(path, gzipped, encoding, "surrogateescape") as handle:
             try:
-                for number, line in enumerate(handle, start=1):
-                    if not line.strip():
-                        continue
-                    yield number, _parse_line(line, number, encoding), shown_bytes(line.rstrip("\r\n"))
-            except UnicodeDecodeError as exc:
-                raise ExtractError(f"{path}: not {encoding} text ({short_error(exc)})") from None
+                number = 0
+                while line := handle.readline(max_record_chars + 1):
+                    number += 1
+                    if len(line) > max_record_chars and not line.endswith(_LINE_ENDS):
+                        yield number, _passed_over(handle, number, max_record_chars), None
+                    elif line.strip():
+                        yield number, _parse_line(line, number, encoding), shown_bytes(line.rstrip("\r\n"))
+            except UnicodeError as exc:
+                hint = encoding_hint(exc, encoding)
+                raise ExtractError(f"{path}: not {encoding} text ({short_error(exc)}){hint}") from None
 
     yield from _batched_records(items())
+
+
+_LINE_ENDS = ("\n", "\r")
+
+
+def _passed_over(handle: IO[str], number: int, max_record_chars: int) -> Malformed:
+    """Read past the rest of an over-long line, a chunk at a time; the Malformed that stands for it."""
+    while (rest := handle.readline(CHUNK_CHARS)) and not rest.endswith(_LINE_ENDS):
+        pass
+    reason = f"larger than the {max_record_chars:,}-character cap of a record (line {number})"
+    return Malformed(raw=f"({reason}: see the source file)", reason=reason, row=number)
 
 
 def _parse_line(line: str, number: int, encoding: str) -> Any:
@@ -116,13 +136,15 @@ def _parse_line(line: str, number: int, encoding: str) -> Any:
     try:
         return json.loads(line, parse_float=Decimal, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
-        reason = f"invalid JSON: {exc.msg}"
+        reason = f"invalid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
     except BadRecord as exc:
         reason = str(exc)
     except RecursionError:
         reason = f"nested deeper than {MAX_DEPTH} levels"
     except InvalidOperation:
         reason = "a number out of range (its exponent is too large)"
+    except ValueError:  # an integer of more digits than Python converts
+        reason = f"a number of more than {sys.get_int_max_str_digits():,} digits"
     return Malformed(raw=line.rstrip("\r\n"), reason=reason, row=number)
 
 
@@ -130,63 +152,95 @@ def _not_json(name: str) -> Any:
     raise BadRecord(f"{name} is not valid JSON")
 
 
-def iter_json(path: Path, *, encoding: str, records_path: str | None) -> Iterator[RawBatch]:
-    """Stream a JSON file: a top-level array of objects, or the array found at `records_path`."""
-    import ijson
-
+def iter_json(
+    path: Path, *, encoding: str, records_path: str | None, max_record_chars: int = MAX_RECORD_CHARS
+) -> Iterator[RawBatch]:
+    """Stream a JSON file: a top-level array of objects, or the array found at `records_path`; a record over
+    `max_record_chars` or nested too deeply is kept aside as malformed, passed over without being built."""
     _, gzipped = file_format(path)
 
     def items() -> Iterator[tuple[int, Any, str | None]]:
-        with closing(open_json_bytes(path, gzipped, encoding)) as handle:
-            found, number = False, 0
+        with open_text(path, gzipped, encoding) as handle:
+            text = JsonText(handle)
             try:
-                for number, item in enumerate(records_at(handle, records_path), start=1):
-                    found = True
-                    if item is TOO_DEEP:
-                        reason = f"nested deeper than {MAX_DEPTH} levels"
+                for number, item in enumerate(_records(text, path, records_path, max_record_chars), start=1):
+                    if isinstance(item, Skipped):
+                        reason = f"{item.reason} (line {item.line})"
                         item = Malformed(raw=f"({reason}: see the source file)", reason=reason, row=number)
                     yield number, item, None
-            except ijson.JSONError as exc:
-                if not found and _is_blank(path, gzipped):
-                    raise ExtractError(f"{path}: the file is empty") from None
-                raise ExtractError(f"{path}: invalid JSON ({short_error(exc)})") from None
-            except UnicodeDecodeError as exc:
-                raise ExtractError(f"{path}: not {encoding} text ({short_error(exc)})") from None
-            except InvalidOperation:
-                raise ExtractError(f"{path}: invalid JSON (a number out of range, after record {number})") from None
-            except RecursionError:
-                raise ExtractError(f"{path}: invalid JSON (nested too deeply, after record {number})") from None
-            if not found:
-                _explain_missing_records(path, gzipped, encoding, records_path)
+            except JsonSyntaxError as exc:
+                raise ExtractError(f"{path}: invalid JSON: {exc}") from None
+            except UnicodeError as exc:
+                hint = encoding_hint(exc, encoding)
+                raise ExtractError(f"{path}: not {encoding} text ({short_error(exc)}){hint}") from None
 
     yield from _batched_records(items())
 
 
-def _is_blank(path: Path, gzipped: bool) -> bool:
-    with gzip.open(path, "rb") if gzipped else open(path, "rb") as handle:
-        return not handle.read(4096).strip()
+_KINDS = {"{": "map", "[": "list", '"': "string", "t": "boolean", "f": "boolean", "n": "null"}
 
 
-def _explain_missing_records(path: Path, gzipped: bool, encoding: str, records_path: str | None) -> None:
-    import ijson
-
-    with closing(open_json_bytes(path, gzipped, encoding)) as handle:
-        first = next(iter(ijson.parse(handle)), None)
-    if first is None:
+def _records(text: JsonText, path: Path, records_path: str | None, cap: int) -> Iterator[Any]:
+    """The elements of the top-level array, or of the array at `records_path`; then the rest of the document."""
+    if text.peek() == "\ufeff":  # a byte order mark read as UTF-8
+        text.pos += 1
+    first = text.peek()
+    if not first:
         raise ExtractError(f"{path}: the file is empty")
-    kind = first[1]
-    if records_path:
-        if kind == "start_array":
+    if records_path is None:
+        if first == "{":
+            raise ExtractError(f"{path}: the file is a JSON object; set records_path to the list of records inside it")
+        if first != "[":
+            raise ExtractError(f"{path}: expected a JSON array of objects")
+        open_maps = 0
+    else:
+        if first == "[":
             raise ExtractError(f"{path}: records_path {records_path!r} is set but the file is a JSON array")
-        with closing(open_json_bytes(path, gzipped, encoding)) as handle:
-            for prefix, event, _ in ijson.parse(handle):
-                if prefix == records_path:
-                    if event == "start_array":
-                        return  # an empty list: no records, not an error
-                    kind = event.replace("start_", "")
-                    raise ExtractError(f"{path}: records_path {records_path!r} is a {kind}, not a list")
-        raise ExtractError(f"{path}: records_path {records_path!r} is not in the file")
-    if kind == "start_map":
-        raise ExtractError(f"{path}: the file is a JSON object; set records_path to the list of records inside it")
-    if kind != "start_array":
-        raise ExtractError(f"{path}: expected a JSON array of objects")
+        open_maps = _enter(text, records_path.split("."), cap)
+        if open_maps is None:
+            raise ExtractError(f"{path}: records_path {records_path!r} is not in the file")
+        kind = text.peek()
+        if kind != "[":
+            kind_name = _KINDS.get(kind, "number")
+            raise ExtractError(f"{path}: records_path {records_path!r} is a {kind_name}, not a list")
+    text.take("[")
+    if text.peek() == "]":
+        text.pos += 1
+    else:
+        yield text.value(cap)
+        while text.take(",]") == ",":
+            yield text.value(cap)
+    for _ in range(open_maps):
+        while text.take(",}") == ",":
+            _member(text, cap)
+    if text.peek():
+        raise text.error(text.pos, "more text after the end of the JSON document")
+
+
+def _enter(text: JsonText, keys: list[str], cap: int) -> int | None:
+    """Move to the value at `keys` (nested objects' keys), passing over other members; the number of objects
+    opened on the way, or None when the path isn't in the document."""
+    for depth, key in enumerate(keys):
+        if text.peek() != "{":
+            return None
+        text.take("{")
+        if text.peek() == "}":
+            return None
+        while _member(text, cap, key) != key:
+            if text.take(",}") == "}":
+                return None
+        if depth == len(keys) - 1:
+            return depth + 1
+    return None
+
+
+def _member(text: JsonText, cap: int, wanted: str | None = None) -> str:
+    """Read `"key": value` and return the key; the value is left unread when the key is `wanted`."""
+    at = text.pos
+    key = text.value(cap)
+    if not isinstance(key, str):
+        raise text.error(at, "expected a key (a string in double quotes)")
+    text.take(":")
+    if key != wanted:
+        text.value(cap)
+    return key

@@ -20,6 +20,16 @@ from elt_dagster.engine.errors import PipelineError
 BATCH_ROWS = 20_000
 CSV_BLOCK_BYTES = 256 << 10
 """pyarrow's CSV reader reads about 32 blocks ahead: this bounds that to ~8 MB."""
+MAX_RECORD_CHARS = 16 << 20
+"""The largest record (a CSV row, a JSON Lines line, an element of a JSON array), and so the largest field, in
+characters: a larger one is quarantined with its line, passed over a chunk at a time without being built."""
+CHUNK_CHARS = 1 << 20
+"""How much of a record over the cap is read at a time while passing over it."""
+MAX_HEADER_CHARS = 1 << 20
+"""The longest header line of a delimited file: 1,600 columns of 63-byte names fit ten times over."""
+MAX_COLUMNS = 1600
+"""A PostgreSQL table holds at most 1,600 columns: a header with more is refused before any row is read, a JSON
+record with more is quarantined."""
 SUPPORTED_SUFFIXES = (".csv", ".txt", ".tsv", ".json", ".jsonl", ".ndjson")
 
 
@@ -80,28 +90,6 @@ def shown_bytes(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-class Utf8Bytes:
-    """A binary reader over a text stream: ijson parses bytes, the file may be in another encoding."""
-
-    def __init__(self, text: IO[str]):
-        self._text = text
-
-    def read(self, size: int = -1) -> bytes:
-        if size == 0:  # ijson probes with read(0): it must not consume anything
-            return b""
-        return self._text.read(size if size is None or size < 0 else max(1, size // 4)).encode("utf-8")
-
-    def close(self) -> None:
-        self._text.close()
-
-
-def open_json_bytes(path: Path, gzipped: bool, encoding: str) -> IO[bytes] | Utf8Bytes:
-    """A file as UTF-8 bytes for the streaming JSON parser, whatever its encoding."""
-    if encoding.lower().replace("-", "").replace("_", "") == "utf8":
-        return gzip.open(path, "rb") if gzipped else open(path, "rb")
-    return Utf8Bytes(open_text(path, gzipped, encoding))
-
-
 def records_to_table(records: list[dict[str, str | None]]) -> pa.Table:
     """String records as a table of string columns, in the order the keys first appear (missing keys: null)."""
     columns: dict[str, None] = {}
@@ -110,7 +98,17 @@ def records_to_table(records: list[dict[str, str | None]]) -> pa.Table:
     return pa.table({name: pa.array([r.get(name) for r in records], pa.string()) for name in columns})
 
 
+def encoding_hint(exc: BaseException, encoding: str) -> str:
+    """A hint for a UTF-16/32 file without a byte order mark, which Python's `utf-16` can't read; else ''."""
+    plain = encoding.lower().replace("-", "").replace("_", "")
+    if isinstance(exc, UnicodeError) and plain in ("utf16", "utf32"):
+        return f": a file without a byte order mark needs {encoding}-le or {encoding}-be"
+    return ""
+
+
 def short_error(exc: BaseException) -> str:
     """The first line of an error, at most 300 characters, for a message naming the file."""
+    if isinstance(exc, UnicodeDecodeError):  # its position is in a chunk of the file, not the file's
+        return f"{exc.encoding} can't decode the byte {exc.object[exc.start]:#04x}: {exc.reason}"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:300]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -9,6 +12,7 @@ import pytest
 
 from elt_dagster.engine import staging
 from elt_dagster.engine.sources.files import extract as ex
+from elt_dagster.engine.sources.files.delimited import iter_delimited_exact, read_header
 from elt_dagster.engine.sources.files.readers import BATCH_ROWS, ExtractError
 from elt_dagster_tests.conftest import write
 from elt_dagster_tests.engine.sources.files.helpers import business, data, pipeline, rejects, run
@@ -161,3 +165,104 @@ def test_a_field_longer_than_a_block_is_read(tmp_path: Path) -> None:
     data(tmp_path, "a.csv").write_text(f"id,name\n1,{long}\n2,b\n")
     report, rows = run(loaded, tmp_path)
     assert [len(row["name"]) for row in rows] == [700_000, 1] and report.rejected == 0
+
+
+# --- size caps and unreadable headers ----------------------------------------------------------------
+
+
+def test_a_csv_record_over_the_cap_is_quarantined_and_the_others_load(tmp_path: Path) -> None:
+    quoted = '"' + ("y" * 900 + '""\n') * 10 + '"'  # 9 KB over ten lines, with escaped quotes
+    path = write(tmp_path / "a.csv", f'id,text\n1,a\n2,{quoted}\n3,"b\nc"\n4,{"z" * 5000}\n5,d\n')
+    batches = list(iter_delimited_exact(path, delimiter=",", encoding="utf-8", max_record_chars=1000))
+    rows = [(row["id"], row["text"]) for batch in batches for row in batch.table.to_pylist()]
+    assert rows == [("1", "a"), ("3", "b\nc"), ("5", "d")]
+    cap = "larger than the 1,000-character cap of a record"
+    assert [(m.row, m.reason) for b in batches for m in b.malformed] == [
+        (2, f"{cap} (line 3)"),
+        (4, f"{cap} (line 16)"),
+    ]
+    assert [n for b in batches for n in b.row_numbers.to_pylist()] == [1, 3, 5]
+
+
+def test_a_csv_field_over_the_block_goes_to_the_exact_reader_and_is_quarantined_at_the_real_cap(tmp_path: Path) -> None:
+    path = data(tmp_path, "a.csv")
+    path.parent.mkdir()
+    with path.open("w") as handle:
+        handle.write('id,text\n1,a\n2,"')
+        for _ in range(17):
+            handle.write("y" * (1 << 20))
+        handle.write('"\n3,c\n')
+    result, rows = run(pipeline(tmp_path), tmp_path)
+    assert [row["id"] for row in rows] == ["1", "3"]
+    [reject] = rejects(result)
+    assert (
+        reject["source_row"] == 2
+        and reject["reason"] == "larger than the 16,777,216-character cap of a record (line 3)"
+    )
+
+
+def test_a_header_of_a_million_columns_is_refused_in_one_line_in_bounded_memory(tmp_path: Path) -> None:
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join(f"c{i}" for i in range(1_000_000)) + "\n" + "1," * 999_999 + "1\n")  # 9 MB
+    probe = (
+        "from pathlib import Path\n"
+        "from elt_dagster.engine.sources.files.delimited import read_header\n"
+        "from elt_dagster.engine.sources.files.readers import ExtractError\n"
+        f"try:\n    read_header(Path({str(path)!r}), delimiter=None, encoding='utf-8')\n"
+        "except ExtractError as exc:\n    print(exc)\n"
+        # VmHWM, not ru_maxrss: a child's ru_maxrss starts at its parent's peak (pytest's)
+        "print(next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM')) // 1024)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    message, peak_mb = done.stdout.strip().splitlines()
+    assert message == (
+        f"{path}: the header line is longer than 1,048,576 characters (a table holds at most 1,600 columns): "
+        "is it a delimited text file?"
+    )
+    assert int(peak_mb) < 250  # 1.77 GB before the header was capped
+
+
+def test_a_header_of_more_columns_than_a_table_holds_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.csv", ",".join(f"c{i}" for i in range(2000)) + "\n")
+    with pytest.raises(ExtractError) as caught:
+        read_header(path, delimiter=",", encoding="utf-8")
+    assert str(caught.value) == f"{path}: the header has 2,000 columns; a PostgreSQL table holds at most 1,600"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "encoding", "what"),
+    [
+        (
+            "a.csv",
+            b"\x00\x00\x00\x00\n1\n",
+            "utf-8",
+            "the header line holds NUL bytes (\\x00): is it a utf-8 text file?",
+        ),
+        (
+            "a.csv",
+            "id,name\n1,a\n".encode("utf-16-le"),
+            "utf-16",
+            "can't read the header line: UTF-16 stream does not start with BOM: a file without a byte order mark "
+            "needs utf-16-le or utf-16-be",
+        ),
+        (
+            "a.csv.gz",
+            b"",
+            "utf-8",
+            "can't read the file (Error -3 while decompressing data: invalid literal/length code)",
+        ),
+    ],
+    ids=["all-NUL header", "utf-16 without BOM", "corrupted gzip"],
+)
+def test_an_unreadable_header_is_one_line_naming_the_file(
+    tmp_path: Path, name: str, content: bytes, encoding: str, what: str
+) -> None:
+    if name.endswith(".gz"):
+        content = bytearray(
+            gzip.compress(b"id,name\n" + b"".join(b"%d,n%d\n" % (i, i * 7919 % 1000) for i in range(20000)))
+        )
+        content[10] ^= 0xFF  # the first byte of the deflate stream
+    (tmp_path / name).write_bytes(bytes(content))
+    with pytest.raises(ExtractError) as caught:
+        read_header(tmp_path / name, delimiter=None, encoding=encoding)
+    assert str(caught.value) == f"{tmp_path / name}: {what}"

@@ -192,7 +192,7 @@ def test_a_deeply_nested_record_is_skipped_without_building_it(tmp_path: Path) -
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     counts, peak_mb = done.stdout.strip().splitlines()
-    assert counts == "2 ['nested deeper than 64 levels']"
+    assert counts == "2 ['nested deeper than 64 levels (line 1)']"
     assert int(peak_mb) < 400
 
 
