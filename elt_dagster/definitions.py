@@ -14,7 +14,7 @@ from dagster import Definitions, definitions
 
 from .engine.config import CONFIG_DIR_ENV, ConfigError, config_dir, discover_configs
 from .orchestration.automation import build_config_sensor
-from .orchestration.component import EltPipeline, broken_config_definitions, shared_resources
+from .orchestration.component import EltPipeline, broken_asset_name, broken_config_definitions, shared_resources
 from .orchestration.health import coverage_asset, coverage_sensor
 
 logger = logging.getLogger("elt_dagster")
@@ -26,6 +26,7 @@ def build_definitions(folder: Path | None = None) -> Definitions:
     pipelines: list[Definitions] = []
     names: dict[str, Path] = {}
     invalid: dict[str, str] = {}
+    broken_names: set[str] = set()
     for path in discover_configs(folder) if folder.is_dir() else []:
         component = EltPipeline(config=str(path))
         try:
@@ -35,7 +36,7 @@ def build_definitions(folder: Path | None = None) -> Definitions:
         except ConfigError as exc:
             logger.warning("skipping invalid pipeline config: %s", exc)
             invalid[str(path)] = str(exc)
-            pipelines.append(broken_config_definitions(path, exc))
+            pipelines.append(broken_config_definitions(path, exc, _unused(broken_asset_name(path), broken_names)))
             continue
         names[loaded.name] = path
         pipelines.append(component.definitions(folder, loaded))
@@ -48,6 +49,16 @@ def build_definitions(folder: Path | None = None) -> Definitions:
         metadata={"config_dir": str(folder), "pipelines": sorted(names), "invalid_configs": invalid},
     )
     return Definitions.merge(*pipelines, shared)
+
+
+def _unused(name: str, taken: set[str]) -> str:
+    """`name`, else `name_2`, `name_3`...; added to `taken` (broken `a-b.yaml` and `a_b.yaml` get two keys)."""
+    candidate, number = name, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{name}_{number}"
+    taken.add(candidate)
+    return candidate
 
 
 @definitions

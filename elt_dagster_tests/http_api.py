@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,6 +37,10 @@ class Reply:
     delay: float = 0.0
     trickle: float = 0.0
     """Seconds between the body's bytes (a server that sends slowly, resetting a per-read timeout each time)."""
+    trickle_head: float = 0.0
+    """Seconds between the bytes of the status line and headers (a server that is slow before the body)."""
+    cut_at: int | None = None
+    """Body bytes sent before the socket is shut (the Content-Length still counts the whole body)."""
 
 
 Route = Callable[[Seen], Reply]
@@ -83,23 +88,30 @@ class FakeApi:
         if reply.delay and self.stopping.wait(reply.delay):
             return
         body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
-        handler.send_response(reply.status)
-        headers = {"Content-Type": "application/json", **reply.headers}
-        for name, value in headers.items():
-            handler.send_header(name, value)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        if not reply.trickle:
-            handler.wfile.write(body)
+        headers = {"Content-Type": "application/json", **reply.headers, "Content-Length": str(len(body))}
+        head = f"HTTP/1.1 {reply.status} {handler.responses.get(reply.status, ('',))[0]}\r\n"
+        head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
+        if not self._send(handler, head.encode("latin-1"), reply.trickle_head):
             return
-        for index in range(len(body)):
-            if self.stopping.wait(reply.trickle):
-                return
+        if reply.cut_at is not None:
+            self._send(handler, body[: reply.cut_at], 0.0)
+            handler.close_connection = True
+            handler.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self._send(handler, body, reply.trickle)
+
+    def _send(self, handler: BaseHTTPRequestHandler, data: bytes, trickle: float) -> bool:
+        """Write `data`, a byte every `trickle` seconds if set; False when the client gave up or the server stops."""
+        chunks = [data[i : i + 1] for i in range(len(data))] if trickle else [data]
+        for chunk in chunks:
+            if trickle and self.stopping.wait(trickle):
+                return False
             try:
-                handler.wfile.write(body[index : index + 1])
+                handler.wfile.write(chunk)
                 handler.wfile.flush()
-            except OSError:  # the client gave up
-                return
+            except OSError:
+                return False
+        return True
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self

@@ -6,6 +6,7 @@ messages and connection strings.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -14,6 +15,8 @@ from urllib.parse import quote, quote_plus
 import yaml
 
 MASK = "***"
+SECRETS_CONTEXT = "secrets"
+"""Key of the pydantic validation context holding the config's secret values (those taken from the environment)."""
 SECRET_NAME = re.compile(
     r"password|passwd|^pass$|^pwd$|secret|token|api[-_]?key|apikey|access[-_]?key|private[-_]?key|credential"
     r"|authorization|cookie|session|signature|^sig$|^key$|^auth$",
@@ -73,23 +76,33 @@ def redact_url(url: str, extra_names: Iterable[str] = (), *, drop: bool = False)
     return f"{scheme}://{netloc}{path}{question if query else ''}{query}{hash_}{fragment}"
 
 
+def mask_values(text: str, secrets: Iterable[str]) -> str:
+    """`text` with each secret value masked wherever it shows: raw, URL-encoded or JSON-escaped."""
+    for secret in sorted(_forms(secrets), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     """Free text (an error message, a log line) with the given secret values, raw or URL-encoded, and the
     passwords inside URLs and secret URL query parameters masked."""
-    for secret in sorted(_forms(secrets), key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    text = _URL_USERINFO.sub(rf"\1{MASK}\3", text)
+    text = _URL_USERINFO.sub(rf"\1{MASK}\3", mask_values(text, secrets))
     return re.sub(r"(?:(?<=[?&;\s])|^)([\w.-]+)=('(?:[^'\\]|\\.)*'|[^&#\s'\";]+)", _mask_query_pair, text)
 
 
 def _forms(secrets: Iterable[str]) -> set[str]:
-    """Every way a secret may show in a message: raw, URL-encoded, with its whitespace collapsed (messages are put
-    on one line), and each line of a secret that spans several."""
+    """Every way a secret may show in a message: raw, URL-encoded, JSON-escaped (a server echoing the request),
+    with its whitespace collapsed (messages are put on one line), and each line of a secret that spans several."""
     forms: set[str] = set()
     for secret in secrets:
         for part in {secret, " ".join(secret.split()), *secret.splitlines()}:
-            forms |= {part, quote(part, safe=""), quote_plus(part)}
+            forms |= {part, quote(part, safe=""), quote_plus(part), quote(part), *_json_forms(part)}
     return {form for form in forms if len(form.strip()) >= 3}
+
+
+def _json_forms(text: str) -> set[str]:
+    """`text` as a JSON string holds it, escaping non-ASCII or not."""
+    return {json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
 
 
 def redact_yaml(text: str) -> str:

@@ -2,7 +2,8 @@
 
     <name>/extracted            every new or changed source file -> this run's staging CSV
     <name>/validated            rows typed and standardised; rejects set aside with a reason
-    <name>/<table>              the PostgreSQL table, loaded with COPY and row-hash dedup
+    <name>/<table>              the PostgreSQL table, loaded with COPY and row-hash dedup (`<table>_table` for a
+                                table named extracted, validated or config_history: keys never collide)
     <name>/<table>__rejected    the quarantine table: every record that could not be loaded, and why
 
 The four are materialised by one step (a multi-asset), because the engine streams: it reads, validates and
@@ -47,6 +48,9 @@ from .resources import (
 from .steps import start_step, step_errors
 
 FULL_REFRESH_TAG = "elt/full_refresh"
+STEP_ASSET_NAMES = frozenset({"extracted", "validated", config_history_key("").path[-1]})
+"""The pipeline's own assets beside its table: a table of one of these names gets the key `<name>/<table>_table`."""
+TABLE_KEY_SUFFIX = "_table"
 
 
 class RunOptions(Config):
@@ -79,7 +83,7 @@ class PipelineKeys:
 
     @property
     def target(self) -> AssetKey:
-        return AssetKey([self.name, self.table])
+        return AssetKey([self.name, self.table + TABLE_KEY_SUFFIX if self.table in STEP_ASSET_NAMES else self.table])
 
     @property
     def rejected(self) -> AssetKey:

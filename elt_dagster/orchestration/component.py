@@ -8,6 +8,7 @@ file never takes the other pipelines down.
 
 import functools
 import logging
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -34,12 +35,18 @@ def shared_resources() -> dict[str, dg.ConfigurableResource]:
     return {POSTGRES_RESOURCE: PostgresResource(), BOOKKEEPING_RESOURCE: BookkeepingResource()}
 
 
-def broken_config_definitions(path: Path, error: ConfigError) -> dg.Definitions:
-    """An asset in the `config_errors` group whose description (and whose run) carries the config error."""
+def broken_asset_name(path: Path) -> str:
+    """The name of a broken YAML's asset in the `config_errors` group: its file's stem as Dagster names allow."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", path.stem)
+
+
+def broken_config_definitions(path: Path, error: ConfigError, name: str | None = None) -> dg.Definitions:
+    """An asset in the `config_errors` group (named `name`, else after the file) whose description (and whose run)
+    carries the config error."""
     message = str(error)
 
     @dg.asset(
-        name=path.stem.replace("-", "_").replace(".", "_"),
+        name=name or broken_asset_name(path),
         key_prefix=CONFIG_ERRORS_GROUP,
         group_name=CONFIG_ERRORS_GROUP,
         description=f"**Invalid pipeline config** — fix the file and reload.\n\n```\n{message}\n```",

@@ -106,7 +106,7 @@ def test_a_run_of_many_files_logs_a_few_lines_and_lists_every_file(config_dir: P
 def test_bad_input_fails_with_the_message_not_a_traceback(
     tmp_path: Path, config_dir: Path, db_schema: str, database_url: str
 ) -> None:
-    write(tmp_path / "data" / "broken.json", '{"records": [1, 2')
+    write(tmp_path / "data" / "broken.json", '[{"id": 1}, {"id": 2')
     with instance_for_test() as instance:
         defs = build_definitions(config_dir)
         result = defs.resolve_job_def("shop_elt").execute_in_process(instance=instance, raise_on_error=False)

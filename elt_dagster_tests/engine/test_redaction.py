@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
-from elt_dagster.engine.redaction import is_secret_name, redact_text, redact_url, redact_yaml
+from elt_dagster.engine.redaction import is_secret_name, mask_values, redact_text, redact_url, redact_yaml
 
 
 @pytest.mark.parametrize(
@@ -116,3 +118,10 @@ def test_a_secret_with_a_newline_is_masked_whole_and_line_by_line() -> None:
     for message in (f"bad value {secret}", f"bad value {' '.join(secret.split())}", "echo: second-part-2"):
         masked = redact_text(message, [secret])
         assert "first-part-1" not in masked and "second-part-2" not in masked
+
+
+def test_mask_values_finds_a_secret_raw_url_encoded_and_json_escaped() -> None:
+    secret = 'tok/"1é 2'
+    text = f"raw {secret}; url /v1/tok/%221%C3%A9%202/x; form tok%2F%221%C3%A9+2; json {json.dumps({'t': secret})}"
+    masked = mask_values(text, [secret])
+    assert masked == 'raw ***; url /v1/***/x; form ***; json {"t": "***"}'

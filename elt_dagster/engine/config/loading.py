@@ -11,11 +11,14 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from elt_dagster.engine.redaction import SECRETS_CONTEXT, mask_values
+
 from .automation import AUTOMATION_SECTION
 from .columns import RULES_KEY
-from .env import substitute_env
+from .env import resolve_env
 from .errors import ConfigError, duplicate_keys, located
 from .models import LoadedConfig, PipelineConfig
+from .yaml_limits import MAX_DOCUMENT_BYTES, YAML_LOADER, check_document_size, check_yaml_size, document_too_large
 
 CONFIG_DIR_ENV = "ELT_CONFIG_DIR"
 
@@ -43,10 +46,13 @@ def load_config(path: Path | str) -> LoadedConfig:
 
 
 def read_config_text(path: Path) -> str:
-    """A YAML file's text; a file that can't be read, saved as UTF-16 ("Unicode" in Notepad) or in another
-    encoding than UTF-8 is a ConfigError saying so."""
+    """A YAML file's text; a file that can't be read, is over MAX_DOCUMENT_BYTES (only that much is read), saved as
+    UTF-16 ("Unicode" in Notepad) or in another encoding than UTF-8 is a ConfigError saying so."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(MAX_DOCUMENT_BYTES + 1)
+            if len(data) > MAX_DOCUMENT_BYTES:
+                raise ConfigError(path, [document_too_large(data, os.fstat(file.fileno()).st_size)])
     except OSError as exc:
         raise ConfigError(path, [f"can't read the file: {exc.strerror or exc}"]) from None
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -63,18 +69,19 @@ def read_config_text(path: Path) -> str:
 def parse_config(text: str, path: Path) -> LoadedConfig:
     """Validate YAML text as the pipeline config stored at `path`."""
     data, root = _parse_yaml(text, path)
-    data = substitute_env(data, path, root)
+    data, env_secrets = resolve_env(data, path, root)
     data.setdefault("name", default_pipeline_name(path))
     try:
-        config = PipelineConfig.model_validate(data)
+        config = PipelineConfig.model_validate(data, context={SECRETS_CONTEXT: env_secrets})
     except ValidationError as exc:
-        raise ConfigError(path, [_describe(error, root) for error in exc.errors()]) from None
+        problems = [mask_values(_describe(error, root), env_secrets) for error in exc.errors()]
+        raise ConfigError(path, problems) from None
     undeclared = config.undeclared_key_columns()
     if undeclared:
         raise ConfigError(path, [located(("target", "primary_key"), root, f"names undeclared columns {undeclared}")])
     check_source_paths(config, path, root)
     content_hash = hashlib.sha256(text.encode()).hexdigest()
-    return LoadedConfig(config=config, path=path, text=text, content_hash=content_hash)
+    return LoadedConfig(config=config, path=path, text=text, content_hash=content_hash, env_secrets=env_secrets)
 
 
 def check_source_paths(config: PipelineConfig, path: Path, root: yaml.Node | None = None) -> None:
@@ -86,7 +93,7 @@ def check_source_paths(config: PipelineConfig, path: Path, root: yaml.Node | Non
 
 def _impossible_date(text: str, exc: ValueError) -> str:
     """Where YAML's own date reading failed: the line of the first date value it can't build."""
-    stack = [yaml.compose(text, Loader=yaml.SafeLoader)]
+    stack = [yaml.compose(text, Loader=YAML_LOADER)]
     while stack:
         node = stack.pop()
         if isinstance(node, yaml.MappingNode):
@@ -104,9 +111,11 @@ def _impossible_date(text: str, exc: ValueError) -> str:
 
 def _parse_yaml(text: str, path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
     """The YAML as data, and its node tree (for the lines of keys in messages)."""
+    check_document_size(text, path)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        check_yaml_size(text, path)  # before anything expands the aliases
+        root = yaml.compose(text, Loader=YAML_LOADER)
+        data = yaml.load(text, Loader=YAML_LOADER)  # a safe loader: YAML_LOADER is SafeLoader or CSafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -22,6 +22,13 @@ SYSTEM_COLUMNS = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
 """PostgreSQL's system columns: no table column can have these names."""
 MAX_DATA_COLUMNS = 1596
 """PostgreSQL's 1,600 columns per table, less elt-dagster's own four (`_elt_row_hash`, ...)."""
+BOOKKEEPING_SCHEMA = "elt"
+"""The schema of elt-dagster's own tables in each target database (engine/state): no target table goes there."""
+OWN_TABLE_SUFFIXES = (REJECTED_SUFFIX, "__row_hash", "__pk")
+"""The names elt-dagster gives what it creates beside a table: its quarantine table and its unique indexes."""
+RESERVED_PIPELINE_NAMES = frozenset({"config_errors", "project_health"})
+"""Asset key prefixes of the Dagster layer's own assets (broken configs, test coverage): no pipeline has them."""
+_NOWHERE = Path("/nonexistent-elt-dagster-folder")
 
 
 class LocalSource(StrictModel):
@@ -33,6 +40,21 @@ class LocalSource(StrictModel):
     delimiter: str | None = Field(default=None, min_length=1, max_length=1)
     encoding: str = "utf-8"
     records_path: str | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _relative_pattern(cls, value: str) -> str:
+        if Path(value).is_absolute():
+            raise ValueError(
+                f"{value!r} is absolute: a pattern picks files inside `path`; put the folder in `path` "
+                '(e.g. path: /etc, pattern: "*.csv")'
+            )
+        try:  # the folder does not exist: this only checks that the pattern is one glob accepts
+            next(_NOWHERE.glob(value), None)
+        except (ValueError, IndexError, NotImplementedError) as exc:
+            detail = str(exc) if isinstance(exc, ValueError) else "it names no files"
+            raise ValueError(f'{value!r} is not a file pattern ({detail}); e.g. "*.csv" or "**/*.json"') from None
+        return value
 
     @field_validator("encoding")
     @classmethod
@@ -85,6 +107,30 @@ class Target(StrictModel):
             raise ValueError(
                 f"{value!r} is too long: PostgreSQL names are at most {MAX_IDENTIFIER_BYTES} bytes "
                 f"and the quarantine table adds {REJECTED_SUFFIX!r}"
+            )
+        return value
+
+    @field_validator("db_schema")
+    @classmethod
+    def _not_a_reserved_schema(cls, value: str) -> str:
+        name = value.lower()
+        if name == BOOKKEEPING_SCHEMA:
+            raise ValueError(
+                f"schema {value!r} is reserved: elt-dagster keeps its own tables there (file fingerprints, "
+                "cursors, row counts, config history); choose another schema"
+            )
+        if name.startswith("pg_") or name == "information_schema":
+            raise ValueError(f"schema {value!r} is reserved by PostgreSQL (pg_* and information_schema)")
+        return value
+
+    @field_validator("table")
+    @classmethod
+    def _not_an_own_name(cls, value: str) -> str:
+        suffix = next((suffix for suffix in OWN_TABLE_SUFFIXES if value.endswith(suffix)), None)
+        if suffix:
+            raise ValueError(
+                f"{value!r} ends in {suffix!r}: elt-dagster names what it creates beside a table so (the quarantine "
+                f"table `<table>{REJECTED_SUFFIX}` and the indexes `<table>__row_hash`, `<table>__pk`)"
             )
         return value
 
@@ -154,6 +200,13 @@ class PipelineConfig(StrictModel):
     schema_: Schema | None = Field(default=None, alias="schema")
     automation: Automation = Field(default_factory=Automation, validation_alias=AUTOMATION_SECTION)
 
+    @field_validator("name")
+    @classmethod
+    def _not_a_reserved_name(cls, value: str) -> str:
+        if value in RESERVED_PIPELINE_NAMES:
+            raise ValueError(f"{value!r} is reserved for elt-dagster's own assets: choose another pipeline name")
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _gather_automation(cls, data: Any) -> Any:
@@ -180,6 +233,8 @@ class LoadedConfig(BaseModel):
     path: Path
     text: str
     content_hash: str
+    env_secrets: frozenset[str] = Field(default=frozenset(), repr=False)
+    """Values the YAML took from the environment (`${VAR}`) and doesn't declare public: masked in every output."""
 
     @property
     def name(self) -> str:

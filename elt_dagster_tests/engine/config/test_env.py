@@ -91,3 +91,51 @@ target:
 """,
     )
     assert "sources[1].path (line 5): environment variable ELT_T_SRC is not set" in message
+
+
+# --- values from the environment are secrets, unless public_env lists them ------------------------------------
+
+
+def test_values_from_the_environment_are_secrets_unless_declared_public(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ELT_T_TABLE", "table-from-env")
+    monkeypatch.setenv("ELT_T_REGION", "eu-west-9")
+    monkeypatch.setenv("ELT_T_PASSWORD", "pw-e7d1-from-env")
+    monkeypatch.delenv("ELT_T_SCHEMA", raising=False)
+    loaded = load(
+        tmp_path,
+        SOURCES
+        + """\
+public_env: [ELT_T_REGION]
+target:
+  table: ${ELT_T_TABLE}
+  db_schema: ${ELT_T_SCHEMA:-raw}
+  host: db.${ELT_T_REGION}.example.com
+  password: ${ELT_T_PASSWORD}
+""",
+    )
+    assert loaded.config.target.host == "db.eu-west-9.example.com"
+    assert loaded.env_secrets == {"table-from-env", "pw-e7d1-from-env"}  # not the public one, nor a default
+
+
+@pytest.mark.parametrize("value", ["ELT_T_REGION", "[ELT_T_REGION]", "null"])
+def test_public_env_is_a_list_of_names_or_one_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("ELT_T_REGION", "eu-west-9")
+    loaded = load(tmp_path, SOURCES + f"public_env: {value}\ntarget:\n  table: t_${{ELT_T_REGION}}\n")
+    assert loaded.env_secrets == (set() if value != "null" else {"eu-west-9"})
+
+
+@pytest.mark.parametrize("value", ['["${ELT_T_REGION}"]', "{a: 1}", "[1]"])
+def test_public_env_that_is_not_names_is_a_config_error(tmp_path: Path, value: str) -> None:
+    message, _ = config_error(tmp_path, SOURCES + f"public_env: {value}\ntarget:\n  table: t\n")
+    assert "public_env (line 4): must be a list of environment variable names" in message
+
+
+def test_a_config_error_does_not_show_a_value_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ELT_T_URL", "ftp://api.example.com/v1/tok-3c9e1f-secret/items")
+    message, _ = config_error(tmp_path, "sources:\n  - type: api\n    url: ${ELT_T_URL}\ntarget:\n  table: t\n")
+    assert "is not an http:// or https:// URL" in message
+    assert "tok-3c9e1f-secret" not in message

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from elt_dagster.engine.config.models import BOOKKEEPING_SCHEMA, OWN_TABLE_SUFFIXES, REJECTED_SUFFIX
+from elt_dagster.engine.load.tables import HASH_INDEX_SUFFIX, PK_INDEX_SUFFIX
+from elt_dagster.engine.state import schema as state_schema
 from elt_dagster_tests.engine.config.yaml_files import SOURCES, config_error, load
 
 # --- valid configs -----------------------------------------------------------------------------------
@@ -190,3 +193,57 @@ def test_undeclared_primary_key_error_points_at_its_line(tmp_path: Path) -> None
         + "target:\n  table: t\n  mode: merge\n  primary_key: [order_id]\nschema:\n  columns:\n    id: integer\n",
     )
     assert "target.primary_key (line 7)" in message
+
+
+# --- reserved names ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        ("elt", "schema 'elt' is reserved: elt-dagster keeps its own tables there"),
+        ("ELT", "schema 'ELT' is reserved: elt-dagster keeps its own tables there"),
+        ("pg_catalog", "schema 'pg_catalog' is reserved by PostgreSQL"),
+        ("information_schema", "schema 'information_schema' is reserved by PostgreSQL"),
+    ],
+)
+def test_a_target_in_a_reserved_schema_is_refused_at_its_line(tmp_path: Path, schema: str, expected: str) -> None:
+    message, _ = config_error(tmp_path, SOURCES + f"target:\n  table: config_history\n  db_schema: {schema}\n")
+    assert f"target.db_schema (line 6): {expected}" in message
+
+
+@pytest.mark.parametrize("table", ["orders__rejected", "orders__row_hash", "orders__pk"])
+def test_a_table_named_like_an_object_beside_another_table_is_refused(tmp_path: Path, table: str) -> None:
+    message, _ = config_error(tmp_path, SOURCES + f"target:\n  table: {table}\n")
+    assert f"target.table (line 5): {table!r} ends in" in message and "quarantine table" in message
+
+
+@pytest.mark.parametrize("table", ["config_history", "extracted", "validated", "file_fingerprints", "rejected"])
+def test_bookkeeping_names_are_fine_as_tables_outside_the_bookkeeping_schema(tmp_path: Path, table: str) -> None:
+    assert load(tmp_path, SOURCES + f"target:\n  table: {table}\n").config.target.table == table
+
+
+@pytest.mark.parametrize("name", ["config_errors", "project_health"])
+def test_the_dagster_layers_own_asset_prefixes_are_no_pipeline_names(tmp_path: Path, name: str) -> None:
+    message, _ = config_error(tmp_path, f"name: {name}\n" + SOURCES + "target:\n  table: t\n")
+    assert f"name (line 1): {name!r} is reserved" in message
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("/etc/*.csv", "'/etc/*.csv' is absolute: a pattern picks files inside `path`; put the folder in `path`"),
+        ("//srv/x.csv", "'//srv/x.csv' is absolute"),
+        ("", "'' is not a file pattern"),
+        (".", "'.' is not a file pattern (it names no files)"),
+        ("a/**b", "'a/**b' is not a file pattern (Invalid pattern"),
+    ],
+)
+def test_a_pattern_glob_cannot_use_is_refused_at_its_line(tmp_path: Path, pattern: str, expected: str) -> None:
+    message, _ = config_error(tmp_path, SOURCES + f'    pattern: "{pattern}"\ntarget:\n  table: t\n')
+    assert f"sources[0].pattern (line 4): {expected}" in message
+
+
+def test_the_reserved_names_are_the_ones_the_engine_creates() -> None:
+    assert set(OWN_TABLE_SUFFIXES) == {REJECTED_SUFFIX, HASH_INDEX_SUFFIX, PK_INDEX_SUFFIX}
+    assert f"CREATE SCHEMA IF NOT EXISTS {BOOKKEEPING_SCHEMA};" in state_schema._DDL

@@ -35,3 +35,11 @@ def config_error(tmp_path: Path, text: str, name: str = "orders") -> tuple[str, 
     message = str(caught.value)
     assert message.startswith(f"{path.resolve()}: ")
     return message, path.resolve()
+
+
+def yaml_bomb(levels: int = 8, width: int = 9) -> str:
+    """A "billion laughs" pipeline YAML (~600 bytes): each level's list holds `width` aliases of the one before, so
+    the last stands for width**levels values."""
+    lines = [f"l0: &l0 [{', '.join(['x'] * width)}]"]
+    lines += [f"l{level}: &l{level} [{', '.join([f'*l{level - 1}'] * width)}]" for level in range(1, levels)]
+    return SOURCES + "target:\n  table: t\n" + "\n".join(lines) + "\n"

@@ -1,5 +1,5 @@
 """How each auth kind of the YAML signs a request (one small `requests` auth class per kind, picked by `type`), and
-the session that keeps those credentials on the configured origin."""
+the session that keeps those credentials on the configured origin and each request within its `Deadline`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import requests
 from requests import PreparedRequest
 from requests.auth import AuthBase, HTTPBasicAuth
 
-from elt_dagster.engine.redaction import redact_url
-
+from .deadline import DeadlineAdapter
 from .errors import ApiError
 from .models import ApiKeyAuth, ApiSource, Auth, BasicAuth, BearerAuth
 
@@ -72,14 +71,16 @@ class CredentialsStayHome(requests.Session):
         self.source = source
         self.headers.update(source.headers)
         self.auth = build_auth(source.auth)
+        for prefix in ("http://", "https://"):
+            self.mount(prefix, DeadlineAdapter())
 
     def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
         if (self.source.auth or self.source.headers) and self.should_strip_auth(
             response.request.url or "", prepared_request.url or ""
         ):
-            names = self.source.secret_query_names()
+            shown = self.source.shown_url
             raise ApiError(
-                f"{redact_url(response.request.url or '', names)} redirected to {redact_url(prepared_request.url or '', names)}"
+                f"{shown(response.request.url or '')} redirected to {shown(prepared_request.url or '')}"
                 ", another host or scheme; not sending the source's credentials there"
             )
         super().rebuild_auth(prepared_request, response)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,20 +19,22 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from urllib3.exceptions import ProtocolError
 
-from elt_dagster.engine.redaction import redact_text, redact_url
 from elt_dagster.engine.sources.files import readers
 
 from .auth import CredentialsStayHome
 from .cursor import max_cursor
-from .errors import ApiError, excerpt
+from .deadline import Deadline
+from .errors import ApiError, TransientError, excerpt
 from .models import ApiSource
 from .paginators import Page, Request, build_paginator
 from .records import flattened, records_of
 from .responses import body_excerpt, hint, parse_json, read_body
 
 RETRY_ATTEMPTS = 3
-"""Attempts per request (the first one included) for connection errors, timeouts, HTTP 5xx and 429."""
+"""Attempts per request (the first one included) for connection errors (also a connection that breaks mid-body),
+timeouts, HTTP 5xx and 429. Each attempt ends within the source's `timeout_seconds` in all (`Deadline`)."""
 BACKOFF_MULTIPLIER = 0.5
 """Exponential backoff between attempts: BACKOFF_MULTIPLIER * 2**(attempt - 1) seconds, at most BACKOFF_MAX."""
 BACKOFF_MAX = 8.0
@@ -100,8 +101,8 @@ def _iter_records(
         if stats.pages >= source.max_pages:
             if source.on_max_pages == "fail":
                 raise ApiError(
-                    f"{redact_url(source.url, source.secret_query_names())}: max_pages ({source.max_pages}) was reached with more pages to fetch: "
-                    "raise max_pages, or set on_max_pages: warn to load what was fetched"
+                    f"{source.shown_url(source.url)}: max_pages ({source.max_pages}) was reached with more pages "
+                    "to fetch: raise max_pages, or set on_max_pages: warn to load what was fetched"
                 )
             stats.stopped = "max_pages"
             return
@@ -144,9 +145,8 @@ def _check_same_origin(source: ApiSource, page: Page, next_url: str) -> None:
         return
     a, b = urlsplit(page.url), urlsplit(next_url)
     if (a.scheme, a.hostname, a.port) != (b.scheme, b.hostname, b.port):
-        names = source.secret_query_names()
         raise ApiError(
-            f"the next page's URL {redact_url(next_url, names)} (from {redact_url(page.url, names)}) "
+            f"the next page's URL {source.shown_url(next_url)} (from {source.shown_url(page.url)}) "
             "is on another host or scheme; not sending the source's credentials there"
         )
 
@@ -163,33 +163,24 @@ def _batch(
 # --- one request ----------------------------------------------------------------------------------------------
 
 
-class _Transient(Exception):
-    """A failure worth retrying; `retry_after` is the server's requested wait, in seconds."""
-
-    def __init__(self, message: str, status: int | None, url: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.url = url
-        self.retry_after = retry_after
-
-
 def _fetch(session: requests.Session, source: ApiSource, request: Request) -> Page:
-    """One page, retried on connection errors, timeouts, 5xx and 429; any other failure is an ApiError."""
+    """One page, retried on broken connections, timeouts, 5xx and 429; any other failure is an ApiError."""
     body = source.json_body if source.method == "POST" else None
     prepared = session.prepare_request(requests.Request(source.method, request.url, params=request.params, json=body))
-    url = redact_url(prepared.url or request.url, source.secret_query_names())
+    url = source.shown_url(prepared.url or request.url)
     retrying = Retrying(
         stop=stop_after_attempt(RETRY_ATTEMPTS),
         wait=_wait,
-        retry=retry_if_exception_type(_Transient),
+        retry=retry_if_exception_type(TransientError),
         reraise=True,
     )
     try:
         response = retrying(_send, session, prepared, source, url)
-    except _Transient as exc:
+    except TransientError as exc:
         message = f"{exc.message} (gave up after {RETRY_ATTEMPTS} attempts)"
-        raise ApiError(redact_text(message, source.secrets()), url=url, status=exc.status) from None
+        raise ApiError(source.redact(message), url=url, status=exc.status) from None
+    except ApiError as exc:
+        raise ApiError(source.redact(str(exc)), url=url, status=exc.status) from None
     next_link = response.links.get("next", {}).get("url")
     digest = hashlib.blake2b(response.content, digest_size=16).digest()
     return Page(parse_json(response, source, url), response.url, url, next_link, digest)
@@ -198,39 +189,48 @@ def _fetch(session: requests.Session, source: ApiSource, request: Request) -> Pa
 def _send(
     session: requests.Session, prepared: requests.PreparedRequest, source: ApiSource, url: str
 ) -> requests.Response:
-    """Send once; a transient failure raises _Transient, any other failure ApiError."""
+    """Send once, within `timeout_seconds` in all; a transient failure raises TransientError, any other ApiError."""
     what = f"{source.method} {url}"
     # what Session.request does: proxies, CA bundle and TLS settings from the environment
     settings = session.merge_environment_settings(prepared.url, {}, None, None, None)
-    started = time.monotonic()
-    try:
-        response = session.send(prepared, timeout=source.timeout_seconds, **{**settings, "stream": True})
-        read_body(response, source, what, started)
-    except requests.Timeout as exc:
-        whole = "took longer than" in str(exc)
-        reason = (
-            f"took longer than {source.timeout_seconds:g} s in all"
-            if whole
-            else f"timed out after {source.timeout_seconds:g} s"
-        )
-        raise _Transient(f"{what} {reason}", None, url) from None
-    except requests.ConnectionError as exc:
-        raise _Transient(f"{what}: could not connect ({_reason(exc)})", None, url) from None
-    except requests.RequestException as exc:
-        raise ApiError(redact_text(f"{what} failed: {_reason(exc)}", source.secrets()), url=url) from None
+    seconds = source.timeout_seconds
+    with Deadline(seconds) as deadline:
+        try:
+            response = session.send(prepared, timeout=seconds, **{**settings, "stream": True})
+            read_body(response, what)
+        except (requests.RequestException, TransientError) as exc:
+            if deadline.expired:
+                slow = f"{what} took longer than {seconds:g} s in all: the server connected but answered too slowly"
+                raise TransientError(slow) from None
+            raise _failure(exc, what, seconds) from None
     status = response.status_code
     if status < 400:
         return response
     message = f"{what} returned HTTP {status} {response.reason or ''}".rstrip() + f": {body_excerpt(response)}"
     if status == 429 or status >= 500:
-        raise _Transient(message, status, url, _retry_after(response))
-    raise ApiError(redact_text(message + hint(status), source.secrets()), url=url, status=status)
+        raise TransientError(message, status, _retry_after(response))
+    raise ApiError(message + hint(status), url=url, status=status)
+
+
+def _failure(exc: Exception, what: str, seconds: float) -> Exception:
+    """The error for a failed attempt: transient when the connection failed, broke or stalled."""
+    if isinstance(exc, TransientError):
+        return exc
+    if isinstance(exc, requests.ConnectTimeout):
+        return TransientError(f"{what}: could not connect within {seconds:g} s")
+    if isinstance(exc, requests.Timeout):
+        return TransientError(f"{what} timed out after {seconds:g} s (connected; no response)")
+    if isinstance(exc, requests.ConnectionError) and isinstance(exc.args[0] if exc.args else None, ProtocolError):
+        return TransientError(f"{what}: the server closed the connection without a response ({_reason(exc)})")
+    if isinstance(exc, requests.ConnectionError):
+        return TransientError(f"{what}: could not connect ({_reason(exc)})")
+    return ApiError(f"{what} failed: {_reason(exc)}")
 
 
 def _wait(retry_state: RetryCallState) -> float:
     """The server's Retry-After (within RETRY_AFTER_MIN..RETRY_AFTER_MAX), else exponential backoff."""
     exc = retry_state.outcome.exception() if retry_state.outcome else None
-    if isinstance(exc, _Transient) and exc.retry_after is not None:
+    if isinstance(exc, TransientError) and exc.retry_after is not None:
         return min(max(exc.retry_after, RETRY_AFTER_MIN), RETRY_AFTER_MAX)
     return wait_exponential(multiplier=BACKOFF_MULTIPLIER, max=BACKOFF_MAX)(retry_state)
 

@@ -7,6 +7,8 @@ import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from elt_dagster.engine.redaction import redact_url
+
 from .json_paths import as_number
 from .models import ApiSource
 
@@ -35,6 +37,16 @@ def cursor_key(source: ApiSource) -> str:
         [source.url, source.method, source.params, source.json_body, source.records_path], sort_keys=True, default=str
     )
     return f"{source.display_url()}#{hashlib.sha256(selection.encode()).hexdigest()[:12]}"
+
+
+def remembered_cursor(source: ApiSource, cursors: dict[str, str]) -> str | None:
+    """The source's cursor among those remembered; also under the key used before values from the environment
+    were masked in it (a `${VAR}` in the URL), so that an upgrade doesn't fetch everything again."""
+    found = cursors.get(cursor_key(source))
+    if found is None and source.secrets():
+        shown = redact_url(source.url, source.secret_query_names(), drop=True)
+        found = cursors.get(shown + cursor_key(source)[len(source.display_url()) :])
+    return found
 
 
 def _as_timestamp(text: str) -> datetime | None:

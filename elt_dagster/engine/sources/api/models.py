@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from elt_dagster.engine.errors import StrictModel as _Strict
-from elt_dagster.engine.redaction import is_secret_name, redact_url
+from elt_dagster.engine.redaction import SECRETS_CONTEXT, is_secret_name, mask_values, redact_text, redact_url
 
 
 class BearerAuth(_Strict):
@@ -164,14 +164,22 @@ class ApiSource(_Strict):
     on_max_pages: Literal["warn", "fail"] = "warn"
     timeout_seconds: float = Field(default=30, gt=0)
     incremental: Incremental | None = None
+    _env_secrets: frozenset[str] = PrivateAttr(default_factory=frozenset)
 
     @field_validator("url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str, info: ValidationInfo) -> str:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{redact_url(value)!r} is not an http:// or https:// URL")
+            shown = mask_values(redact_url(value), _context_secrets(info))
+            raise ValueError(f"{shown!r} is not an http:// or https:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _keep_env_secrets(self, info: ValidationInfo) -> ApiSource:
+        """The config's values from the environment: never shown, wherever in the request they are."""
+        self._env_secrets = _context_secrets(info)
+        return self
 
     @field_validator("paginate", mode="before")
     @classmethod
@@ -203,14 +211,23 @@ class ApiSource(_Strict):
 
     def display_url(self) -> str:
         """The URL without credentials (userinfo, the api key parameter): what each row records as its source."""
-        return redact_url(self.url, self.secret_query_names(), drop=True)
+        return mask_values(redact_url(self.url, self.secret_query_names(), drop=True), self.secrets())
+
+    def shown_url(self, url: str) -> str:
+        """`url` (this source's, or a next page's) for a message: credentials and values from the environment
+        masked."""
+        return mask_values(redact_url(url, self.secret_query_names()), self.secrets())
+
+    def redact(self, text: str) -> str:
+        """`text` (a message, a response excerpt) without this source's secrets."""
+        return redact_text(text, self.secrets())
 
     def secret_query_names(self) -> set[str]:
         """Query parameters of this source that carry a credential (beyond the usual secret names)."""
         return self.auth.query_names() if self.auth else set()
 
     def secrets(self) -> list[str]:
-        """Credential values that must never appear in a message."""
+        """Credential values and the config's values from the environment: never to appear in a message."""
         values = self.auth.secrets() if self.auth else []
         values += [value for name, value in self.headers.items() if is_secret_name(name)]
         values += [str(value) for name, value in self.params.items() if is_secret_name(name)]
@@ -218,4 +235,11 @@ class ApiSource(_Strict):
         values += [parts.password] if parts.password else []
         names = {name.lower() for name in self.secret_query_names()}
         values += [v for k, v in parse_qsl(parts.query) if v and (is_secret_name(k) or k.lower() in names)]
+        values += sorted(self._env_secrets)
         return [v for v in values if len(v) >= 3]
+
+
+def _context_secrets(info: ValidationInfo) -> frozenset[str]:
+    """The secret values the config loader passed in the validation context (none when built without one)."""
+    context = info.context if isinstance(info.context, dict) else {}
+    return frozenset(context.get(SECRETS_CONTEXT, ()))

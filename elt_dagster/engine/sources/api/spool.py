@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from elt_dagster.engine.config import LoadedConfig
-from elt_dagster.engine.sources.api.cursor import cursor_key
+from elt_dagster.engine.sources.api.cursor import remembered_cursor
 from elt_dagster.engine.sources.api.models import ApiSource
 from elt_dagster.engine.sources.files.extract import SourceFile
 
@@ -50,7 +50,7 @@ def spool_api_sources(loaded: LoadedConfig, folder: Path, cursors: dict[str, str
         path = folder / f"api_{index}.jsonl"
         stats = ApiStats()
         with path.open("w", encoding="utf-8") as spool:
-            for batch in iter_api_batches(source, cursors.get(cursor_key(source)), stats=stats):
+            for batch in iter_api_batches(source, remembered_cursor(source, cursors), stats=stats):
                 for record in batch.table.to_pylist():
                     spool.write(
                         json.dumps({k: v for k, v in record.items() if v is not None}, ensure_ascii=False) + "\n"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, get_args
 
 import pytest
 from pydantic import ValidationError
 
+from elt_dagster.engine.config import parse_config
 from elt_dagster.engine.sources.api.auth import AUTH_CLASSES
 from elt_dagster.engine.sources.api.models import Auth, Paginate
 from elt_dagster.engine.sources.api.paginators import PAGINATORS, build_paginator
@@ -84,3 +86,22 @@ def test_every_yaml_paginator_and_auth_type_has_its_class() -> None:
 def _minimal(kind: str) -> dict[str, str]:
     required = {"cursor": {"cursor_path": "next"}, "next_url": {"next_url_path": "links.next"}}
     return {"type": kind, **required.get(kind, {})}
+
+
+def test_values_from_the_environment_are_masked_in_the_url_unless_public(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ELT_T_TOKEN", "tok/4b2-env secret")
+    monkeypatch.setenv("ELT_T_REGION", "eu-west-9")
+    text = (
+        "public_env: [ELT_T_REGION]\nsources:\n  - type: api\n"
+        "    url: https://${ELT_T_REGION}.example.com/v1/${ELT_T_TOKEN}/items?a=${ELT_T_TOKEN}\n"
+        "    method: POST\n    json: {query: '${ELT_T_TOKEN}'}\ntarget:\n  table: t\n"
+    )
+    src = parse_config(text, tmp_path / "p.yaml").config.sources[0]
+    assert src.url == "https://eu-west-9.example.com/v1/tok/4b2-env secret/items?a=tok/4b2-env secret"
+    assert src.display_url() == "https://eu-west-9.example.com/v1/***/items?a=***"
+    sent = "https://eu-west-9.example.com/v1/tok/4b2-env%20secret/items?a=tok%2F4b2-env+secret"  # as requests sends it
+    assert src.shown_url(sent) == "https://eu-west-9.example.com/v1/***/items?a=***"
+    assert src.redact('echo: {"query": "tok/4b2-env secret"}') == 'echo: {"query": "***"}'
+    assert "tok/4b2" not in src.describe()
