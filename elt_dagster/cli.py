@@ -6,10 +6,12 @@ A command that takes a PIPELINE accepts its name (among the config folder's YAML
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,8 +20,10 @@ from elt_dagster.cli_config import add_config_commands
 from elt_dagster.cli_db import INSTANCE_URL_ENV, add_db_commands, instance_url
 from elt_dagster.cli_pipelines import find_pipeline, pipeline_name
 from elt_dagster.cli_rejects import add_rejects_command
+from elt_dagster.cli_runs import add_runs_command
 from elt_dagster.engine.config import ConfigError, load_config
 from elt_dagster.engine.errors import PipelineError
+from elt_dagster.engine.redaction import mask_values
 
 if TYPE_CHECKING:
     from dagster import EventLogEntry
@@ -46,6 +50,25 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _without_env_secrets(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """`command` with every line it prints, and its error, cleared of the pipeline's values from the environment
+    (a `${TOKEN}` in a URL shows in old rows' `_elt_source` and in messages)."""
+
+    def masked(args: argparse.Namespace) -> int:
+        secrets = find_pipeline(args.config).env_secrets
+        shown = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(shown):
+                return command(args)
+        except PipelineError as exc:
+            raise PipelineError(mask_values(str(exc), secrets)) from None
+        finally:
+            sys.stdout.write(mask_values(shown.getvalue(), secrets))
+
+    return masked
+
+
+@_without_env_secrets
 def _preview(args: argparse.Namespace) -> int:
     from elt_dagster.engine.config import REJECTED_SUFFIX
     from elt_dagster.engine.db import connect, target_database_url
@@ -82,6 +105,7 @@ def _preview(args: argparse.Namespace) -> int:
     return 0
 
 
+@_without_env_secrets
 def _check(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -184,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_commands(commands)
     add_db_commands(commands)
     add_rejects_command(commands)
+    add_runs_command(commands)
     return parser
 
 

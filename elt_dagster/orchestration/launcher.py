@@ -9,8 +9,10 @@ looks up the run's process (the pid of the first engine event naming one: "Start
 and answers FAILED when that process is gone. The run is then marked failed and `run_retries` starts it again.
 
 It judges only what it can see: a run launched from another machine, or whose code server is not on the loopback
-address or a socket, or that has no pid recorded yet, is reported RUNNING (unchecked). It is meant for one machine
-(one process namespace); the Docker and Kubernetes launchers of `deploy/` have health checks of their own.
+address or a socket, or that has no pid recorded yet, is reported RUNNING (unchecked). A run it did not launch
+(`dagster job execute`) is judged by the process its ELT step recorded in run tags (see stale_runs), when that
+process is on this machine. It is meant for one machine (one process namespace); the Docker and Kubernetes
+launchers of `deploy/` have health checks of their own.
 In `dagster.yaml`: `run_launcher: {module: elt_dagster.orchestration.launcher, class: LocalRunLauncher}`.
 """
 
@@ -19,16 +21,15 @@ from __future__ import annotations
 import json
 import socket
 
-import psutil
 from dagster import DagsterEventType, DagsterInstance, DagsterRun, DefaultRunLauncher
 from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, WorkerStatus
 from dagster._core.storage.tags import GRPC_INFO_TAG
 
+from .stale_runs import dead_process, process_alive
+
 LAUNCHED_ON_TAG = "elt/launched_on"
 """The run tag naming the machine (host name) the run was launched from."""
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
-CLOCK_SLACK_SECONDS = 2.0
-"""How much later than its pid event a process may seem to have started (the OS's start times are coarse)."""
 
 
 def run_worker(instance: DagsterInstance, run_id: str) -> tuple[int, float] | None:
@@ -41,22 +42,19 @@ def run_worker(instance: DagsterInstance, run_id: str) -> tuple[int, float] | No
     return None
 
 
-def process_alive(pid: int, recorded_at: float) -> bool:
-    """Whether the process `pid`, recorded at `recorded_at`, still runs: it exists, is not a zombie, and is not a
-    newer process that was given the same pid."""
-    try:
-        process = psutil.Process(pid)
-        return process.status() != psutil.STATUS_ZOMBIE and process.create_time() <= recorded_at + CLOCK_SLACK_SECONDS
-    except psutil.NoSuchProcess:  # ZombieProcess included
-        return False
-    except psutil.AccessDenied:  # someone else's process: it exists
-        return True
-
-
 def code_server_is_local(run: DagsterRun) -> bool:
     """Whether the run's code server (which starts the run's process) was reached on a loopback address or a socket."""
     info = json.loads(run.tags.get(GRPC_INFO_TAG) or "{}")
     return bool(info.get("socket")) or info.get("host") in LOOPBACK_HOSTS | {socket.gethostname()}
+
+
+def recorded_process_health(run: DagsterRun, host: str) -> CheckRunHealthResult:
+    """A run not launched here (`dagster job execute`): FAILED when the process its step recorded on this machine is
+    gone (stale_runs), else RUNNING (it runs, or can't be checked from here)."""
+    pid = dead_process(run, host)
+    if pid is None:
+        return CheckRunHealthResult(WorkerStatus.RUNNING, f"not checked, or runs: the run was not launched on {host}")
+    return CheckRunHealthResult(WorkerStatus.FAILED, f"the run's process {pid} no longer exists on {host}")
 
 
 class LocalRunLauncher(DefaultRunLauncher):
@@ -74,7 +72,7 @@ class LocalRunLauncher(DefaultRunLauncher):
         """FAILED when the run's process is gone from this machine; RUNNING when it runs or can't be checked."""
         host = socket.gethostname()
         if run.tags.get(LAUNCHED_ON_TAG) != host or not code_server_is_local(run):
-            return CheckRunHealthResult(WorkerStatus.RUNNING, f"not checked: the run's process is not on {host}")
+            return recorded_process_health(run, host)
         worker = run_worker(self._instance, run.run_id)
         if worker is None:
             return CheckRunHealthResult(WorkerStatus.RUNNING, "not checked: no process recorded yet")

@@ -22,6 +22,7 @@ from .resources import (
     PostgresResource,
     config_tags,
 )
+from .stale_runs import fail_stale_runs, process_tags
 
 if TYPE_CHECKING:
     from elt_dagster.engine.state.history import ConfigVersion
@@ -41,7 +42,10 @@ class StepStart:
 
 
 def start_step(context: OpExecutionContext, config_key: str) -> StepStart:
-    """Read the YAML, record its version (a new one materialises `config_history`) and tag the run with it."""
+    """Tag the run with its process, mark runs whose process died failed, read the YAML, record its version (a new
+    one materialises `config_history`) and tag the run with it."""
+    context.instance.add_run_tags(context.run.run_id, process_tags())
+    fail_dead_runs(context)
     pipeline: PipelineConfigResource = getattr(context.resources, config_key)
     postgres: PostgresResource = getattr(context.resources, POSTGRES_RESOURCE)
     bookkeeping: BookkeepingResource = getattr(context.resources, BOOKKEEPING_RESOURCE)
@@ -52,6 +56,18 @@ def start_step(context: OpExecutionContext, config_key: str) -> StepStart:
         context.log_event(version_materialization(version))
     context.log.info(f"{loaded.name}: config version {version.version} ({version.content_hash[:12]})")
     return StepStart(loaded, version, postgres.url_for(loaded.config.target))
+
+
+def fail_dead_runs(context: OpExecutionContext) -> None:
+    """Mark failed the runs of this machine left STARTED by a process that died (see stale_runs); a problem doing
+    so is a warning, never the step's failure."""
+    try:
+        stale = fail_stale_runs(context.instance, f"run {context.run.run_id} of {context.job_name}")
+    except Exception as exc:  # housekeeping: the load goes on
+        context.log.warning(f"could not check for runs whose process died: {type(exc).__name__}: {exc}")
+        return
+    for run in stale:
+        context.log.warning(f"marked run {run.run_id} of {run.job_name} failed: {run.message}")
 
 
 @contextmanager
