@@ -10,7 +10,7 @@ from elt_dagster.engine.config import LoadedConfig, column_rules, key_columns, o
 from elt_dagster.engine.row_counts import RowCounts
 from elt_dagster.engine.sources.api.spool import spool_api_sources
 from elt_dagster.engine.sources.files.extract import FileReport, list_source_files, new_mapper, read_file_with_fallback
-from elt_dagster.engine.staging import StagingWriter
+from elt_dagster.engine.staging import RunStaging, StagingWriter
 from elt_dagster.engine.transform.checker import BatchChecker
 from elt_dagster.engine.transform.validate import pipeline_column_types
 
@@ -42,7 +42,7 @@ def check_pipeline(loaded: LoadedConfig, staging_dir: Path, keep_rows: int = 10)
     target = loaded.config.target
     key = key_columns(target, mapper.columns) if target.mode == "merge" else []
     order_column(target, mapper.columns)
-    with StagingWriter(staging_dir, mapper.columns) as staging:
+    with RunStaging(staging_dir), StagingWriter(staging_dir, mapper.columns) as staging:
         for source_file in files:
             checker = BatchChecker(
                 report.column_types, key, staging, keep_rows - len(report.first_rows), column_rules(loaded)

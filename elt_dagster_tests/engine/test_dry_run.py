@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from elt_dagster.engine.config import load_config
 from elt_dagster.engine.dry_run import check_pipeline
+from elt_dagster.engine.staging import STAGING_FILE, StagingSpaceError
 from elt_dagster_tests.conftest import write
 
 
@@ -26,3 +29,15 @@ def test_first_rows_are_bounded_across_files(tmp_path: Path) -> None:
     report = check_pipeline(load_config(config), tmp_path / "staging", keep_rows=3)
     assert [row["id"] for row in report.first_rows] == ["1", "2", "3"]
     assert report.rows_valid == 4
+
+
+def test_a_full_staging_disk_is_one_line_and_leaves_no_files(tmp_path: Path) -> None:
+    write(tmp_path / "data" / "a.csv", "id\n1\n2\n")
+    config = write(tmp_path / "p.yaml", "sources:\n  - type: local\n    path: data\ntarget:\n  table: t\n")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    (staging / STAGING_FILE).symlink_to("/dev/full")  # every write fails with ENOSPC, as on a full disk
+    with pytest.raises(StagingSpaceError) as raised:
+        check_pipeline(load_config(config), staging)
+    assert str(staging) in str(raised.value) and "\n" not in str(raised.value)
+    assert not staging.exists()
