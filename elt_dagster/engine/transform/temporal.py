@@ -33,10 +33,10 @@ def standardize_timestamp(values: pa.Array, with_zone: bool = False) -> Standard
     try:
         parsed = pc.cast(values, pa.timestamp("us", "UTC") if with_zone else pa.timestamp("us"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return _from_year_one(*timestamp_slow(values, with_zone))
-    if _none_before(parsed, _YEAR_ONE_MICROS, pa.int64()):
+        return _within_years(*timestamp_slow(values, with_zone))
+    if _all_within(parsed, _YEAR_ONE_MICROS, _YEAR_10000_MICROS, pa.int64()):
         return as_text(parsed), no_failures(values)
-    return _from_year_one(as_text(parsed), no_failures(values))
+    return _within_years(as_text(parsed), no_failures(values))
 
 
 def standardize_date(values: pa.Array) -> Standardized:
@@ -44,31 +44,36 @@ def standardize_date(values: pa.Array) -> Standardized:
     try:
         parsed = pc.cast(values, pa.date32())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return _from_year_one(*date_slow(values))
-    if _none_before(parsed, _YEAR_ONE_DAYS, pa.int32()):
+        return _within_years(*date_slow(values))
+    if _all_within(parsed, _YEAR_ONE_DAYS, _YEAR_10000_DAYS, pa.int32()):
         return pc.cast(parsed, pa.string()), no_failures(values)
-    return _from_year_one(pc.cast(parsed, pa.string()), no_failures(values))
+    return _within_years(pc.cast(parsed, pa.string()), no_failures(values))
 
 
 _YEAR_ONE_MICROS = -62_135_596_800_000_000
 """0001-01-01 00:00:00 in microseconds since 1970."""
+_YEAR_10000_MICROS = 253_402_300_800_000_000
+"""10000-01-01 00:00:00 in microseconds since 1970: a zone offset can carry 9999-12-31 there."""
 _YEAR_ONE_DAYS = -719_162
 """0001-01-01 in days since 1970."""
+_YEAR_10000_DAYS = 2_932_897
+"""10000-01-01 in days since 1970."""
 
 
-def _none_before(parsed: pa.Array, first: int, as_type: pa.DataType) -> bool:
-    """Whether no parsed value is before `first` (in `as_type` units): then `_from_year_one`'s regex has nothing
-    to find."""
-    earliest = pc.min(pc.cast(parsed, as_type)).as_py()
-    return earliest is None or earliest >= first
+def _all_within(parsed: pa.Array, first: int, end: int, as_type: pa.DataType) -> bool:
+    """Whether every parsed value is in [`first`, `end`) (in `as_type` units): then `_within_years`'s regex has
+    nothing to find."""
+    extremes = pc.min_max(pc.cast(parsed, as_type)).as_py()
+    return extremes["min"] is None or (extremes["min"] >= first and extremes["max"] < end)
 
 
-def _from_year_one(text: pa.Array, failed: pa.Array) -> Standardized:
-    """Year 0 (or before) fails: PostgreSQL has no year 0, and BC dates are not an input format here."""
-    early = pc.fill_null(pc.match_substring_regex(text, r"^(0000|-)"), False)
-    if not pc.any(early).as_py():
+def _within_years(text: pa.Array, failed: pa.Array) -> Standardized:
+    """Years 1 to 9999 only. PostgreSQL has no year 0, BC dates are not an input format here, and a year past 9999
+    (`9999-12-31T23:00:00-05:00` in UTC) is one Arrow, and so a `min`/`max` rule, can't read back."""
+    outside = pc.fill_null(pc.match_substring_regex(text, r"^(0000|-|\d{5})"), False)
+    if not pc.any(outside).as_py():
         return text, failed
-    return pc.if_else(early, pa.nulls(len(text), pa.string()), text), pc.or_(failed, early)
+    return pc.if_else(outside, pa.nulls(len(text), pa.string()), text), pc.or_(failed, outside)
 
 
 def _loose(text: pa.Array) -> pa.Array:
@@ -95,17 +100,15 @@ def _parse_formats(values: pa.Array, formats: list[str], parsed: pa.Array) -> pa
 
 
 def _parse_iso(values: pa.Array, unit_type: pa.DataType) -> pa.Array:
-    """ISO 8601 values cast in bulk; a batch with an impossible date (2024-02-30) falls back to one by one."""
+    """ISO 8601 values cast in bulk; a batch with an impossible date (2024-02-30) is cast in halves, down to the
+    values that fail alone, which become NULL."""
     try:
         return pc.cast(values, unit_type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        out = []
-        for value in values.to_pylist():
-            try:
-                out.append(pc.cast(pa.array([value]), unit_type)[0].as_py() if value is not None else None)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                out.append(None)
-        return pa.array(out, unit_type)
+        if len(values) == 1:
+            return pa.nulls(1, unit_type)
+        half = len(values) // 2
+        return pa.concat_arrays([_parse_iso(values[:half], unit_type), _parse_iso(values[half:], unit_type)])
 
 
 def _parse_timestamps(values: pa.Array) -> pa.Array:
@@ -162,4 +165,4 @@ def standardize_with_format(
         own = pc.cast(pc.cast(parsed, pa.date32()), pa.string())
     else:  # without a zone in the text, a timestamptz is taken as UTC, as the usual spellings are
         own = as_text(pc.cast(parsed, pa.timestamp("us", "UTC")) if type_name == "timestamptz" else parsed)
-    return _from_year_one(pc.if_else(matched, own, text), pc.and_(failed, pc.invert(matched)))
+    return _within_years(pc.if_else(matched, own, text), pc.and_(failed, pc.invert(matched)))

@@ -17,7 +17,7 @@ from elt_dagster.engine.config import ColumnRules, LoadedConfig
 from elt_dagster.engine.staging import SOURCE_COLUMN, SOURCE_ROW_COLUMN
 from elt_dagster.engine.transform.arrays import value_bytes
 from elt_dagster.engine.transform.rules import Check, rule_checks
-from elt_dagster.engine.transform.standardize import STANDARDIZERS, TYPE_DESCRIPTIONS
+from elt_dagster.engine.transform.standardize import OUT_OF_RANGE, STANDARDIZERS, TYPE_DESCRIPTIONS
 from elt_dagster.engine.transform.temporal import standardize_with_format
 
 HASH_COLUMN = "_elt_row_hash"
@@ -148,8 +148,9 @@ def _standardize_batch(
     reject_mask: pa.Array | None = None
     reasons: pa.Array | None = None
     checks: list[Check] = []
+    failures: list[pa.Array] = []
     for name, type_name in types.items():
-        raw = batch.column(name)
+        raw = _as_text(batch.column(name))
         rule = rules.get(name)
         if rule is not None and rule.format:
             values, failed = standardize_with_format(raw, type_name, rule.format, STANDARDIZERS[type_name])
@@ -157,16 +158,11 @@ def _standardize_batch(
             values, failed = STANDARDIZERS[type_name](raw)
         canonical[name] = values
         if pc.any(failed).as_py():
-            quoted = pc.binary_join_element_wise(
-                f"column {name!r}: '",
-                pc.utf8_slice_codeunits(raw, 0, 80),
-                f"' is not {TYPE_DESCRIPTIONS[type_name]}",
-                "",
-            )
-            checks.append((failed, quoted, name))
+            failures.append(failed)
+            checks.append((failed, _failure_reasons(name, type_name, raw, failed), name))
         if name in rules:
             checks += rule_checks(name, rules[name], values)
-    empty = _all_null(list(canonical.values()))
+    empty = _all_null(list(canonical.values()), failures)
     if empty is not None:  # a blank spreadsheet row, `{}`: nothing to load, said so rather than loaded as NULLs
         checks.insert(0, (empty, pa.scalar("the record is empty: every value is empty"), None))
     for name in key:
@@ -184,13 +180,33 @@ def _standardize_batch(
     return canonical, reject_mask, pa.StructArray.from_arrays([reasons, columns], ["reason", "column"])
 
 
-def _all_null(values: list[pa.Array]) -> pa.Array | None:
-    """True where every value of a row is null; None when no row is."""
+def _as_text(values: pa.Array) -> pa.Array:
+    """A column as the standardisers take it: text (a column a reader left untyped, all NULL, is made text)."""
+    return values if values.type == pa.string() else values.cast(pa.string())
+
+
+def _failure_reasons(name: str, type_name: str, raw: pa.Array, failed: pa.Array) -> pa.Array:
+    """`column 'amount': 'abc' is not a decimal number (with a dot)` for each row (values cut at 80 characters);
+    `... is out of range ...` for a value written as one of the type's values but beyond its range."""
+    what: pa.Array | pa.Scalar = pa.scalar(f"is not {TYPE_DESCRIPTIONS[type_name]}")
+    if type_name in OUT_OF_RANGE:
+        pattern, beyond_range = OUT_OF_RANGE[type_name]
+        trimmed = pc.utf8_trim_whitespace(pc.if_else(failed, raw, pa.scalar(None, pa.string())))
+        beyond = pc.fill_null(pc.match_substring_regex(trimmed, pattern), False)
+        if pc.any(beyond).as_py():
+            what = pc.if_else(beyond, beyond_range, what)
+    return pc.binary_join_element_wise(f"column {name!r}: '", pc.utf8_slice_codeunits(raw, 0, 80), "' ", what, "")
+
+
+def _all_null(values: list[pa.Array], failures: list[pa.Array]) -> pa.Array | None:
+    """True where every value of a row is null and none because it failed to convert (`failures`); None when no row is."""
     if not values or any(column.null_count == 0 for column in values):  # the usual case, known without a scan
         return None
     mask = pc.is_null(values[0])
     for column in values[1:]:
         mask = pc.and_(mask, pc.is_null(column))
+    for failed in failures:
+        mask = pc.and_(mask, pc.invert(failed))
     return mask if pc.any(mask).as_py() else None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
+from elt_dagster.engine.transform import decimals as dm
 from elt_dagster.engine.transform import standardize as st
 from elt_dagster.engine.transform import temporal as tm
 
@@ -23,7 +24,7 @@ from elt_dagster.engine.transform import temporal as tm
             ["1", "2147483647", "-2147483648"],
         ),
         (st.standardize_float, st._float_slow, ["1.5", "-0.25", "1e3", "3", None]),
-        (st.standardize_decimal, st._decimal_slow, ["12.5", "0.5", "-3", "10", "0", None]),
+        (st.standardize_decimal, dm.decimal_slow, ["12.5", "0.5", "-3", "10", "0", None]),
         (
             tm.standardize_timestamp,
             lambda v: tm.timestamp_slow(v, False),
@@ -78,7 +79,7 @@ def test_decimals_with_zeros_after_the_point_agree_with_the_forgiving_parser() -
     values = ["12.50", "3.0", "-0.0", "0.10", "-12.500", "00.50", "1.50e2", " 1.50", "100", "-0.000", "5.", ".50"]
     values += ["-.50", "0.0", "10.010", "1.0.0", "abc", "", None, "7", "-3.25"]
     array = pa.array(values, pa.string())
-    fast, slow = st.standardize_decimal(array), st._decimal_slow(array)
+    fast, slow = st.standardize_decimal(array), dm.decimal_slow(array)
     assert fast[0].to_pylist() == slow[0].to_pylist()
     assert fast[1].to_pylist() == slow[1].to_pylist()
 

@@ -57,6 +57,22 @@ def test_bigint(raw: str, expected: str | None) -> None:
     check("bigint", raw, expected)
 
 
+def test_bigint_of_any_length_fails_alone() -> None:
+    """Python's int() refuses over 4,300 digits, leading zeros included: only 19 significant digits are read by
+    it, without those zeros."""
+    values = ["9" * 200_000, "-" + "9" * 5_000, "9223372036854775808", "-9223372036854775808", "7"]
+    values += ["-" + "0" * 5_000 + "9223372036854775807", "0" * 5_000 + "12"]
+    assert standardize("bigint", values) == [
+        (None, True),
+        (None, True),
+        (None, True),
+        ("-9223372036854775808", False),
+        ("7", False),
+        ("-9223372036854775807", False),
+        ("12", False),
+    ]
+
+
 def test_integer_batch_keeps_positions() -> None:
     assert standardize("integer", ["1", "x", None, " 3 ", str(2**31)]) == [
         ("1", False),
@@ -150,6 +166,12 @@ def test_decimals_with_an_exponent_are_written_out() -> None:
 )
 def test_boolean(raw: str, expected: str | None) -> None:
     check("boolean", raw, expected)
+
+
+@pytest.mark.parametrize("values", [[], [None, None]], ids=["empty", "all NULL"])
+def test_boolean_holds_on_a_batch_without_values(values: list[str | None]) -> None:
+    """The sum of no values is None, not 0: the fast path added None + None (issue 21, item 1)."""
+    assert standardize("boolean", values) == [(None, False)] * len(values)
 
 
 # --- json --------------------------------------------------------------------------------------------

@@ -101,3 +101,43 @@ def test_hour_only_timestamps_parse_the_same_in_clean_and_mixed_batches() -> Non
     clean = standardize_timestamp(pa.array(["2024-01-31T10"]))[0].to_pylist()
     mixed = standardize_timestamp(pa.array(["2024-01-31T10", "31.01.2024 10:00"]))[0].to_pylist()
     assert clean == mixed[:1] == ["2024-01-31 10:00:00"]
+
+
+# --- beyond the years 1 to 9999 ----------------------------------------------------------------------
+
+PAST_9999 = ["99999-01-01", "10000-01-01", "+10000-01-01", "0000-01-01", "-0001-01-01", "31.12.99999"]
+
+
+@pytest.mark.parametrize("type_name", ["date", "timestamp", "timestamptz"])
+@pytest.mark.parametrize("raw", [*PAST_9999, "10000-01-01 00:00:00", "99999-12-31T23:59:59Z"])
+def test_a_year_outside_1_to_9999_fails_alone(type_name: str, raw: str) -> None:
+    good = "2024-01-31"
+    [first, odd, last] = standardize(type_name, [good, raw, good])
+    assert odd == (None, True)
+    assert first == last and first[0] is not None and first[0].startswith(good)
+
+
+@pytest.mark.parametrize("type_name", ["timestamp", "timestamptz"])
+@pytest.mark.parametrize(
+    "raw", ["9999-12-31T23:00:00-05:00", "9999-12-31 23:00:00 -05:00", "0001-01-01T01:00:00+05:00"]
+)
+def test_a_zone_that_carries_a_timestamp_past_the_years_fails(type_name: str, raw: str) -> None:
+    """In UTC the year is 10000 (or 0): PostgreSQL's range holds it, but Arrow, and so `min`/`max`, can't read it."""
+    assert standardize(type_name, [raw, "2024-01-31"])[0] == (None, True)
+    assert standardize(type_name, [raw, "31.01.2024 10:00"])[0] == (None, True)  # the same on the slow path
+
+
+@pytest.mark.parametrize("type_name", ["timestamp", "timestamptz"])
+def test_year_zero_beside_an_impossible_date_fails_alone(type_name: str) -> None:
+    """Cast one by one (an impossible date fails the bulk cast), year 0 was turned into a Python datetime:
+    OverflowError, the whole run failed."""
+    values = ["0000-01-01", "2024-02-30", "2024-01-31T10:00:00", "0000-06-01T10:00:00Z"]
+    result = standardize(type_name, values)
+    assert [failed for _, failed in result] == [True, True, False, True]
+    assert result[2][0] is not None and result[2][0].startswith("2024-01-31 10:00:00")
+
+
+def test_the_latest_instant_is_kept() -> None:
+    check("timestamptz", "9999-12-31T23:59:59.999999Z", "9999-12-31 23:59:59.999999Z")
+    check("date", "9999-12-31", "9999-12-31")
+    check("timestamp", "0001-01-01T00:00:00", "0001-01-01 00:00:00")

@@ -13,7 +13,14 @@ import pytest
 
 from elt_dagster.engine.config import LoadedConfig, load_config
 from elt_dagster.engine.dry_run import CheckReport, check_pipeline
-from elt_dagster.engine.transform.validate import HASH_COLUMN, describe_reject, row_hash_inputs, row_hashes
+from elt_dagster.engine.staging import SOURCE_COLUMN, SOURCE_ROW_COLUMN
+from elt_dagster.engine.transform.validate import (
+    HASH_COLUMN,
+    check_batch,
+    describe_reject,
+    row_hash_inputs,
+    row_hashes,
+)
 from elt_dagster_tests.conftest import write
 
 # --- row hashes --------------------------------------------------------------------------------------
@@ -166,6 +173,34 @@ def test_validate_rejects_bad_json_and_timestamp(tmp_path: Path) -> None:
         ("payload", "column 'payload': '{oops' is not valid JSON", str(source), 2),
         ("at", "column 'at': '31.02.2024 10:00' is not a timestamp", str(source), 3),
     ]
+
+
+NUMERIC_RANGE = "is beyond PostgreSQL's numeric range (131,072 digits before the point, 16,383 after)"
+
+
+@pytest.mark.parametrize(
+    ("type_name", "raw", "reason"),
+    [
+        ("decimal", "1e100000000", f"'1e100000000' {NUMERIC_RANGE}"),
+        ("decimal", "9" * 200_000, f"'{'9' * 80}' {NUMERIC_RANGE}"),
+        ("date", " 10000-01-01", "' 10000-01-01' is out of range for a date (years 1 to 9999)"),
+        (
+            "timestamptz",
+            "9999-12-31T23:00:00-05:00",
+            "'9999-12-31T23:00:00-05:00' is out of range for a timestamp (years 1 to 9999)",
+        ),
+        ("integer", "3000000000", "'3000000000' is out of range for an integer (32-bit)"),
+        ("float", "-1E400", "'-1E400' is out of range for a number (double precision)"),
+        ("decimal", "1e5x", "'1e5x' is not a decimal number (with a dot)"),
+        ("date", "2024-02-30", "'2024-02-30' is not a date"),
+    ],
+    ids=["1e100000000", "200,000 digits", "year 10000", "past 9999 in UTC", "integer", "float", "typo", "no such day"],
+)
+def test_a_value_beyond_its_types_range_is_rejected_with_the_range(type_name: str, raw: str, reason: str) -> None:
+    batch = pa.table({"id": ["a", "b"], "v": [raw, "  "], SOURCE_COLUMN: ["f.csv"] * 2, SOURCE_ROW_COLUMN: [2, 3]})
+    checked = check_batch(batch, {"id": "string", "v": type_name}, [])
+    assert checked.rows.column("id").to_pylist() == ["b"]
+    assert [(r["source_row"], r["column"], r["reason"]) for r in checked.rejects] == [(2, "v", f"column 'v': {reason}")]
 
 
 def test_validate_merge_rejects_empty_primary_key(tmp_path: Path) -> None:
