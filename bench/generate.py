@@ -111,3 +111,16 @@ def generate_new_rows(path: Path, rows: int, first_id: int, seed: int = 13) -> P
     pacsv.write_csv(_chunk(first_id, rows, np.random.default_rng(seed)), str(partial))
     partial.rename(path)
     return path
+
+
+def generate_small_files(folder: Path, files: int, rows: int = 3, seed: int = 5) -> Path:
+    """`files` CSV files of `rows` rows each (`f000000.csv`, ...; ids 1, 2, ... in file order), unless there."""
+    done = folder / ".complete"
+    if done.exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    table = _chunk(1, files * rows, np.random.default_rng(seed))
+    for n in range(files):
+        pacsv.write_csv(table.slice(n * rows, rows), str(folder / f"f{n:06d}.csv"))
+    done.touch()
+    return folder

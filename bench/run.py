@@ -1,6 +1,7 @@
 """The load benchmark: raw COPY against the pipeline, side by side, in one run on one embedded PostgreSQL.
 
-    python3 dev.py bench [--rows 1000000] [--repeat 3] [--skip-naive] [--skip-10m]
+    python3 dev.py bench [--rows 1000000] [--repeat 3] [--skip-naive] [--skip-10m] [--skip-100k-files]
+    .venv/bin/python bench/run.py --only small-files     # (l) alone: bench/results/small_files.json
 
 Prints a table (rows/s, ratio to raw COPY, peak RSS) and writes bench/results/latest.json.
 Ratios, not absolute times, are the claims: the machine is noisy.
@@ -25,7 +26,15 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import COLUMNS, generate, generate_with_repeats
-from scenarios import merge_run, ten_million, watched_run
+from scenarios import (
+    SMALL_FILES,
+    dagster_execute_vs_import,
+    merge_run,
+    small_files,
+    small_files_lines,
+    ten_million,
+    watched_run,
+)
 
 from elt_dagster.engine.config import parse_config
 from elt_dagster.engine.db import embedded_database_url
@@ -35,7 +44,6 @@ from elt_dagster.engine.run import run_pipeline
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data"
 RESULTS = ROOT / "bench" / "results"
-BIN = Path(sys.executable).parent
 
 
 def pipeline_config(name: str, folder: Path, table: str):
@@ -145,56 +153,18 @@ print(report.inserted, peak_kb)
     return int(max_rss_kb) / 1024
 
 
-def dagster_execute_vs_import(url: str, repeat: int) -> dict:
-    """(g): wall time of `dagster job execute` on the sample pipeline against a bare `import dagster`.
-
-    As the project installs (`pip install .`: no pandas) and, beside it, with pandas importable: this venv has it
-    only for (e), and pyarrow imports pandas, when it can, on its first array built from Python values (~0.4 s).
-    """
-
-    def timed(args: list[str], env: dict[str, str]) -> float:
-        started = time.perf_counter()
-        subprocess.run(args, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return time.perf_counter() - started
-
-    home = tempfile.mkdtemp(prefix="elt-bench-home-")  # one DAGSTER_HOME, as a user has: created by a warm-up run
-    with_pandas = {
-        **os.environ,
-        "DAGSTER_HOME": home,
-        "ELT_DATABASE_URL": url,
-        "ELT_STATE_DIR": home,
-        "PYTHONWARNINGS": "ignore",
-    }
-    hidden = Path(home) / "no-pandas"
-    hidden.mkdir()
-    (hidden / "pandas.py").write_text('raise ImportError("pandas is hidden from (g): the project does not need it")\n')
-    as_installed = {**with_pandas, "PYTHONPATH": str(hidden)}
-    try:
-        job = [str(BIN / "dagster"), "job", "execute", "-m", "elt_dagster", "-j", "orders_elt"]
-        timed(job, as_installed)
-        imports, executes, executes_with_pandas = [], [], []
-        for _ in range(repeat):
-            for env, times in ((as_installed, executes), (with_pandas, executes_with_pandas)):
-                with psycopg.connect(url, autocommit=True) as conn:  # each run reads the sample files again
-                    conn.execute("DELETE FROM elt.file_fingerprints WHERE pipeline = 'orders'")
-                times.append(timed(job, env))
-            imports.append(timed([sys.executable, "-c", "import dagster"], as_installed))
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-    return {
-        "import_dagster": statistics.median(imports),
-        "job_execute": statistics.median(executes),
-        "job_execute_with_pandas": statistics.median(executes_with_pandas),
-    }
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-naive", action="store_true", help="skip (e), which takes minutes")
     parser.add_argument("--skip-10m", action="store_true", help="skip the 10M-row memory run")
+    parser.add_argument("--skip-100k-files", action="store_true", help="(l) with 10,000 files only, not 100,000")
+    parser.add_argument("--only", choices=["small-files"], help="run only this line: (l), many 3-row files")
     args = parser.parse_args()
+    counts = SMALL_FILES[:1] if args.skip_100k_files else SMALL_FILES
+    if args.only == "small-files":
+        return only_small_files(counts)
 
     rows = args.rows
     folder = DATA / f"orders_{rows}"
@@ -245,6 +215,8 @@ def main() -> int:
             results["reader_longest_wait"]["i"] = big_runs.pop("j_i")
             results["ten_million"] = big_runs
         results["dagster"] = dagster_execute_vs_import(url, args.repeat)
+        results["small_files"] = small_files(url, DATA, COLUMNS, counts)
+        results["checks"] |= results["small_files"].pop("checks")
     finally:
         shutil.rmtree(state, ignore_errors=True)
         with psycopg.connect(url, autocommit=True) as conn:  # give the WAL allowance back, and the disk space with it
@@ -293,7 +265,22 @@ def report(results: dict) -> None:
         f"{g['job_execute'] / g['import_dagster']:.2f}x (with pandas importable: "
         f"{g['job_execute_with_pandas'] / g['import_dagster']:.2f}x)"
     )
+    print("\n".join(small_files_lines(results["small_files"])))
     print(f"strategies: {results['strategies']}; checks: {results['checks']}")
+
+
+def only_small_files(counts: tuple[int, ...]) -> int:
+    """(l) alone, written to bench/results/small_files.json."""
+    url = embedded_database_url(DATA / "postgres")
+    os.environ["ELT_STATE_DIR"] = state = tempfile.mkdtemp(prefix="elt-bench-state-")
+    try:
+        result = small_files(url, DATA, COLUMNS, counts)
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+    print("\n".join(small_files_lines(result)), f"\nchecks: {result['checks']}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "small_files.json").write_text(json.dumps(result, indent=2))
+    return 0 if all(result["checks"].values()) else 1
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Benchmark scenarios beyond the first load: merge (h), increments (i), readers' waits (j), 10M rows (k).
+"""Benchmark scenarios beyond the first load: `dagster job execute` (g), merge (h), increments (i), readers' waits
+(j), 10M rows (k), many small files (l).
 
 Each load is watched by a reader that counts the target table every 100 ms; its longest wait is (j).
 """
@@ -6,18 +7,26 @@ Each load is watched by a reader that counts the target table every 100 ms; its 
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
 
 import psycopg
-from generate import generate_changed, generate_new_rows
+from generate import generate_changed, generate_new_rows, generate_small_files
 
 from elt_dagster.engine.config import parse_config
 from elt_dagster.engine.run import RunReport, run_pipeline
 
 INCREMENT_ROWS = 10_000
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
 
 
 class Reader(threading.Thread):
@@ -126,3 +135,80 @@ def ten_million(url: str, big_folder: Path, columns: dict[str, str], raw_copy) -
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"DROP TABLE {table}, {table}__rejected")
     return results | increments
+
+
+SMALL_FILES = (10_000, 100_000)
+"""(l): runs of this many 3-row files into a new table."""
+
+
+def small_files_run(url: str, folder: Path, columns: dict[str, str], files: int) -> dict:
+    """(l): `files` files of 3 rows into a new table in one run: files per second, and the rows checked."""
+    table = f"small_{uuid.uuid4().hex[:8]}"
+    report = run_pipeline(config(folder, table, columns, name=f"{table}_l"), database_url=url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows, sources = conn.execute(f"SELECT count(*), count(DISTINCT _elt_source) FROM {table}").fetchone()
+        own_file = "%s || '/f' || lpad(((id - 1) / 3)::text, 6, '0') || '.csv'"  # ids 1-3 in f000000.csv, ...
+        own = conn.execute(f"SELECT count(*) FROM {table} WHERE _elt_source = {own_file}", (str(folder),)).fetchone()[0]
+        conn.execute(f"DROP TABLE {table}, {table}__rejected")
+        conn.execute("DELETE FROM elt.file_fingerprints WHERE pipeline = %s", (f"{table}_l",))
+    checks = {f"small_files_{files}_loaded": report.inserted == rows == own == 3 * files and sources == files}
+    return {"files": files, "seconds": report.seconds, "files_per_second": files / report.seconds, "checks": checks}
+
+
+def small_files(url: str, data: Path, columns: dict[str, str], counts: tuple[int, ...] = SMALL_FILES) -> dict:
+    """(l) for each of `counts`: the files generated once (in `data`), then loaded in a fresh table."""
+    runs = [small_files_run(url, generate_small_files(data / f"small_{n}", n), columns, n) for n in counts]
+    checks = {key: value for run in runs for key, value in run.pop("checks").items()}
+    return {"runs": runs, "checks": checks}
+
+
+def small_files_lines(result: dict) -> list[str]:
+    """(l) as report lines."""
+    return [
+        f"(l) {run['files']:,} files of 3 rows into a new table: {run['seconds']:.1f} s, "
+        f"{run['files_per_second']:,.0f} files/s"
+        for run in result["runs"]
+    ]
+
+
+def dagster_execute_vs_import(url: str, repeat: int) -> dict:
+    """(g): wall time of `dagster job execute` on the sample pipeline against a bare `import dagster`.
+
+    As the project installs (`pip install .`: no pandas) and, beside it, with pandas importable: this venv has it
+    only for (e), and pyarrow imports pandas, when it can, on its first array built from Python values (~0.4 s).
+    """
+
+    def timed(args: list[str], env: dict[str, str]) -> float:
+        started = time.perf_counter()
+        subprocess.run(args, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return time.perf_counter() - started
+
+    home = tempfile.mkdtemp(prefix="elt-bench-home-")  # one DAGSTER_HOME, as a user has: created by a warm-up run
+    with_pandas = {
+        **os.environ,
+        "DAGSTER_HOME": home,
+        "ELT_DATABASE_URL": url,
+        "ELT_STATE_DIR": home,
+        "PYTHONWARNINGS": "ignore",
+    }
+    hidden = Path(home) / "no-pandas"
+    hidden.mkdir()
+    (hidden / "pandas.py").write_text('raise ImportError("pandas is hidden from (g): the project does not need it")\n')
+    as_installed = {**with_pandas, "PYTHONPATH": str(hidden)}
+    try:
+        job = [str(BIN / "dagster"), "job", "execute", "-m", "elt_dagster", "-j", "orders_elt"]
+        timed(job, as_installed)
+        imports, executes, executes_with_pandas = [], [], []
+        for _ in range(repeat):
+            for env, times in ((as_installed, executes), (with_pandas, executes_with_pandas)):
+                with psycopg.connect(url, autocommit=True) as conn:  # each run reads the sample files again
+                    conn.execute("DELETE FROM elt.file_fingerprints WHERE pipeline = 'orders'")
+                times.append(timed(job, env))
+            imports.append(timed([sys.executable, "-c", "import dagster"], as_installed))
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    return {
+        "import_dagster": statistics.median(imports),
+        "job_execute": statistics.median(executes),
+        "job_execute_with_pandas": statistics.median(executes_with_pandas),
+    }

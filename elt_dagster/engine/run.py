@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from elt_dagster.engine.load.quarantine import quarantine
 from elt_dagster.engine.load.tables import count_rows, ensure_tables, stored_types, table_columns, table_exists
 from elt_dagster.engine.prefetch import prefetch
 from elt_dagster.engine.row_counts import RowCounts
+from elt_dagster.engine.small_files import GroupReader, SourceCopy, largest_label, load_group, load_units
 from elt_dagster.engine.sources.api.cursor import cursor_key
 from elt_dagster.engine.sources.api.spool import SpooledApi, spool_api_sources
 from elt_dagster.engine.sources.files.extract import (
@@ -37,10 +39,10 @@ from elt_dagster.engine.sources.files.extract import (
     new_mapper,
     read_file_with_fallback,
 )
-from elt_dagster.engine.staging import StagingWriter, prune_run_dirs, run_dir
+from elt_dagster.engine.staging import RunStaging, StagingWriter, prune_run_dirs, run_dir
 from elt_dagster.engine.state.counts import add_to_row_count, current_row_count
 from elt_dagster.engine.state.cursors import record_cursor, stored_cursors
-from elt_dagster.engine.state.fingerprints import Fingerprint, files_to_read, record_file, stored_fingerprints
+from elt_dagster.engine.state.fingerprints import Fingerprint, files_to_read, record_files, stored_fingerprints
 from elt_dagster.engine.state.schema import ensure_state_tables
 from elt_dagster.engine.transform.checker import BatchChecker
 from elt_dagster.engine.transform.validate import pipeline_column_types
@@ -100,10 +102,16 @@ class RunPlan:
         """What the run reads: the changed files, and the API sources that returned records."""
         return self.files + [api.file for api in self.apis if api.stats.records]
 
+    @cached_property
+    def sizes(self) -> dict[Path, int]:
+        """Each source's size in bytes, stat'ed once (a local file's is in its fingerprint)."""
+        stated = {path: fingerprint.size for path, fingerprint in self.fingerprints.items()}
+        return {f.path: stated.get(str(f.path)) or f.path.stat().st_size for f in self.sources}
+
     @property
     def incoming_bytes(self) -> int:
         """Roughly how much this run brings (gzip counted five-fold), for the loader's choice."""
-        return sum(f.path.stat().st_size * (5 if f.path.name.lower().endswith(".gz") else 1) for f in self.sources)
+        return sum(size * (5 if path.name.lower().endswith(".gz") else 1) for path, size in self.sizes.items())
 
 
 def run_pipeline(
@@ -156,14 +164,15 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _run(loaded: LoadedConfig, report: RunReport, url: str, full_refresh: bool) -> None:
-    with connect(url) as conn:
+    with connect(url) as conn, RunStaging(run_dir(loaded.name, report.run_id)) as staging:
         lock_pipeline(conn, loaded.name)
-        plan = plan_run(conn, loaded, run_dir(loaded.name, report.run_id), full_refresh)
+        plan = plan_run(conn, loaded, staging.folder, full_refresh)
         report.skipped_files, report.unchanged_files = plan.skipped, plan.unchanged
         report.table_missing = plan.table_missing
         report.api_sources = [api.summary() for api in plan.apis]
         report.column_types = plan.column_types
         if plan.sources and plan.mapper.columns:
+            staging.reserve(plan.incoming_bytes)
             TableLoad(conn, loaded, plan, report).run()
         else:
             report.row_count = current_row_count(conn, qualified_name(loaded.config.target))
@@ -228,14 +237,18 @@ class TableLoad:
             self.report.staging_path, self.report.rejects_path = staging.staging_path, staging.rejects_path
             self.report.added_columns, created = ensure_tables(self.conn, self.target, self.plan.column_types)
             types = stored_types(self.conn, self.target, list(self.plan.column_types))
+            run_id, largest = self.report.run_id, largest_label(self.plan.sources, self.plan.sizes)
             loader, self.report.strategy = choose_loader(
-                self.conn, self.target, types, self.report.run_id, self.plan.incoming_bytes, created
+                self.conn, self.target, types, run_id, self.plan.incoming_bytes, created, largest
             )
             key = key_columns(self.target, self.plan.mapper.columns) if self.target.mode == "merge" else []
             order_column(self.target, self.plan.mapper.columns)  # a wrong order_by fails before a row is read
             checker = BatchChecker(self.plan.column_types, key, staging, rules=column_rules(self.loaded))
-            for source_file in self.plan.sources:
-                self.load_source(loader, source_file, checker, staging)
+            for unit in load_units(self.plan.sources, self.plan.sizes):
+                if isinstance(unit, list):
+                    self.load_small_files(loader, unit, checker, staging)
+                else:
+                    self.load_source(loader, unit, checker, staging)
             self.commit_bookkeeping(loader, staging, created)
 
     def load_source(
@@ -252,7 +265,19 @@ class TableLoad:
         self.report.invalid += checker.tally.invalid
         self.inserted += copy.inserted
         if before is not None and Fingerprint.stat(source_file.path).same_stat(before):
-            record_file(self.conn, self.loaded.name, before, file_report.rows, self.report.run_id)
+            record_files(self.conn, self.loaded.name, [(before, file_report.rows)], self.report.run_id)
+
+    def load_small_files(
+        self, loader: Loader, files: list[SourceFile], checker: BatchChecker, staging: StagingWriter
+    ) -> None:
+        """Phase 2 for a run of small files: a group at a time (`small_files`), fingerprints recorded with rows."""
+        reader = GroupReader(self.plan.mapper, staging, checker, loader, self.plan.fingerprints)
+        for group in prefetch(reader.groups(files)):
+            self.inserted += load_group(self.conn, loader, group)
+            record_files(self.conn, self.loaded.name, group.fingerprints, self.report.run_id)
+            self.report.files += group.reports
+            self.report.rows_valid += group.valid
+            self.report.invalid += group.invalid
 
     def commit_bookkeeping(self, loader: Loader, staging: StagingWriter, created: bool) -> None:
         """Phase 3: finish the load, move the API cursors, quarantine the rejects, update the row count."""
@@ -272,17 +297,3 @@ class TableLoad:
             created,
         )
         self.report.table_schema = table_columns(self.conn, self.target)
-
-
-class SourceCopy:
-    """Copies one source's valid rows into the table inside a savepoint, so a file read again exactly (after
-    malformed rows were found) starts from scratch. Called with the source's batches; `inserted` is the result."""
-
-    def __init__(self, conn: psycopg.Connection, loader: Loader, label: str, checker: BatchChecker):
-        self.conn, self.loader, self.label, self.checker = conn, loader, label, checker
-        self.inserted = 0
-
-    def __call__(self, batches: Any) -> None:
-        prepared = (self.loader.prepare(rows, self.label) for rows in self.checker.valid_rows(batches))
-        with self.conn.transaction():
-            self.inserted = self.loader.load_file(self.label, prefetch(prepared))

@@ -13,18 +13,24 @@ from elt_dagster.engine.load.copy import CopyData
 
 @dataclass
 class Prepared:
-    """A batch ready to load: its rows (unique within the batch) and, when made in the producer, their COPY data."""
+    """A batch ready to load: its rows (unique within the batch) and, when made in the producer, their COPY data
+    and the columns it holds (when they vary from batch to batch)."""
 
     rows: pa.Table
     data: CopyData | None = None
+    names: list[str] | None = None
 
 
 class Loader(Protocol):
-    def prepare(self, rows: pa.Table, source: str) -> Prepared:
-        """Work done in the producer thread, away from the database: dedup, filtering, encoding (rows of `source`)."""
+    def prepare(self, rows: pa.Table, source: str | None) -> Prepared:
+        """Work done in the producer thread, away from the database: dedup, filtering, encoding.
 
-    def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
-        """Load one file's batches (with `_elt_source` = `source`); returns the rows inserted."""
+        `source`: the file the rows come from; None when they come from several (a group of small files), each
+        row's in its `_elt_source` column.
+        """
+
+    def load_file(self, source: str | None, batches: Iterable[Prepared]) -> int:
+        """Load one file's batches, or a group of small files' (`source` None); returns the rows inserted."""
 
     def finish(self, inserted: int) -> tuple[int, int]:
         """Complete the load; returns (inserted, updated)."""

@@ -1,4 +1,4 @@
-"""Rows into PostgreSQL with `COPY` (binary, see `binary`, or CSV), and the per-file bookkeeping values."""
+"""Rows into PostgreSQL with `COPY` (binary, see `binary`, or CSV), and the bookkeeping values of each row."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ import pyarrow.csv as pacsv
 from psycopg import sql
 
 from elt_dagster.engine.load.tables import names_sql
+from elt_dagster.engine.staging import SOURCE_COLUMN
+
+RUN_ID_COLUMN = "_elt_run_id"
 
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
 
@@ -62,7 +65,9 @@ def copy_rows(
 def set_row_defaults(conn: psycopg.Connection, table: sql.Composable, source: str | None, run_id: str | None) -> None:
     """Make `_elt_source` and `_elt_run_id` defaults of `table`, so COPY need not send them with every row.
 
-    Only for tables this transaction holds exclusively (bulk mode, temporary tables): it is DDL.
+    DDL, so once per run and only for a table this transaction holds exclusively (bulk mode, the merge stage): each
+    change holds a lock on the replaced default until the commit, and thousands of them exhaust PostgreSQL's lock
+    table ("out of shared memory"). Rows of other sources carry their `_elt_source` themselves (`with_lineage`).
     """
     conn.execute(
         sql.SQL(
@@ -71,9 +76,20 @@ def set_row_defaults(conn: psycopg.Connection, table: sql.Composable, source: st
     )
 
 
-def with_constants(table: pa.Table, source: str, run_id: str) -> pa.Table:
-    """`table` plus `_elt_source` and `_elt_run_id` columns of one value each."""
-    zeros = pa.array(np.zeros(table.num_rows, np.int32))
-    for name, value in (("_elt_source", source), ("_elt_run_id", run_id)):
-        table = table.append_column(name, pa.DictionaryArray.from_arrays(zeros, pa.array([value])).cast(pa.string()))
+def with_lineage(rows: pa.Table, names: list[str], source: str | None, run_id: str | None = None) -> pa.Table:
+    """Columns `names` of `rows`, then `_elt_source` and, with `run_id`, `_elt_run_id`.
+
+    `_elt_source` is `source` for every row, or, when `source` is None, the rows' own (`rows` of several files hold
+    it as a column).
+    """
+    table = rows.select([*names, *([SOURCE_COLUMN] if source is None else [])])
+    for name, value in ((SOURCE_COLUMN, source), (RUN_ID_COLUMN, run_id)):
+        if value is not None:
+            table = table.append_column(name, constant_column(value, rows.num_rows))
     return table
+
+
+def constant_column(value: str, rows: int) -> pa.Array:
+    """`rows` times `value`, as one dictionary entry (cheap to build whatever `value`'s length)."""
+    zeros = pa.array(np.zeros(rows, np.int32))
+    return pa.DictionaryArray.from_arrays(zeros, pa.array([value])).cast(pa.string())

@@ -5,7 +5,9 @@ existed before the run (the final commit aside):
 
 - bulk (a table this run created, which nobody else can see yet): the unique hash index is dropped, the rows are
   copied, and the index is built once at the end, several times cheaper than maintaining it row by row. Rows
-  repeated across batches of one run are caught when the index is built, and removed.
+  repeated across batches of one run are caught when the index is built, and removed. The largest source's
+  `_elt_source` and the run id are the table's defaults for the run (one DDL), so its rows go without them; the
+  rows of every other source carry their `_elt_source`.
 - hashset (many rows into a table that existed): the index stays. The table's hashes are fetched once into a
   compact set and filtered out on the client, in the producer; each batch's new rows are copied straight in,
   sorted by hash, while the producer prepares the next one.
@@ -33,10 +35,11 @@ from psycopg import sql
 from elt_dagster.engine.config import Target
 from elt_dagster.engine.load.base import Loader, Prepared
 from elt_dagster.engine.load.binary import copy_data
-from elt_dagster.engine.load.copy import CopyData, copy_rows, set_row_defaults, with_constants
+from elt_dagster.engine.load.copy import RUN_ID_COLUMN, CopyData, copy_rows, set_row_defaults, with_lineage
 from elt_dagster.engine.load.hashset import HashSet, first_occurrences, hash_words
 from elt_dagster.engine.load.merge import MergeLoader
 from elt_dagster.engine.load.tables import HASH_INDEX_SUFFIX, create_stage, hash_index_ident, names_sql, table_ident
+from elt_dagster.engine.staging import SOURCE_COLUMN
 from elt_dagster.engine.transform.validate import HASH_COLUMN, HASH_TYPE, hashes_as_hex
 
 FETCH_HASHES_MAX_ROWS = 5_000_000
@@ -48,36 +51,44 @@ BULK_SHARE = 0.25
 class BulkAppendLoader:
     """Into a table created by this run: the unique index dropped and built at the end; see the module docstring."""
 
-    def __init__(self, conn: psycopg.Connection, target: Target, types: dict[str, str], run_id: str):
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        target: Target,
+        types: dict[str, str],
+        run_id: str,
+        default_source: str | None = None,
+    ):
         self.conn, self.target, self.names, self.run_id = conn, target, [*types, HASH_COLUMN], run_id
-        self.types = types
+        self.types, self.default_source = types, default_source
         self.loaded_any = False
         # Only for a table created in this transaction: DROP INDEX locks out readers until the commit
         conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(hash_index_ident(target)))
+        set_row_defaults(conn, table_ident(target), default_source, run_id)
 
-    def prepare(self, rows: pa.Table, source: str) -> Prepared:
+    def prepare(self, rows: pa.Table, source: str | None) -> Prepared:
         unique = first_occurrences(rows)
-        return Prepared(unique, copy_data(unique.select(self.names), self.types) if unique.num_rows else None)
+        if not unique.num_rows:
+            return Prepared(unique)
+        if source is not None and source == self.default_source:  # the column's default: not sent with each row
+            columns = unique.select(self.names)
+        else:
+            columns = with_lineage(unique, self.names, source)
+        return Prepared(unique, copy_data(columns, self.types), columns.column_names)
 
-    def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
+    def load_file(self, source: str | None, batches: Iterable[Prepared]) -> int:
         table = table_ident(self.target)
-        set_row_defaults(self.conn, table, source, self.run_id)
-        # The first file's rows go in frozen: COPY FREEZE needs the table truncated in this file's savepoint, and
-        # nobody else can see it yet. Without, the first scan after the commit (a dashboard, the next load's hash
-        # fetch) writes every page again to set hint bits: 0.8 s per 1M rows measured.
+        # The first rows go in frozen: COPY FREEZE needs the table truncated in this file's (or group's) savepoint,
+        # and nobody else can see it yet. Without, the first scan after the commit (a dashboard, the next load's
+        # hash fetch) writes every page again to set hint bits: 0.8 s per 1M rows measured.
         freeze = not self.loaded_any
         if freeze:
             self.conn.execute(sql.SQL("TRUNCATE {}").format(table))
         inserted = 0
-
-        def chunks() -> Iterable[CopyData]:
-            nonlocal inserted
-            for prepared in batches:
-                inserted += prepared.rows.num_rows
-                if prepared.data:
-                    yield prepared.data
-
-        copy_rows(self.conn, table, self.names, chunks(), freeze=freeze)
+        for prepared in batches:
+            inserted += prepared.rows.num_rows
+            if prepared.data:
+                copy_rows(self.conn, table, prepared.names or self.names, [prepared.data], freeze=freeze)
         self.loaded_any = self.loaded_any or inserted > 0
         return inserted
 
@@ -125,7 +136,7 @@ class AppendLoader:
         self.conn, self.target, self.names, self.run_id = conn, target, [*types, HASH_COLUMN], run_id
         self.types, self.existing = types, existing
 
-    def prepare(self, rows: pa.Table, source: str) -> Prepared:
+    def prepare(self, rows: pa.Table, source: str | None) -> Prepared:
         unique = first_occurrences(rows)
         if self.existing is not None and len(self.existing) and unique.num_rows:
             unique = unique.filter(pa.array(~self.existing.contains(hash_words(unique.column(HASH_COLUMN)))))
@@ -134,7 +145,7 @@ class AppendLoader:
         unique = unique.sort_by(HASH_COLUMN)  # neighbouring index pages, a batch at a time
         return Prepared(unique, self._copy_data(unique, source) if self.existing is not None else None)
 
-    def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
+    def load_file(self, source: str | None, batches: Iterable[Prepared]) -> int:
         return sum(self._load_batch(source, prepared) for prepared in batches)
 
     def known_hashes(self, hashes: pa.ChunkedArray) -> pa.Array:
@@ -149,10 +160,10 @@ class AppendLoader:
         ).fetchall()
         return pa.array([row[0] for row in found], HASH_TYPE)
 
-    def _copy_data(self, rows: pa.Table, source: str) -> CopyData:
-        return copy_data(with_constants(rows.select(self.names), source, self.run_id), self.types)
+    def _copy_data(self, rows: pa.Table, source: str | None) -> CopyData:
+        return copy_data(with_lineage(rows, self.names, source, self.run_id), self.types)
 
-    def _load_batch(self, source: str, prepared: Prepared) -> int:
+    def _load_batch(self, source: str | None, prepared: Prepared) -> int:
         rows, data = prepared.rows, prepared.data
         if not rows.num_rows:
             return 0
@@ -164,7 +175,7 @@ class AppendLoader:
             if not rows.num_rows:
                 return 0
             data = self._copy_data(rows, source)
-        names = [*self.names, "_elt_source", "_elt_run_id"]
+        names = [*self.names, SOURCE_COLUMN, RUN_ID_COLUMN]
         try:
             with self.conn.transaction():
                 copy_rows(self.conn, table_ident(self.target), names, [data])
@@ -188,16 +199,25 @@ def _insert_through_stage(conn: psycopg.Connection, target: Target, names: list[
 
 
 def choose_loader(
-    conn: psycopg.Connection, target: Target, types: dict[str, str], run_id: str, incoming_bytes: int, created: bool
+    conn: psycopg.Connection,
+    target: Target,
+    types: dict[str, str],
+    run_id: str,
+    incoming_bytes: int,
+    created: bool,
+    default_source: str | None = None,
 ) -> tuple[Loader, str]:
-    """The loader for this run and its name ("bulk", "hashset", "probe" or "merge"); `created`: the table is new."""
+    """The loader for this run and its name ("bulk", "hashset", "probe" or "merge"); `created`: the table is new.
+
+    `default_source`: the run's largest source, whose rows go without their `_elt_source` where a default can hold it.
+    """
     table = table_ident(target)
     # Loads into one table take turns (other readers are not blocked): the choice below must stay true.
     conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table))
     if created:
         if target.mode == "merge":
-            return MergeLoader(conn, target, types, run_id, created, HashSet.empty()), "merge"
-        return BulkAppendLoader(conn, target, types, run_id), "bulk"
+            return MergeLoader(conn, target, types, run_id, created, HashSet.empty(), default_source), "merge"
+        return BulkAppendLoader(conn, target, types, run_id, default_source), "bulk"
     estimated_rows, table_bytes = conn.execute(
         sql.SQL("SELECT reltuples::bigint, pg_table_size(oid) FROM pg_class WHERE oid = to_regclass(%s)"),
         (table.as_string(conn),),
@@ -207,7 +227,7 @@ def choose_loader(
     many = estimated_rows <= FETCH_HASHES_MAX_ROWS and incoming_bytes >= BULK_SHARE * table_bytes
     existing = HashSet.fetch(conn, target) if many else None
     if target.mode == "merge":
-        return MergeLoader(conn, target, types, run_id, created, existing), "merge"
+        return MergeLoader(conn, target, types, run_id, created, existing, default_source), "merge"
     if existing is not None:
         return AppendLoader(conn, target, types, run_id, existing), "hashset"
     return AppendLoader(conn, target, types, run_id), "probe"

@@ -30,9 +30,10 @@ from psycopg import sql
 from elt_dagster.engine.config import Target, key_columns, order_column
 from elt_dagster.engine.load.base import Prepared
 from elt_dagster.engine.load.binary import copy_data
-from elt_dagster.engine.load.copy import CopyData, copy_rows, set_row_defaults
+from elt_dagster.engine.load.copy import RUN_ID_COLUMN, CopyData, copy_rows, set_row_defaults, with_lineage
 from elt_dagster.engine.load.hashset import HashSet, hash_words
 from elt_dagster.engine.load.tables import create_indexes, create_stage, drop_indexes, names_sql, table_ident
+from elt_dagster.engine.staging import SOURCE_COLUMN
 from elt_dagster.engine.transform.validate import HASH_COLUMN
 
 WINNERS = sql.Identifier("_elt_winners")
@@ -53,7 +54,7 @@ class MergeLoader:
     """Upsert on the primary key through temporary tables; see the module docstring.
 
     `existing`: the table's row hashes (an empty set for a table this run created), or None to compare with the
-    stored rows in the database.
+    stored rows in the database. `default_source`: the `_elt_source` the stage gives rows that don't carry one.
     """
 
     def __init__(
@@ -64,6 +65,7 @@ class MergeLoader:
         run_id: str,
         created: bool = False,
         existing: HashSet | None = None,
+        default_source: str | None = None,
     ):
         self.conn, self.target, self.business, self.names = conn, target, list(types), [*types, HASH_COLUMN]
         self.types, self.run_id, self.created, self.existing = types, run_id, created, existing
@@ -71,7 +73,9 @@ class MergeLoader:
         self.order = order_column(target, self.business)
         self.seen_names = [*self.keys, *([self.order] if self.order and self.order not in self.keys else []), SEQ]
         self.read = 0  # rows read so far: each row's position, `_elt_seq`, for "the last one read wins"
+        self.default_source = default_source
         self.stage = create_stage(conn, target)
+        set_row_defaults(conn, self.stage, default_source, run_id)  # once: DDL holds a lock until the commit
         self.any_seen = False
         # Every key read, when the key is one integer column: if none repeats, each staged row is its key's winner
         integer_key = len(self.keys) == 1 and types[self.keys[0]] in ("integer", "bigint")
@@ -85,7 +89,7 @@ class MergeLoader:
         if created:  # nobody else sees the table yet: its indexes are built once, after the rows are in
             drop_indexes(conn, target)
 
-    def prepare(self, rows: pa.Table, source: str) -> MergePrepared:
+    def prepare(self, rows: pa.Table, source: str | None) -> MergePrepared:
         positions = np.arange(self.read + 1, self.read + 1 + rows.num_rows, dtype=np.int64)
         self.read += rows.num_rows
         rows = rows.append_column(SEQ, pa.array(positions))
@@ -97,8 +101,14 @@ class MergeLoader:
             if same.any():
                 seen = copy_data(rows.filter(pa.array(same)).select(self.seen_names), types)
                 rows = rows.filter(pa.array(~same))
-        data = copy_data(rows.select([*self.names, SEQ]), types) if rows.num_rows else None
-        return MergePrepared(rows, data, seen)
+        if not rows.num_rows:
+            return MergePrepared(rows, None, None, seen)
+        staged = [*self.names, SEQ]
+        if source is None or source != self.default_source:  # else the stage's default holds it
+            staged_rows = with_lineage(rows, staged, source)
+        else:
+            staged_rows = rows.select(staged)
+        return MergePrepared(rows, copy_data(staged_rows, types), staged_rows.column_names, seen)
 
     def _track_keys(self, rows: pa.Table) -> None:
         if self.keys_read is None or not rows.num_rows:
@@ -119,11 +129,10 @@ class MergeLoader:
         keys = np.sort(np.concatenate(self.keys_read)) if self.keys_read else np.zeros(0, np.int64)
         return bool((keys[1:] != keys[:-1]).all())
 
-    def load_file(self, source: str, batches: Iterable[Prepared]) -> int:
-        set_row_defaults(self.conn, self.stage, source, self.run_id)
+    def load_file(self, source: str | None, batches: Iterable[Prepared]) -> int:
         for prepared in batches:
             if prepared.data:
-                copy_rows(self.conn, self.stage, [*self.names, SEQ], [prepared.data])
+                copy_rows(self.conn, self.stage, prepared.names or [*self.names, SEQ], [prepared.data])
             if isinstance(prepared, MergePrepared) and prepared.seen:
                 copy_rows(self.conn, SEEN, self.seen_names, [prepared.seen])
                 self.any_seen = True
@@ -131,7 +140,7 @@ class MergeLoader:
 
     def finish(self, inserted: int) -> tuple[int, int]:
         """Write the winners that differ from the stored rows; returns (inserted, updated)."""
-        names = [*self.names, "_elt_source", "_elt_run_id"]
+        names = [*self.names, SOURCE_COLUMN, RUN_ID_COLUMN]
         table = table_ident(self.target)
         self.conn.execute("SET LOCAL work_mem = '256MB'")  # the sorts below in memory, for this transaction only
         picked = not self._no_key_repeats()  # else each staged row is its key's winner: nothing to pick

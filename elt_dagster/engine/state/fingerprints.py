@@ -83,12 +83,15 @@ def files_to_read(
     return changed
 
 
-def record_file(conn: psycopg.Connection, pipeline: str, fingerprint: Fingerprint, rows: int, run_id: str) -> None:
-    """Mark a file as loaded (call inside the load's transaction)."""
+def record_files(conn: psycopg.Connection, pipeline: str, files: list[tuple[Fingerprint, int]], run_id: str) -> None:
+    """Mark files as loaded, each with its row count, in one statement (call inside the load's transaction)."""
+    if not files:
+        return
+    columns = list(zip(*((f.path, f.size, f.mtime_ns, f.content_hash, rows) for f, rows in files), strict=True))
     conn.execute(
         "INSERT INTO elt.file_fingerprints (pipeline, path, size, mtime_ns, content_hash, rows, run_id) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (pipeline, path) DO UPDATE SET size = EXCLUDED.size, "
-        "mtime_ns = EXCLUDED.mtime_ns, content_hash = EXCLUDED.content_hash, rows = EXCLUDED.rows, "
-        "run_id = EXCLUDED.run_id, recorded_at = now()",
-        (pipeline, fingerprint.path, fingerprint.size, fingerprint.mtime_ns, fingerprint.content_hash, rows, run_id),
+        "SELECT %s, f.*, %s FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::bigint[]) AS f "
+        "ON CONFLICT (pipeline, path) DO UPDATE SET size = EXCLUDED.size, mtime_ns = EXCLUDED.mtime_ns, "
+        "content_hash = EXCLUDED.content_hash, rows = EXCLUDED.rows, run_id = EXCLUDED.run_id, recorded_at = now()",
+        (pipeline, run_id, *(list(column) for column in columns)),
     )

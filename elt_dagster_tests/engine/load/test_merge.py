@@ -31,10 +31,10 @@ def merge_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
         monkeypatch.setattr(merge, "merge_returns_actions", lambda conn: False)
     original = merge.MergeLoader.__init__
 
-    def checked(self, conn, target, types, run_id, created=False, existing=None):  # type: ignore[no-untyped-def]
+    def checked(self, conn, target, types, run_id, created=False, existing=None, *more):  # type: ignore[no-untyped-def]
         if not created:
             assert (existing is not None) == (request.param == "producer"), request.param
-        original(self, conn, target, types, run_id, created, existing)
+        original(self, conn, target, types, run_id, created, existing, *more)
 
     monkeypatch.setattr(merge.MergeLoader, "__init__", checked)
     return request.param

@@ -96,7 +96,7 @@ def test_crash_between_load_and_fingerprint_loses_and_duplicates_nothing(
         raise RuntimeError("simulated crash after the rows were copied")
 
     with monkeypatch.context() as patched, pytest.raises(RuntimeError, match="simulated crash"):
-        patched.setattr(pipeline_module, "record_file", crash)
+        patched.setattr(pipeline_module, "record_files", crash)
         run_pipeline(config)
     assert calls, "the crash must happen after a file's rows were copied"
     # the whole run was one transaction: not even the table it created is left
