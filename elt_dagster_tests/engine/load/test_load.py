@@ -13,7 +13,6 @@ from psycopg.conninfo import conninfo_to_dict
 
 from elt_dagster.engine.config import Target, load_config
 from elt_dagster.engine.db import DatabaseError, connect, target_database_url
-from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.redaction import redact_url
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster_tests.conftest import fetch, write
@@ -473,15 +472,20 @@ def test_a_json_file_with_a_deeply_nested_record_quarantines_it(
     result = run_pipeline(config)
     assert (result.inserted, result.rejected) == (2, 1)
     assert fetch(database_url, f'SELECT reason, source_row FROM "{db_schema}".t__rejected') == [
-        ("nested deeper than 64 levels", 2)
+        ("nested deeper than 64 levels (line 1)", 2)
     ]
 
 
-def test_a_json_file_with_an_absurd_exponent_is_one_clear_error(tmp_path: Path, make_pipeline) -> None:
-    write(tmp_path / "data" / "a.json", '[{"id": 1}, {"id": 1e9999999999999999999}]')
+def test_a_json_record_with_an_absurd_exponent_is_quarantined(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    write(tmp_path / "data" / "a.json", '[{"id": 1}, {"id": 1e9999999999999999999}, {"id": 3}]')
     config = make_pipeline("sources:\n  - type: local\n    path: ../data\ntarget:\n  table: t\n  db_schema: {schema}\n")
-    with pytest.raises(PipelineError, match=r"a\.json: invalid JSON \(a number out of range, after record 1\)"):
-        run_pipeline(config)
+    result = run_pipeline(config)
+    assert (result.inserted, result.rejected) == (2, 1)
+    assert fetch(database_url, f'SELECT reason, source_row FROM "{db_schema}".t__rejected') == [
+        ("a number out of range (its exponent is too large) (line 1)", 2)
+    ]
 
 
 def test_values_postgresql_cannot_hold_are_quarantined(
