@@ -28,7 +28,7 @@ from .cursor import max_cursor
 from .deadline import Deadline
 from .errors import ApiError, TransientError, excerpt
 from .models import ApiSource
-from .paginators import Page, Request, build_paginator
+from .paginators import Page, Paginator, Request, build_paginator
 from .records import flattened, records_of
 from .responses import body_excerpt, hint, parse_json, read_body
 
@@ -117,9 +117,20 @@ def _iter_records(
         stats.stopped = paginator.update_state(page, items)
         if stats.stopped:
             return
-        request, stats.stopped = paginator.next_request(request, page)
-        if request is not None:
-            _check_same_origin(source, page, request.url)
+        request, stats.stopped = _next_request(paginator, request, page, source)
+
+
+def _next_request(
+    paginator: Paginator, request: Request, page: Page, source: ApiSource
+) -> tuple[Request | None, str | None]:
+    """The paginator's next request, checked: a malformed next link (`http://[::1`) is one ApiError."""
+    try:
+        following, stopped = paginator.next_request(request, page)
+        if following is not None:
+            _check_same_origin(source, page, following.url)
+    except ValueError as exc:  # urljoin / urlsplit of a malformed link: "Invalid IPv6 URL", "Port out of range"
+        raise ApiError(f"{source.shown_url(page.url)}: the next page's link is not a valid URL ({exc})") from None
+    return following, stopped
 
 
 def _first_params(source: ApiSource, cursor_value: str | None) -> dict[str, str]:

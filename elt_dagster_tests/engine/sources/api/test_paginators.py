@@ -153,6 +153,21 @@ def test_next_url_on_another_host_is_not_sent_credentials(server: FakeApi) -> No
     assert len(server.seen) == 1
 
 
+@pytest.mark.parametrize("link", ["http://[::1", "http://127.0.0.1:99999/items"])
+def test_a_malformed_next_link_is_one_error_naming_the_page(server: FakeApi, link: str) -> None:
+    url = server.route("/items", lambda s: Reply({"next": link, "data": numbered(1)}))
+    src = source(
+        url + "?api_key=hidden",
+        auth={"type": "bearer", "token": TOKEN},
+        paginate={"type": "next_url", "next_url_path": "next"},
+        records_path="data",
+    )
+    with pytest.raises(ApiError, match="the next page's link is not a valid URL") as raised:
+        rows(src)
+    message = str(raised.value)
+    assert "/items" in message and "hidden" not in message and TOKEN not in message and "\n" not in message
+
+
 def test_max_pages_stops_an_endless_paginator(server: FakeApi) -> None:
     url = server.route("/items", lambda s: Reply(numbered(1, int(s.params["page"]))))
     stats = ApiStats()
