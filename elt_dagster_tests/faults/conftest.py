@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from elt_dagster_tests.faults.summary import OUTCOMES, summary_lines
+from elt_dagster_tests.faults.summary import OUTCOMES, TALLIES, summary_lines, tally_lines
 from elt_dagster_tests.http_api import FakeApi, serving
 
 
@@ -20,8 +20,12 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApi]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The fault suite's table of cases and outcomes (quoted in the README's reliability section)."""
+    """The fault suite's table of cases and outcomes, and the fuzzers' tallies (quoted in the README's reliability section)."""
     if OUTCOMES:
         terminalreporter.write_sep("=", "fault suite: cases and outcomes")
         for line in summary_lines():
+            terminalreporter.write_line(line)
+    if TALLIES:
+        terminalreporter.write_sep("=", "fuzzers: ok / clear error / raw traceback / hang / rows lost / secrets leaked")
+        for line in tally_lines():
             terminalreporter.write_line(line)
