@@ -6,12 +6,10 @@ A command that takes a PIPELINE accepts its name (among the config folder's YAML
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,9 +19,9 @@ from elt_dagster.cli_db import INSTANCE_URL_ENV, add_db_commands, instance_url
 from elt_dagster.cli_pipelines import find_pipeline, pipeline_name
 from elt_dagster.cli_rejects import add_rejects_command
 from elt_dagster.cli_runs import add_runs_command
+from elt_dagster.cli_secrets import without_env_secrets
 from elt_dagster.engine.config import ConfigError, load_config
 from elt_dagster.engine.errors import PipelineError
-from elt_dagster.engine.redaction import mask_values
 
 if TYPE_CHECKING:
     from dagster import EventLogEntry
@@ -50,30 +48,12 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _without_env_secrets(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """`command` with every line it prints, and its error, cleared of the pipeline's values from the environment
-    (a `${TOKEN}` in a URL shows in old rows' `_elt_source` and in messages)."""
-
-    def masked(args: argparse.Namespace) -> int:
-        secrets = find_pipeline(args.config).env_secrets
-        shown = io.StringIO()
-        try:
-            with contextlib.redirect_stdout(shown):
-                return command(args)
-        except PipelineError as exc:
-            raise PipelineError(mask_values(str(exc), secrets)) from None
-        finally:
-            sys.stdout.write(mask_values(shown.getvalue(), secrets))
-
-    return masked
-
-
-@_without_env_secrets
+@without_env_secrets(lambda args: args.config)
 def _preview(args: argparse.Namespace) -> int:
     from elt_dagster.engine.config import REJECTED_SUFFIX
     from elt_dagster.engine.db import connect, target_database_url
     from elt_dagster.engine.load.tables import count_rows, preview, table_ident
-    from elt_dagster.engine.redaction import redact_url
+    from elt_dagster.engine.redaction import mask_cells, redact_url
     from elt_dagster.engine.report import text_table
 
     loaded = find_pipeline(args.config)
@@ -101,15 +81,17 @@ def _preview(args: argparse.Namespace) -> int:
         )
     if rows:
         shown = [i for i, n in enumerate(names) if n not in ("_elt_row_hash", "_elt_run_id")]
-        print(text_table([names[i] for i in shown], [[row[i] for i in shown] for row in rows]))
+        cells = mask_cells([[row[i] for i in shown] for row in rows], loaded.env_secrets)  # before cells are cut
+        print(text_table([names[i] for i in shown], cells))
     return 0
 
 
-@_without_env_secrets
+@without_env_secrets(lambda args: args.config)
 def _check(args: argparse.Namespace) -> int:
     import tempfile
 
     from elt_dagster.engine.dry_run import check_pipeline
+    from elt_dagster.engine.redaction import mask_cells
     from elt_dagster.engine.report import text_table
     from elt_dagster.engine.transform.validate import describe_reject
 
@@ -124,7 +106,7 @@ def _check(args: argparse.Namespace) -> int:
         print(f"  rejected: {describe_reject(reject)}")
     if report.first_rows:
         names = list(report.first_rows[0])
-        print(text_table(names, [[row[n] for n in names] for row in report.first_rows]))
+        print(text_table(names, mask_cells([[row[n] for n in names] for row in report.first_rows], loaded.env_secrets)))
     return 0
 
 

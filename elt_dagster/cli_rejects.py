@@ -8,6 +8,7 @@ import json
 import sys
 
 from elt_dagster.cli_pipelines import find_pipeline  # moved there; still importable from here
+from elt_dagster.cli_secrets import without_env_secrets
 from elt_dagster.engine.config import LoadedConfig
 from elt_dagster.engine.errors import PipelineError
 
@@ -31,6 +32,12 @@ def _replay(loaded: LoadedConfig) -> int:
     return 0
 
 
+def _pipeline_argument(args: argparse.Namespace) -> str:
+    """The PIPELINE of `rejects PIPELINE` or of `rejects replay PIPELINE`."""
+    return args.replay_pipeline if args.pipeline == "replay" and args.replay_pipeline else args.pipeline
+
+
+@without_env_secrets(_pipeline_argument)
 def _rejects(args: argparse.Namespace) -> int:
     if args.pipeline == "replay" and args.replay_pipeline:
         return _replay(find_pipeline(args.replay_pipeline))
@@ -42,6 +49,7 @@ def _rejects(args: argparse.Namespace) -> int:
     from elt_dagster.engine.config import REJECTED_SUFFIX
     from elt_dagster.engine.db import connect, target_database_url
     from elt_dagster.engine.load.tables import table_ident
+    from elt_dagster.engine.redaction import mask_cells
     from elt_dagster.engine.report import text_table
 
     loaded = find_pipeline(args.pipeline)
@@ -75,7 +83,7 @@ def _rejects(args: argparse.Namespace) -> int:
         print(
             f"{target.db_schema}.{target.table}{REJECTED_SUFFIX}: {total} quarantined records match, {len(rows)} shown"
         )
-        shown = [[*row[:6], _cut(row[6]), row[7]] for row in rows]
+        shown = [[*row[:6], _cut(row[6]), row[7]] for row in mask_cells(rows, loaded.env_secrets)]  # before cut
         if shown:
             print(text_table(COLUMNS, shown))
     return 0

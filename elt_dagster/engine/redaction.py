@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -81,6 +81,22 @@ def mask_values(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted(_forms(secrets), key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
+
+
+def mask_cells(rows: Iterable[Sequence[Any]], secrets: Iterable[str]) -> list[list[Any]]:
+    """Table rows (a preview, quarantined records) with each cell that holds a secret made its text, masked.
+
+    Done before the rows are drawn: a table cuts long cells, which would leave part of a secret out of
+    `mask_values`' reach.
+    """
+    secrets = list(secrets)
+    return [[_masked_cell(value, secrets) if secrets else value for value in row] for row in rows]
+
+
+def _masked_cell(value: Any, secrets: list[str]) -> Any:
+    text = "" if value is None else str(value)
+    masked = mask_values(text, secrets)
+    return value if masked == text else masked
 
 
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:

@@ -28,7 +28,7 @@ from dagster import (
 from pydantic import Field
 
 from elt_dagster.engine.config import REJECTED_SUFFIX, LoadedConfig
-from elt_dagster.engine.redaction import redact_url
+from elt_dagster.engine.redaction import mask_values, redact_url
 
 from .automation import (
     build_schedule,
@@ -95,14 +95,16 @@ class PipelineKeys:
 
 
 def _describe(loaded: LoadedConfig) -> str:
+    """The pipeline for the extracted asset's description, its values from the environment masked (a source path)."""
     config = loaded.config
     sources = ", ".join(source.describe(loaded.base_dir) for source in config.sources)
     target = config.target
     key = f", primary key {target.primary_key}" if target.primary_key else ""
-    return (
+    text = (
         f"Pipeline **{loaded.name}** from `{loaded.path}`.\n\nSources: {sources}\n\n"
         f"Target: `{target.db_schema}.{target.table}`, mode `{target.mode}`{key}"
     )
+    return mask_values(text, loaded.env_secrets)
 
 
 def _load_specs(loaded: LoadedConfig, keys: PipelineKeys) -> list[AssetSpec]:
@@ -162,30 +164,31 @@ def _build_elt_step(loaded: LoadedConfig, keys: PipelineKeys):
         from elt_dagster.engine.load.tables import preview
         from elt_dagster.engine.run import run_pipeline
 
-        from .reporting import extract_metadata, log_report, quarantine_metadata, table_metadata, validate_metadata
+        from . import reporting
 
         full_refresh = config.full_refresh or context.run.tags.get(FULL_REFRESH_TAG, "").lower() in ("1", "true", "yes")
-        with step_errors(context):
+        with step_errors(context), reporting.masked_errors(getattr(context.resources, keys.config_resource).load):
             start = start_step(context, keys.config_resource)
             current, version, url = start.loaded, start.version, start.url
-            context.log.info(
-                f"{keys.name}: loading into {redact_url(url)}" + (" (full refresh)" if full_refresh else "")
-            )
+            secrets, where = current.env_secrets, mask_values(redact_url(url), current.env_secrets)
+            context.log.info(f"{keys.name}: loading into {where}" + (" (full refresh)" if full_refresh else ""))
             report = run_pipeline(current, context.run.run_id, url, full_refresh=full_refresh)
             if report.files:
                 with connect(url) as conn:
                     shown = preview(conn, current.config.target, PREVIEW_ROWS)
                     quarantined = quarantine_summary(conn, current.config.target, context.run.run_id)
-        log_report(context, report)
+        reporting.log_report(context, report, secrets)
         if not report.files:  # no materialisation: the last load's figures stand, and its checks' verdicts
             yield from standing_results(context, keys.target)
             return
-        yield MaterializeResult(asset_key=keys.extracted, metadata=extract_metadata(report))
-        yield MaterializeResult(asset_key=keys.validated, metadata=validate_metadata(report))
-        metadata = table_metadata(current, report, url, shown, quarantined)
+        yield MaterializeResult(asset_key=keys.extracted, metadata=reporting.extract_metadata(report))
+        yield MaterializeResult(asset_key=keys.validated, metadata=reporting.validate_metadata(report, secrets))
+        metadata = reporting.table_metadata(current, report, url, shown, quarantined)
         metadata["config_version"] = version.version
         yield MaterializeResult(asset_key=keys.target, metadata=metadata)
-        yield MaterializeResult(asset_key=keys.rejected, metadata=quarantine_metadata(current, url, quarantined))
+        yield MaterializeResult(
+            asset_key=keys.rejected, metadata=reporting.quarantine_metadata(current, url, quarantined)
+        )
         yield from check_results(current, report, keys.target)
 
     return elt

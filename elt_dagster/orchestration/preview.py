@@ -3,6 +3,7 @@
 from dagster import AssetKey, AssetObservation, Failure, MetadataValue, OpExecutionContext, in_process_executor, job, op
 
 from elt_dagster.engine.errors import PipelineError
+from elt_dagster.engine.redaction import mask_cells
 from elt_dagster.engine.report import markdown_table
 
 from .resources import POSTGRES_RESOURCE, PipelineConfigResource, PostgresResource
@@ -35,7 +36,10 @@ def build_preview_job(name: str, config_key: str, table_key: AssetKey):
         context.log_event(
             AssetObservation(
                 asset_key=table_key,
-                metadata={"dagster/row_count": total, "preview": MetadataValue.md(markdown_table(names, rows))},
+                metadata={
+                    "dagster/row_count": total,
+                    "preview": MetadataValue.md(markdown_table(names, mask_cells(rows, current.env_secrets))),
+                },
             )
         )
 

@@ -18,6 +18,7 @@ from dagster import (
 )
 
 from elt_dagster.engine.config import LoadedConfig
+from elt_dagster.engine.redaction import mask_cells
 from elt_dagster.engine.report import markdown_table
 
 from .preview import PREVIEW_ROWS
@@ -64,7 +65,7 @@ def _materializations(
     }
     names, rows = shown
     if names:
-        table_metadata["preview"] = MetadataValue.md(markdown_table(names, rows))
+        table_metadata["preview"] = MetadataValue.md(markdown_table(names, mask_cells(rows, loaded.env_secrets)))
     metadata = {**quarantine_metadata(loaded, url, summary), **figures}
     return [
         AssetMaterialization(keys[0], description=report.summary(), metadata=table_metadata),

@@ -1,8 +1,14 @@
-"""What a run tells the UI: log lines, and the metadata of the extracted, validated, table and quarantine assets."""
+"""What a run tells the UI: log lines, and the metadata of the extracted, validated, table and quarantine assets.
+
+The config's values from the environment (`LoadedConfig.env_secrets`) are masked in all of it: a local file's path
+and an API's URL are masked where they are made (`_elt_source`), and the rest here (rows loaded before, messages).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -10,8 +16,10 @@ from dagster import AssetExecutionContext, MetadataValue, TableColumn, TableReco
 from psycopg.conninfo import conninfo_to_dict
 
 from elt_dagster.engine.config import REJECTED_SUFFIX, LoadedConfig, column_descriptions
+from elt_dagster.engine.db import ConnectionLost
+from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.load.quarantine import LATEST_COLUMNS, QuarantineSummary
-from elt_dagster.engine.redaction import redact_url
+from elt_dagster.engine.redaction import mask_cells, mask_values, redact_url
 from elt_dagster.engine.report import markdown_table
 from elt_dagster.engine.run import RunReport
 from elt_dagster.engine.transform.validate import describe_reject
@@ -36,17 +44,49 @@ def _described(file: FileReport) -> str:
     return f"{file.path} ({file.rows} rows" + (f", {file.malformed} malformed)" if file.malformed else ")")
 
 
-def log_report(context: AssetExecutionContext, report: RunReport) -> None:
-    """The run's story in the run log: a few lines whatever the number of files."""
+@contextmanager
+def masked_errors(load: Callable[[], LoadedConfig]) -> Iterator[None]:
+    """A PipelineError raised again with the values from the environment of the config `load` reads masked (read
+    only then, so that the step's start is covered: a connection refused for a `${DB_USER}`). A lost connection
+    stays one, so the step is still retried."""
+    try:
+        yield
+    except PipelineError as exc:
+        try:
+            secrets = load().env_secrets
+        except PipelineError:  # the YAML is wrong now: its own error masks its values
+            raise exc from None
+        shown = mask_values(str(exc), secrets)
+        if shown == str(exc):
+            raise
+        raise (ConnectionLost if isinstance(exc, ConnectionLost) else PipelineError)(shown) from None
+
+
+class MaskedLog:
+    """`context.log` with `secrets` masked in every line."""
+
+    def __init__(self, context: AssetExecutionContext, secrets: frozenset[str]):
+        self.log, self.secrets = context.log, secrets
+
+    def info(self, text: str) -> None:
+        self.log.info(mask_values(text, self.secrets))
+
+    def warning(self, text: str) -> None:
+        self.log.warning(mask_values(text, self.secrets))
+
+
+def log_report(context: AssetExecutionContext, report: RunReport, secrets: frozenset[str] = frozenset()) -> None:
+    """The run's story in the run log: a few lines whatever the number of files, `secrets` masked."""
+    log = MaskedLog(context, secrets)
     if report.skipped_files:
-        context.log.warning(
+        log.warning(
             f"skipped {len(report.skipped_files)} files, not csv/txt/tsv/json/jsonl/ndjson (optionally .gz): "
             + _listing(report.skipped_files)
         )
     if report.table_missing:
-        context.log.warning("the table was loaded before and is gone (dropped?): every source is read again")
+        log.warning("the table was loaded before and is gone (dropped?): every source is read again")
     if report.unchanged_files:
-        context.log.info(f"{report.unchanged_files} files unchanged since they were loaded: not read")
+        log.info(f"{report.unchanged_files} files unchanged since they were loaded: not read")
     for api in report.api_sources:
         line = f"fetched {api['pages']} pages, {api['records']} records from {api['url']} (paging stopped: {api['stopped']})"
         cut = {
@@ -54,27 +94,27 @@ def log_report(context: AssetExecutionContext, report: RunReport) -> None:
             "repeated_page": "the API sent a page it had sent already",
         }
         if api["stopped"] in cut:
-            context.log.warning(f"{line}: {cut[api['stopped']]}")
+            log.warning(f"{line}: {cut[api['stopped']]}")
         else:
-            context.log.info(line)
+            log.info(line)
     if report.files:
         described = [_described(file) for file in report.files]
-        context.log.info(f"read {len(described)} files: " + _listing(described, " (the extracted asset's files table)"))
-    context.log.info(f"validated {report.rows_extracted} rows: {report.rows_valid} valid, {report.invalid} rejected")
+        log.info(f"read {len(described)} files: " + _listing(described, " (the extracted asset's files table)"))
+    log.info(f"validated {report.rows_extracted} rows: {report.rows_valid} valid, {report.invalid} rejected")
     for reject in report.first_rejects:
-        context.log.warning(f"rejected: {describe_reject(reject)}")
+        log.warning(f"rejected: {describe_reject(reject)}")
     if not report.files:
-        context.log.info(
+        log.info(
             f"nothing new to load ({report.seconds:.2f} s); the table has {report.row_count} rows. The assets keep "
             "their last load's figures and checks"
         )
         return
-    context.log.info(
+    log.info(
         f"inserted {report.inserted}, updated {report.updated}, skipped {report.duplicates} duplicates, "
         f"quarantined {report.rejected} ({report.strategy} load, {report.seconds:.2f} s); table has {report.row_count} rows"
     )
     if report.added_columns:
-        context.log.info(f"added columns to the table: {', '.join(report.added_columns)}")
+        log.info(f"added columns to the table: {', '.join(report.added_columns)}")
 
 
 def extract_metadata(report: RunReport) -> dict:
@@ -94,14 +134,15 @@ def extract_metadata(report: RunReport) -> dict:
     }
 
 
-def validate_metadata(report: RunReport) -> dict:
+def validate_metadata(report: RunReport, secrets: frozenset[str] = frozenset()) -> dict:
+    first_rejects = "\n".join(f"- {describe_reject(r)}" for r in report.first_rejects) or "none"
     return {
         "rows_valid": report.rows_valid,
         "rows_rejected": report.rejected,
         "rejects_path": MetadataValue.path(str(report.rejects_path or "")),
         # a list of pairs: JSON metadata does not keep the key order of a mapping
         "column_types": MetadataValue.json([[n, t] for n, t in report.column_types.items()]),
-        "first_rejects": MetadataValue.md("\n".join(f"- {describe_reject(r)}" for r in report.first_rejects) or "none"),
+        "first_rejects": MetadataValue.md(mask_values(first_rejects, secrets)),
     }
 
 
@@ -134,7 +175,7 @@ def table_metadata(
         "rejected": report.rejected,
         "added_columns": MetadataValue.json(list(report.added_columns)),
         "load_strategy": report.strategy,
-        "database": redact_url(url),
+        "database": mask_values(redact_url(url), loaded.env_secrets),
         "config_hash": loaded.content_hash,
         "duration_seconds": round(report.seconds, 3),
     }
@@ -143,14 +184,20 @@ def table_metadata(
         metadata["dagster/column_schema"] = TableSchema(
             columns=[TableColumn(n, t, description=descriptions.get(n)) for n, t in report.table_schema.items()]
         )
-        metadata["preview"] = MetadataValue.md(markdown_table(names, rows))
+        metadata["preview"] = preview_markdown(loaded, names, rows)
     return metadata
+
+
+def preview_markdown(loaded: LoadedConfig, names: list[str], rows: list[tuple]) -> MetadataValue:
+    """A table's first rows as markdown, the config's values from the environment masked (rows loaded before they
+    were masked in `_elt_source` may hold them)."""
+    return MetadataValue.md(markdown_table(names, mask_cells(rows, loaded.env_secrets)))
 
 
 def quarantine_metadata(loaded: LoadedConfig, url: str, summary: QuarantineSummary) -> dict:
     """The quarantine asset's metadata: its total, this run's additions, counts by column and reason, the latest."""
     target = loaded.config.target
-    latest = [[_record_text(row[0]), *row[1:]] for row in summary.latest]
+    latest = mask_cells([[_record_text(row[0]), *row[1:]] for row in summary.latest], loaded.env_secrets)
     return {
         "dagster/row_count": summary.total,
         "dagster/table_name": qualified_table_name(url, target.db_schema, target.table + REJECTED_SUFFIX),

@@ -7,7 +7,15 @@ import json
 import pytest
 import yaml
 
-from elt_dagster.engine.redaction import is_secret_name, mask_values, redact_text, redact_url, redact_yaml
+from elt_dagster.engine.redaction import (
+    is_secret_name,
+    mask_cells,
+    mask_values,
+    redact_text,
+    redact_url,
+    redact_yaml,
+)
+from elt_dagster.engine.report import text_table
 
 
 @pytest.mark.parametrize(
@@ -125,3 +133,14 @@ def test_mask_values_finds_a_secret_raw_url_encoded_and_json_escaped() -> None:
     text = f"raw {secret}; url /v1/tok/%221%C3%A9%202/x; form tok%2F%221%C3%A9+2; json {json.dumps({'t': secret})}"
     masked = mask_values(text, [secret])
     assert masked == 'raw ***; url /v1/***/x; form ***; json {"t": "***"}'
+
+
+def test_mask_cells_masks_each_cell_before_a_table_cuts_it() -> None:
+    secret = "tok-8d2f6b-in-a-cell"
+    rows = [(1, "/" + "x" * 49 + f"/{secret}/a.csv", None), (2, {"path": secret}, "plain")]
+    cut = text_table(["id", "source"], [row[:2] for row in rows[:1]])
+    assert secret[:8] in cut and secret not in cut  # cut mid-secret: masking the drawn table would miss it
+    masked = mask_cells(rows, [secret])
+    assert masked == [[1, "/" + "x" * 49 + "/***/a.csv", None], [2, "{'path': '***'}", "plain"]]
+    assert "tok-8d2f" not in text_table(["id", "source", "note"], masked)
+    assert mask_cells(rows, []) == [list(row) for row in rows]

@@ -19,12 +19,16 @@ ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 PUBLIC_ENV_KEY = "public_env"
 """Top-level key: the variables whose values may be shown (a region, a host); every other one is a secret."""
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAMING_KEYS = (("name",), ("target", "table"), ("target", "db_schema"), ("target", "database"))
+"""Keys whose values become names Dagster shows and stores (asset keys, jobs, run tags, pools): a variable used in
+one is never masked, so it must be listed in `public_env`."""
 
 
 def resolve_env(data: dict[str, Any], path: Path, root: yaml.Node | None) -> tuple[dict[str, Any], frozenset[str]]:
     """The parsed YAML with every `${VAR}` replaced and `public_env` taken out, and the values that came from the
     environment for variables not declared public: the secrets to mask in every output."""
     public = _public_names(data.pop(PUBLIC_ENV_KEY, []), path, root)
+    _check_public_names(data, public, path, root)
     secrets: set[str] = set()
     return substitute_env(data, path, root, secrets=secrets, public=public), frozenset(secrets)
 
@@ -76,3 +80,19 @@ def _public_names(value: Any, path: Path, root: yaml.Node | None) -> frozenset[s
         problem = "must be a list of environment variable names, e.g. [REGION, API_HOST] (without ${})"
         raise ConfigError(path, [located((PUBLIC_ENV_KEY,), root, problem)])
     return frozenset(names)
+
+
+def _check_public_names(data: dict[str, Any], public: frozenset[str], path: Path, root: yaml.Node | None) -> None:
+    """A variable used in a key of NAMING_KEYS is declared public: its value can't be masked there."""
+    for loc in NAMING_KEYS:
+        value = data
+        for key in loc:
+            value = value.get(key) if isinstance(value, dict) else None
+        names = ENV_REFERENCE.findall(value) if isinstance(value, str) else []
+        hidden = [name for name, _default in names if name not in public]
+        if hidden:
+            problem = (
+                f"takes ${{{hidden[0]}}} from the environment, and this value names the pipeline's assets, jobs and "
+                f"run tags, where it can't be masked: list {hidden[0]} in public_env (or write the value)"
+            )
+            raise ConfigError(path, [located(loc, root, problem)])

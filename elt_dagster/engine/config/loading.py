@@ -79,16 +79,20 @@ def parse_config(text: str, path: Path) -> LoadedConfig:
     undeclared = config.undeclared_key_columns()
     if undeclared:
         raise ConfigError(path, [located(("target", "primary_key"), root, f"names undeclared columns {undeclared}")])
-    check_source_paths(config, path, root)
+    check_source_paths(config, path, root, env_secrets)
     content_hash = hashlib.sha256(text.encode()).hexdigest()
     return LoadedConfig(config=config, path=path, text=text, content_hash=content_hash, env_secrets=env_secrets)
 
 
-def check_source_paths(config: PipelineConfig, path: Path, root: yaml.Node | None = None) -> None:
-    """Every local source's file or folder exists (relative paths from the YAML's folder)."""
+def check_source_paths(
+    config: PipelineConfig, path: Path, root: yaml.Node | None = None, secrets: frozenset[str] = frozenset()
+) -> None:
+    """Every local source's file or folder exists (relative paths from the YAML's folder); the error shows the
+    path with `secrets` (the config's values from the environment) masked."""
     for index, source in enumerate(config.sources):
         if source.type == "local" and not (resolved := source.resolved_path(path.parent)).exists():
-            raise ConfigError(path, [located(("sources", index, "path"), root, f"{resolved} does not exist")])
+            shown = mask_values(str(resolved), secrets)
+            raise ConfigError(path, [located(("sources", index, "path"), root, f"{shown} does not exist")])
 
 
 def _impossible_date(text: str, exc: ValueError) -> str:

@@ -21,6 +21,7 @@ def test_env_variables_are_substituted(tmp_path: Path, monkeypatch: pytest.Monke
     loaded = load(
         tmp_path,
         """\
+public_env: [ELT_T_TABLE, ELT_T_SCHEMA]
 sources:
   - type: local
     path: ${ELT_T_DATA}
@@ -107,9 +108,10 @@ def test_values_from_the_environment_are_secrets_unless_declared_public(
         tmp_path,
         SOURCES
         + """\
-public_env: [ELT_T_REGION]
+public_env: [ELT_T_REGION, ELT_T_SCHEMA]
 target:
-  table: ${ELT_T_TABLE}
+  table: t
+  user: ${ELT_T_TABLE}
   db_schema: ${ELT_T_SCHEMA:-raw}
   host: db.${ELT_T_REGION}.example.com
   password: ${ELT_T_PASSWORD}
@@ -122,7 +124,7 @@ target:
 @pytest.mark.parametrize("value", ["ELT_T_REGION", "[ELT_T_REGION]", "null"])
 def test_public_env_is_a_list_of_names_or_one_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("ELT_T_REGION", "eu-west-9")
-    loaded = load(tmp_path, SOURCES + f"public_env: {value}\ntarget:\n  table: t_${{ELT_T_REGION}}\n")
+    loaded = load(tmp_path, SOURCES + f"public_env: {value}\ntarget:\n  table: t\n  host: h_${{ELT_T_REGION}}\n")
     assert loaded.env_secrets == (set() if value != "null" else {"eu-west-9"})
 
 
@@ -139,3 +141,26 @@ def test_a_config_error_does_not_show_a_value_from_the_environment(
     message, _ = config_error(tmp_path, "sources:\n  - type: api\n    url: ${ELT_T_URL}\ntarget:\n  table: t\n")
     assert "is not an http:// or https:// URL" in message
     assert "tok-3c9e1f-secret" not in message
+
+
+@pytest.mark.parametrize(
+    ("key", "line"),
+    [
+        ("name: p_${ELT_T_NAME}\n", "name (line 4)"),
+        ("target:\n  table: t_${ELT_T_NAME:-x}\n", "target.table (line 5)"),
+        ("target:\n  table: t\n  db_schema: ${ELT_T_NAME}\n", "target.db_schema (line 6)"),
+        ("target:\n  table: t\n  database: ${ELT_T_NAME}\n", "target.database (line 6)"),
+    ],
+)
+def test_a_variable_in_a_name_must_be_declared_public(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str, line: str
+) -> None:
+    monkeypatch.setenv("ELT_T_NAME", "nm_4b2e_env")
+    body = key if key.startswith("target") else key + "target:\n  table: t\n"
+    message, _ = config_error(tmp_path, SOURCES + body)
+    assert f"{line}: takes ${{ELT_T_NAME}} from the environment" in message
+    assert "list ELT_T_NAME in public_env" in message and "nm_4b2e_env" not in message
+    loaded = load(tmp_path, SOURCES + "public_env: [ELT_T_NAME]\n" + body)  # declared public: shown as it is
+    target = loaded.config.target
+    assert "nm_4b2e_env" in f"{loaded.name} {target.table} {target.db_schema} {target.database}"
+    assert loaded.env_secrets == set()

@@ -49,6 +49,16 @@ def test_missing_first_source_folder(tmp_path: Path) -> None:
     assert "sources[0].path (line 3)" in message and "does not exist" in message
 
 
+def test_a_missing_source_folder_from_the_environment_is_named_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ELT_T_TOKEN", "tok-6d1c0e-in-path")
+    monkeypatch.setenv("ELT_T_REGION", "eu-west-9")
+    text = "public_env: [ELT_T_REGION]\nsources:\n  - path: data/${ELT_T_REGION}/${ELT_T_TOKEN}\ntarget:\n  table: t\n"
+    message, path = config_error(tmp_path, text)
+    assert message == f"{path}: sources[0].path (line 3): {tmp_path.resolve()}/data/eu-west-9/*** does not exist"
+
+
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [

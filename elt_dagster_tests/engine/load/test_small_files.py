@@ -162,3 +162,40 @@ def test_rows_repeated_across_small_files_into_an_existing_table_load_once(
     assert (report.strategy, report.inserted, report.duplicates) == (strategy, 60 - 6, 6)
     assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".items WHERE id BETWEEN 18 AND 20') == [(3,)]
     assert mislabelled(database_url, f'"{db_schema}".items', folder) == 0
+
+
+def test_files_whose_masked_labels_are_the_same_keep_their_rows_rejects_and_fingerprints_apart(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ELT_T_FIRST", "first-5b8e1d")
+    monkeypatch.setenv("ELT_T_SECOND", "second-0c4a7f")
+    for offset, secret in ((0, "first-5b8e1d"), (100, "second-0c4a7f")):  # same file names in both folders
+        for n in range(4):
+            path = tmp_path / "data" / secret / f"f{n}.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            bad = f"oops{offset},bad\n" if n == 2 else ""
+            path.write_text(f"id,name\n{offset + 2 * n},a\n{bad}{offset + 2 * n + 1},b\n")
+            os.utime(path, ns=(2 * n + offset // 100,) * 2)  # interleaved: first/f0, second/f0, first/f1 ...
+    body = items_yaml().replace(
+        "  - path: ../data\n", "  - path: ../data/${ELT_T_FIRST}\n  - path: ../data/${ELT_T_SECOND}\n"
+    )
+    config = make_pipeline(body)
+    report = run_pipeline(config)
+    assert (report.inserted, report.rejected, len(report.files)) == (16, 2, 8)
+    assert sorted(f.path for f in report.files) == sorted(
+        f"{tmp_path}/data/***/f{n}.csv" for n in range(4) for _ in "ab"
+    )
+    table = f'"{db_schema}".items'
+    rows = fetch(database_url, f"SELECT id, _elt_source FROM {table} ORDER BY id")
+    assert rows == [(i, f"{tmp_path}/data/***/f{i % 100 // 2}.csv") for i in [*range(8), *range(100, 108)]]
+    rejected = fetch(database_url, f"SELECT source, raw_record->>'id' FROM {table}__rejected ORDER BY 2")
+    assert rejected == [(f"{tmp_path}/data/***/f2.csv", "oops0"), (f"{tmp_path}/data/***/f2.csv", "oops100")]
+    # the bookkeeping keeps each file's own path: a change to one of two same-named files reads that one again
+    paths = fetch(
+        database_url, "SELECT path FROM elt.file_fingerprints WHERE path LIKE %s ORDER BY path", f"{tmp_path}/%"
+    )
+    assert len({path for (path,) in paths}) == 8 and "second-0c4a7f" in paths[-1][0]
+    assert run_pipeline(config).unchanged_files == 8
+    (tmp_path / "data" / "second-0c4a7f" / "f3.csv").write_text("id,name\n200,c\n")
+    again = run_pipeline(config)
+    assert (again.inserted, again.unchanged_files) == (1, 7)

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from elt_dagster.engine.config import LoadedConfig, LocalSource
+from elt_dagster.engine.redaction import mask_values
 from elt_dagster.engine.sources.files.columns import ColumnMapper
 from elt_dagster.engine.sources.files.delimited import (
     MalformedRowsFound,
@@ -38,8 +39,13 @@ class SourceFile:
 
     @property
     def source_label(self) -> str:
-        """What `_elt_source` says for its rows: the file path, or the API's URL without credentials."""
+        """What `_elt_source` says for its rows, and what messages call it: the file path (values from the
+        environment masked), or the API's URL without credentials."""
         return self.label or str(self.path)
+
+    def shown(self, text: str) -> str:
+        """`text` (a reader's message) naming the file by its label rather than its path."""
+        return text.replace(str(self.path), self.label) if self.label else text
 
 
 @dataclass
@@ -50,9 +56,13 @@ class FileReport:
 
 
 def list_source_files(loaded: LoadedConfig) -> tuple[list[SourceFile], list[str]]:
-    """The files the local sources name, oldest first (then by path), and the ones skipped for an unknown format."""
+    """The files the local sources name, oldest first (then by path), and the ones skipped for an unknown format.
+
+    Each file is labelled by its path with the config's values from the environment masked (a `${TOKEN}` in
+    `path:`): the label is what its rows' `_elt_source`, its rejects, the reports and the messages show.
+    """
     files: list[SourceFile] = []
-    skipped: list[str] = []
+    skipped: list[Path] = []
     for source in loaded.config.sources:
         if source.type != "local":
             continue
@@ -62,15 +72,32 @@ def list_source_files(loaded: LoadedConfig) -> tuple[list[SourceFile], list[str]
         elif root.is_dir():
             candidates = sorted(p for p in root.glob(source.pattern) if p.is_file())
         else:
-            raise ExtractError(f"{root}: the source path does not exist (from {loaded.path})")
-        for path in candidates:
-            if file_format(path)[0]:
-                files.append(SourceFile(path=path, source=source))
-            elif not path.name.startswith("."):
-                skipped.append(str(path))
+            shown = mask_values(str(root), loaded.env_secrets)
+            raise ExtractError(f"{shown}: the source path does not exist (from {loaded.path})")
+        readable = [path for path in candidates if file_format(path)[0]]
+        labels = masked_paths(readable, loaded.env_secrets)
+        files += [SourceFile(path, source, label) for path, label in zip(readable, labels, strict=True)]
+        skipped += [path for path in candidates if not file_format(path)[0] and not path.name.startswith(".")]
     # Oldest first, so that in merge mode the newest file's row for a key wins (ties: path order).
-    files.sort(key=lambda f: (f.path.stat().st_mtime_ns, str(f.path)))
-    return files, skipped
+    files.sort(key=lambda f: (_modified(f), str(f.path)))
+    return files, masked_paths(skipped, loaded.env_secrets)
+
+
+def masked_paths(paths: list[Path], secrets: frozenset[str]) -> list[str]:
+    """Each path as text with `secrets` masked; in one pass over all of them (a secret's forms are worked out once,
+    not per file: 100,000 files)."""
+    texts = [str(path) for path in paths]
+    if not secrets or not texts:
+        return texts
+    return mask_values("\0".join(texts), secrets).split("\0")  # no path, and no environment value, holds a NUL
+
+
+def _modified(source_file: SourceFile) -> int:
+    """When the file was last written; a file gone since it was listed is an ExtractError naming it by its label."""
+    try:
+        return source_file.path.stat().st_mtime_ns
+    except OSError as exc:
+        raise ExtractError(f"{source_file.source_label}: can't read the file ({exc.strerror or exc})") from None
 
 
 def iter_file_batches(source_file: SourceFile, exact: bool = False) -> Iterator[RawBatch]:
@@ -91,16 +118,21 @@ def iter_file_batches(source_file: SourceFile, exact: bool = False) -> Iterator[
         batches = iter_json(path, encoding=source.encoding, records_path=source.records_path)
     try:
         yield from batches
+    except ExtractError as exc:
+        raise ExtractError(source_file.shown(str(exc))) from None
     except (OSError, EOFError, LookupError, zlib.error) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
-        raise ExtractError(f"{path}: can't read the file ({reason})") from None
+        raise ExtractError(f"{source_file.source_label}: can't read the file ({reason})") from None
 
 
 def _discover_columns(files: list[SourceFile], mapper: ColumnMapper) -> None:
     for source_file in files:
         if source_file.format in ("csv", "txt"):
             src = source_file.source or LocalSource(path=str(source_file.path))
-            header = read_header(source_file.path, delimiter=src.delimiter, encoding=src.encoding)
+            try:
+                header = read_header(source_file.path, delimiter=src.delimiter, encoding=src.encoding)
+            except ExtractError as exc:
+                raise ExtractError(source_file.shown(str(exc))) from None
             mapper.observe(header, source_file.source_label)
         else:
             for batch in iter_file_batches(source_file):

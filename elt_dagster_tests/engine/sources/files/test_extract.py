@@ -11,7 +11,7 @@ from elt_dagster.engine.dry_run import check_pipeline
 from elt_dagster.engine.sources.files import extract as ex
 from elt_dagster.engine.sources.files.readers import ExtractError
 from elt_dagster_tests.conftest import write
-from elt_dagster_tests.engine.sources.files.helpers import business, data, pipeline, run
+from elt_dagster_tests.engine.sources.files.helpers import business, data, pipeline, rejects, run
 
 
 def test_pattern_selects_files(tmp_path: Path) -> None:
@@ -99,3 +99,61 @@ def test_text_with_a_nul_character_is_quarantined(tmp_path: Path) -> None:
     report = check_pipeline(pipeline(tmp_path), tmp_path / "staging", keep_rows=5)
     assert [row["name"] for row in report.first_rows] == ["ok"]
     assert "NUL" in report.first_rejects[0]["reason"]
+
+
+# --- values from the environment in a source path ------------------------------------------------------------
+
+DIR_TOKEN = "dir-9f3b2a-token"
+
+
+def test_a_secret_in_the_path_is_masked_in_every_label(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ELT_T_DIR", DIR_TOKEN)
+    folder = tmp_path / "data" / DIR_TOKEN
+    write(folder / "a.csv", "id,amount\n1,5\n2,x,extra\n")
+    write(folder / f"{DIR_TOKEN}.jsonl", '{"id": 3}\n')  # also in a file's name
+    write(folder / "notes.pdf", "not data")
+    loaded = pipeline(tmp_path, {"id": "integer"}, path="data/${ELT_T_DIR}")
+    files, skipped = ex.list_source_files(loaded)
+    shown = f"{tmp_path}/data/***"
+    assert [f.source_label for f in files] == [f"{shown}/a.csv", f"{shown}/***.jsonl"]
+    assert [f.path for f in files] == [folder / "a.csv", folder / f"{DIR_TOKEN}.jsonl"]  # read where they are
+    assert skipped == [f"{shown}/notes.pdf"]
+    result, rows = run(loaded, tmp_path)
+    assert {row[staging.SOURCE_COLUMN] for row in rows} == {f"{shown}/a.csv", f"{shown}/***.jsonl"}
+    assert [f.path for f in result.files] == [f"{shown}/a.csv", f"{shown}/***.jsonl"]
+    assert [r["source"] for r in rejects(result)] == [f"{shown}/a.csv"]  # the malformed row
+    assert DIR_TOKEN not in result.staging_path.read_text() + result.rejects_path.read_text()
+
+
+def test_a_reader_error_names_the_file_by_its_masked_label(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ELT_T_DIR", DIR_TOKEN)
+    write(tmp_path / "data" / DIR_TOKEN / "a.json", '{"not": "a list"}')
+    (tmp_path / "data" / DIR_TOKEN / "b.csv").write_bytes(b"\x00\x00\n1\n")  # read_header refuses it
+    loaded = pipeline(tmp_path, path="data/${ELT_T_DIR}/a.json")
+    with pytest.raises(ExtractError) as caught:
+        run(loaded, tmp_path)
+    assert str(caught.value).startswith(f"{tmp_path}/data/***/a.json: the file is a JSON object")
+    loaded = pipeline(tmp_path, path="data/${ELT_T_DIR}/b.csv")
+    with pytest.raises(ExtractError) as caught:
+        run(loaded, tmp_path)
+    assert str(caught.value).startswith(f"{tmp_path}/data/***/b.csv: the header line holds NUL bytes")
+
+
+def test_a_source_folder_gone_since_the_config_was_read_is_named_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ELT_T_DIR", DIR_TOKEN)
+    (tmp_path / "data" / DIR_TOKEN).mkdir(parents=True)
+    loaded = pipeline(tmp_path, path="data/${ELT_T_DIR}")
+    (tmp_path / "data" / DIR_TOKEN).rmdir()
+    with pytest.raises(ExtractError, match=r"/data/\*\*\*: the source path does not exist") as caught:
+        ex.list_source_files(loaded)
+    assert DIR_TOKEN not in str(caught.value)
+
+
+def test_masked_paths_masks_each_path_in_one_pass() -> None:
+    paths = [Path(f"/srv/{DIR_TOKEN}/f{n}.csv") for n in range(3)] + [Path("/srv/other.csv")]
+    assert ex.masked_paths(paths, frozenset({DIR_TOKEN})) == [f"/srv/***/f{n}.csv" for n in range(3)] + [
+        "/srv/other.csv"
+    ]
+    assert ex.masked_paths(paths, frozenset()) == [str(path) for path in paths]
