@@ -25,6 +25,7 @@ from dagster import (
 
 from elt_dagster.engine.config import ConfigError, LoadedConfig, discover_configs, load_config
 from elt_dagster.engine.errors import PipelineError
+from elt_dagster.engine.redaction import mask_values
 
 from .resources import BOOKKEEPING_RESOURCE, BookkeepingResource, PipelineConfigResource, config_tags
 
@@ -81,7 +82,7 @@ def build_source_sensor(loaded: LoadedConfig, job: Job, config_key: str) -> Sens
             changes = bookkeeping.source_changes(current, MAX_CHANGES_PER_TICK)
             version, is_new = bookkeeping.record_config_version(current)
         except PipelineError as exc:
-            return SkipReason(f"can't check the sources: {exc}")
+            return SkipReason(mask_values(f"can't check the sources: {exc}", current.env_secrets))
         requests = []
         start, _ = current.config.automation.window()
         window_key = f"window-start:{start.isoformat()}" if start else None
@@ -94,13 +95,16 @@ def build_source_sensor(loaded: LoadedConfig, job: Job, config_key: str) -> Sens
         if not requests:
             skip = f"no new or changed files among the {changes.watched} watched"
             return SensorResult(skip_reason=skip, asset_events=events) if events else SkipReason(skip)
-        names = ", ".join(Path(f.path).name for f in changes.changed[:5])
-        context.log.info(
-            f"{len(changes.changed)} new or changed files ({names}{', ...' if len(changes.changed) > 5 else ''})"
-        )
+        context.log.info(changed_files_line([f.path for f in changes.changed], current.env_secrets))
         return SensorResult(run_requests=requests, cursor=window_key or context.cursor, asset_events=events)
 
     return source_sensor
+
+
+def changed_files_line(paths: list[str], secrets: frozenset[str]) -> str:
+    """The sensor's log line naming the first five changed files, values from the environment masked."""
+    names = ", ".join(Path(path).name for path in paths[:5])
+    return mask_values(f"{len(paths)} new or changed files ({names}{', ...' if len(paths) > 5 else ''})", secrets)
 
 
 def build_schedule(loaded: LoadedConfig, job: Job) -> ScheduleDefinition | None:

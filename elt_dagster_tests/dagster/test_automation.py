@@ -35,7 +35,12 @@ from elt_dagster.engine.run import run_pipeline
 from elt_dagster.engine.state import fingerprints as state_module
 from elt_dagster.engine.state.fingerprints import Fingerprint
 from elt_dagster.engine.state.history import record_version
-from elt_dagster.orchestration.automation import MAX_CHANGES_PER_TICK, build_config_sensor, build_schedule
+from elt_dagster.orchestration.automation import (
+    MAX_CHANGES_PER_TICK,
+    build_config_sensor,
+    build_schedule,
+    changed_files_line,
+)
 from elt_dagster.orchestration.resources import BookkeepingResource, SourceChanges
 from elt_dagster_tests.conftest import fetch, write
 
@@ -627,3 +632,10 @@ def latest_metadata(instance: DagsterInstance, key: AssetKey) -> dict[str, Any]:
     event = instance.get_latest_materialization_event(key)
     assert event is not None and event.asset_materialization is not None
     return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def test_the_sensor_log_line_masks_values_from_the_environment() -> None:
+    paths = [f"/data/export_{i}_s3cr3t-token.csv" for i in range(7)]
+    line = changed_files_line(paths, frozenset({"s3cr3t-token"}))
+    assert line.startswith("7 new or changed files (export_0_***.csv, ") and line.endswith(", ...)")
+    assert "s3cr3t" not in line
