@@ -1,21 +1,24 @@
-"""Crashes and races: kill -9 at random moments, concurrent runs; the table ends with each distinct row once."""
+"""Crashes and races: kill -9 at each phase of a run (see `kill_points`), concurrent runs; the table ends with each
+distinct row once."""
 
 from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
 import sys
-import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from elt_dagster.engine.config import LoadedConfig
 from elt_dagster.engine.replay import replay_rejects
-from elt_dagster.engine.run import run_pipeline
+from elt_dagster.engine.run import qualified_name, run_pipeline
+from elt_dagster.engine.state.schema import ensure_state_tables
 from elt_dagster_tests.conftest import fetch, write
+from elt_dagster_tests.faults.kill_points import IMPORTS, Activity, Killer, KillPoint, Phase
 from elt_dagster_tests.faults.summary import record
 from elt_dagster_tests.pipelines import ITEMS_YAML
 
@@ -33,26 +36,98 @@ def write_data(folder: Path) -> None:
         write(folder / f"part{part}.csv", "id,name\n" + "\n".join(lines) + "\n")
 
 
+def is_load_statement(activity: Activity, table: str) -> bool:
+    """A COPY into `table`, or a lookup of incoming hashes in it (a table loaded before)."""
+    return activity.query.startswith(f"COPY {table}") or (
+        "uuid_send(_elt_row_hash)" in activity.query and table in activity.query
+    )
+
+
+def load_phases(database_url: str, loaded: LoadedConfig) -> dict[str, Phase]:
+    """The phases of a run into `items`, as its connection shows them."""
+    table = f'"{loaded.config.target.db_schema}"."items"'
+    phases = (
+        IMPORTS,
+        Phase(  # the client reads, validates and hashes a batch: between two load statements, or before the first
+            "reading",
+            2,
+            lambda a: (
+                a.state == "idle in transaction"
+                and (a.query.startswith(("SAVEPOINT", "TRUNCATE")) or is_load_statement(a, table))
+            ),
+        ),
+        Phase("COPY", 2, lambda a: a.runs(f"COPY {table}")),
+        Phase("probe", 2, lambda a: a.state == "active" and is_load_statement(a, table) and not a.runs("COPY")),
+        Phase(  # the bulk load's unique index built once, its repeated rows removed
+            "index build",
+            3,
+            lambda a: a.runs('CREATE UNIQUE INDEX "items__row_hash"') or a.runs(f"DELETE FROM {table} WHERE ctid"),
+        ),
+        commit_phase(database_url, loaded),
+    )
+    return {phase.name: phase for phase in phases}
+
+
+def commit_phase(database_url: str, loaded: LoadedConfig) -> Phase:
+    """The last statement before COMMIT (rows, fingerprints and index all written): the update of the table's row
+    counter, held by a lock on its row (inserted, uncommitted, if there is none yet). So a kill at commit lands for
+    sure, and one aimed at an earlier phase lands in the run at the latest."""
+    with psycopg.connect(database_url) as conn:
+        ensure_state_tables(conn)
+    hold = (
+        "INSERT INTO elt.table_row_counts (table_name, row_count) VALUES (%s, 0) "
+        "ON CONFLICT (table_name) DO UPDATE SET row_count = elt.table_row_counts.row_count",
+        (qualified_name(loaded.config.target),),
+    )
+    return Phase("commit", 4, lambda a: a.waiting_on_lock and "elt.table_row_counts" in a.query, hold)
+
+
+def kill_points(
+    generator: random.Random, phases: dict[str, Phase], names: list[str], occurrences: dict[str, int]
+) -> list[KillPoint]:
+    """A kill at each of the phases `names` in a seeded order, each at one of the first `occurrences[name]` times it
+    is seen (once if not given); a kill in the imports at 10-80% of the startups seen before."""
+    order = generator.sample(names, len(names))
+    return [
+        KillPoint(phases[name], generator.randrange(occurrences.get(name, 1)), generator.uniform(0.1, 0.8))
+        for name in order
+    ]
+
+
 def test_kill_9_at_random_moments_then_a_rerun_loads_each_row_once(
     tmp_path: Path, make_pipeline, database_url: str, db_schema: str
 ) -> None:
+    """kill -9 at each phase of a run (a seeded order, each at a seeded occurrence), into a new table and into a
+    loaded one; three runs are left to finish. A re-run then leaves each distinct row once."""
     write_data(tmp_path / "data")
     config = make_pipeline(ITEMS_YAML, name=f"crash_{db_schema}")  # bookkeeping in schema elt is shared by all tests
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     generator = random.Random(20261128)
+    phase = load_phases(database_url, config)
+    killer = Killer(database_url, [sys.executable, "-c", RUN, str(config.path)], env, list(phase.values()))
+
+    occurrences = {"reading": 6, "COPY": 5, "probe": 8, "index build": 2}
+
+    def kills_at(*names: str) -> list[KillPoint]:
+        return kill_points(generator, phase, list(names), occurrences)
+
+    # into a new table (nothing committed before a run is left to finish), then into the loaded table, twice
+    first = [*kills_at("reading"), *kills_at("COPY", "COPY", "index build", "index build", "commit", "imports")]
+    loaded = [kills_at("imports", "reading", "probe", last, "commit") for last in ("probe", "commit")]
+    schedule = [*first, None, *loaded[0], None, *loaded[1], None]
     outcomes = {"killed": 0, "finished": 0}
-    for attempt in range(20):
+    kills: Counter[str] = Counter()
+    for attempt, point in enumerate(schedule):
         if attempt % 5 == 4:  # now and then a file changes under the next runs
             os.utime(tmp_path / "data" / f"part{attempt % 3}.csv")
-        process = subprocess.Popen([sys.executable, "-c", RUN, str(config.path)], env=env)
-        time.sleep(generator.uniform(0.3, 3.0))
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            outcomes["killed"] += 1
-        else:
+        ended = killer.run(point)
+        if ended == "finished":
             outcomes["finished"] += 1
-        process.wait(timeout=60)
+        else:
+            outcomes["killed"] += 1
+            kills[ended] += 1
     assert outcomes["killed"] >= 10, outcomes
+    assert {"imports", "reading", "COPY", "index build", "commit"} <= set(kills), kills
     run_pipeline(config, full_refresh=True)
     expected = {(i % 1000 if i % 10 == 0 else part * ROWS + i, f"name {i}") for part in range(3) for i in range(ROWS)}
     stored = fetch(database_url, f'SELECT count(*), count(DISTINCT (id, name)) FROM "{db_schema}".items')
@@ -102,20 +177,43 @@ def test_kill_9_mid_replay_loses_or_duplicates_nothing(
     fixed = make_pipeline(body + "    day: {type: date, format: '%d/%m/%Y'}\n", name=name)
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     generator = random.Random(20261129)
-    count = f'SELECT (SELECT count(*) FROM "{db_schema}".items), (SELECT count(*) FROM "{db_schema}".items__rejected)'
-    killed = 0
-    for _ in range(6):
-        process = subprocess.Popen([sys.executable, "-c", REPLAY, str(fixed.path)], env=env)
-        time.sleep(generator.uniform(0.5, 2.5))
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            killed += 1
-        process.wait(timeout=60)
+    table, quarantine = f'"{db_schema}"."items"', f'"{db_schema}"."items__rejected"'
+    phases = (
+        IMPORTS,
+        Phase(  # records fetched on the second connection, turned into a batch while the first one waits
+            "reading",
+            2,
+            lambda a: a.runs("FETCH FORWARD") or (a.state == "idle in transaction" and a.query.startswith("SAVEPOINT")),
+        ),
+        Phase("COPY", 2, lambda a: a.runs(f"COPY {table}")),
+        Phase(  # the records loaded leave quarantine; it waits on one of them, locked here
+            "quarantine release",
+            3,
+            lambda a: a.runs(f"DELETE FROM {quarantine} q USING _elt_replay"),
+            (f"SELECT FROM {quarantine} WHERE id = (SELECT max(id) FROM {quarantine}) FOR UPDATE", ()),
+        ),
+        commit_phase(database_url, fixed),
+    )
+    phase = {phase.name: phase for phase in phases}
+    killer = Killer(database_url, [sys.executable, "-c", REPLAY, str(fixed.path)], env, phases)
+    later = ["COPY", "quarantine release", "commit", "imports", "reading"]  # the first kill times the startup
+    schedule = [
+        *kill_points(generator, phase, ["reading"], {"reading": 2}),
+        *kill_points(generator, phase, later, {"reading": 2, "COPY": 4}),
+    ]
+    count = f"SELECT (SELECT count(*) FROM {table}), (SELECT count(*) FROM {quarantine})"
+    kills: Counter[str] = Counter()
+    for point in schedule:
+        ended = killer.run(point)
+        if ended != "finished":
+            kills[ended] += 1
         loaded, quarantined = fetch(database_url, count)[0]
         assert loaded + quarantined == rows, (loaded, quarantined)
         if not quarantined:
             break
+    killed = kills.total()
     assert killed >= 1
+    assert set(phase) <= set(kills), kills
     replay_rejects(fixed)
     assert fetch(database_url, count) == [(rows, 0)]
     assert fetch(database_url, f'SELECT count(DISTINCT id) FROM "{db_schema}".items') == [(rows,)]
