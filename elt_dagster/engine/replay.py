@@ -25,7 +25,14 @@ from elt_dagster.engine.load.loaders import choose_loader
 from elt_dagster.engine.load.quarantine import storable_text
 from elt_dagster.engine.load.tables import count_rows, ensure_tables, stored_types, table_ident
 from elt_dagster.engine.run import SourceCopy, database_errors, lock_pipeline, qualified_name
-from elt_dagster.engine.staging import SOURCE_COLUMN, SOURCE_ROW_COLUMN, StagingWriter, prune_run_dirs, run_dir
+from elt_dagster.engine.staging import (
+    SOURCE_COLUMN,
+    SOURCE_ROW_COLUMN,
+    RunStaging,
+    StagingWriter,
+    prune_run_dirs,
+    run_dir,
+)
 from elt_dagster.engine.state.counts import add_to_row_count
 from elt_dagster.engine.transform.checker import BatchChecker
 from elt_dagster.engine.transform.validate import pipeline_column_types
@@ -146,7 +153,7 @@ def _load_recovered(
     order_column(target, columns)
     folder = run_dir(loaded.name, report.run_id)
     inserted = 0
-    with StagingWriter(folder, columns) as staging, connect(url) as reader:
+    with RunStaging(folder), StagingWriter(folder, columns) as staging, connect(url) as reader:
         checker = BatchChecker(types, key, staging, rules=column_rules(loaded))
         # Read on a second connection: the first one is busy copying rows while the next batch is read.
         reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")

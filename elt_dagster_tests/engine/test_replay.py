@@ -8,10 +8,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from elt_dagster.engine import replay as replay_module
 from elt_dagster.engine.db import DatabaseError
 from elt_dagster.engine.load.quarantine import WHOLE_RECORD, quarantine_summary
 from elt_dagster.engine.replay import replay_rejects
 from elt_dagster.engine.run import run_pipeline
+from elt_dagster.engine.staging import STAGING_FILE, StagingSpaceError
 from elt_dagster_tests.conftest import fetch, write
 
 CONFIG = """
@@ -205,3 +207,21 @@ def test_the_quarantine_summary_counts_in_one_scan_and_keeps_the_most_frequent(
     assert summary.by_column == [("id", 3), (WHOLE_RECORD, 1)]  # `name` (1) is past the limit
     assert summary.by_reason[0] == ("column 'id': 'x' is not an integer (32-bit)", 2) and len(summary.by_reason) == 2
     assert len(summary.latest) == 2 and summary.latest[0][:3] == ('{"id": "z", "name": "f"}', "name", "old")
+
+
+def test_a_full_staging_disk_is_one_line_and_the_quarantine_stays(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path / "data" / "a.csv", "id,name\n1,a\nx,b\n")
+    first = run_pipeline(_pipeline(make_pipeline))
+    assert (first.inserted, first.rejected) == (1, 1)
+    folder = tmp_path / "replay-staging"
+    folder.mkdir()
+    (folder / STAGING_FILE).symlink_to("/dev/full")  # every write fails with ENOSPC, as on a full disk
+    monkeypatch.setattr(replay_module, "run_dir", lambda name, run_id: folder)
+    fixed = make_pipeline(CONFIG.replace("{extra}", "").replace("id: integer", "id: string"))
+    with pytest.raises(StagingSpaceError) as raised:
+        replay_rejects(fixed)
+    assert str(folder) in str(raised.value) and "\n" not in str(raised.value)
+    assert not folder.exists()
+    assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".items__rejected') == [(1,)]
