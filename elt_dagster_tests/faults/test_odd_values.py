@@ -62,7 +62,7 @@ ODD_VALUES = [
     ("n", "9" * 200_000, "is out of range for an integer (64-bit)"),
     ("id", "3000000000", "is out of range for an integer (32-bit)"),
     ("x", "1e400", "is out of range for a number (double precision)"),
-    ("doc", "[1e100000000]", "is not valid JSON"),
+    ("doc", "[1e100000000]", "is not valid JSON that jsonb can store (no NaN, no NUL, numbers within numeric's range)"),
     ("doc", "[" * 5_000, "is not valid JSON"),
     ("note", "a\x00b", "is not text without NUL characters"),
 ]

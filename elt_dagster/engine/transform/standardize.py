@@ -171,7 +171,7 @@ TYPE_DESCRIPTIONS = {
     "date": "a date",
     "timestamp": "a timestamp",
     "timestamptz": "a timestamp",
-    "json": "valid JSON",
+    "json": "valid JSON that jsonb can store (no NaN, no NUL, numbers within numeric's range)",
     "string": "text without NUL characters",
 }
 

@@ -170,7 +170,12 @@ def test_validate_rejects_bad_json_and_timestamp(tmp_path: Path) -> None:
         ("1", '{"a":2,"b":1}', "2024-01-31 09:00:00Z")
     ]
     assert [(r["column"], r["reason"], r["source"], r["source_row"]) for r in rejected_rows(result)] == [
-        ("payload", "column 'payload': '{oops' is not valid JSON", str(source), 2),
+        (
+            "payload",
+            "column 'payload': '{oops' is not valid JSON that jsonb can store (no NaN, no NUL, numbers within numeric's range)",
+            str(source),
+            2,
+        ),
         ("at", "column 'at': '31.02.2024 10:00' is not a timestamp", str(source), 3),
     ]
 
