@@ -9,7 +9,7 @@ import dagster as dg
 
 STARTER_PIPELINE = """\
 # An elt-dagster pipeline: where the data comes from, how it is checked, where it goes.
-# Every key is documented in the README's "YAML reference". Check this file with: elt-dagster validate {file}
+# Every key is documented in elt-dagster's docs/yaml-reference.md. Check this file with: elt-dagster validate {file}
 name: {name}                 # names the asset group and the jobs ({name}_elt, {name}_preview)
 sources:
   - type: local              # local files: csv, txt/tsv, json, jsonl/ndjson, optionally .gz
@@ -26,7 +26,7 @@ target:
   # url: ${{WAREHOUSE_URL}}  # default: env ELT_DATABASE_URL, else the embedded PostgreSQL
 schema:
   columns:                   # name: type (integer, bigint, float, decimal, string, boolean, date, timestamp,
-    id: integer              #   timestamptz, json), or a mapping with the type and rules (see the README):
+    id: integer              #   timestamptz, json), or a mapping with the type and rules (see the docs):
     customer: string
     amount: {{type: decimal, not_null: true, min: 0, description: Order total}}
     created_at: timestamp    # e.g. {{type: date, format: "%d/%m/%Y"}} or {{type: string, allowed: [open, paid]}}

@@ -113,7 +113,7 @@ def test_assets_load_and_viewer_in_a_real_browser(browser, tmp_path: Path, datab
 
 
 def test_screenshots_are_kept() -> None:
-    """The browser test above left its screenshots for the README tour."""
+    """The browser test above left its screenshots for the README and docs/ui.md."""
     if not (SCREENSHOTS / "load.png").exists():
         pytest.skip("the browser test did not run in this session")
     assert shutil.disk_usage(SCREENSHOTS).free > 0

@@ -20,7 +20,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApi]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The fault suite's table of cases and outcomes, and the fuzzers' tallies (quoted in the README's reliability section)."""
+    """The fault suite's table of cases and outcomes, and the fuzzers' tallies (quoted in docs/reliability.md)."""
     if OUTCOMES:
         terminalreporter.write_sep("=", "fault suite: cases and outcomes")
         for line in summary_lines():

@@ -144,7 +144,7 @@ def _describe(error: Any, root: yaml.Node | None) -> str:
     if loc[:1] == (AUTOMATION_SECTION,):  # the section's keys are written at the top level
         loc = loc[1:] or (("end_time",) if message.startswith("end_time") else ())
     if error["type"] == "extra_forbidden":
-        message = "unknown key (check the spelling; see the README's YAML reference)"
+        message = "unknown key (check the spelling; see elt-dagster's docs/yaml-reference.md)"
     elif error["type"] == "missing":
         message = "required key is missing"
     elif error["type"] == "union_tag_invalid":

@@ -58,7 +58,7 @@ targte:
 """,
     )
     assert message.startswith(f"{path}: targte (line ")
-    assert message.endswith("): unknown key (check the spelling; see the README's YAML reference)")
+    assert message.endswith("): unknown key (check the spelling; see elt-dagster's docs/yaml-reference.md)")
 
 
 def test_unknown_key_with_mapping_value_points_at_the_key(tmp_path: Path) -> None:
