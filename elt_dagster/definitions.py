@@ -12,9 +12,9 @@ from pathlib import Path
 
 from dagster import Definitions, definitions
 
-from .engine.config import CONFIG_DIR_ENV, ConfigError, config_dir, discover_configs
+from .engine.config import CONFIG_DIR_ENV, config_dir, discover_configs
 from .orchestration.automation import build_config_sensor
-from .orchestration.component import EltPipeline, broken_asset_name, broken_config_definitions, shared_resources
+from .orchestration.component import EltPipeline, PipelineNames, shared_resources
 from .orchestration.health import coverage_asset, coverage_sensor
 
 logger = logging.getLogger("elt_dagster")
@@ -23,42 +23,18 @@ logger = logging.getLogger("elt_dagster")
 def build_definitions(folder: Path | None = None) -> Definitions:
     """Definitions for every pipeline YAML in `folder`, plus the shared resources, sensors and coverage asset."""
     folder = folder or config_dir()
-    pipelines: list[Definitions] = []
-    names: dict[str, Path] = {}
-    invalid: dict[str, str] = {}
-    broken_names: set[str] = set()
-    for path in discover_configs(folder) if folder.is_dir() else []:
-        component = EltPipeline(config=str(path))
-        try:
-            loaded = component.read_config(folder)
-            if loaded.name in names:
-                raise ConfigError(path, [f"name: pipeline {loaded.name!r} is already defined by {names[loaded.name]}"])
-        except ConfigError as exc:
-            logger.warning("skipping invalid pipeline config: %s", exc)
-            invalid[str(path)] = str(exc)
-            pipelines.append(broken_config_definitions(path, exc, _unused(broken_asset_name(path), broken_names)))
-            continue
-        names[loaded.name] = path
-        pipelines.append(component.definitions(folder, loaded))
+    names = PipelineNames()
+    configs = discover_configs(folder) if folder.is_dir() else []
+    pipelines = [EltPipeline(config=path.name).definitions(folder, names) for path in configs]
     if not folder.is_dir():
         logger.warning("config folder %s does not exist: no pipelines loaded (set %s)", folder, CONFIG_DIR_ENV)
     shared = Definitions(
         assets=[coverage_asset],
         sensors=[build_config_sensor(folder), coverage_sensor],
         resources=shared_resources(),
-        metadata={"config_dir": str(folder), "pipelines": sorted(names), "invalid_configs": invalid},
+        metadata={"config_dir": str(folder), "pipelines": sorted(names.owners), "invalid_configs": names.errors},
     )
     return Definitions.merge(*pipelines, shared)
-
-
-def _unused(name: str, taken: set[str]) -> str:
-    """`name`, else `name_2`, `name_3`...; added to `taken` (broken `a-b.yaml` and `a_b.yaml` get two keys)."""
-    candidate, number = name, 1
-    while candidate in taken:
-        number += 1
-        candidate = f"{name}_{number}"
-    taken.add(candidate)
-    return candidate
 
 
 @definitions

@@ -1,5 +1,9 @@
 """Sensors and schedules: runs start when source files arrive, on a cron inside a start/end window, and every
 new config version is recorded as it appears in the config folder.
+
+Every recorded version becomes a materialisation of `<name>/config_history`, whoever recorded it: the sensors and
+each run emit the versions recorded after the asset's latest materialisation, so a version recorded outside Dagster
+(`elt-dagster config upload`, `elt-dagster rejects replay`) appears at the next tick or run.
 """
 
 from datetime import UTC, datetime
@@ -9,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from dagster import (
     AssetKey,
     AssetMaterialization,
+    DagsterInstance,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     MetadataValue,
@@ -33,6 +38,8 @@ if TYPE_CHECKING:
     from elt_dagster.engine.state.history import ConfigVersion
 
 MAX_CHANGES_PER_TICK = 1_000
+MAX_VERSIONS_PER_TICK = 100
+"""Config versions one pipeline's tick (or run) materialises at most; the next one goes on from there."""
 CONFIG_SENSOR_SECONDS = 30
 Job = Any  # a JobDefinition, or the unresolved asset job define_asset_job returns
 
@@ -53,6 +60,25 @@ def version_materialization(version: "ConfigVersion") -> AssetMaterialization:
             "yaml": MetadataValue.md(f"```yaml\n{version.yaml}\n```"),
         },
     )
+
+
+def last_materialized_version(instance: DagsterInstance, pipeline: str) -> tuple[int, str] | None:
+    """(version, content hash) of the latest materialisation of `<pipeline>/config_history`; None if there is none."""
+    event = instance.get_latest_materialization_event(config_history_key(pipeline))
+    metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    if "version" not in metadata or "content_hash" not in metadata:
+        return None
+    return int(metadata["version"].value), str(metadata["content_hash"].value)
+
+
+def config_history_events(
+    instance: DagsterInstance, bookkeeping: BookkeepingResource, loaded: LoadedConfig
+) -> list[AssetMaterialization]:
+    """A materialisation for each version of the pipeline recorded after the latest one Dagster has, oldest first
+    (all of them when the history is not the one Dagster saw, e.g. emptied); raises PipelineError."""
+    seen = last_materialized_version(instance, loaded.name)
+    versions = bookkeeping.config_versions_since(loaded, seen, MAX_VERSIONS_PER_TICK)
+    return [version_materialization(version) for version in versions]
 
 
 def build_source_sensor(loaded: LoadedConfig, job: Job, config_key: str) -> SensorDefinition:
@@ -80,7 +106,8 @@ def build_source_sensor(loaded: LoadedConfig, job: Job, config_key: str) -> Sens
             return SkipReason(f"{name} is {problem}: not watching")
         try:
             changes = bookkeeping.source_changes(current, MAX_CHANGES_PER_TICK)
-            version, is_new = bookkeeping.record_config_version(current)
+            version, _ = bookkeeping.record_config_version(current)
+            events = config_history_events(context.instance, bookkeeping, current)
         except PipelineError as exc:
             return SkipReason(mask_values(f"can't check the sources: {exc}", current.env_secrets))
         requests = []
@@ -91,7 +118,6 @@ def build_source_sensor(loaded: LoadedConfig, job: Job, config_key: str) -> Sens
         if changes.changed:
             tags = {**config_tags(version), "elt/changed_files": str(len(changes.changed))}
             requests.append(RunRequest(run_key=changes.run_key(), tags=tags))
-        events = [version_materialization(version)] if is_new else []  # else the config sensor would never see it
         if not requests:
             skip = f"no new or changed files among the {changes.watched} watched"
             return SensorResult(skip_reason=skip, asset_events=events) if events else SkipReason(skip)
@@ -141,19 +167,19 @@ def build_config_sensor(folder: Path) -> SensorDefinition:
         minimum_interval_seconds=CONFIG_SENSOR_SECONDS,
         default_status=DefaultSensorStatus.RUNNING,
         required_resource_keys={BOOKKEEPING_RESOURCE},
-        description=f"Records every new version of the pipeline YAML files in {folder} (invalid ones are not stored).",
+        description=f"Records every new version of the pipeline YAML files in {folder} (invalid ones are not stored) "
+        "and materialises every recorded version not yet in the UI (`config upload` and `rejects replay` record too).",
     )
     def config_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
         bookkeeping: BookkeepingResource = getattr(context.resources, BOOKKEEPING_RESOURCE)
         events, problems = [], []
         for path in discover_configs(folder) if folder.is_dir() else []:
             try:
-                version, is_new = bookkeeping.record_config_version(load_config(path))
+                loaded = load_config(path)
+                bookkeeping.record_config_version(loaded)
+                events += config_history_events(context.instance, bookkeeping, loaded)
             except PipelineError as exc:
                 problems.append(str(exc))
-                continue
-            if is_new:
-                events.append(version_materialization(version))
         for problem in problems:
             context.log.warning(f"not recorded: {problem}")
         if not events:

@@ -105,6 +105,16 @@ class BookkeepingResource(ConfigurableResource):
         with connect(target_database_url(loaded.config.target, self.database_url)) as conn:
             return record_version(conn, loaded)
 
+    def config_versions_since(
+        self, loaded: LoadedConfig, seen: tuple[int, str] | None, limit: int
+    ) -> list[ConfigVersion]:
+        """The versions recorded after `seen` (version, content hash), oldest first: all when `seen` is unknown."""
+        from elt_dagster.engine.db import connect, target_database_url
+        from elt_dagster.engine.state.history import versions_since
+
+        with connect(target_database_url(loaded.config.target, self.database_url)) as conn:
+            return versions_since(conn, loaded.name, seen, limit)
+
     def source_changes(self, loaded: LoadedConfig, limit: int) -> SourceChanges:
         """New or changed local files (stat only: content is never read), at most `limit` of them."""
         from elt_dagster.engine.db import connect, target_database_url

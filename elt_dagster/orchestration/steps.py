@@ -13,7 +13,7 @@ from dagster import Failure, OpExecutionContext, RetryRequested
 from elt_dagster.engine.config import LoadedConfig
 from elt_dagster.engine.errors import PipelineError
 
-from .automation import version_materialization
+from .automation import config_history_events
 from .resources import (
     BOOKKEEPING_RESOURCE,
     POSTGRES_RESOURCE,
@@ -42,18 +42,19 @@ class StepStart:
 
 
 def start_step(context: OpExecutionContext, config_key: str) -> StepStart:
-    """Tag the run with its process, mark runs whose process died failed, read the YAML, record its version (a new
-    one materialises `config_history`) and tag the run with it."""
+    """Tag the run with its process, mark runs whose process died failed, read the YAML, record its version and tag
+    the run with it; each version not yet materialised (this one, or one the CLI recorded) materialises
+    `config_history`."""
     context.instance.add_run_tags(context.run.run_id, process_tags())
     fail_dead_runs(context)
     pipeline: PipelineConfigResource = getattr(context.resources, config_key)
     postgres: PostgresResource = getattr(context.resources, POSTGRES_RESOURCE)
     bookkeeping: BookkeepingResource = getattr(context.resources, BOOKKEEPING_RESOURCE)
     loaded = pipeline.load()
-    version, is_new = bookkeeping.record_config_version(loaded)
+    version, _ = bookkeeping.record_config_version(loaded)
     context.instance.add_run_tags(context.run.run_id, config_tags(version))
-    if is_new:
-        context.log_event(version_materialization(version))
+    for event in config_history_events(context.instance, bookkeeping, loaded):
+        context.log_event(event)
     context.log.info(f"{loaded.name}: config version {version.version} ({version.content_hash[:12]})")
     return StepStart(loaded, version, postgres.url_for(loaded.config.target))
 

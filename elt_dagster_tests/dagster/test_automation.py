@@ -95,8 +95,16 @@ def bump_mtime(path: Path, seconds: int = 5) -> None:
     os.utime(path, ns=(later, later))
 
 
-# Sensors are evaluated as the daemon does (evaluate_tick): calling a sensor directly would pass its
-# decorator-declared required_resource_keys as keyword arguments, which these sensors do not take.
+# Sensors are evaluated as the daemon does (evaluate_tick, then the tick's asset events stored in the instance):
+# calling a sensor directly would pass its decorator-declared required_resource_keys as keyword arguments, which
+# these sensors do not take.
+
+
+def stored(tick: SensorExecutionData, instance: DagsterInstance) -> SensorExecutionData:
+    """The tick, once its asset events are in the instance as the sensor daemon stores them."""
+    for event in tick.asset_events or []:
+        instance.report_runless_asset_event(event)
+    return tick
 
 
 def source_tick(config_path: Path, instance: DagsterInstance, cursor: str | None = None) -> SensorExecutionData:
@@ -104,12 +112,14 @@ def source_tick(config_path: Path, instance: DagsterInstance, cursor: str | None
     defs = build_definitions(config_path.parent)
     pipeline = load_config(config_path).name
     sensor = defs.resolve_sensor_def(f"{pipeline}_source_sensor")
-    return sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=cursor, resources=defs.resources))
+    context = build_sensor_context(instance=instance, cursor=cursor, resources=defs.resources)
+    return stored(sensor.evaluate_tick(context), instance)
 
 
 def config_tick(folder: Path, instance: DagsterInstance, database_url: str) -> SensorExecutionData:
     resources = {"bookkeeping": BookkeepingResource(database_url=database_url)}
-    return build_config_sensor(folder).evaluate_tick(build_sensor_context(instance=instance, resources=resources))
+    tick = build_config_sensor(folder).evaluate_tick(build_sensor_context(instance=instance, resources=resources))
+    return stored(tick, instance)
 
 
 def run_requests(tick: SensorExecutionData) -> list[RunRequest]:

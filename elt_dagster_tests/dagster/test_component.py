@@ -174,3 +174,20 @@ def test_a_run_refuses_a_yaml_whose_table_changed_since_the_definitions_loaded(
         db_schema,
     )
     assert ("note",) in columns
+
+
+def test_two_components_naming_the_same_pipeline_get_one_line_naming_both_files(
+    project: tuple[Path, str], db_schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    root, module = project
+    first = add_pipeline(root, module, "a_shop", shop_yaml(db_schema, path="data"))
+    second = add_pipeline(root, module, "b_shop", shop_yaml(db_schema, path="data", table="orders_copy"))
+    add_pipeline(root, module, "c_broken", "sources: [unclosed\n")  # a second `pipeline.yaml`: a key of its own
+    defs = load_defs(root)
+    assert defs.resolve_job_def("shop_elt") is not None
+    specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
+    assert dg.AssetKey(["shop", "orders"]) in specs and dg.AssetKey(["shop", "orders_copy"]) not in specs
+    message = f"{second}: name: pipeline 'shop' is already defined by {first}"
+    assert message in (specs[dg.AssetKey(["config_errors", "pipeline"])].description or "")
+    assert "YAML syntax error" in (specs[dg.AssetKey(["config_errors", "pipeline_2"])].description or "")
+    assert message in caplog.text

@@ -88,6 +88,20 @@ def version_of(conn: psycopg.Connection, pipeline: str, version: int | None = No
     return found[0] if found else None
 
 
+def versions_since(
+    conn: psycopg.Connection, pipeline: str, seen: tuple[int, str] | None, limit: int
+) -> list[ConfigVersion]:
+    """The versions recorded after `seen` (a version and its content hash), oldest first, at most `limit`; all of
+    them when `seen` is None or is not in this history (the table was emptied, or the target moved)."""
+    ensure_history_table(conn)
+    version, content_hash = seen or (0, "")
+    where = (
+        "WHERE pipeline = %s AND version > coalesce((SELECT version FROM elt.config_history "
+        "WHERE pipeline = %s AND version = %s AND content_hash = %s), 0) ORDER BY version LIMIT %s"
+    )
+    return _select(conn, where, (pipeline, pipeline, version, content_hash, limit))
+
+
 def _select(conn: psycopg.Connection, where: str, params: tuple) -> list[ConfigVersion]:
     rows = conn.execute(
         "SELECT id, pipeline, version, content_hash, yaml, source_path, created_at FROM elt.config_history " + where,
