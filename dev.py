@@ -2,8 +2,10 @@
 """Project tasks with nothing but Python 3.11+: creates .venv, installs the project, runs things.
 
 python3 dev.py demo    run the sample pipeline on the embedded PostgreSQL and show what was loaded
-python3 dev.py test    run the test suite
-python3 dev.py dev     start the Dagster UI and daemon (dagster dev) on http://127.0.0.1:3000
+python3 dev.py test    run the test suite (what CI runs); --quick: the quick tier, without the daemon, browser,
+                       deployment and fault tests (other arguments go to pytest)
+python3 dev.py dev     start the Dagster UI and daemon (dagster dev) on http://127.0.0.1:3000; Ctrl-C or SIGTERM
+                       stops them all
 python3 dev.py viewer  a read-only Dagster UI on http://127.0.0.1:3001
 python3 dev.py db stop stop the embedded PostgreSQL (also: start, status, url)
 python3 dev.py bench   the load benchmark (see bench/README.md)
@@ -13,11 +15,14 @@ python3 dev.py lint    ruff format --check and ruff check
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -26,6 +31,13 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".elt-installed"
 DAGSTER_HOME = ROOT / ".elt" / "dagster"
+QUICK_TIER_SKIPS = ("faults", "end_to_end", "deployment")
+"""The test folders `test --quick` leaves out (and tests marked slow): the fault suite, the daemon, browser and webserver
+tests, deployments."""
+STOP_SECONDS = 90
+"""How long `dagster dev` may take to stop after Ctrl-C or SIGTERM (it gives its webserver and daemon 60 s each)."""
+LEFTOVER_SECONDS = 10
+"""How long what `dagster dev` started (code servers, runs) may outlive it before it is killed."""
 
 
 def ensure_venv() -> None:
@@ -73,6 +85,66 @@ def run(*args: str, env: dict[str, str] | None = None) -> int:
     return subprocess.run(list(args), cwd=ROOT, env=env).returncode
 
 
+def test_args(extra: list[str]) -> list[str]:
+    """pytest's arguments for `test`: as given, or with --quick the quick tier (see QUICK_TIER_SKIPS)."""
+    if "--quick" not in extra:
+        return extra
+    skips = [f"--ignore=elt_dagster_tests/{folder}" for folder in QUICK_TIER_SKIPS]
+    return [*skips, "-m", "not faults and not slow", *(arg for arg in extra if arg != "--quick")]
+
+
+def group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def signal_group(group: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signum)
+
+
+def run_stoppable(args: list[str], env: dict[str, str]) -> int:
+    """Run `args` as a process group of its own that Ctrl-C, SIGTERM or SIGHUP to dev.py stop as a whole.
+
+    The signal is passed on to the group (as a terminal's Ctrl-C reaches every process of it); the group is killed if
+    it has not stopped after STOP_SECONDS, and whatever of it outlives its leader after LEFTOVER_SECONDS, so nothing is
+    left holding the port. Installing the handlers first also gives the child default handlers: Dagster makes SIGTERM
+    do what SIGINT does, which is nothing when the shell started dev.py with SIGINT ignored (`&` in a script).
+    """
+    received: list[int] = []
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, lambda got, _frame: received.append(got)) for signum in stops}
+    try:
+        with subprocess.Popen(args, cwd=ROOT, env=env, process_group=0) as leader:
+            code = wait_for_group(leader, received)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 128 - code if code < 0 else code
+
+
+def wait_for_group(leader: subprocess.Popen, received: list[int]) -> int:
+    """Wait for the group's leader, passing on the signals in `received`; then for the rest of its group."""
+    group, passed_on, deadline = leader.pid, 0, None
+    while leader.poll() is None:
+        if len(received) > passed_on:
+            signal_group(group, signal.SIGINT if received[-1] == signal.SIGINT else signal.SIGTERM)
+            passed_on, deadline = len(received), deadline or time.monotonic() + STOP_SECONDS
+        if deadline and time.monotonic() > deadline:
+            print(f"dagster dev did not stop within {STOP_SECONDS} s: killing it", file=sys.stderr, flush=True)
+            signal_group(group, signal.SIGKILL)
+            deadline = float("inf")
+        time.sleep(0.2)
+    leftovers_deadline = time.monotonic() + LEFTOVER_SECONDS
+    while group_alive(group) and time.monotonic() < leftovers_deadline:
+        time.sleep(0.2)
+    signal_group(group, signal.SIGKILL)
+    return leader.returncode
+
+
 DEMO_RUN_CONFIG = "loggers:\n  console:\n    config:\n      log_level: INFO\n"
 """The demo's run config: Dagster's console shows INFO and up (its DEBUG events are in the UI's event log)."""
 
@@ -103,7 +175,7 @@ def main() -> int:
     if task == "db":
         return run(str(BIN / "elt-dagster"), "db", *(extra or ["status"]))
     if task == "test":
-        return run(str(BIN / "python"), "-m", "pytest", *extra)
+        return run(str(BIN / "python"), "-m", "pytest", *test_args(extra))
     if task == "bench":
         has_extras = subprocess.run([str(BIN / "python"), "-c", "import pandas, sqlalchemy"], capture_output=True)
         if has_extras.returncode:  # the benchmark's reference run (e) needs pandas and SQLAlchemy
@@ -120,7 +192,8 @@ def main() -> int:
         run(str(BIN / "coverage"), "report", "--skip-covered", "--sort=cover")
         return code
     if task == "dev":
-        return run(str(BIN / "dagster"), "dev", "-m", "elt_dagster", *extra, env=dagster_env())
+        dagster_dev = [str(BIN / "dagster"), "dev", "-m", "elt_dagster", *extra]
+        return run(*dagster_dev, env=dagster_env()) if os.name == "nt" else run_stoppable(dagster_dev, dagster_env())
     return run(str(BIN / "ruff"), "format", "--check", ".") or run(str(BIN / "ruff"), "check", ".")
 
 

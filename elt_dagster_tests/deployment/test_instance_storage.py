@@ -32,7 +32,9 @@ def test_the_repository_instance_settings_are_valid_and_queue_per_target(
     postgres_home: Path, instance_url: str
 ) -> None:
     settings = yaml.safe_load((ROOT / "dagster.yaml").read_text())
-    assert settings["storage"]["postgres"]["postgres_url"] == {"env": "ELT_DAGSTER_STORAGE_URL"}
+    assert settings["storage"] == {
+        "custom": {"module": "elt_dagster.orchestration.instance_storage", "class": "EltInstanceStorage"}
+    }
     limit = settings["concurrency"]["runs"]["tag_concurrency_limits"][0]
     assert limit == {"key": TARGET_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
     assert settings["run_retries"]["enabled"] and settings["run_monitoring"]["enabled"]
