@@ -46,3 +46,18 @@ def test_version_is_printed(capsys) -> None:
     with pytest.raises(SystemExit) as done:
         main(["--version"])
     assert done.value.code == 0 and capsys.readouterr().out.startswith("elt-dagster 0.")
+
+
+def test_logs_and_runs_cleanup_leave_the_environment_unchanged(tmp_path: Path, monkeypatch) -> None:
+    """They open ./.elt/dagster when DAGSTER_HOME is unset, without setting it (or the storage URL) for the process."""
+    from elt_dagster.cli import main
+
+    home = write(tmp_path / ".elt" / "dagster" / "dagster.yaml", "telemetry:\n  enabled: false\n").parent
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", "placeholder")  # so that the test's end restores the variable as it was
+    monkeypatch.delenv("DAGSTER_HOME")
+    before = dict(os.environ)
+    assert main(["logs"]) == 1  # "no runs yet": the instance was found
+    assert main(["runs", "cleanup"]) == 0
+    assert dict(os.environ) == before
+    assert (home / "history").is_dir()  # the SQLite storage of ./.elt/dagster, not another instance's

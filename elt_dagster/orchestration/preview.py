@@ -17,7 +17,7 @@ def build_preview_job(name: str, config_key: str, table_key: AssetKey):
     @op(name=f"{name}_preview_step", required_resource_keys={config_key, POSTGRES_RESOURCE})
     def preview_step(context: OpExecutionContext) -> None:
         from elt_dagster.engine.db import connect  # psycopg: imported by the step, not when definitions load
-        from elt_dagster.engine.load.tables import count_rows, preview, table_columns
+        from elt_dagster.engine.preview import preview_table
 
         pipeline: PipelineConfigResource = getattr(context.resources, config_key)
         postgres: PostgresResource = getattr(context.resources, POSTGRES_RESOURCE)
@@ -25,20 +25,21 @@ def build_preview_job(name: str, config_key: str, table_key: AssetKey):
             current = pipeline.load()
             target = current.config.target
             with connect(postgres.url_for(target)) as conn:
-                if not table_columns(conn, target):
-                    context.log.warning(f"{target.db_schema}.{target.table} does not exist yet: run {name}_elt first")
-                    return
-                names, rows = preview(conn, target, PREVIEW_ROWS)
-                total = count_rows(conn, target)
+                shown = preview_table(conn, target, PREVIEW_ROWS)
         except PipelineError as exc:
             raise Failure(description=str(exc)) from None
-        context.log.info(f"{target.db_schema}.{target.table}: {total} rows")
+        if shown is None:
+            context.log.warning(f"{target.db_schema}.{target.table} does not exist yet: run {name}_elt first")
+            return
+        context.log.info(f"{target.db_schema}.{target.table}: {shown.total} rows")
         context.log_event(
             AssetObservation(
                 asset_key=table_key,
                 metadata={
-                    "dagster/row_count": total,
-                    "preview": MetadataValue.md(markdown_table(names, mask_cells(rows, current.env_secrets))),
+                    "dagster/row_count": shown.total,
+                    "preview": MetadataValue.md(
+                        markdown_table(shown.names, mask_cells(shown.rows, current.env_secrets))
+                    ),
                 },
             )
         )

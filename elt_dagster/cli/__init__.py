@@ -6,25 +6,18 @@ A command that takes a PIPELINE accepts its name (among the config folder's YAML
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from elt_dagster.cli_config import add_config_commands
-from elt_dagster.cli_db import INSTANCE_URL_ENV, add_db_commands, instance_url
-from elt_dagster.cli_pipelines import find_pipeline, pipeline_name
-from elt_dagster.cli_rejects import add_rejects_command
-from elt_dagster.cli_runs import add_runs_command
-from elt_dagster.cli_secrets import without_env_secrets
+from elt_dagster.cli.config import add_config_commands
+from elt_dagster.cli.db import add_db_commands
+from elt_dagster.cli.pipelines import find_pipeline
+from elt_dagster.cli.rejects import add_rejects_command
+from elt_dagster.cli.runs import add_runs_command, show_logs
+from elt_dagster.cli.secrets import without_env_secrets
 from elt_dagster.engine.config import ConfigError, load_config
 from elt_dagster.engine.errors import PipelineError
-
-if TYPE_CHECKING:
-    from dagster import EventLogEntry
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -52,37 +45,30 @@ def _validate(args: argparse.Namespace) -> int:
 def _preview(args: argparse.Namespace) -> int:
     from elt_dagster.engine.config import REJECTED_SUFFIX
     from elt_dagster.engine.db import connect, target_database_url
-    from elt_dagster.engine.load.tables import count_rows, preview, table_ident
+    from elt_dagster.engine.preview import preview_table
     from elt_dagster.engine.redaction import mask_cells, redact_url
     from elt_dagster.engine.report import text_table
 
     loaded = find_pipeline(args.config)
     target = loaded.config.target
     url = target_database_url(target)
-    import psycopg
-    from psycopg import sql
-
     with connect(url) as conn:
-        try:
-            names, rows = preview(conn, target, args.rows)
-            total = count_rows(conn, target)
-            rejects = sql.SQL("SELECT count(*) FROM {}").format(table_ident(target, REJECTED_SUFFIX))
-            rejected = conn.execute(rejects).fetchone()[0]
-        except psycopg.errors.UndefinedTable:
-            where = f"{target.db_schema}.{target.table}"
-            print(f"{where} does not exist yet in {redact_url(url)}: run the {loaded.name}_elt job first")
-            return 1
-    print(f"{target.db_schema}.{target.table}: {total} rows ({redact_url(url)})")
-    if rejected:
+        shown = preview_table(conn, target, args.rows)
+    if shown is None:
         print(
-            f"{target.db_schema}.{target.table}{REJECTED_SUFFIX}: {rejected} quarantined records "
+            f"{target.db_schema}.{target.table} does not exist yet in {redact_url(url)}: run the {loaded.name}_elt job first"
+        )
+        return 1
+    print(f"{target.db_schema}.{target.table}: {shown.total} rows ({redact_url(url)})")
+    if shown.rejected:
+        print(
+            f"{target.db_schema}.{target.table}{REJECTED_SUFFIX}: {shown.rejected} quarantined records "
             f"(`elt-dagster rejects {loaded.name}` shows them and why; after a fix in the YAML, "
             f"`elt-dagster rejects replay {loaded.name}` loads those that pass)"
         )
-    if rows:
-        shown = [i for i, n in enumerate(names) if n not in ("_elt_row_hash", "_elt_run_id")]
-        cells = mask_cells([[row[i] for i in shown] for row in rows], loaded.env_secrets)  # before cells are cut
-        print(text_table([names[i] for i in shown], cells))
+    if shown.rows:
+        shown = shown.without_bookkeeping()
+        print(text_table(shown.names, mask_cells(shown.rows, loaded.env_secrets)))  # masked before cells are cut
     return 0
 
 
@@ -107,54 +93,6 @@ def _check(args: argparse.Namespace) -> int:
     if report.first_rows:
         names = list(report.first_rows[0])
         print(text_table(names, mask_cells([[row[n] for n in names] for row in report.first_rows], loaded.env_secrets)))
-    return 0
-
-
-def failure_reason(event: EventLogEntry) -> str | None:
-    """Why a step failed, in one line: the `Failure`'s description, else the innermost error's message."""
-    dagster_event = event.dagster_event
-    if dagster_event is None or not dagster_event.is_step_failure:
-        return None
-    data = dagster_event.step_failure_data
-    if data.user_failure_data and data.user_failure_data.description:
-        return " ".join(data.user_failure_data.description.split())
-    error = data.error
-    while error is not None and error.cause is not None:
-        error = error.cause
-    return " ".join(error.message.split()) if error is not None else None
-
-
-def _logs(args: argparse.Namespace) -> int:
-    from dagster import DagsterInstance, RunsFilter
-
-    home = os.environ.get("DAGSTER_HOME") or str(Path(".elt/dagster").resolve())
-    if not Path(home).is_dir():
-        print(f"error: no Dagster instance at {home} (set DAGSTER_HOME, or run a job first)", file=sys.stderr)
-        return 1
-    os.environ["DAGSTER_HOME"] = home
-    settings = Path(home) / "dagster.yaml"
-    if INSTANCE_URL_ENV not in os.environ and settings.exists() and INSTANCE_URL_ENV in settings.read_text():
-        os.environ[INSTANCE_URL_ENV] = instance_url()  # the repository's dagster.yaml: storage in PostgreSQL
-    instance = DagsterInstance.get()
-    pipeline = pipeline_name(args.pipeline) if args.pipeline else None
-    runs_filter = RunsFilter(job_name=f"{pipeline}_elt") if pipeline else None
-    runs = instance.get_runs(filters=runs_filter, limit=1)
-    if not runs:
-        print("no runs yet" + (f" of {pipeline}_elt" if pipeline else ""))
-        return 1
-    run = runs[0]
-    print(f"# run {run.run_id} of {run.job_name}: {run.status.value}")
-    lines = []
-    for event in instance.all_logs(run.run_id):
-        if event.level < logging.INFO and not args.debug:
-            continue
-        message = event.message or (event.dagster_event.message if event.dagster_event else "") or ""
-        if reason := failure_reason(event):
-            message = f"{message} Why: {reason}"
-        when = datetime.fromtimestamp(event.timestamp).strftime("%Y-%m-%d %H:%M:%S")
-        step = f" [{event.step_key}]" if event.step_key else ""
-        lines.append(f"{when} {logging.getLevelName(event.level):<7}{step} {message}".rstrip())
-    print("\n".join(lines[-args.lines :]))
     return 0
 
 
@@ -186,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("pipeline", nargs="?", metavar="PIPELINE", help="a pipeline's name or YAML file")
     logs.add_argument("--lines", type=int, default=100, help="how many of the last lines (default 100)")
     logs.add_argument("--debug", action="store_true", help="include Dagster's DEBUG events (steps, outputs, resources)")
-    logs.set_defaults(func=_logs)
+    logs.set_defaults(func=show_logs)
     add_config_commands(commands)
     add_db_commands(commands)
     add_rejects_command(commands)
@@ -201,7 +139,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

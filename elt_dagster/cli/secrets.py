@@ -9,7 +9,7 @@ import io
 import sys
 from collections.abc import Callable
 
-from elt_dagster.cli_pipelines import find_pipeline
+from elt_dagster.cli.pipelines import find_pipeline
 from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.redaction import mask_values
 

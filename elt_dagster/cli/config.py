@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from elt_dagster.cli_pipelines import pipeline_name
+from elt_dagster.cli.pipelines import pipeline_name
 from elt_dagster.engine.config import ConfigError, LoadedConfig, load_config
 
 if TYPE_CHECKING:

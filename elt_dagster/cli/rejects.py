@@ -7,8 +7,8 @@ import csv
 import json
 import sys
 
-from elt_dagster.cli_pipelines import find_pipeline  # moved there; still importable from here
-from elt_dagster.cli_secrets import without_env_secrets
+from elt_dagster.cli.pipelines import find_pipeline  # moved there; still importable from here
+from elt_dagster.cli.secrets import without_env_secrets
 from elt_dagster.engine.config import LoadedConfig
 from elt_dagster.engine.errors import PipelineError
 
