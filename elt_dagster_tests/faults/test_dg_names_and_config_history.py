@@ -10,8 +10,8 @@ import pytest
 from elt_dagster.cli import main
 from elt_dagster.definitions import build_definitions
 from elt_dagster_tests.conftest import write
-from elt_dagster_tests.dagster.test_component import add_pipeline, load_defs, make_project
 from elt_dagster_tests.faults.summary import record
+from elt_dagster_tests.orchestration.test_component import add_pipeline, load_defs, make_project
 from elt_dagster_tests.orchestration.test_config_history_events import (
     FIXED_DAY,
     materialized_versions,

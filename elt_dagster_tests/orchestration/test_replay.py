@@ -1,4 +1,5 @@
-"""The quarantine in Dagster: its own asset, and the `<name>_replay_rejects` job that recovers what a fix allows."""
+"""The quarantine in Dagster (`orchestration/replay.py`): its own asset, and the `<name>_replay_rejects` job that
+recovers what a fix allows."""
 
 from __future__ import annotations
 

@@ -1,0 +1,84 @@
+"""Where each product module is tested: its mirror `elt_dagster_tests/<folder>/test_<module>.py`, or the line below.
+
+A module with no mirrored test file is listed in `TEST_INDEX` with the test files that cover it (paths under
+`elt_dagster_tests/`) or why it has none. Adding a module means adding its test file or its line here.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+PACKAGE = TESTS.parent / "elt_dagster"
+TEST_PATH = re.compile(r"[\w/]*test_\w+\.py")
+
+TEST_INDEX: dict[str, str] = {
+    "cli/__main__.py": "two lines that call cli.main; `python -m elt_dagster.cli` is run by test_cli.py",
+    "cli/config.py": "end_to_end/test_cli_config.py (validate, config history/show/diff through the command)",
+    "cli/db.py": "deployment/test_instance_storage.py and deployment/test_instance_storage_default.py (`db` commands)",
+    "cli/pipelines.py": "finding a pipeline by name or path: end_to_end/test_cli_config.py, end_to_end/test_cli_rejects.py",
+    "cli/rejects.py": "end_to_end/test_cli_rejects.py (`rejects show|replay` through the command)",
+    "cli/runs.py": "`logs` in orchestration/test_dashboard.py, `runs cleanup` in orchestration/test_stale_runs.py",
+    "cli/secrets.py": "masking in the commands' output: faults/test_secrets.py, faults/test_path_leaks.py",
+    "definitions.py": "the code location: orchestration/test_definitions.py, orchestration/test_definitions_hostile.py",
+    "engine/config/columns.py": "engine/config/test_column_rules.py and engine/sources/files/test_columns.py",
+    "engine/db.py": "connections and locks under every PostgreSQL test; engine/test_embedded_settings.py, engine/test_run.py",
+    "engine/embedded.py": "engine/test_embedded_settings.py, deployment/test_instance_storage_default.py",
+    "engine/errors.py": "error classes; their one-line messages in engine/config/test_errors.py",
+    "engine/json_text.py": "limits and digits in engine/sources/files/test_json_records.py, engine/sources/files/test_json_scan.py",
+    "engine/load/base.py": "the loaders' shared steps, through engine/load/test_load.py and engine/load/test_merge.py",
+    "engine/load/copy.py": "engine/load/test_binary.py (binary and CSV COPY), engine/load/test_load.py",
+    "engine/load/loaders.py": "engine/load/test_load.py, engine/load/test_merge.py, engine/load/test_small_files.py",
+    "engine/load/quarantine.py": "engine/test_replay.py, faults/test_odd_values.py, orchestration/test_replay.py",
+    "engine/load/tables.py": "engine/load/test_binary.py, engine/config/test_models.py, engine/load/test_load.py",
+    "engine/report.py": "engine/test_redaction.py, engine/test_run.py",
+    "engine/row_counts.py": "the counts of every run report: engine/test_run.py, engine/test_dry_run.py",
+    "engine/small_files.py": "engine/load/test_small_files.py (next to the loaders it feeds)",
+    "engine/sources/api/errors.py": "engine/sources/api/test_responses.py, engine/sources/api/test_deadline.py",
+    "engine/sources/api/json_paths.py": "engine/sources/api/test_paginators.py, engine/sources/api/test_cursor.py",
+    "engine/sources/api/records.py": "engine/sources/api/test_client.py, engine/sources/api/test_api_pipeline.py",
+    "engine/sources/api/spool.py": "API sources in runs and dry runs: engine/sources/api/test_api_pipeline.py, faults/test_api_faults.py",
+    "engine/sources/files/readers.py": "engine/sources/files/test_formats.py, engine/sources/files/test_delimited.py",
+    "engine/state/cursors.py": "written by the incremental API load of engine/sources/api/test_api_pipeline.py; no test of its own (a gap)",
+    "engine/state/schema.py": "the state tables: engine/test_run.py, engine/config/test_models.py, faults/test_crashes.py",
+    "engine/transform/arrays.py": "helpers of the standardisers: engine/transform/test_standardize.py, test_fast_paths.py",
+    "engine/transform/json_values.py": "engine/transform/test_standardize.py, engine/transform/test_pinned_values.py",
+    "orchestration/assets.py": "the asset factory: orchestration/test_definitions.py, orchestration/test_replay.py",
+    "orchestration/checks.py": "asset checks: orchestration/test_dashboard.py",
+    "orchestration/health.py": "the coverage asset and sensor: orchestration/test_dashboard.py",
+    "orchestration/instance_storage.py": "deployment/test_instance_storage.py, deployment/test_instance_storage_default.py",
+    "orchestration/launcher.py": "deployment/test_local_launcher.py, deployment/test_run_monitoring.py",
+    "orchestration/preview.py": "the `<name>_preview` job: orchestration/test_dashboard.py",
+    "orchestration/queueing.py": "deployment/test_deploy_files.py, deployment/test_instance_storage.py",
+    "orchestration/resources.py": "orchestration/test_automation.py, orchestration/test_definitions.py",
+    "orchestration/scaffolder.py": "`dg scaffold defs elt_dagster.EltPipeline`: orchestration/test_component.py",
+    "orchestration/steps.py": "the load step and its retries: orchestration/test_definitions.py",
+}
+
+
+def modules() -> list[str]:
+    """Every product module, relative to the package, `__init__.py` aside."""
+    return sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if p.name != "__init__.py")
+
+
+def mirrored_test(module: str) -> Path:
+    """`engine/load/merge.py` -> `elt_dagster_tests/engine/load/test_merge.py`."""
+    path = Path(module)
+    return TESTS / path.parent / f"test_{path.name}"
+
+
+def test_every_module_has_its_test_file_or_a_line_in_the_index() -> None:
+    missing = [m for m in modules() if not mirrored_test(m).exists() and m not in TEST_INDEX]
+    assert missing == []
+
+
+def test_the_index_lists_only_modules_that_exist_and_have_no_test_file() -> None:
+    stale = [m for m in TEST_INDEX if m not in modules() or mirrored_test(m).exists()]
+    assert stale == []
+
+
+def test_the_test_files_the_index_names_exist_and_each_reason_is_one_line() -> None:
+    named = {p for reason in TEST_INDEX.values() for p in TEST_PATH.findall(reason)}
+    assert sorted(p for p in named if not (TESTS / p).exists() and not any(TESTS.rglob(p))) == []
+    assert [m for m, reason in TEST_INDEX.items() if "\n" in reason or not reason.strip()] == []
