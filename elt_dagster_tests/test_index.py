@@ -43,6 +43,7 @@ TEST_INDEX: dict[str, str] = {
     "engine/state/cursors.py": "written by the incremental API load of engine/sources/api/test_api_pipeline.py; no test of its own (a gap)",
     "engine/state/schema.py": "the state tables: engine/test_run.py, engine/config/test_models.py, faults/test_crashes.py",
     "engine/transform/arrays.py": "helpers of the standardisers: engine/transform/test_standardize.py, test_fast_paths.py",
+    "engine/transform/patterns.py": "the value regexes and limits the registry uses: engine/test_types.py, engine/transform/test_decimals.py",
     "engine/transform/json_values.py": "engine/transform/test_standardize.py, engine/transform/test_pinned_values.py",
     "orchestration/assets.py": "the asset factory: orchestration/test_definitions.py, orchestration/test_replay.py",
     "orchestration/checks.py": "asset checks: orchestration/test_dashboard.py",

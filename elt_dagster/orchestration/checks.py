@@ -16,19 +16,15 @@ from dagster import (
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from elt_dagster.engine.config import LoadedConfig
+from elt_dagster.engine.types import TYPES
 
 if TYPE_CHECKING:
     from elt_dagster.engine.run import RunReport
 
-# format_type() spells some types longer than the DDL does
-_LONGER_SPELLINGS = {"timestamp": "timestamp without time zone", "timestamptz": "timestamp with time zone"}
-
 
 def _format_type(type_name: str) -> str:
     """A YAML column type as PostgreSQL's format_type() spells the column's type."""
-    from elt_dagster.engine.load.tables import PG_TYPES  # psycopg: imported by the step, not when definitions load
-
-    return _LONGER_SPELLINGS.get(type_name) or PG_TYPES[type_name]
+    return TYPES[type_name].pg_format
 
 
 def check_specs(table_key: AssetKey) -> list[AssetCheckSpec]:

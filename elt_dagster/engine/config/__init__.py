@@ -13,7 +13,6 @@ from .loading import (
     read_config_text,
 )
 from .models import (
-    COLUMN_TYPES,
     REJECTED_SUFFIX,
     RESERVED_PREFIX,
     LoadedConfig,
@@ -28,7 +27,6 @@ from .models import (
 )
 
 __all__ = [
-    "COLUMN_TYPES",
     "CONFIG_DIR_ENV",
     "REJECTED_SUFFIX",
     "RESERVED_PREFIX",

@@ -13,28 +13,7 @@ from typing import Any
 from pydantic import ValidationInfo, field_validator
 
 from elt_dagster.engine.errors import StrictModel
-
-COLUMN_TYPES: dict[str, str] = {
-    "integer": "integer",
-    "int": "integer",
-    "bigint": "bigint",
-    "float": "float",
-    "decimal": "decimal",
-    "numeric": "decimal",
-    "string": "string",
-    "text": "string",
-    "boolean": "boolean",
-    "bool": "boolean",
-    "date": "date",
-    "timestamp": "timestamp",
-    "datetime": "timestamp",
-    "timestamptz": "timestamptz",
-    "json": "json",
-}
-"""Accepted type names in `schema.columns`, mapped to their canonical name."""
-
-ORDERED_TYPES = frozenset({"integer", "bigint", "float", "decimal", "date", "timestamp", "timestamptz"})
-"""The canonical types whose values have an order, for `min` and `max`."""
+from elt_dagster.engine.types import DEFAULT, TYPES, find
 
 RULES_KEY = "columns (rules)"
 """Where `Schema` keeps the mapping-form columns while validating; errors there are reported under `columns`."""
@@ -56,7 +35,7 @@ class ColumnRules(StrictModel):
     @property
     def column_type(self) -> str:
         """The canonical type name (`int` -> `integer`)."""
-        return COLUMN_TYPES.get(self.type.strip().lower(), "string")
+        return (find(self.type) or DEFAULT).name
 
     @property
     def checks_values(self) -> bool:
@@ -71,7 +50,7 @@ class ColumnRules(StrictModel):
         type_name = _declared_type(info)
         if value is None or type_name is None:
             return value if value is None else str(value)
-        if type_name not in ORDERED_TYPES:
+        if not TYPES[type_name].ordered:
             raise ValueError(
                 f"{info.field_name} applies to numbers, dates and timestamps, not to a column of type {type_name}"
             )
@@ -91,8 +70,8 @@ class ColumnRules(StrictModel):
             raise ValueError("allowed must be a list of values, e.g. [open, paid]")
         if not value:
             raise ValueError("allowed is empty: give at least one value")
-        if type_name == "json":
-            raise ValueError("allowed does not apply to a json column")
+        if "allowed" not in TYPES[type_name].rules:
+            raise ValueError(f"allowed does not apply to a {type_name} column")
         allowed: list[str] = []
         for index, item in enumerate(value):
             try:
@@ -109,7 +88,7 @@ class ColumnRules(StrictModel):
         type_name = _declared_type(info)
         if value is None or type_name is None:
             return value
-        if type_name != "string":
+        if "pattern" not in TYPES[type_name].rules:
             raise ValueError(f"pattern applies to string columns, not to a column of type {type_name}")
         if not isinstance(value, str) or not value:
             raise ValueError("pattern must be a regular expression (text)")
@@ -122,7 +101,7 @@ class ColumnRules(StrictModel):
         type_name = _declared_type(info)
         if value is None or type_name is None:
             return value
-        if type_name not in ("date", "timestamp", "timestamptz"):
+        if "format" not in TYPES[type_name].rules:
             raise ValueError(f"format applies to date and timestamp columns, not to a column of type {type_name}")
         if not isinstance(value, str) or "%" not in value:
             raise ValueError("format must be strptime directives, e.g. '%d/%m/%Y' or '%d/%m/%Y %H:%M'")
@@ -138,14 +117,14 @@ def check_format(fmt: str, type_name: str) -> None:
 
     import pyarrow as pa
 
-    from elt_dagster.engine.transform.standardize import STANDARDIZERS
     from elt_dagster.engine.transform.temporal import standardize_with_format
 
     try:
         sample = datetime(2024, 1, 31, 13, 45, 30).strftime(fmt)
     except ValueError as exc:
         raise ValueError(f"format {fmt!r}: {exc}") from None
-    _, failed = standardize_with_format(pa.array([sample]), type_name, fmt, STANDARDIZERS[type_name])
+    column_type = TYPES[type_name]
+    _, failed = standardize_with_format(pa.array([sample]), column_type.arrow_type(), fmt, column_type.standardize)
     if failed[0].as_py():
         raise ValueError(f"format {fmt!r} can't read back what it writes ({sample!r}): check its directives")
 
@@ -153,23 +132,24 @@ def check_format(fmt: str, type_name: str) -> None:
 def _declared_type(info: ValidationInfo) -> str | None:
     """The column's canonical type; None when it is unknown (reported on the column, not on each rule)."""
     written = info.data.get("type")
-    return COLUMN_TYPES.get(written.strip().lower()) if isinstance(written, str) else None
+    found = find(written) if isinstance(written, str) else None
+    return found.name if found is not None else None
 
 
 def canonical_value(value: Any, type_name: str) -> str:
     """A rule's value as canonical text of `type_name`, read as a data value would be; ValueError if it can't be."""
     from elt_dagster.engine.transform.rules import standardize_one  # pyarrow: only for a config with rules
-    from elt_dagster.engine.transform.standardize import TYPE_DESCRIPTIONS
 
+    column_type = TYPES[type_name]
     if value is None or isinstance(value, list | dict):
-        raise ValueError(f"{value!r} is not {TYPE_DESCRIPTIONS[type_name]}")
-    if isinstance(value, bool | float) and type_name == "string":
+        raise ValueError(f"{value!r} is not {column_type.description}")
+    if isinstance(value, bool | float) and column_type.is_text:
         raise ValueError(f"YAML reads {value!r} as a {type(value).__name__}: put the text in quotes")
-    if isinstance(value, bool) and type_name != "boolean":
-        raise ValueError(f"{value!r} is not {TYPE_DESCRIPTIONS[type_name]}")
+    if isinstance(value, bool) and not column_type.takes_yaml_booleans:
+        raise ValueError(f"{value!r} is not {column_type.description}")
     text, failed = standardize_one(str(value), type_name)
-    if failed or (type_name == "float" and text == "nan"):
-        raise ValueError(f"{str(value)!r} is not {TYPE_DESCRIPTIONS[type_name]}")
+    if failed or (column_type.has_nan and text == "nan"):
+        raise ValueError(f"{str(value)!r} is not {column_type.description}")
     if text is None:
         raise ValueError("an empty value: NULL passes every rule except not_null")
     return text

@@ -11,9 +11,10 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_val
 
 from elt_dagster.engine.errors import PipelineError, StrictModel
 from elt_dagster.engine.sources.api.models import ApiSource
+from elt_dagster.engine.types import find, known_spellings
 
 from .automation import AUTOMATION_KEYS, AUTOMATION_SECTION, Automation
-from .columns import COLUMN_TYPES, RULES_KEY, ColumnRules, split_column_mappings
+from .columns import RULES_KEY, ColumnRules, split_column_mappings
 
 RESERVED_PREFIX = "_elt_"
 MAX_IDENTIFIER_BYTES = 63
@@ -181,11 +182,12 @@ class Schema(StrictModel):
                 raise ValueError(f"column {name!r} is longer than PostgreSQL's {MAX_IDENTIFIER_BYTES} bytes")
             if name.lower() in seen:
                 raise ValueError(f"column {name!r} is declared twice (names match case-insensitively)")
-            if type_name not in COLUMN_TYPES:
-                known = ", ".join(sorted(COLUMN_TYPES))
+            column_type = find(type_name)
+            if column_type is None:
+                known = ", ".join(known_spellings())
                 raise ValueError(f"column {name!r}: unknown type {raw_type!r} (known: {known})")
             seen.add(name.lower())
-            canonical[name] = COLUMN_TYPES[type_name]
+            canonical[name] = column_type.name
         if len(canonical) > MAX_DATA_COLUMNS:
             raise ValueError(f"{len(canonical)} columns: a table holds at most {MAX_DATA_COLUMNS} besides our own four")
         return canonical

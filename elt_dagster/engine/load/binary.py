@@ -15,15 +15,8 @@ import pyarrow.compute as pc
 
 from elt_dagster.engine.load.copy import CopyData, to_csv
 from elt_dagster.engine.transform.validate import HASH_COLUMN, with_hex_hashes
+from elt_dagster.engine.types import DEFAULT, TYPES
 
-_CASTS = {
-    "integer": pa.int32(),
-    "bigint": pa.int64(),
-    "float": pa.float64(),
-    "date": pa.date32(),
-    "timestamp": pa.timestamp("us"),
-    "timestamptz": pa.timestamp("us", "UTC"),
-}
 MAX_NUMERIC_GROUPS = 16
 """Widest decimal sent in binary, in base-10000 digits (64 decimal digits); wider batches go as CSV."""
 _DECIMAL_BYTES = np.zeros(256, dtype=bool)
@@ -45,7 +38,7 @@ def typed_table(rows: pa.Table, types: dict[str, str]) -> pa.Table | None:
     columns = []
     for name, column in zip(rows.column_names, rows.columns, strict=True):
         try:
-            typed = _typed(column, types.get(name, "string"), name)
+            typed = _typed(column, types.get(name, DEFAULT.name), name)
         except pa.ArrowInvalid:  # a value the table's type can't take: PostgreSQL says so, from CSV
             return None
         if typed is None:
@@ -57,15 +50,14 @@ def typed_table(rows: pa.Table, types: dict[str, str]) -> pa.Table | None:
 def _typed(column: pa.ChunkedArray, type_name: str, name: str) -> pa.Array | pa.ChunkedArray | None:
     if name == HASH_COLUMN:
         return column  # XXH3-128's 16 bytes are the binary uuid
-    if type_name in _CASTS:
-        return pc.cast(column, _CASTS[type_name])
-    if type_name == "boolean":
+    column_type = TYPES.get(type_name)
+    if column_type is None:
+        return None  # a type of the table's that binary COPY doesn't encode here: CSV
+    if column_type.binary == "truth":
         return pc.equal(column, "t")
-    if type_name == "decimal":
+    if column_type.binary == "digits":
         return _decimal(column)
-    if type_name in ("string", "json"):
-        return column.cast(pa.string())  # dictionary-encoded constants too
-    return None  # a type of the table's that binary COPY doesn't encode here: CSV
+    return pc.cast(column, column_type.arrow_type())  # text: dictionary-encoded constants too
 
 
 def _decimal(column: pa.ChunkedArray) -> pa.Array | None:
@@ -135,7 +127,7 @@ def encode(table: pa.Table, types: dict[str, str]) -> tuple[bytes, ...]:
 
     encoders = {
         field.name: StringEncoderBuilder.new_with_output(field, Jsonb())
-        if types.get(field.name) == "json"
+        if TYPES.get(types.get(field.name, ""), DEFAULT).binary == "jsonb"
         else ArrowToPostgresBinaryEncoder.infer_encoder(field)
         for field in table.schema
     }

@@ -35,6 +35,7 @@ from elt_dagster.engine.load.hashset import HashSet, hash_words
 from elt_dagster.engine.load.tables import create_indexes, create_stage, drop_indexes, names_sql, table_ident
 from elt_dagster.engine.staging import SOURCE_COLUMN
 from elt_dagster.engine.transform.validate import HASH_COLUMN
+from elt_dagster.engine.types import BIGINT, TYPES
 
 WINNERS = sql.Identifier("_elt_winners")
 SEEN = sql.Identifier("_elt_seen")
@@ -78,7 +79,7 @@ class MergeLoader:
         set_row_defaults(conn, self.stage, default_source, run_id)  # once: DDL holds a lock until the commit
         self.any_seen = False
         # Every key read, when the key is one integer column: if none repeats, each staged row is its key's winner
-        integer_key = len(self.keys) == 1 and types[self.keys[0]] in ("integer", "bigint")
+        integer_key = len(self.keys) == 1 and _integer_key(types[self.keys[0]])
         self.keys_read: list[np.ndarray] | None = [] if integer_key and existing is not None else None
         if existing is not None and len(existing):
             conn.execute(
@@ -94,7 +95,7 @@ class MergeLoader:
         self.read += rows.num_rows
         rows = rows.append_column(SEQ, pa.array(positions))
         self._track_keys(rows)
-        types = {**self.types, SEQ: "bigint"}
+        types = {**self.types, SEQ: BIGINT.name}
         seen = None
         if self.existing is not None and len(self.existing) and rows.num_rows:
             same = self.existing.contains(hash_words(rows.column(HASH_COLUMN)))
@@ -259,3 +260,9 @@ def _same_key(keys: list[str], left: str, right: str) -> sql.Composable:
         sql.SQL("{l}.{k} = {r}.{k}").format(k=sql.Identifier(k), l=sql.Identifier(left), r=sql.Identifier(right))
         for k in keys
     )
+
+
+def _integer_key(type_name: str) -> bool:
+    """Whether a key column of the table's type `type_name` is kept as int64 numbers ("other" is not)."""
+    column_type = TYPES.get(type_name)
+    return column_type is not None and column_type.integer_key

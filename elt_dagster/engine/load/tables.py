@@ -6,6 +6,7 @@ import psycopg
 from psycopg import sql
 
 from elt_dagster.engine.config import REJECTED_SUFFIX, Target, key_columns
+from elt_dagster.engine.types import TYPES, by_pg_format
 
 HASH_INDEX_SUFFIX = "__row_hash"
 PK_INDEX_SUFFIX = "__pk"
@@ -13,18 +14,6 @@ MERGE_TABLE_OPTIONS = " WITH (fillfactor = 85)"
 """Room left in each page of a merge table: an updated row's new version fits beside the old one (a HOT update,
 no new index entry, no other page written). The `UPDATE` of 200k rows of a 1M-row table: 5.0 s full, 3.2 s at 85
 (3.0 s at 80, 3.9 s at 90), for a table 18% larger."""
-PG_TYPES = {
-    "integer": "integer",
-    "bigint": "bigint",
-    "float": "double precision",
-    "decimal": "numeric",
-    "string": "text",
-    "boolean": "boolean",
-    "date": "date",
-    "timestamp": "timestamp",
-    "timestamptz": "timestamptz",
-    "json": "jsonb",
-}
 
 
 def table_ident(target: Target, suffix: str = "") -> sql.Identifier:
@@ -78,7 +67,7 @@ def ensure_tables(
     """Create the table and its quarantine table if missing; add columns new to the schema. Returns the columns
     added, and whether this transaction created the table (decided under the table's lock)."""
     table = table_ident(target)
-    columns = [sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(PG_TYPES[t])) for n, t in column_types.items()]
+    columns = [sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(TYPES[t].pg_type)) for n, t in column_types.items()]
     # Runs into one table take turns from here to their commit, so two never race to create or alter it; a run
     # that must create the schema holds its name too (CREATE ... IF NOT EXISTS is not safe against a racing twin).
     conn.execute(
@@ -100,7 +89,7 @@ def ensure_tables(
     for name in added:
         conn.execute(
             sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
-                table, sql.Identifier(name), sql.SQL(PG_TYPES[column_types[name]])
+                table, sql.Identifier(name), sql.SQL(TYPES[column_types[name]].pg_type)
             )
         )
     create_indexes(conn, target, list(column_types))
@@ -124,25 +113,16 @@ def table_columns(conn: psycopg.Connection, target: Target) -> dict[str, str]:
     return dict(rows)
 
 
-_TYPE_NAMES = {
-    "integer": "integer",
-    "bigint": "bigint",
-    "double precision": "float",
-    "numeric": "decimal",
-    "text": "string",
-    "boolean": "boolean",
-    "date": "date",
-    "timestamp without time zone": "timestamp",
-    "timestamp with time zone": "timestamptz",
-    "jsonb": "json",
-}
+UNKNOWN_TYPE = "other"
+"""The type name of a stored column no registered type creates."""
 
 
 def stored_types(conn: psycopg.Connection, target: Target, columns: list[str]) -> dict[str, str]:
     """Each of `columns` by the type the table stores it as (binary COPY must send that type, whatever the schema
     says now); "other" for a type this tool doesn't create (a column someone altered): such rows go as CSV."""
     stored = table_columns(conn, target)
-    return {name: _TYPE_NAMES.get(stored.get(name, ""), "other") for name in columns}
+    found = {name: by_pg_format(stored.get(name, "")) for name in columns}
+    return {name: column_type.name if column_type else UNKNOWN_TYPE for name, column_type in found.items()}
 
 
 def count_rows(conn: psycopg.Connection, target: Target) -> int:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from elt_dagster.engine.config import ColumnRules
 from elt_dagster.engine.staging import StagingWriter
 from elt_dagster.engine.transform.validate import check_batch, with_hex_hashes
+
+if TYPE_CHECKING:  # the config is read, never imported: config/ imports transform/ for rule values
+    from elt_dagster.engine.config import ColumnRules
 
 
 @dataclass

@@ -10,15 +10,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from elt_dagster.engine.transform.arrays import Standardized, clean_text, failed_mask, keep_where, no_failures
+from elt_dagster.engine.transform.patterns import DECIMAL_TEXT, MAX_DIGITS_AFTER_POINT, MAX_DIGITS_BEFORE_POINT
 
-MAX_DIGITS_BEFORE_POINT = 131_072
-MAX_DIGITS_AFTER_POINT = 16_383
-"""PostgreSQL's `numeric` limits; beyond them it refuses the value ("value overflows numeric format")."""
 _SURELY_IN_RANGE = MAX_DIGITS_AFTER_POINT + 2
 """Canonical text this long or shorter can't break either limit (`0.` and 16,383 digits is the longest fraction)."""
 
-DECIMAL = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
-"""A decimal in any accepted spelling (trimmed)."""
 _CANONICAL_DECIMAL = r"^(0|-?[1-9]\d*|-?(0|[1-9]\d*)\.\d*[1-9])$"
 _TRAILING_ZEROS = r"^(-?(?:0|[1-9]\d*))(?:\.0+|(\.\d*[1-9])0+)$"
 """A decimal that is canonical but for zeros after the point (`12.50`, `3.0`): its canonical part, `\1\2`."""
@@ -55,7 +51,7 @@ def _longest(values: pa.Array) -> int:
 def decimal_slow(values: pa.Array) -> Standardized:
     """Decimals in any accepted spelling (`+.50`, `1.5e3`), checked against the `numeric` range."""
     values = clean_text(values)
-    ok = pc.match_substring_regex(values, DECIMAL)
+    ok = pc.match_substring_regex(values, DECIMAL_TEXT)
     text = pc.replace_substring_regex(keep_where(values, ok), r"^\+", "")
     text = pc.replace_substring_regex(text, r"^(-?)0+(\d)", r"\1\2")
     text = pc.replace_substring_regex(text, r"^(-?)\.", r"\10.")

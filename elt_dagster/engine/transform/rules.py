@@ -7,13 +7,15 @@ NaN is above every number, as in PostgreSQL.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from elt_dagster.engine.config import ColumnRules
-from elt_dagster.engine.transform.standardize import STANDARDIZERS
+from elt_dagster.engine.types import TYPES
+
+if TYPE_CHECKING:  # the config is read, never imported: config/ imports transform/ for rule values
+    from elt_dagster.engine.config import ColumnRules
 
 Check = tuple[pa.Array, pa.Array | pa.Scalar, str | None]
 """(failed mask, reason for the failed rows, column): one check of a batch, as `validate` collects them."""
@@ -21,30 +23,19 @@ Check = tuple[pa.Array, pa.Array | pa.Scalar, str | None]
 SHOWN_ALLOWED = 10
 """How many allowed values a reason lists."""
 
-ORDERED_TYPES: dict[str, pa.DataType] = {
-    "integer": pa.int64(),
-    "bigint": pa.int64(),
-    "float": pa.float64(),
-    "decimal": pa.float64(),
-    "date": pa.date32(),
-    "timestamp": pa.timestamp("us"),
-    "timestamptz": pa.timestamp("us", "UTC"),
-}
-"""The Arrow type each ordered type's canonical text casts to for `min`/`max` (config.columns.ORDERED_TYPES).
-Decimals cast to float64, which can't tell apart values that differ beyond its precision: see `_beyond`."""
-
 
 def standardize_one(text: str, type_name: str) -> tuple[str | None, bool]:
     """(canonical text, failed) of one value, as the data's values of `type_name` are standardised."""
-    canonical, failed = STANDARDIZERS[type_name](pa.array([text], pa.string()))
+    canonical, failed = TYPES[type_name].standardize(pa.array([text], pa.string()))
     return canonical[0].as_py(), bool(failed[0].as_py())
 
 
 def order_key(text: str, type_name: str) -> Any:
     """A canonical value of an ordered type as a Python value that compares exactly."""
-    if type_name == "decimal":
+    column_type = TYPES[type_name]
+    if column_type.exact_order:
         return Decimal(text)
-    return pc.cast(pa.array([text], pa.string()), ORDERED_TYPES[type_name])[0].as_py()
+    return pc.cast(pa.array([text], pa.string()), column_type.arrow_type())[0].as_py()
 
 
 def regex_error(pattern: str) -> str | None:
@@ -60,11 +51,12 @@ def rule_checks(name: str, rules: ColumnRules, values: pa.Array) -> list[Check]:
     """A check for each rule of column `name` that some of `values` (its canonical text) break, in the order
     not_null, min, max, allowed, pattern."""
     type_name = rules.column_type
+    column_type = TYPES[type_name]
     found: list[tuple[pa.Array, str]] = []
     if rules.not_null:
         found.append((pc.is_null(values), "is empty (not_null)"))
     if rules.min is not None or rules.max is not None:
-        typed = pc.cast(values, ORDERED_TYPES[type_name])
+        typed = pc.cast(values, column_type.arrow_type())
         if rules.min is not None:
             found.append((_beyond(typed, values, rules.min, type_name, above=False), f"is below min {rules.min}"))
         if rules.max is not None:
@@ -86,11 +78,12 @@ def rule_checks(name: str, rules: ColumnRules, values: pa.Array) -> list[Check]:
 
 def _beyond(typed: pa.Array, text: pa.Array, bound: str, type_name: str, above: bool) -> pa.Array:
     """True where a value is above (or below) `bound`; exact for decimals although they are compared as floats."""
-    limit = pc.cast(pa.array([bound], pa.string()), ORDERED_TYPES[type_name])[0]
+    column_type = TYPES[type_name]
+    limit = pc.cast(pa.array([bound], pa.string()), column_type.arrow_type())[0]
     beyond = pc.greater(typed, limit) if above else pc.less(typed, limit)
-    if type_name == "float" and above:
+    if column_type.has_nan and above:
         beyond = pc.or_(beyond, pc.is_nan(typed))
-    if type_name != "decimal":
+    if not column_type.exact_order:
         return beyond
     # Rounding to float keeps the order, so only float-equal values with different (unique, canonical) text are
     # in doubt: values that differ beyond a float's 17 digits, or beyond its range. Those few are compared exactly.
@@ -112,6 +105,6 @@ def _reason(name: str, values: pa.Array, type_name: str, what: str) -> pa.Array 
     """`column 'amount': -5 is below min 0` for each row (values cut at 80 characters, text quoted)."""
     if what.startswith("is empty"):
         return pa.scalar(f"column {name!r}: {what}")
-    quote = "'" if type_name == "string" else ""
+    quote = "'" if TYPES[type_name].is_text else ""
     shown = pc.utf8_slice_codeunits(values, 0, 80)
     return pc.binary_join_element_wise(f"column {name!r}: {quote}", shown, f"{quote} {what}", "")

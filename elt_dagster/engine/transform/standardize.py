@@ -6,8 +6,6 @@ The canonical text is what PostgreSQL receives through COPY and what the row has
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -20,26 +18,35 @@ from elt_dagster.engine.transform.arrays import (
     starts_printable,
     value_bytes,
 )
-from elt_dagster.engine.transform.decimals import (
-    DECIMAL,
-    MAX_DIGITS_AFTER_POINT,
-    MAX_DIGITS_BEFORE_POINT,
-    standardize_decimal,
-)
+from elt_dagster.engine.transform.decimals import standardize_decimal
 from elt_dagster.engine.transform.json_values import standardize_json
+from elt_dagster.engine.transform.patterns import FLOAT_TEXT, INTEGER_TEXT
 from elt_dagster.engine.transform.temporal import standardize_date, standardize_timestamp
+
+__all__ = [  # the standardisers the type registry (engine/types.py) names
+    "standardize_boolean",
+    "standardize_date",
+    "standardize_decimal",
+    "standardize_float",
+    "standardize_integer",
+    "standardize_json",
+    "standardize_string",
+    "standardize_timestamp",
+]
 
 TRUE_WORDS = ["true", "t", "yes", "y", "1", "on"]
 FALSE_WORDS = ["false", "f", "no", "n", "0", "off"]
-_INTEGER = r"^[+-]?\d+(\.0*)?$"
-_FLOAT = r"^[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|inf|infinity|nan)$"
-INT_RANGES = {"integer": (-(2**31), 2**31 - 1), "bigint": (-(2**63), 2**63 - 1)}
 
 
-def _integer_slow(values: pa.Array, type_name: str) -> Standardized:
-    low, high = INT_RANGES.get(type_name, INT_RANGES["bigint"])
+def int_range(bits: int) -> tuple[int, int]:
+    """The lowest and highest signed integer of `bits` bits."""
+    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+
+def _integer_slow(values: pa.Array, bits: int) -> Standardized:
+    low, high = int_range(bits)
     values = clean_text(values)
-    ok = pc.match_substring_regex(values, _INTEGER)
+    ok = pc.match_substring_regex(values, INTEGER_TEXT)
     digits = pc.replace_substring_regex(pc.replace_substring_regex(keep_where(values, ok), r"\.0*$", ""), r"^\+", "")
     significant = pc.utf8_length(pc.replace_substring_regex(digits, r"^-?0*", ""))
     fits = pc.less_equal(significant, 18)
@@ -47,7 +54,7 @@ def _integer_slow(values: pa.Array, type_name: str) -> Standardized:
     in_range = pc.and_(pc.greater_equal(numbers, low), pc.less_equal(numbers, high))
     ok = pc.fill_null(in_range, False)
     canonical = pc.cast(keep_where(numbers, ok), pa.string())
-    if type_name == "bigint":  # 19-digit values near the int64 limits: few, checked one by one (longer never fit)
+    if bits == 64:  # 19-digit values near the int64 limits: few, checked one by one (longer never fit)
         long_values = pc.fill_null(pc.equal(significant, 19), False)
         if pc.any(long_values).as_py():
             canonical, ok = _exact_bigints(digits, long_values, canonical, ok)
@@ -57,7 +64,7 @@ def _integer_slow(values: pa.Array, type_name: str) -> Standardized:
 def _exact_bigints(
     digits: pa.Array, long_values: pa.Array, canonical: pa.Array, ok: pa.Array
 ) -> tuple[pa.Array, pa.Array]:
-    low, high = INT_RANGES["bigint"]
+    low, high = int_range(64)
     texts, oks = canonical.to_pylist(), ok.to_pylist()
     for index, (text, is_long) in enumerate(zip(digits.to_pylist(), long_values.to_pylist(), strict=True)):
         if is_long:  # leading zeros taken off: int() refuses over 4,300 digits, zeros included
@@ -69,7 +76,7 @@ def _exact_bigints(
 
 def _float_slow(values: pa.Array) -> Standardized:
     values = clean_text(values)
-    ok = pc.match_substring_regex(values, _FLOAT, ignore_case=True)
+    ok = pc.match_substring_regex(values, FLOAT_TEXT, ignore_case=True)
     numbers = pc.cast(keep_where(values, ok), pa.float64())
     # "1e400" parses as infinity; PostgreSQL rejects it as out of range, so do we (a spelled-out "inf" is fine)
     overflow = pc.and_(pc.is_inf(numbers), pc.invert(pc.match_substring_regex(values, "inf", ignore_case=True)))
@@ -81,15 +88,16 @@ def _float_slow(values: pa.Array) -> Standardized:
 # Both must give the same canonical text, or the same value would hash differently.
 
 
-def standardize_integer(values: pa.Array, type_name: str = "bigint") -> Standardized:
+def standardize_integer(values: pa.Array, bits: int = 64) -> Standardized:
+    """Integers of `bits` bits (at most 64)."""
     try:
         numbers = pc.cast(values, pa.int64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return _integer_slow(values, type_name)
-    low, high = INT_RANGES.get(type_name, INT_RANGES["bigint"])
+        return _integer_slow(values, bits)
+    low, high = int_range(bits)
     extremes = pc.min_max(numbers).as_py()
     if extremes["min"] is not None and (extremes["min"] < low or extremes["max"] > high):
-        return _integer_slow(values, type_name)
+        return _integer_slow(values, bits)
     return pc.cast(numbers, pa.string()), no_failures(values)
 
 
@@ -147,49 +155,3 @@ def standardize_string(values: pa.Array) -> Standardized:
     if values.type == pa.string() and b"\x00" not in value_bytes(values):
         return values, no_failures(values)
     return values, pc.fill_null(pc.match_substring(values, "\x00"), False)
-
-
-STANDARDIZERS: dict[str, Callable[[pa.Array], Standardized]] = {
-    "integer": lambda v: standardize_integer(v, "integer"),
-    "bigint": lambda v: standardize_integer(v, "bigint"),
-    "float": standardize_float,
-    "decimal": standardize_decimal,
-    "boolean": standardize_boolean,
-    "date": standardize_date,
-    "timestamp": standardize_timestamp,
-    "timestamptz": lambda v: standardize_timestamp(v, with_zone=True),
-    "json": standardize_json,
-    "string": standardize_string,
-}
-
-TYPE_DESCRIPTIONS = {
-    "integer": "an integer (32-bit)",
-    "bigint": "an integer (64-bit)",
-    "float": "a number",
-    "decimal": "a decimal number (with a dot)",
-    "boolean": "a boolean (true/false, yes/no, 1/0)",
-    "date": "a date",
-    "timestamp": "a timestamp",
-    "timestamptz": "a timestamp",
-    "json": "valid JSON that jsonb can store (no NaN, no NUL, numbers within numeric's range)",
-    "string": "text without NUL characters",
-}
-
-_YEARS_OUTSIDE = r"^(\d{5,}|0000)\D"
-_SHIFTED_OUTSIDE = r"^9999-12-31[T ].*-\d{2}(:?\d{2})?$|^0001-01-01[T ].*\+\d{2}(:?\d{2})?$"
-"""A timestamp its zone carries outside the years in UTC."""
-OUT_OF_RANGE: dict[str, tuple[str, str]] = {
-    "integer": (_INTEGER, "is out of range for an integer (32-bit)"),
-    "bigint": (_INTEGER, "is out of range for an integer (64-bit)"),
-    "float": ("(?i)" + _FLOAT, "is out of range for a number (double precision)"),
-    "decimal": (
-        DECIMAL,
-        f"is beyond PostgreSQL's numeric range ({MAX_DIGITS_BEFORE_POINT:,} digits before the point, "
-        f"{MAX_DIGITS_AFTER_POINT:,} after)",
-    ),
-    "date": (_YEARS_OUTSIDE, "is out of range for a date (years 1 to 9999)"),
-    "timestamp": (f"{_YEARS_OUTSIDE}|{_SHIFTED_OUTSIDE}", "is out of range for a timestamp (years 1 to 9999)"),
-    "timestamptz": (f"{_YEARS_OUTSIDE}|{_SHIFTED_OUTSIDE}", "is out of range for a timestamp (years 1 to 9999)"),
-}
-"""For a type with a range, what a value that failed yet is written as one of its values (trimmed) matches, and
-the reason said for it instead of TYPE_DESCRIPTIONS' "is not ..."."""

@@ -148,21 +148,19 @@ def date_slow(values: pa.Array) -> Standardized:
     return pc.cast(pc.cast(parsed, pa.date32()), pa.string()), failed_mask(values, pc.is_valid(parsed))
 
 
-TEMPORAL_TYPES = ("date", "timestamp", "timestamptz")
-
-
 def standardize_with_format(
-    values: pa.Array, type_name: str, fmt: str, usual: Callable[[pa.Array], Standardized]
+    values: pa.Array, arrow_type: pa.DataType, fmt: str, usual: Callable[[pa.Array], Standardized]
 ) -> Standardized:
-    """Dates or timestamps written in `fmt` (a column's `format`: strptime directives, to the second); a value
-    that does not match it is read by the `usual` spellings. `31/01/2024` with `%d/%m/%Y` is January 31."""
+    """Dates or timestamps (of `arrow_type`, the column type's) written in `fmt` (a column's `format`: strptime
+    directives, to the second); a value that does not match it is read by the `usual` spellings. `31/01/2024` with
+    `%d/%m/%Y` is January 31."""
     parsed = _parse_formats(clean_text(values), [fmt], pa.nulls(len(values), pa.timestamp("us")))
     text, failed = usual(values)
     matched = pc.is_valid(parsed)
     if not pc.any(matched).as_py():
         return text, failed
-    if type_name == "date":
-        own = pc.cast(pc.cast(parsed, pa.date32()), pa.string())
+    if pa.types.is_date(arrow_type):
+        own = pc.cast(pc.cast(parsed, arrow_type), pa.string())
     else:  # without a zone in the text, a timestamptz is taken as UTC, as the usual spellings are
-        own = as_text(pc.cast(parsed, pa.timestamp("us", "UTC")) if type_name == "timestamptz" else parsed)
+        own = as_text(pc.cast(parsed, arrow_type))
     return _within_years(pc.if_else(matched, own, text), pc.and_(failed, pc.invert(matched)))

@@ -6,19 +6,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from elt_dagster.engine.config import ColumnRules, LoadedConfig
 from elt_dagster.engine.staging import SOURCE_COLUMN, SOURCE_ROW_COLUMN
 from elt_dagster.engine.transform.arrays import value_bytes
 from elt_dagster.engine.transform.rules import Check, rule_checks
-from elt_dagster.engine.transform.standardize import OUT_OF_RANGE, STANDARDIZERS, TYPE_DESCRIPTIONS
 from elt_dagster.engine.transform.temporal import standardize_with_format
+from elt_dagster.engine.types import DEFAULT, TYPES
+
+if TYPE_CHECKING:  # the config is read, never imported: config/ imports transform/ for rule values
+    from elt_dagster.engine.config import ColumnRules, LoadedConfig
 
 HASH_COLUMN = "_elt_row_hash"
 HASH_TYPE = pa.binary(16)
@@ -37,7 +39,7 @@ class CheckedBatch:
 def pipeline_column_types(loaded: LoadedConfig, columns: list[str]) -> dict[str, str]:
     """Each staging column's type: declared in the schema, else string."""
     declared = loaded.config.schema_.columns if loaded.config.schema_ else {}
-    return {name: declared.get(name, "string") for name in columns}
+    return {name: declared.get(name, DEFAULT.name) for name in columns}
 
 
 _ESCAPES = ((b"\x1b", b"\x1b0"), (b"\x1f", b"\x1b1"), (b"\x1e", b"\x1b2"))  # the escape character first
@@ -130,7 +132,7 @@ def check_batch(
         rejects = _reject_records(batch, reject_mask, reasons, list(types))
         keep = pc.invert(reject_mask)
         canonical = {n: pc.filter(v, keep) for n, v in canonical.items()}
-    text_columns = {name for name, type_name in types.items() if type_name == "string"}
+    text_columns = {name for name, type_name in types.items() if TYPES[type_name].is_text}
     hashes = row_hashes(canonical, text_columns) if canonical else pa.array([], HASH_TYPE)
     rows = pa.table({**canonical, HASH_COLUMN: hashes})
     return CheckedBatch(rows=rows, rejects=rejects, rows_in=batch.num_rows)
@@ -151,11 +153,13 @@ def _standardize_batch(
     failures: list[pa.Array] = []
     for name, type_name in types.items():
         raw = _as_text(batch.column(name))
-        rule = rules.get(name)
+        rule, column_type = rules.get(name), TYPES[type_name]
         if rule is not None and rule.format:
-            values, failed = standardize_with_format(raw, type_name, rule.format, STANDARDIZERS[type_name])
+            values, failed = standardize_with_format(
+                raw, column_type.arrow_type(), rule.format, column_type.standardize
+            )
         else:
-            values, failed = STANDARDIZERS[type_name](raw)
+            values, failed = column_type.standardize(raw)
         canonical[name] = values
         if pc.any(failed).as_py():
             failures.append(failed)
@@ -188,9 +192,10 @@ def _as_text(values: pa.Array) -> pa.Array:
 def _failure_reasons(name: str, type_name: str, raw: pa.Array, failed: pa.Array) -> pa.Array:
     """`column 'amount': 'abc' is not a decimal number (with a dot)` for each row (values cut at 80 characters);
     `... is out of range ...` for a value written as one of the type's values but beyond its range."""
-    what: pa.Array | pa.Scalar = pa.scalar(f"is not {TYPE_DESCRIPTIONS[type_name]}")
-    if type_name in OUT_OF_RANGE:
-        pattern, beyond_range = OUT_OF_RANGE[type_name]
+    column_type = TYPES[type_name]
+    what: pa.Array | pa.Scalar = pa.scalar(f"is not {column_type.description}")
+    if column_type.out_of_range is not None:
+        pattern, beyond_range = column_type.out_of_range
         trimmed = pc.utf8_trim_whitespace(pc.if_else(failed, raw, pa.scalar(None, pa.string())))
         beyond = pc.fill_null(pc.match_substring_regex(trimmed, pattern), False)
         if pc.any(beyond).as_py():

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from elt_dagster.engine.config import ColumnRules, column_descriptions, column_rules
-from elt_dagster.engine.config.columns import ORDERED_TYPES
-from elt_dagster.engine.transform.rules import ORDERED_TYPES as ARROW_ORDERED_TYPES
+from elt_dagster.engine.types import TYPES
 from elt_dagster_tests.engine.config.yaml_files import SOURCES, config_error, load
 
 HEAD = SOURCES + "target:\n  table: orders\nschema:\n  columns:\n"
@@ -161,4 +160,6 @@ def test_rules_validate_outside_yaml_too() -> None:
 
 
 def test_the_ordered_types_agree() -> None:
-    assert set(ARROW_ORDERED_TYPES) == ORDERED_TYPES
+    ordered = {name for name, column_type in TYPES.items() if column_type.ordered}
+    assert ordered == {"integer", "bigint", "float", "decimal", "date", "timestamp", "timestamptz"}
+    assert all(TYPES[name].arrow_type() is not None for name in ordered)

@@ -13,9 +13,9 @@ from psycopg import sql
 from elt_dagster.engine.load import binary as binary_module
 from elt_dagster.engine.load.binary import copy_data
 from elt_dagster.engine.load.copy import CopyData, copy_rows, to_csv
-from elt_dagster.engine.load.tables import PG_TYPES
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster.engine.transform.validate import HASH_COLUMN, check_batch, hashes_as_hex, with_hex_hashes
+from elt_dagster.engine.types import TYPES as REGISTRY
 from elt_dagster_tests.conftest import fetch, write
 
 TYPES = {
@@ -61,7 +61,7 @@ def canonical(values: dict[str, list[str | None]]) -> pa.Table:
 def stored(conn: psycopg.Connection, types: dict[str, str], data: CopyData, names: list[str]) -> list[tuple]:
     table = sql.Identifier(f"copy_{uuid.uuid4().hex[:8]}")
     columns = sql.SQL(", ").join(
-        sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(PG_TYPES[t])) for n, t in types.items()
+        sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(REGISTRY[t].pg_type)) for n, t in types.items()
     )
     conn.execute(sql.SQL("CREATE TEMP TABLE {} ({}, {} uuid)").format(table, columns, sql.Identifier(HASH_COLUMN)))
     copy_rows(conn, table, names, [data])

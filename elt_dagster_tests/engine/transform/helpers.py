@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from elt_dagster.engine.transform import standardize as st
+from elt_dagster.engine.types import TYPES
 
 
 def standardize(type_name: str, values: list[str | None]) -> list[tuple[str | None, bool]]:
     """(canonical value, failed) for each value, through the standardizer the pipeline uses for `type_name`."""
-    canonical, failed = st.STANDARDIZERS[type_name](pa.array(values, pa.string()))
+    canonical, failed = TYPES[type_name].standardize(pa.array(values, pa.string()))
     assert len(canonical) == len(failed) == len(values)
     return list(zip(canonical.to_pylist(), failed.to_pylist(), strict=True))
 

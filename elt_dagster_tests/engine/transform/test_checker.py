@@ -9,16 +9,15 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from elt_dagster.engine.config.columns import COLUMN_TYPES
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster.engine.staging import SOURCE_COLUMN, SOURCE_ROW_COLUMN, StagingWriter
 from elt_dagster.engine.transform.checker import BatchChecker
-from elt_dagster.engine.transform.standardize import STANDARDIZERS, TYPE_DESCRIPTIONS
 from elt_dagster.engine.transform.validate import HASH_COLUMN
+from elt_dagster.engine.types import TYPES
 from elt_dagster_tests.conftest import fetch, write
 
-DECLARED_TYPES = sorted(set(COLUMN_TYPES.values()))
-"""Every type a schema can declare, from the config's own registry: a new type is tested here by construction."""
+DECLARED_TYPES = sorted(TYPES)
+"""Every type a schema can declare, from the type registry: a new type is tested here by construction."""
 
 EMPTY_RECORD = "the record is empty: every value is empty"
 NOT_ANY_TYPE = ["x\x00", "\x00"]
@@ -26,7 +25,7 @@ NOT_ANY_TYPE = ["x\x00", "\x00"]
 
 
 def test_every_declared_type_has_a_standardiser_and_a_description() -> None:
-    assert set(DECLARED_TYPES) == set(STANDARDIZERS) == set(TYPE_DESCRIPTIONS)
+    assert all(callable(TYPES[name].standardize) and TYPES[name].description for name in DECLARED_TYPES)
 
 
 def batch_of(values: pa.Array | pa.ChunkedArray) -> pa.Table:
@@ -52,7 +51,7 @@ BATCHES = {
 def test_every_type_holds_on_a_batch_with_nothing_to_load(tmp_path: Path, type_name: str, case: str) -> None:
     values, reasons = BATCHES[case]
     if reasons is None:  # each value named, with what the type expects
-        reasons = [f"column 'v': '{v}' is not {TYPE_DESCRIPTIONS[type_name]}" for v in NOT_ANY_TYPE]
+        reasons = [f"column 'v': '{v}' is not {TYPES[type_name].description}" for v in NOT_ANY_TYPE]
     with StagingWriter(tmp_path, ["v"]) as staging:
         checker = BatchChecker({"v": type_name}, [], staging)
         [rows] = list(checker.valid_rows([(batch_of(values), 0)]))

@@ -14,13 +14,13 @@ from elt_dagster.engine.transform import temporal as tm
     ("fast", "slow", "values"),
     [
         (
-            lambda v: st.standardize_integer(v, "bigint"),
-            lambda v: st._integer_slow(v, "bigint"),
+            lambda v: st.standardize_integer(v, 64),
+            lambda v: st._integer_slow(v, 64),
             ["42", "-7", "0", "042", None, "9223372036854775807"],
         ),
         (
-            lambda v: st.standardize_integer(v, "integer"),
-            lambda v: st._integer_slow(v, "integer"),
+            lambda v: st.standardize_integer(v, 32),
+            lambda v: st._integer_slow(v, 32),
             ["1", "2147483647", "-2147483648"],
         ),
         (st.standardize_float, st._float_slow, ["1.5", "-0.25", "1e3", "3", None]),

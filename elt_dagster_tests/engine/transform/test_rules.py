@@ -12,9 +12,9 @@ from elt_dagster.engine.config import ColumnRules
 from elt_dagster.engine.dry_run import check_pipeline
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster.engine.staging import SOURCE_COLUMN, SOURCE_ROW_COLUMN
-from elt_dagster.engine.transform.standardize import STANDARDIZERS
 from elt_dagster.engine.transform.temporal import standardize_with_format
 from elt_dagster.engine.transform.validate import HASH_COLUMN, CheckedBatch, check_batch
+from elt_dagster.engine.types import TYPES
 from elt_dagster_tests.conftest import fetch, write
 from elt_dagster_tests.engine.transform.test_validate import pipeline, rejected_rows
 
@@ -293,8 +293,8 @@ def test_a_run_quarantines_rule_breakers_and_loads_the_rest(
 def test_a_format_reads_its_spelling_first_and_the_usual_ones_after(type_name: str, expected: list) -> None:
     """`01/02/2024` is February 1 under `%d/%m/%Y` (January 2 in the usual US spelling); ISO still reads."""
     raw = pa.array(["31/01/2024", "01/02/2024", "2024-03-05", "31/02/2024"])
-    usual = STANDARDIZERS[type_name]
-    values, failed = standardize_with_format(raw, type_name, "%d/%m/%Y", usual)
+    usual = TYPES[type_name].standardize
+    values, failed = standardize_with_format(raw, TYPES[type_name].arrow_type(), "%d/%m/%Y", usual)
     assert values.to_pylist() == expected
     assert failed.to_pylist() == [False, False, False, True]  # February 31 is not rolled over
     assert usual(raw)[0].to_pylist()[1] != expected[1]  # without the format: US order
