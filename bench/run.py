@@ -38,8 +38,8 @@ from scenarios import (
 
 from elt_dagster.engine.config import parse_config
 from elt_dagster.engine.db import embedded_database_url
-from elt_dagster.engine.load.tables import PG_TYPES
 from elt_dagster.engine.run import run_pipeline
+from elt_dagster.engine.types import TYPES
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data"
@@ -63,7 +63,7 @@ def quiet_database(url: str) -> None:
 def raw_copy(url: str, csv_path: Path) -> float:
     """(a): COPY FROM STDIN of the CSV into a fresh plain typed table: the limit."""
     table = f"raw_{uuid.uuid4().hex[:8]}"
-    columns = ", ".join(f"{name} {PG_TYPES[type_name]}" for name, type_name in COLUMNS.items())
+    columns = ", ".join(f"{name} {TYPES[type_name].pg_type}" for name, type_name in COLUMNS.items())
     quiet_database(url)
     with psycopg.connect(url) as conn:
         conn.execute(f"CREATE TABLE {table} ({columns})")

@@ -25,10 +25,10 @@ from elt_dagster.engine.db import embedded_database_url
 from elt_dagster.engine.load.binary import copy_data
 from elt_dagster.engine.load.copy import CopyData, copy_rows
 from elt_dagster.engine.load.hashset import first_occurrences
-from elt_dagster.engine.load.tables import PG_TYPES
 from elt_dagster.engine.sources.files.extract import conform, iter_file_batches, list_source_files, new_mapper
 from elt_dagster.engine.staging import StagingWriter
 from elt_dagster.engine.transform.validate import HASH_COLUMN, check_batch, pipeline_column_types, row_hashes
+from elt_dagster.engine.types import TYPES
 
 
 def main() -> None:
@@ -65,7 +65,7 @@ def main() -> None:
 
     url = embedded_database_url(DATA / "postgres")
     table = f"stages_{uuid.uuid4().hex[:8]}"
-    columns = ", ".join(f"{n} {PG_TYPES[t]}" for n, t in COLUMNS.items())
+    columns = ", ".join(f"{n} {TYPES[t].pg_type}" for n, t in COLUMNS.items())
     names = ", ".join([*mapper.columns, HASH_COLUMN])
     with psycopg.connect(url) as conn:
         conn.execute(
