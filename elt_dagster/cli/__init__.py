@@ -18,6 +18,7 @@ from elt_dagster.cli.runs import add_runs_command, show_logs
 from elt_dagster.cli.secrets import without_env_secrets
 from elt_dagster.engine.config import ConfigError, load_config
 from elt_dagster.engine.errors import PipelineError
+from elt_dagster.engine.names import qualified_name
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -35,7 +36,7 @@ def _validate(args: argparse.Namespace) -> int:
         target = config.target
         columns = len(config.schema_.columns) if config.schema_ else 0
         print(
-            f"OK      {loaded.path}: pipeline {loaded.name!r} -> {target.db_schema}.{target.table} "
+            f"OK      {loaded.path}: pipeline {loaded.name!r} -> {qualified_name(target)} "
             f"({target.mode}), {len(config.sources)} source(s), {columns} declared column(s); job {loaded.name}_elt"
         )
     return 1 if failed else 0
@@ -55,14 +56,12 @@ def _preview(args: argparse.Namespace) -> int:
     with connect(url) as conn:
         shown = preview_table(conn, target, args.rows)
     if shown is None:
-        print(
-            f"{target.db_schema}.{target.table} does not exist yet in {redact_url(url)}: run the {loaded.name}_elt job first"
-        )
+        print(f"{qualified_name(target)} does not exist yet in {redact_url(url)}: run the {loaded.name}_elt job first")
         return 1
-    print(f"{target.db_schema}.{target.table}: {shown.total} rows ({redact_url(url)})")
+    print(f"{qualified_name(target)}: {shown.total} rows ({redact_url(url)})")
     if shown.rejected:
         print(
-            f"{target.db_schema}.{target.table}{REJECTED_SUFFIX}: {shown.rejected} quarantined records "
+            f"{qualified_name(target, REJECTED_SUFFIX)}: {shown.rejected} quarantined records "
             f"(`elt-dagster rejects {loaded.name}` shows them and why; after a fix in the YAML, "
             f"`elt-dagster rejects replay {loaded.name}` loads those that pass)"
         )

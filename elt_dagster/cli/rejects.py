@@ -11,6 +11,7 @@ from elt_dagster.cli.pipelines import find_pipeline  # moved there; still import
 from elt_dagster.cli.secrets import without_env_secrets
 from elt_dagster.engine.config import LoadedConfig
 from elt_dagster.engine.errors import PipelineError
+from elt_dagster.engine.names import qualified_name
 
 COLUMNS = ["id", "run_id", "source", "source_row", "column_name", "reason", "raw_record", "rejected_at"]
 SHOWN_RECORD_CHARS = 60
@@ -66,9 +67,7 @@ def _rejects(args: argparse.Namespace) -> int:
             )
             rows = conn.execute(query, values).fetchall()
         except psycopg.errors.UndefinedTable:
-            print(
-                f"{target.db_schema}.{target.table}{REJECTED_SUFFIX} does not exist yet: run the {loaded.name}_elt job"
-            )
+            print(f"{qualified_name(target, REJECTED_SUFFIX)} does not exist yet: run the {loaded.name}_elt job")
             return 1
     if args.format == "json":
         records = [dict(zip(COLUMNS, row, strict=True)) for row in rows]
@@ -80,9 +79,7 @@ def _rejects(args: argparse.Namespace) -> int:
         writer.writerow(COLUMNS)
         writer.writerows(rows)
     else:
-        print(
-            f"{target.db_schema}.{target.table}{REJECTED_SUFFIX}: {total} quarantined records match, {len(rows)} shown"
-        )
+        print(f"{qualified_name(target, REJECTED_SUFFIX)}: {total} quarantined records match, {len(rows)} shown")
         shown = [[*row[:6], _cut(row[6]), row[7]] for row in mask_cells(rows, loaded.env_secrets)]  # before cut
         if shown:
             print(text_table(COLUMNS, shown))

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from elt_dagster.engine.config import REJECTED_SUFFIX, Target
+from elt_dagster.engine.config import Target
 from elt_dagster.engine.load.tables import count_rows, preview, table_exists, table_ident
+from elt_dagster.engine.names import HASH_COLUMN, REJECTED_SUFFIX, RUN_ID_COLUMN
 
-HIDDEN_COLUMNS = frozenset({"_elt_row_hash", "_elt_run_id"})
-"""Bookkeeping columns a preview for people leaves out: they say nothing about the data. Named here, not imported
-from load/ or transform/, so that `elt-dagster preview` loads no pyarrow."""
+HIDDEN_COLUMNS = frozenset({HASH_COLUMN, RUN_ID_COLUMN})
+"""Bookkeeping columns a preview for people leaves out: they say nothing about the data."""
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,9 @@ from elt_dagster.engine.db import connect, target_database_url
 from elt_dagster.engine.load.loaders import choose_loader
 from elt_dagster.engine.load.quarantine import storable_text
 from elt_dagster.engine.load.tables import count_rows, ensure_tables, stored_types, table_ident
-from elt_dagster.engine.run import SourceCopy, database_errors, lock_pipeline, qualified_name
+from elt_dagster.engine.names import SOURCE_COLUMN, SOURCE_ROW_COLUMN, qualified_name
+from elt_dagster.engine.run import SourceCopy, database_errors, lock_pipeline
 from elt_dagster.engine.staging import (
-    SOURCE_COLUMN,
-    SOURCE_ROW_COLUMN,
     RunStaging,
     StagingWriter,
     prune_run_dirs,

@@ -21,11 +21,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from elt_dagster.engine.config import LoadedConfig, Target, column_rules, key_columns, order_column
+from elt_dagster.engine.config import LoadedConfig, column_rules, key_columns, order_column
 from elt_dagster.engine.db import ConnectionLost, DatabaseError, connect, target_database_url
 from elt_dagster.engine.load.loaders import Loader, choose_loader
 from elt_dagster.engine.load.quarantine import quarantine
 from elt_dagster.engine.load.tables import count_rows, ensure_tables, stored_types, table_columns, table_exists
+from elt_dagster.engine.names import qualified_name
 from elt_dagster.engine.prefetch import prefetch
 from elt_dagster.engine.row_counts import RowCounts
 from elt_dagster.engine.small_files import GroupReader, SourceCopy, largest_label, load_group, load_units
@@ -141,11 +142,6 @@ def database_errors() -> Iterator[None]:
 
 
 _NOTHING = "nothing of this run was committed"
-
-
-def qualified_name(target: Target) -> str:
-    """`schema.table`: the key of the table's row counter."""
-    return f"{target.db_schema}.{target.table}"
 
 
 _CONNECTION_STATES = {"08000", "08001", "08003", "08004", "08006", "08007"}

@@ -20,11 +20,12 @@ import psycopg
 import pyarrow as pa
 
 from elt_dagster.engine.load.base import Loader, Prepared
+from elt_dagster.engine.names import SOURCE_COLUMN
 from elt_dagster.engine.prefetch import prefetch
 from elt_dagster.engine.sources.files.columns import ColumnMapper
 from elt_dagster.engine.sources.files.extract import FileReport, SourceFile, read_file_with_fallback
 from elt_dagster.engine.sources.files.readers import BATCH_ROWS
-from elt_dagster.engine.staging import SOURCE_COLUMN, StagingWriter
+from elt_dagster.engine.staging import StagingWriter
 from elt_dagster.engine.state.fingerprints import Fingerprint
 from elt_dagster.engine.transform.checker import BatchChecker
 from elt_dagster.engine.transform.validate import check_batch

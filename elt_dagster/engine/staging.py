@@ -16,9 +16,8 @@ import pyarrow.csv as pacsv
 
 from elt_dagster.engine.db import STATE_DIR_ENV, state_dir
 from elt_dagster.engine.errors import PipelineError
+from elt_dagster.engine.names import SOURCE_COLUMN, SOURCE_ROW_COLUMN
 
-SOURCE_COLUMN = "_elt_source"
-SOURCE_ROW_COLUMN = "_elt_source_row"
 STAGING_FILE = "extracted.csv"
 REJECTS_FILE = "rejects.jsonl"
 FIRST_REJECTS = 5

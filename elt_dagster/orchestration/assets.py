@@ -28,6 +28,7 @@ from dagster import (
 from pydantic import Field
 
 from elt_dagster.engine.config import REJECTED_SUFFIX, LoadedConfig
+from elt_dagster.engine.names import qualified_name
 from elt_dagster.engine.redaction import mask_values, redact_url
 
 from .automation import (
@@ -102,7 +103,7 @@ def _describe(loaded: LoadedConfig) -> str:
     key = f", primary key {target.primary_key}" if target.primary_key else ""
     text = (
         f"Pipeline **{loaded.name}** from `{loaded.path}`.\n\nSources: {sources}\n\n"
-        f"Target: `{target.db_schema}.{target.table}`, mode `{target.mode}`{key}"
+        f"Target: `{qualified_name(target)}`, mode `{target.mode}`{key}"
     )
     return mask_values(text, loaded.env_secrets)
 
@@ -131,7 +132,7 @@ def _load_specs(loaded: LoadedConfig, keys: PipelineKeys) -> list[AssetSpec]:
             deps=[keys.validated, config_history_key(keys.name)],
             group_name=keys.name,
             kinds={"postgres", "table"},
-            description=f"The PostgreSQL table `{target.db_schema}.{target.table}` ({target.mode}), "
+            description=f"The PostgreSQL table `{qualified_name(target)}` ({target.mode}), "
             "loaded with COPY and row-hash dedup.",
         ),
         AssetSpec(
@@ -140,7 +141,7 @@ def _load_specs(loaded: LoadedConfig, keys: PipelineKeys) -> list[AssetSpec]:
             deps=[keys.validated],
             group_name=keys.name,
             kinds={"postgres", "table"},
-            description=f"Quarantine: `{target.db_schema}.{target.table}{REJECTED_SUFFIX}` holds every record "
+            description=f"Quarantine: `{qualified_name(target, REJECTED_SUFFIX)}` holds every record "
             f"that could not be loaded, with the column and reason. Fix the YAML, then run `{keys.name}_replay_rejects` "
             "to load the records that pass now.",
         ),

@@ -3,6 +3,7 @@
 from dagster import AssetKey, AssetObservation, Failure, MetadataValue, OpExecutionContext, in_process_executor, job, op
 
 from elt_dagster.engine.errors import PipelineError
+from elt_dagster.engine.names import qualified_name
 from elt_dagster.engine.redaction import mask_cells
 from elt_dagster.engine.report import markdown_table
 
@@ -29,9 +30,9 @@ def build_preview_job(name: str, config_key: str, table_key: AssetKey):
         except PipelineError as exc:
             raise Failure(description=str(exc)) from None
         if shown is None:
-            context.log.warning(f"{target.db_schema}.{target.table} does not exist yet: run {name}_elt first")
+            context.log.warning(f"{qualified_name(target)} does not exist yet: run {name}_elt first")
             return
-        context.log.info(f"{target.db_schema}.{target.table}: {shown.total} rows")
+        context.log.info(f"{qualified_name(target)}: {shown.total} rows")
         context.log_event(
             AssetObservation(
                 asset_key=table_key,

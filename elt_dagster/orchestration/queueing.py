@@ -8,6 +8,7 @@ different tables run side by side. The load step's pool (`elt/<database>`) bound
 from __future__ import annotations
 
 from elt_dagster.engine.config import LoadedConfig
+from elt_dagster.engine.names import qualified_name
 
 TARGET_TAG = "elt/target"
 DEFAULT_DATABASE = "default"
@@ -32,7 +33,7 @@ def target_database(loaded: LoadedConfig) -> str:
 def target_tag(loaded: LoadedConfig) -> dict[str, str]:
     """The run tag `elt/target: <database>.<schema>.<table>`."""
     target = loaded.config.target
-    return {TARGET_TAG: f"{target_database(loaded)}.{target.db_schema}.{target.table}"}
+    return {TARGET_TAG: f"{target_database(loaded)}.{qualified_name(target)}"}
 
 
 def load_pool(loaded: LoadedConfig) -> str:

@@ -53,7 +53,7 @@ def _materializations(
     }
     table_metadata = {
         "dagster/row_count": report.row_count,
-        "dagster/table_name": qualified_table_name(url, target.db_schema, target.table),
+        "dagster/table_name": qualified_table_name(url, target),
         "quarantined_total": summary.total,
         "inserted": report.inserted,
         "updated": report.updated,

@@ -15,10 +15,11 @@ import psycopg
 from dagster import AssetExecutionContext, MetadataValue, TableColumn, TableRecord, TableSchema
 from psycopg.conninfo import conninfo_to_dict
 
-from elt_dagster.engine.config import REJECTED_SUFFIX, LoadedConfig, column_descriptions
+from elt_dagster.engine.config import REJECTED_SUFFIX, LoadedConfig, Target, column_descriptions
 from elt_dagster.engine.db import ConnectionLost
 from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.load.quarantine import LATEST_COLUMNS, QuarantineSummary
+from elt_dagster.engine.names import qualified_name
 from elt_dagster.engine.redaction import mask_cells, mask_values, redact_url
 from elt_dagster.engine.report import markdown_table
 from elt_dagster.engine.run import RunReport
@@ -146,13 +147,13 @@ def validate_metadata(report: RunReport, secrets: frozenset[str] = frozenset()) 
     }
 
 
-def qualified_table_name(url: str, schema: str, table: str) -> str:
-    """`<database>.<schema>.<table>`, Dagster's `dagster/table_name`."""
+def qualified_table_name(url: str, target: Target, suffix: str = "") -> str:
+    """`<database>.<schema>.<table><suffix>`, Dagster's `dagster/table_name`."""
     try:
         database = conninfo_to_dict(url).get("dbname") or "postgres"
     except psycopg.ProgrammingError:
         database = "postgres"
-    return f"{database}.{schema}.{table}"
+    return f"{database}.{qualified_name(target, suffix)}"
 
 
 def table_metadata(
@@ -167,7 +168,7 @@ def table_metadata(
     names, rows = preview
     metadata = {
         "dagster/row_count": report.row_count,
-        "dagster/table_name": qualified_table_name(url, target.db_schema, target.table),
+        "dagster/table_name": qualified_table_name(url, target),
         "quarantined_total": quarantined.total,
         "inserted": report.inserted,
         "updated": report.updated,
@@ -200,7 +201,7 @@ def quarantine_metadata(loaded: LoadedConfig, url: str, summary: QuarantineSumma
     latest = mask_cells([[_record_text(row[0]), *row[1:]] for row in summary.latest], loaded.env_secrets)
     return {
         "dagster/row_count": summary.total,
-        "dagster/table_name": qualified_table_name(url, target.db_schema, target.table + REJECTED_SUFFIX),
+        "dagster/table_name": qualified_table_name(url, target, REJECTED_SUFFIX),
         "added_by_this_run": summary.added_by_run,
         "by_column": MetadataValue.md(
             markdown_table(["column", "records"], summary.by_column) if summary.total else "none"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from dagster import ConfigurableResource
 
 from elt_dagster.engine.config import ConfigError, LoadedConfig, Target, load_config
+from elt_dagster.engine.names import qualified_name
 
 if TYPE_CHECKING:
     from elt_dagster.engine.state.fingerprints import Fingerprint
@@ -56,7 +57,7 @@ class PipelineConfigResource(ConfigurableResource):
 
 def qualified_table(loaded: LoadedConfig) -> str:
     """`<db_schema>.<table>` of the pipeline's target."""
-    return f"{loaded.config.target.db_schema}.{loaded.config.target.table}"
+    return qualified_name(loaded.config.target)
 
 
 class PostgresResource(ConfigurableResource):

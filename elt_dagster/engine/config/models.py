@@ -10,23 +10,20 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from elt_dagster.engine.errors import PipelineError, StrictModel
+from elt_dagster.engine.names import OWN_TABLE_SUFFIXES, REJECTED_SUFFIX, RESERVED_PREFIX
 from elt_dagster.engine.sources.api.models import ApiSource
 from elt_dagster.engine.types import find, known_spellings
 
 from .automation import AUTOMATION_KEYS, AUTOMATION_SECTION, Automation
 from .columns import RULES_KEY, ColumnRules, split_column_mappings
 
-RESERVED_PREFIX = "_elt_"
 MAX_IDENTIFIER_BYTES = 63
-REJECTED_SUFFIX = "__rejected"
 SYSTEM_COLUMNS = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
 """PostgreSQL's system columns: no table column can have these names."""
 MAX_DATA_COLUMNS = 1596
 """PostgreSQL's 1,600 columns per table, less elt-dagster's own four (`_elt_row_hash`, ...)."""
 BOOKKEEPING_SCHEMA = "elt"
 """The schema of elt-dagster's own tables in each target database (engine/state): no target table goes there."""
-OWN_TABLE_SUFFIXES = (REJECTED_SUFFIX, "__row_hash", "__pk")
-"""The names elt-dagster gives what it creates beside a table: its quarantine table and its unique indexes."""
 RESERVED_PIPELINE_NAMES = frozenset({"config_errors", "project_health"})
 """Asset key prefixes of the Dagster layer's own assets (broken configs, test coverage): no pipeline has them."""
 _NOWHERE = Path("/nonexistent-elt-dagster-folder")

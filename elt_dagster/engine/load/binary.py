@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from elt_dagster.engine.load.copy import CopyData, to_csv
-from elt_dagster.engine.transform.validate import HASH_COLUMN, with_hex_hashes
+from elt_dagster.engine.names import HASH_COLUMN
+from elt_dagster.engine.transform.validate import with_hex_hashes
 from elt_dagster.engine.types import DEFAULT, TYPES
 
 MAX_NUMERIC_GROUPS = 16

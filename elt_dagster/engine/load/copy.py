@@ -13,9 +13,7 @@ import pyarrow.csv as pacsv
 from psycopg import sql
 
 from elt_dagster.engine.load.tables import names_sql
-from elt_dagster.engine.staging import SOURCE_COLUMN
-
-RUN_ID_COLUMN = "_elt_run_id"
+from elt_dagster.engine.names import RUN_ID_COLUMN, SOURCE_COLUMN
 
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
 
@@ -71,7 +69,7 @@ def set_row_defaults(conn: psycopg.Connection, table: sql.Composable, source: st
     """
     conn.execute(
         sql.SQL(
-            "ALTER TABLE {} ALTER COLUMN _elt_source SET DEFAULT {}, ALTER COLUMN _elt_run_id SET DEFAULT {}"
+            f"ALTER TABLE {{}} ALTER COLUMN {SOURCE_COLUMN} SET DEFAULT {{}}, ALTER COLUMN {RUN_ID_COLUMN} SET DEFAULT {{}}"
         ).format(table, sql.Literal(source), sql.Literal(run_id))
     )
 

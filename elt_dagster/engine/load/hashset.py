@@ -10,7 +10,8 @@ from psycopg import sql
 
 from elt_dagster.engine.config import Target
 from elt_dagster.engine.load.tables import table_ident
-from elt_dagster.engine.transform.validate import HASH_COLUMN, HASH_TYPE
+from elt_dagster.engine.names import HASH_COLUMN
+from elt_dagster.engine.transform.validate import HASH_TYPE
 
 
 def first_occurrences(rows: pa.Table) -> pa.Table:
@@ -60,7 +61,7 @@ class HashSet:
         One aggregated bytea, not one COPY row per hash: a million COPY messages cost ~0.6 s of Python to collect,
         the aggregate ~0.2 s in all. Its size is bounded by the loader's choice (FETCH_HASHES_MAX_ROWS x 16 bytes).
         """
-        query = sql.SQL("SELECT string_agg(uuid_send(_elt_row_hash), ''::bytea) FROM {}").format(table_ident(target))
+        query = sql.SQL(f"SELECT string_agg(uuid_send({HASH_COLUMN}), ''::bytea) FROM {{}}").format(table_ident(target))
         with conn.cursor(binary=True) as cur:
             data = cur.execute(query).fetchone()[0] or b""
         words = np.frombuffer(data, dtype=">u8").reshape(-1, 2)

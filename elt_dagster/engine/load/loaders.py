@@ -35,12 +35,12 @@ from psycopg import sql
 from elt_dagster.engine.config import Target
 from elt_dagster.engine.load.base import Loader, Prepared
 from elt_dagster.engine.load.binary import copy_data
-from elt_dagster.engine.load.copy import RUN_ID_COLUMN, CopyData, copy_rows, set_row_defaults, with_lineage
+from elt_dagster.engine.load.copy import CopyData, copy_rows, set_row_defaults, with_lineage
 from elt_dagster.engine.load.hashset import HashSet, first_occurrences, hash_words
 from elt_dagster.engine.load.merge import MergeLoader
-from elt_dagster.engine.load.tables import HASH_INDEX_SUFFIX, create_stage, hash_index_ident, names_sql, table_ident
-from elt_dagster.engine.staging import SOURCE_COLUMN
-from elt_dagster.engine.transform.validate import HASH_COLUMN, HASH_TYPE, hashes_as_hex
+from elt_dagster.engine.load.tables import create_stage, hash_index_ident, names_sql, table_ident
+from elt_dagster.engine.names import HASH_COLUMN, HASH_INDEX_SUFFIX, RUN_ID_COLUMN, SEQ_COLUMN, SOURCE_COLUMN
+from elt_dagster.engine.transform.validate import HASH_TYPE, hashes_as_hex
 
 FETCH_HASHES_MAX_ROWS = 5_000_000
 """Above this many rows, fetching every hash (16 bytes each) costs too much memory: probe instead."""
@@ -95,7 +95,7 @@ class BulkAppendLoader:
     def finish(self, inserted: int) -> tuple[int, int]:
         """Rebuild the unique index; rows this run copied twice (in different batches) are removed first."""
         set_row_defaults(self.conn, table_ident(self.target), None, None)
-        create = sql.SQL("CREATE UNIQUE INDEX {} ON {} (_elt_row_hash)").format(
+        create = sql.SQL(f"CREATE UNIQUE INDEX {{}} ON {{}} ({HASH_COLUMN})").format(
             sql.Identifier(self.target.table + HASH_INDEX_SUFFIX), table_ident(self.target)
         )
         try:
@@ -105,7 +105,7 @@ class BulkAppendLoader:
             removed = self.conn.execute(
                 sql.SQL(
                     "DELETE FROM {t} WHERE ctid IN (SELECT ctid FROM (SELECT ctid, row_number() OVER "
-                    "(PARTITION BY _elt_row_hash ORDER BY ctid) AS n FROM {t} WHERE _elt_run_id = %s) d WHERE n > 1)"
+                    f"(PARTITION BY {HASH_COLUMN} ORDER BY ctid) AS n FROM {{t}} WHERE {RUN_ID_COLUMN} = %s) d WHERE n > 1)"
                 ).format(t=table_ident(self.target)),
                 (self.run_id,),
             ).rowcount
@@ -153,7 +153,7 @@ class AppendLoader:
         # One text literal for the array: adapting 20,000 Python strings one by one costs more than the lookup.
         literal = "{" + ",".join(hashes_as_hex(hashes).to_pylist()) + "}"
         found = self.conn.execute(
-            sql.SQL("SELECT uuid_send(_elt_row_hash) FROM {} WHERE _elt_row_hash = ANY(%s::uuid[])").format(
+            sql.SQL(f"SELECT uuid_send({HASH_COLUMN}) FROM {{}} WHERE {HASH_COLUMN} = ANY(%s::uuid[])").format(
                 table_ident(self.target)
             ),
             (literal,),
@@ -193,7 +193,7 @@ def _insert_through_stage(conn: psycopg.Connection, target: Target, names: list[
     all_names = names_sql(names)
     return conn.execute(
         sql.SQL(
-            "INSERT INTO {} ({}) SELECT {} FROM {} ORDER BY _elt_seq ON CONFLICT (_elt_row_hash) DO NOTHING"
+            f"INSERT INTO {{}} ({{}}) SELECT {{}} FROM {{}} ORDER BY {SEQ_COLUMN} ON CONFLICT ({HASH_COLUMN}) DO NOTHING"
         ).format(table_ident(target), all_names, all_names, stage)
     ).rowcount
 

@@ -30,16 +30,22 @@ from psycopg import sql
 from elt_dagster.engine.config import Target, key_columns, order_column
 from elt_dagster.engine.load.base import Prepared
 from elt_dagster.engine.load.binary import copy_data
-from elt_dagster.engine.load.copy import RUN_ID_COLUMN, CopyData, copy_rows, set_row_defaults, with_lineage
+from elt_dagster.engine.load.copy import CopyData, copy_rows, set_row_defaults, with_lineage
 from elt_dagster.engine.load.hashset import HashSet, hash_words
 from elt_dagster.engine.load.tables import create_indexes, create_stage, drop_indexes, names_sql, table_ident
-from elt_dagster.engine.staging import SOURCE_COLUMN
-from elt_dagster.engine.transform.validate import HASH_COLUMN
+from elt_dagster.engine.names import (
+    HASH_COLUMN,
+    LOADED_AT_COLUMN,
+    RUN_ID_COLUMN,
+    SEEN_TABLE,
+    SEQ_COLUMN,
+    SOURCE_COLUMN,
+    WINNERS_TABLE,
+)
 from elt_dagster.engine.types import BIGINT, TYPES
 
-WINNERS = sql.Identifier("_elt_winners")
-SEEN = sql.Identifier("_elt_seen")
-SEQ = "_elt_seq"
+WINNERS = sql.Identifier(WINNERS_TABLE)
+SEEN = sql.Identifier(SEEN_TABLE)
 MAX_TRACKED_KEYS = 5_000_000
 """Integer keys kept (8 bytes each) to learn whether any repeats; past this many, the winners are picked anyway."""
 
@@ -72,7 +78,11 @@ class MergeLoader:
         self.types, self.run_id, self.created, self.existing = types, run_id, created, existing
         self.keys = key_columns(target, self.business)
         self.order = order_column(target, self.business)
-        self.seen_names = [*self.keys, *([self.order] if self.order and self.order not in self.keys else []), SEQ]
+        self.seen_names = [
+            *self.keys,
+            *([self.order] if self.order and self.order not in self.keys else []),
+            SEQ_COLUMN,
+        ]
         self.read = 0  # rows read so far: each row's position, `_elt_seq`, for "the last one read wins"
         self.default_source = default_source
         self.stage = create_stage(conn, target)
@@ -85,7 +95,7 @@ class MergeLoader:
             conn.execute(
                 sql.SQL(
                     "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {}, 0::bigint AS {} FROM {} WITH NO DATA"
-                ).format(SEEN, names_sql(self.seen_names[:-1]), sql.Identifier(SEQ), table_ident(target))
+                ).format(SEEN, names_sql(self.seen_names[:-1]), sql.Identifier(SEQ_COLUMN), table_ident(target))
             )
         if created:  # nobody else sees the table yet: its indexes are built once, after the rows are in
             drop_indexes(conn, target)
@@ -93,9 +103,9 @@ class MergeLoader:
     def prepare(self, rows: pa.Table, source: str | None) -> MergePrepared:
         positions = np.arange(self.read + 1, self.read + 1 + rows.num_rows, dtype=np.int64)
         self.read += rows.num_rows
-        rows = rows.append_column(SEQ, pa.array(positions))
+        rows = rows.append_column(SEQ_COLUMN, pa.array(positions))
         self._track_keys(rows)
-        types = {**self.types, SEQ: BIGINT.name}
+        types = {**self.types, SEQ_COLUMN: BIGINT.name}
         seen = None
         if self.existing is not None and len(self.existing) and rows.num_rows:
             same = self.existing.contains(hash_words(rows.column(HASH_COLUMN)))
@@ -104,7 +114,7 @@ class MergeLoader:
                 rows = rows.filter(pa.array(~same))
         if not rows.num_rows:
             return MergePrepared(rows, None, None, seen)
-        staged = [*self.names, SEQ]
+        staged = [*self.names, SEQ_COLUMN]
         if source is None or source != self.default_source:  # else the stage's default holds it
             staged_rows = with_lineage(rows, staged, source)
         else:
@@ -133,7 +143,7 @@ class MergeLoader:
     def load_file(self, source: str | None, batches: Iterable[Prepared]) -> int:
         for prepared in batches:
             if prepared.data:
-                copy_rows(self.conn, self.stage, prepared.names or [*self.names, SEQ], [prepared.data])
+                copy_rows(self.conn, self.stage, prepared.names or [*self.names, SEQ_COLUMN], [prepared.data])
             if isinstance(prepared, MergePrepared) and prepared.seen:
                 copy_rows(self.conn, SEEN, self.seen_names, [prepared.seen])
                 self.any_seen = True
@@ -177,6 +187,7 @@ class MergeLoader:
             "w": winners,
             "same": same_key,
             "newer": newer,
+            "loaded_at": sql.Identifier(LOADED_AT_COLUMN),
             "updates": updates,
             "names": names_sql(names),
         }
@@ -184,14 +195,14 @@ class MergeLoader:
             added, updated = self.conn.execute(
                 sql.SQL(
                     "WITH m AS (MERGE INTO {t} AS t USING {w} AS w ON {same} "
-                    "WHEN MATCHED{newer} THEN UPDATE SET {updates}, _elt_loaded_at = now() "
+                    "WHEN MATCHED{newer} THEN UPDATE SET {updates}, {loaded_at} = now() "
                     "WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values}) RETURNING merge_action() AS action) "
                     "SELECT count(*) FILTER (WHERE action = 'INSERT'), count(*) FILTER (WHERE action = 'UPDATE') FROM m"
                 ).format(**parts, values=sql.SQL(", ").join(sql.SQL("w.{}").format(sql.Identifier(n)) for n in names))
             ).fetchone()
             return added, updated
         updated = self.conn.execute(
-            sql.SQL("UPDATE {t} AS t SET {updates}, _elt_loaded_at = now() FROM {w} AS w WHERE {same}{newer}").format(
+            sql.SQL("UPDATE {t} AS t SET {updates}, {loaded_at} = now() FROM {w} AS w WHERE {same}{newer}").format(
                 **parts
             )
         ).rowcount
@@ -215,9 +226,9 @@ class MergeLoader:
         if self.existing is None:  # identical rows were not told apart in the producer
             self.conn.execute(sql.SQL("ANALYZE {}").format(self.stage))
             left_out.append(
-                sql.SQL(
-                    "NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {same} AND t._elt_row_hash = s._elt_row_hash)"
-                ).format(t=table_ident(self.target), same=_same_key(self.keys, "t", "s"))
+                sql.SQL("NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {same} AND t.{hash} = s.{hash})").format(
+                    t=table_ident(self.target), same=_same_key(self.keys, "t", "s"), hash=sql.Identifier(HASH_COLUMN)
+                )
             )
         if self.any_seen:  # a row identical to the stored one, read later (or with a later `order_by`), wins
             self.conn.execute(sql.SQL("ANALYZE {}").format(SEEN))
@@ -233,7 +244,7 @@ class MergeLoader:
         ).format(
             keys=names_sql(self.keys),
             names=names_sql(names),
-            seq=sql.Identifier(SEQ),
+            seq=sql.Identifier(SEQ_COLUMN),
             stage=self.stage,
             newest=newest,
             where=where,
@@ -241,7 +252,9 @@ class MergeLoader:
 
     def _later(self, a: str, b: str) -> sql.Composable:
         """Whether row `a` comes after row `b` of the same key in the winners' order (NULL `order_by` first)."""
-        seq = sql.SQL("{a}.{s} > {b}.{s}").format(a=sql.Identifier(a), b=sql.Identifier(b), s=sql.Identifier(SEQ))
+        seq = sql.SQL("{a}.{s} > {b}.{s}").format(
+            a=sql.Identifier(a), b=sql.Identifier(b), s=sql.Identifier(SEQ_COLUMN)
+        )
         if not self.order:
             return seq
         return sql.SQL(

@@ -11,8 +11,9 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from elt_dagster.engine.config import REJECTED_SUFFIX, Target
+from elt_dagster.engine.config import Target
 from elt_dagster.engine.load.tables import names_sql, table_ident
+from elt_dagster.engine.names import REJECTED_SUFFIX, REJECTS_STAGE_TABLE
 
 _COLUMNS = ["raw_record", "column_name", "reason", "source", "source_row", "run_id"]
 _JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
@@ -37,7 +38,7 @@ def quarantine(conn: psycopg.Connection, target: Target, rejects_path: Path, run
 
     Returns how many rejects the file held.
     """
-    stage = sql.Identifier("_elt_rejects_stage")
+    stage = sql.Identifier(REJECTS_STAGE_TABLE)
     conn.execute(
         sql.SQL(
             "CREATE TEMP TABLE IF NOT EXISTS {} (raw_record jsonb, column_name text, reason text, source text, "

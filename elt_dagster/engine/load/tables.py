@@ -5,11 +5,20 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from elt_dagster.engine.config import REJECTED_SUFFIX, Target, key_columns
+from elt_dagster.engine.config import Target, key_columns
+from elt_dagster.engine.names import (
+    HASH_COLUMN,
+    HASH_INDEX_SUFFIX,
+    LOADED_AT_COLUMN,
+    PK_INDEX_SUFFIX,
+    REJECTED_SUFFIX,
+    RUN_ID_COLUMN,
+    SEQ_COLUMN,
+    SOURCE_COLUMN,
+    STAGE_TABLE,
+)
 from elt_dagster.engine.types import TYPES, by_pg_format
 
-HASH_INDEX_SUFFIX = "__row_hash"
-PK_INDEX_SUFFIX = "__pk"
 MERGE_TABLE_OPTIONS = " WITH (fillfactor = 85)"
 """Room left in each page of a merge table: an updated row's new version fits beside the old one (a HOT update,
 no new index entry, no other page written). The `UPDATE` of 200k rows of a 1M-row table: 5.0 s full, 3.2 s at 85
@@ -46,7 +55,9 @@ def create_indexes(conn: psycopg.Connection, target: Target, columns: list[str])
     table = table_ident(target)
     if target.mode != "merge":
         hash_index = sql.Identifier(target.table + HASH_INDEX_SUFFIX)
-        conn.execute(sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} (_elt_row_hash)").format(hash_index, table))
+        conn.execute(
+            sql.SQL(f"CREATE UNIQUE INDEX IF NOT EXISTS {{}} ON {{}} ({HASH_COLUMN})").format(hash_index, table)
+        )
     else:
         conn.execute(
             sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})").format(
@@ -80,8 +91,8 @@ def ensure_tables(
     created = not table_exists(conn, target)
     conn.execute(
         sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {} ({}, _elt_row_hash uuid NOT NULL, _elt_source text, _elt_run_id text, "
-            "_elt_loaded_at timestamptz NOT NULL DEFAULT now()){}"
+            f"CREATE TABLE IF NOT EXISTS {{}} ({{}}, {HASH_COLUMN} uuid NOT NULL, {SOURCE_COLUMN} text, {RUN_ID_COLUMN} text, "
+            f"{LOADED_AT_COLUMN} timestamptz NOT NULL DEFAULT now()){{}}"
         ).format(table, sql.SQL(", ").join(columns), sql.SQL(MERGE_TABLE_OPTIONS if target.mode == "merge" else ""))
     )
     existing = set(table_columns(conn, target))
@@ -138,12 +149,12 @@ def preview(conn: psycopg.Connection, target: Target, limit: int = 10) -> tuple[
 
 def create_stage(conn: psycopg.Connection, target: Target) -> sql.Identifier:
     """A temporary table like the target (plus `_elt_seq`, the rows' order), empty, dropped at commit."""
-    stage = sql.Identifier("_elt_stage")
+    stage = sql.Identifier(STAGE_TABLE)
     conn.execute(
         sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
             stage, table_ident(target)
         )
     )
-    conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS _elt_seq bigserial").format(stage))
+    conn.execute(sql.SQL(f"ALTER TABLE {{}} ADD COLUMN IF NOT EXISTS {SEQ_COLUMN} bigserial").format(stage))
     conn.execute(sql.SQL("TRUNCATE {}").format(stage))
     return stage

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from elt_dagster.engine.staging import SOURCE_COLUMN, SOURCE_ROW_COLUMN
+from elt_dagster.engine.names import HASH_COLUMN, SOURCE_COLUMN, SOURCE_ROW_COLUMN
 from elt_dagster.engine.transform.arrays import value_bytes
 from elt_dagster.engine.transform.rules import Check, rule_checks
 from elt_dagster.engine.transform.temporal import standardize_with_format
@@ -22,7 +22,6 @@ from elt_dagster.engine.types import DEFAULT, TYPES
 if TYPE_CHECKING:  # the config is read, never imported: config/ imports transform/ for rule values
     from elt_dagster.engine.config import ColumnRules, LoadedConfig
 
-HASH_COLUMN = "_elt_row_hash"
 HASH_TYPE = pa.binary(16)
 """The row hash's Arrow type: XXH3-128's 16 bytes, big-endian, which are also PostgreSQL's binary `uuid`."""
 

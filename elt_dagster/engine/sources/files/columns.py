@@ -13,10 +13,9 @@ clear error naming the file, never a database error halfway through the load:
 
 from __future__ import annotations
 
-from elt_dagster.engine.config.models import MAX_DATA_COLUMNS, MAX_IDENTIFIER_BYTES, RESERVED_PREFIX, SYSTEM_COLUMNS
+from elt_dagster.engine.config.models import MAX_DATA_COLUMNS, MAX_IDENTIFIER_BYTES, SYSTEM_COLUMNS
+from elt_dagster.engine.names import OWN_COLUMNS, RESERVED_PREFIX
 from elt_dagster.engine.sources.files.readers import ExtractError
-
-OWN_COLUMNS = frozenset({"_elt_row_hash", "_elt_source", "_elt_run_id", "_elt_loaded_at"})
 
 
 def postgres_name(name: str) -> str:
