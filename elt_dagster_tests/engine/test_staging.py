@@ -23,6 +23,7 @@ from elt_dagster.engine.staging import (
     run_dir,
 )
 from elt_dagster_tests.conftest import fetch, write
+from elt_dagster_tests.pipelines import ITEMS_YAML
 
 
 def test_rewind_forgets_what_was_written_since_the_mark(tmp_path: Path) -> None:
@@ -46,20 +47,6 @@ def test_only_the_newest_run_folders_are_kept() -> None:
         os.utime(folder, (1_000_000 - age, 1_000_000 - age))
     prune_run_dirs("p")
     assert sorted(p.name for p in folders[0].parent.iterdir()) == [f.name for f in folders[-KEEP_RUN_DIRS:]]
-
-
-PIPELINE = """
-sources:
-  - type: local
-    path: ../data
-target:
-  db_schema: {schema}
-  table: items
-schema:
-  columns:
-    id: integer
-    name: string
-"""
 
 
 def staging_on_a_full_disk(folder: Path) -> None:
@@ -115,7 +102,7 @@ def test_a_run_staging_onto_a_full_disk_fails_in_one_line_then_the_next_run_load
     tmp_path: Path, make_pipeline, db_schema: str, database_url: str
 ) -> None:
     write(tmp_path / "data" / "a.csv", "id,name\n1,a\n2,b\n")
-    config = make_pipeline(PIPELINE)
+    config = make_pipeline(ITEMS_YAML)
     staging_on_a_full_disk(run_dir(config.name, "full"))
     with pytest.raises(StagingSpaceError, match=r"the disk of the staging folder .*full\b.* needed"):
         run_pipeline(config, run_id="full")
@@ -135,7 +122,7 @@ def test_sources_bigger_than_the_free_space_are_refused_before_a_row_is_read(
         os.truncate(huge, free_bytes(tmp_path) // 5 + 10**9)
     except OSError as exc:
         pytest.skip(f"no sparse file of that size here: {exc}")
-    config = make_pipeline(PIPELINE + "  strict_mode: true\n")
+    config = make_pipeline(ITEMS_YAML + "  strict_mode: true\n")
     with pytest.raises(StagingSpaceError, match=r"not enough disk space for the staging files in .* needs about"):
         run_pipeline(config, run_id="big")
     assert not run_dir(config.name, "big").exists()

@@ -24,22 +24,10 @@ from elt_dagster_tests.orchestration.test_stale_runs import (
     started_run,
     status_of,
 )
+from elt_dagster_tests.pipelines import ITEMS_YAML
 from elt_dagster_tests.webserver import cli_env
 
 pytestmark = pytest.mark.faults
-
-PIPELINE = """
-sources:
-  - type: local
-    path: ../data
-target:
-  db_schema: {schema}
-  table: items
-schema:
-  columns:
-    id: integer
-    name: string
-"""
 
 
 def test_kill_9_of_dagster_job_execute_with_sqlite_storage_is_failed_by_the_next_run(
@@ -64,7 +52,7 @@ def test_a_full_staging_disk_is_one_line_and_leaves_no_staging_files(
     tmp_path: Path, make_pipeline, db_schema: str, database_url: str
 ) -> None:
     write(tmp_path / "data" / "a.csv", "id,name\n1,a\n2,b\n")
-    config = make_pipeline(PIPELINE)
+    config = make_pipeline(ITEMS_YAML)
     folder = run_dir(config.name, "full")
     folder.mkdir(parents=True)
     (folder / STAGING_FILE).symlink_to("/dev/full")  # every write fails with ENOSPC, as on a full disk
@@ -88,7 +76,7 @@ def test_sources_larger_than_the_free_space_are_refused_before_reading(
         os.truncate(huge, free_bytes(tmp_path) // 5 + 10**9)
     except OSError as exc:
         pytest.skip(f"no sparse file of that size here: {exc}")
-    config = make_pipeline(PIPELINE + "  strict_mode: true\n")
+    config = make_pipeline(ITEMS_YAML + "  strict_mode: true\n")
     with pytest.raises(StagingSpaceError, match=r"^not enough disk space for the staging files in .* MB free; "):
         run_pipeline(config, run_id="big")
     assert not run_dir(config.name, "big").exists()
