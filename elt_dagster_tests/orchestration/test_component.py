@@ -116,6 +116,7 @@ def test_a_broken_pipeline_yaml_does_not_take_the_other_components_down(
     assert "target.tabel (line 5): unknown key" in (broken.description or "")
 
 
+@pytest.mark.slow  # subprocesses or 10,000 files: in the full suite, not the quick tier
 def test_dg_scaffold_check_and_list(project: tuple[Path, str], db_schema: str, database_url: str) -> None:
     root, module = project
     listed = dg_run(root, module, "list", "components", "--json")

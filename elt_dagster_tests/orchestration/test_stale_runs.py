@@ -118,6 +118,7 @@ def cleanup(env: dict[str, str], tmp_path: Path) -> str:
     return done.stdout
 
 
+@pytest.mark.slow  # subprocesses or 10,000 files: in the full suite, not the quick tier
 def test_a_run_killed_under_dagster_job_execute_is_marked_failed_by_the_next_run(
     tmp_path: Path, postgres_home: Path, instance_url: str, database_url: str, db_schema: str, monkeypatch
 ) -> None:
@@ -141,6 +142,7 @@ def test_a_run_killed_under_dagster_job_execute_is_marked_failed_by_the_next_run
     assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".items') == [(1,)]
 
 
+@pytest.mark.slow  # subprocesses or 10,000 files: in the full suite, not the quick tier
 def test_runs_cleanup_leaves_a_live_run_alone_and_fails_it_once_killed(
     tmp_path: Path, postgres_home: Path, instance_url: str, database_url: str, db_schema: str, monkeypatch
 ) -> None:

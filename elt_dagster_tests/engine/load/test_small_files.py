@@ -49,6 +49,7 @@ def run_counting_locks(config: LoadedConfig, monkeypatch: pytest.MonkeyPatch) ->
     return report, held[0]
 
 
+@pytest.mark.slow  # subprocesses or 10,000 files: in the full suite, not the quick tier
 def test_ten_thousand_three_row_files_load_in_one_run(
     tmp_path: Path, make_pipeline, database_url: str, db_schema: str
 ) -> None:
