@@ -9,13 +9,8 @@ from elt_dagster.engine import embedded
 from elt_dagster.engine.db import DATABASE_URL_ENV
 from elt_dagster.engine.redaction import redact_url
 
-INSTANCE_URL_ENV = "ELT_DAGSTER_STORAGE_URL"
+INSTANCE_URL_ENV = embedded.STORAGE_URL_ENV
 """Where Dagster's instance storage is (dagster.yaml reads it); unset, the embedded server's `dagster` database."""
-
-
-def instance_url() -> str:
-    """Dagster's instance storage: ELT_DAGSTER_STORAGE_URL, else the embedded server's `dagster` database."""
-    return os.environ.get(INSTANCE_URL_ENV) or embedded.with_database(embedded.start(), embedded.INSTANCE_DATABASE)
 
 
 def data_url() -> str:
@@ -50,7 +45,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _url(args: argparse.Namespace) -> int:
-    print(_shown(instance_url() if args.instance else data_url(), args))
+    print(_shown(embedded.instance_url() if args.instance else data_url(), args))
     return 0
 
 

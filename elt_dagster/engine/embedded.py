@@ -7,8 +7,6 @@ after the process that started it, for the next commands; `elt-dagster db stop` 
 from __future__ import annotations
 
 import os
-import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -18,9 +16,12 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from elt_dagster.engine.db import embedded_database_url, state_dir
+from elt_dagster.engine.postmaster import postmaster_pid, stop_postmaster
 
 INSTANCE_DATABASE = "dagster"
 """The database of Dagster's instance storage (runs, event logs, schedules, sensors)."""
+STORAGE_URL_ENV = "ELT_DAGSTER_STORAGE_URL"
+"""Where Dagster's instance storage is (the repository's dagster.yaml reads it); unset, database `dagster` here."""
 
 
 def data_dir() -> Path:
@@ -36,7 +37,7 @@ class Status:
 
 def status() -> Status:
     """Whether the embedded server runs (its postmaster.pid names a live process)."""
-    pid = _postmaster_pid(data_dir())
+    pid = postmaster_pid(data_dir())
     return Status(pid is not None, pid, data_dir())
 
 
@@ -49,19 +50,16 @@ def start() -> str:
     return url
 
 
+def instance_url() -> str:
+    """Dagster's instance storage: ELT_DAGSTER_STORAGE_URL, else the embedded server's `dagster` database (the
+    server started if need be). The CLI's `db url --instance` and the dagster.yaml storage class both ask here."""
+    return os.environ.get(STORAGE_URL_ENV) or with_database(start(), INSTANCE_DATABASE)
+
+
 def stop(timeout_seconds: float = 60, folder: Path | None = None) -> bool:
     """Stop the server of `folder` (default `.elt/postgres`): a fast shutdown, running transactions roll back.
     False when it wasn't running."""
-    pid = _postmaster_pid(folder or data_dir())
-    if pid is None:
-        return False
-    os.kill(pid, signal.SIGINT)
-    deadline = time.monotonic() + timeout_seconds
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the embedded PostgreSQL (pid {pid}) did not stop within {timeout_seconds:g} s")
-        time.sleep(0.1)
-    return True
+    return stop_postmaster(folder or data_dir(), timeout_seconds)
 
 
 def with_database(url: str, database: str) -> str:
@@ -69,26 +67,3 @@ def with_database(url: str, database: str) -> str:
     if "://" not in url:
         return make_conninfo(url, dbname=database)
     return urlunsplit(urlsplit(url)._replace(path="/" + database))
-
-
-def _postmaster_pid(folder: Path) -> int | None:
-    pid_file = folder / "postmaster.pid"
-    try:
-        pid = int(pid_file.read_text().split("\n", 1)[0])
-    except (OSError, ValueError):
-        return None
-    return pid if _alive(pid) else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    try:  # a zombie (our own child that exited) counts as stopped
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(") ", 1)[1][:1] != "Z"
-    except OSError:
-        return True

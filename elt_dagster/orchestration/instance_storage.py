@@ -8,20 +8,15 @@ In `dagster.yaml`: `storage: {custom: {module: elt_dagster.orchestration.instanc
 
 from __future__ import annotations
 
-import os
-
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres import DagsterPostgresStorage
-
-STORAGE_URL_ENV = "ELT_DAGSTER_STORAGE_URL"
-"""The PostgreSQL URL of Dagster's instance storage (runs, event logs, schedules, sensor cursors)."""
 
 
 def storage_url() -> str:
     """ELT_DAGSTER_STORAGE_URL, else the embedded server's `dagster` database (the server started if needed)."""
-    from elt_dagster.engine import embedded  # psycopg, only when the embedded server is used
+    from elt_dagster.engine import embedded  # psycopg, only when a Dagster process opens its instance
 
-    return os.environ.get(STORAGE_URL_ENV) or embedded.with_database(embedded.start(), embedded.INSTANCE_DATABASE)
+    return embedded.instance_url()
 
 
 class EltInstanceStorage(DagsterPostgresStorage):
