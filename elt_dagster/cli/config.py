@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from elt_dagster.cli.pipelines import pipeline_name
+from elt_dagster.cli.pipelines import pipeline_files, pipeline_name
 from elt_dagster.engine.config import ConfigError, LoadedConfig, load_config
 
 if TYPE_CHECKING:
@@ -26,11 +26,10 @@ def target_url(loaded: LoadedConfig) -> str:
 
 def _history_urls(pipeline: str | None) -> list[str]:
     """The databases that may hold config history: every valid config's target, and the default one."""
-    from elt_dagster.engine.config import config_dir, discover_configs
     from elt_dagster.engine.db import DATABASE_URL_ENV, embedded_database_url
 
     urls = []
-    for path in discover_configs(config_dir()):
+    for path in pipeline_files()[0]:
         try:
             loaded = load_config(path)
         except ConfigError:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 import textwrap
+from pathlib import Path
 
 import dagster as dg
+
+STATE_FOLDER_IGNORE = ".elt/"  # the embedded PostgreSQL and the runs' staging files, made where dg runs
 
 STARTER_PIPELINE = """\
 # An elt-dagster pipeline: where the data comes from, how it is checked, where it goes.
@@ -41,8 +44,27 @@ id,customer,amount,created_at
 """
 
 
+def ignore_state_folder(project_root: Path) -> None:
+    """Add `.elt/` to the project's `.gitignore` (created if missing), once."""
+    gitignore = project_root / ".gitignore"
+    text = gitignore.read_text(encoding="utf-8") if gitignore.is_file() else ""
+    if STATE_FOLDER_IGNORE in (line.strip() for line in text.splitlines()):
+        return
+    separator = "" if not text or text.endswith("\n") else "\n"
+    entry = f"# elt-dagster: the embedded PostgreSQL and run staging files\n{STATE_FOLDER_IGNORE}\n"
+    gitignore.write_text(f"{text}{separator}{entry}", encoding="utf-8")
+
+
+def project_root_of(request: dg.ScaffoldRequest) -> Path | None:
+    """The dg project's root: dg's own answer, else the nearest folder above the target with a pyproject.toml."""
+    if request.project_root is not None:
+        return request.project_root
+    return next((p for p in request.target_path.resolve().parents if (p / "pyproject.toml").is_file()), None)
+
+
 class EltPipelineScaffolder(dg.Scaffolder):
-    """Writes `defs.yaml` (type elt_dagster.EltPipeline, config: <name>.yaml), the starter YAML and `data/`."""
+    """Writes `defs.yaml` (type elt_dagster.EltPipeline, config: <name>.yaml), the starter YAML and `data/`, and
+    adds `.elt/` to the project's `.gitignore`."""
 
     def scaffold(self, request: dg.ScaffoldRequest) -> None:
         folder = request.target_path
@@ -61,3 +83,6 @@ class EltPipelineScaffolder(dg.Scaffolder):
         (folder / config_file).write_text(STARTER_PIPELINE.format(name=name, file=config_file), encoding="utf-8")
         (folder / "data").mkdir(exist_ok=True)
         (folder / "data" / "sample.csv").write_text(SAMPLE_CSV, encoding="utf-8")
+        root = project_root_of(request)
+        if root is not None:
+            ignore_state_folder(root)
