@@ -13,19 +13,20 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import psycopg
 import pyarrow as pa
 from psycopg import sql
 
-from elt_dagster.engine.config import REJECTED_SUFFIX, LoadedConfig, Target, column_rules, key_columns, order_column
+from elt_dagster.engine.config import REJECTED_SUFFIX, LoadedConfig, Target
 from elt_dagster.engine.db import connect, target_database_url
-from elt_dagster.engine.load.loaders import choose_loader
 from elt_dagster.engine.load.quarantine import storable_text
-from elt_dagster.engine.load.tables import count_rows, ensure_tables, stored_types, table_ident
+from elt_dagster.engine.load.session import LoadSession
+from elt_dagster.engine.load.tables import count_rows, table_ident
+from elt_dagster.engine.locks import database_errors, lock_pipeline
 from elt_dagster.engine.names import SOURCE_COLUMN, SOURCE_ROW_COLUMN, qualified_name
-from elt_dagster.engine.run import SourceCopy, database_errors, lock_pipeline
 from elt_dagster.engine.staging import (
     RunStaging,
     StagingWriter,
@@ -33,7 +34,6 @@ from elt_dagster.engine.staging import (
     run_dir,
 )
 from elt_dagster.engine.state.counts import add_to_row_count
-from elt_dagster.engine.transform.checker import BatchChecker
 from elt_dagster.engine.transform.validate import pipeline_column_types
 
 REPLAY_BATCH_ROWS = 50_000
@@ -55,6 +55,7 @@ class ReplayReport:
     remaining: int = 0
     row_count: int = 0
     strategy: str = "none"
+    strategy_reason: str = ""
     seconds: float = 0.0
 
     @property
@@ -104,15 +105,12 @@ def _replay(conn: psycopg.Connection, url: str, loaded: LoadedConfig, report: Re
     report.examined = conn.execute("SELECT count(*) FROM _elt_replay").fetchone()[0]
     report.not_replayable = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(quarantine)).fetchone()[0]
     report.not_replayable -= report.examined
-    created = False
     if report.examined:
         columns = _columns(conn, loaded, quarantine)
-        types = pipeline_column_types(loaded, columns)
-        created = _load_recovered(conn, url, loaded, report, columns, types)
+        _load_recovered(conn, url, loaded, report, columns, pipeline_column_types(loaded, columns))
+    else:
+        report.row_count = add_to_row_count(conn, qualified_name(target), 0, lambda: count_rows(conn, target))
     report.remaining = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(quarantine)).fetchone()[0]
-    report.row_count = add_to_row_count(
-        conn, qualified_name(target), report.inserted, lambda: count_rows(conn, target), created
-    )
 
 
 def _columns(conn: psycopg.Connection, loaded: LoadedConfig, quarantine: sql.Identifier) -> list[str]:
@@ -136,34 +134,26 @@ def _load_recovered(
     report: ReplayReport,
     columns: list[str],
     types: dict[str, str],
-) -> bool:
-    """Validate the records source by source, load the valid rows, then settle the quarantine table. Returns
-    whether the table was created (dropped by hand since the records were quarantined)."""
+) -> None:
+    """Validate the records source by source and load the valid rows in one `LoadSession`; its rejects settle the
+    quarantine table (records that passed leave it, the others keep their place with their new reason)."""
     target = loaded.config.target
-    _, created = ensure_tables(conn, target, types)
     size = conn.execute(
         sql.SQL("SELECT coalesce(sum(pg_column_size(raw_record)), 0) FROM {} JOIN _elt_replay USING (id)").format(
             table_ident(target, REJECTED_SUFFIX)
         )
     ).fetchone()[0]
-    stored = stored_types(conn, target, columns)
-    loader, report.strategy = choose_loader(conn, target, stored, report.run_id, int(size), created)
-    key = key_columns(target, columns) if target.mode == "merge" else []
-    order_column(target, columns)
     folder = run_dir(loaded.name, report.run_id)
-    inserted = 0
     with RunStaging(folder), StagingWriter(folder, columns) as staging, connect(url) as reader:
-        checker = BatchChecker(types, key, staging, rules=column_rules(loaded))
+        session = LoadSession(conn, loaded, types, report.run_id, staging, int(size))
         # Read on a second connection: the first one is busy copying rows while the next batch is read.
         reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         for source in _sources(conn, target):
-            copy = SourceCopy(conn, loader, source or "", checker)
-            copy(_record_batches(reader, loaded, columns, source))
-            inserted += copy.inserted
-        report.inserted, report.updated = loader.finish(inserted)
-        staging.flush()
-        _settle(conn, loaded, report, staging)
-    return created
+            batches = _record_batches(reader, loaded, columns, source)
+            session.load_source(source or "", lambda copy, batches=batches: copy(batches))
+        counts = session.finish(lambda rejects: _settle(conn, loaded, report, rejects))
+    report.inserted, report.updated, report.row_count = counts.inserted, counts.updated, counts.row_count
+    report.strategy, report.strategy_reason = counts.strategy, counts.strategy_reason
 
 
 def _sources(conn: psycopg.Connection, target: Target) -> list[str | None]:
@@ -205,11 +195,11 @@ def _record_batches(
             yield table, 0
 
 
-def _settle(conn: psycopg.Connection, loaded: LoadedConfig, report: ReplayReport, staging: StagingWriter) -> None:
+def _settle(conn: psycopg.Connection, loaded: LoadedConfig, report: ReplayReport, rejects_path: Path) -> None:
     """Records that passed leave quarantine; the others keep their place with the new reason (stored once)."""
     quarantine = table_ident(loaded.config.target, REJECTED_SUFFIX)
     conn.execute("CREATE TEMP TABLE _elt_still_rejected (id bigint, column_name text, reason text) ON COMMIT DROP")
-    rejects = staging.rejects_path.open(encoding="utf-8")
+    rejects = rejects_path.open(encoding="utf-8")
     with rejects, conn.cursor() as cur, cur.copy("COPY _elt_still_rejected FROM STDIN") as copy:
         for line in rejects:
             item = json.loads(line)

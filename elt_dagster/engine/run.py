@@ -8,28 +8,24 @@ API cursors move with the rows too. This is the code path of the Dagster assets,
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
-from elt_dagster.engine.config import LoadedConfig, column_rules, key_columns, order_column
-from elt_dagster.engine.db import ConnectionLost, DatabaseError, connect, target_database_url
-from elt_dagster.engine.load.loaders import Loader, choose_loader
-from elt_dagster.engine.load.quarantine import quarantine
-from elt_dagster.engine.load.tables import count_rows, ensure_tables, stored_types, table_columns, table_exists
+from elt_dagster.engine.config import LoadedConfig
+from elt_dagster.engine.db import connect, target_database_url
+from elt_dagster.engine.load.session import LoadCounts, LoadSession
+from elt_dagster.engine.load.tables import table_columns, table_exists
+from elt_dagster.engine.locks import database_errors, lock_pipeline
 from elt_dagster.engine.names import qualified_name
 from elt_dagster.engine.prefetch import prefetch
 from elt_dagster.engine.row_counts import RowCounts
-from elt_dagster.engine.small_files import GroupReader, SourceCopy, largest_label, load_group, load_units
+from elt_dagster.engine.small_files import largest_label, load_units
 from elt_dagster.engine.sources.api.cursor import cursor_key
 from elt_dagster.engine.sources.api.spool import SpooledApi, spool_api_sources
 from elt_dagster.engine.sources.files.extract import (
@@ -41,20 +37,15 @@ from elt_dagster.engine.sources.files.extract import (
     read_file_with_fallback,
 )
 from elt_dagster.engine.staging import RunStaging, StagingWriter, prune_run_dirs, run_dir
-from elt_dagster.engine.state.counts import add_to_row_count, current_row_count
+from elt_dagster.engine.state.counts import current_row_count
 from elt_dagster.engine.state.cursors import record_cursor, stored_cursors
 from elt_dagster.engine.state.fingerprints import Fingerprint, files_to_read, record_files, stored_fingerprints
-from elt_dagster.engine.state.schema import ensure_state_tables
-from elt_dagster.engine.transform.checker import BatchChecker
 from elt_dagster.engine.transform.validate import pipeline_column_types
-
-LOCK_TIMEOUT_ENV = "ELT_LOCK_TIMEOUT_SECONDS"
-DEFAULT_LOCK_TIMEOUT_SECONDS = 3600.0
 
 
 @dataclass
 class RunReport(RowCounts):
-    """Everything a run did, for logs, metadata and tests."""
+    """Everything a run did, for logs, metadata and tests (made by `_report`, in one place)."""
 
     run_id: str
     column_types: dict[str, str] = field(default_factory=dict)
@@ -72,6 +63,8 @@ class RunReport(RowCounts):
     table_schema: dict[str, str] = field(default_factory=dict)
     added_columns: tuple[str, ...] = ()
     strategy: str = "none"
+    strategy_reason: str = ""
+    """Why the planner chose `strategy`, in one sentence."""
     seconds: float = 0.0
     api_sources: list[dict[str, Any]] = field(default_factory=list)
     """Per API source: its URL (no credentials), pages, records and why paging stopped."""
@@ -81,6 +74,18 @@ class RunReport(RowCounts):
     @property
     def duplicates(self) -> int:
         return self.rows_valid - self.inserted - self.updated
+
+
+@dataclass
+class LoadResult:
+    """What phases 2 and 3 did: the load's counts, each file read, the staging files and the first rejects."""
+
+    counts: LoadCounts
+    table_schema: dict[str, str]
+    files: list[FileReport] = field(default_factory=list)
+    staging_path: Path | None = None
+    rejects_path: Path | None = None
+    first_rejects: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -120,82 +125,52 @@ def run_pipeline(
 ) -> RunReport:
     """Run the pipeline once: read new or changed files (all with `full_refresh`), validate, load."""
     started = time.perf_counter()
-    report = RunReport(run_id=run_id or uuid.uuid4().hex)
+    run_id = run_id or uuid.uuid4().hex
     with database_errors():
-        _run(loaded, report, target_database_url(loaded.config.target, database_url), full_refresh)
-    report.seconds = time.perf_counter() - started
-    return report
+        plan, result = _run(loaded, run_id, target_database_url(loaded.config.target, database_url), full_refresh)
+    return _report(run_id, plan, result, time.perf_counter() - started)
 
 
-@contextmanager
-def database_errors() -> Iterator[None]:
-    """A psycopg error as ConnectionLost (the server went away: run again) or DatabaseError (a refusal)."""
-    try:
-        yield
-    except psycopg.Error as exc:
-        if isinstance(exc, psycopg.OperationalError) and _connection_lost(exc):
-            raise ConnectionLost(
-                f"lost the connection to PostgreSQL during the run ({_first_line(exc)}); {_NOTHING}: run it again"
-            ) from None
-        where = f" [{exc.sqlstate}]" if exc.sqlstate else ""
-        raise DatabaseError(f"PostgreSQL refused the load{where}: {_first_line(exc)}; {_NOTHING}") from None
+def _report(run_id: str, plan: RunPlan, result: LoadResult, seconds: float) -> RunReport:
+    counts = result.counts
+    return RunReport(
+        run_id=run_id,
+        column_types=plan.column_types,
+        staging_path=result.staging_path,
+        rejects_path=result.rejects_path,
+        files=result.files,
+        skipped_files=plan.skipped,
+        unchanged_files=plan.unchanged,
+        rows_valid=counts.rows_valid,
+        invalid=counts.invalid,
+        first_rejects=result.first_rejects,
+        inserted=counts.inserted,
+        updated=counts.updated,
+        row_count=counts.row_count,
+        table_schema=result.table_schema,
+        added_columns=counts.added_columns,
+        strategy=counts.strategy,
+        strategy_reason=counts.strategy_reason,
+        seconds=seconds,
+        api_sources=[api.summary() for api in plan.apis],
+        table_missing=plan.table_missing,
+    )
 
 
-_NOTHING = "nothing of this run was committed"
-
-
-_CONNECTION_STATES = {"08000", "08001", "08003", "08004", "08006", "08007"}
-"""Class 08 but 08P01 (protocol violation): a broken message is a refusal, running again won't help."""
-
-
-def _connection_lost(exc: psycopg.OperationalError) -> bool:
-    """Whether the server went away (no SQLSTATE, a connection error, or a shutdown 57P0x), not a refusal."""
-    state = exc.sqlstate
-    return state is None or state in _CONNECTION_STATES or state.startswith("57P")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _run(loaded: LoadedConfig, report: RunReport, url: str, full_refresh: bool) -> None:
-    with connect(url) as conn, RunStaging(run_dir(loaded.name, report.run_id)) as staging:
+def _run(loaded: LoadedConfig, run_id: str, url: str, full_refresh: bool) -> tuple[RunPlan, LoadResult]:
+    with connect(url) as conn, RunStaging(run_dir(loaded.name, run_id)) as staging:
         lock_pipeline(conn, loaded.name)
         plan = plan_run(conn, loaded, staging.folder, full_refresh)
-        report.skipped_files, report.unchanged_files = plan.skipped, plan.unchanged
-        report.table_missing = plan.table_missing
-        report.api_sources = [api.summary() for api in plan.apis]
-        report.column_types = plan.column_types
+        target = loaded.config.target
         if plan.sources and plan.mapper.columns:
             staging.reserve(plan.incoming_bytes)
-            TableLoad(conn, loaded, plan, report).run()
+            result = TableLoad(conn, loaded, plan, run_id).run()
         else:
-            report.row_count = current_row_count(conn, qualified_name(loaded.config.target))
-            report.table_schema = table_columns(conn, loaded.config.target)
+            count = current_row_count(conn, qualified_name(target))
+            result = LoadResult(LoadCounts(row_count=count), table_columns(conn, target))
     if plan.sources:
         prune_run_dirs(loaded.name)
-
-
-def lock_pipeline(conn: psycopg.Connection, pipeline: str) -> None:
-    """One run of a pipeline at a time: a second one waits here, then sees the first one's fingerprints.
-
-    A session lock, so no transaction stays open while the plan fetches API pages. The wait is bounded (env
-    ELT_LOCK_TIMEOUT_SECONDS, default an hour): a run that hangs holding the lock fails the next one with a message
-    instead of stalling it forever.
-    """
-    ensure_state_tables(conn)
-    seconds = float(os.environ.get(LOCK_TIMEOUT_ENV) or DEFAULT_LOCK_TIMEOUT_SECONDS)
-    conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{int(seconds * 1000)}ms")))
-    try:
-        conn.execute("SELECT pg_advisory_lock(hashtext('elt.pipeline:' || %s))", (pipeline,))
-    except psycopg.errors.LockNotAvailable:
-        raise DatabaseError(
-            f"another run of pipeline {pipeline!r} has held its lock for over {seconds:g} s (a long run, or one that "
-            f"hangs: cancel it, or set {LOCK_TIMEOUT_ENV} to wait longer)"
-        ) from None
-    conn.execute("SET lock_timeout = 0")
-    conn.commit()
+    return plan, result
 
 
 def plan_run(conn: psycopg.Connection, loaded: LoadedConfig, folder: Path, full_refresh: bool) -> RunPlan:
@@ -219,77 +194,61 @@ def plan_run(conn: psycopg.Connection, loaded: LoadedConfig, folder: Path, full_
 
 
 class TableLoad:
-    """Phases 2 and 3, in one transaction: load each planned source into the table, then commit the bookkeeping
-    (loader finish, API cursors, quarantine, the row count). Owns the run's loader, staging files and counts."""
+    """Phases 2 and 3, in one transaction: load each planned source into the table through one `LoadSession`,
+    then commit the bookkeeping (API cursors, the session's finish: quarantine and row count)."""
 
-    def __init__(self, conn: psycopg.Connection, loaded: LoadedConfig, plan: RunPlan, report: RunReport):
-        self.conn, self.loaded, self.plan, self.report = conn, loaded, plan, report
-        self.target = loaded.config.target
-        self.inserted = 0
+    def __init__(self, conn: psycopg.Connection, loaded: LoadedConfig, plan: RunPlan, run_id: str):
+        self.conn, self.loaded, self.plan, self.run_id = conn, loaded, plan, run_id
+        self.files: list[FileReport] = []
 
-    def run(self) -> None:
-        folder = run_dir(self.loaded.name, self.report.run_id)
-        with StagingWriter(folder, self.plan.mapper.columns) as staging, self.conn.transaction():
-            self.report.staging_path, self.report.rejects_path = staging.staging_path, staging.rejects_path
-            self.report.added_columns, created = ensure_tables(self.conn, self.target, self.plan.column_types)
-            types = stored_types(self.conn, self.target, list(self.plan.column_types))
-            run_id, largest = self.report.run_id, largest_label(self.plan.sources, self.plan.sizes)
-            loader, self.report.strategy = choose_loader(
-                self.conn, self.target, types, run_id, self.plan.incoming_bytes, created, largest
+    def run(self) -> LoadResult:
+        plan = self.plan
+        with StagingWriter(run_dir(self.loaded.name, self.run_id), plan.mapper.columns) as staging:
+            with self.conn.transaction():
+                largest = largest_label(plan.sources, plan.sizes)
+                session = LoadSession(
+                    self.conn, self.loaded, plan.column_types, self.run_id, staging, plan.incoming_bytes, largest
+                )
+                for unit in load_units(plan.sources, plan.sizes):
+                    if isinstance(unit, list):
+                        self.load_small_files(session, unit)
+                    else:
+                        self.load_source(session, unit)
+                self.record_cursors()
+                counts = session.finish()
+                table_schema = table_columns(self.conn, self.loaded.config.target)
+            return LoadResult(
+                counts,
+                table_schema,
+                self.files,
+                staging.staging_path,
+                staging.rejects_path,
+                list(staging.first_rejects),
             )
-            key = key_columns(self.target, self.plan.mapper.columns) if self.target.mode == "merge" else []
-            order_column(self.target, self.plan.mapper.columns)  # a wrong order_by fails before a row is read
-            checker = BatchChecker(self.plan.column_types, key, staging, rules=column_rules(self.loaded))
-            for unit in load_units(self.plan.sources, self.plan.sizes):
-                if isinstance(unit, list):
-                    self.load_small_files(loader, unit, checker, staging)
-                else:
-                    self.load_source(loader, unit, checker, staging)
-            self.commit_bookkeeping(loader, staging, created)
 
-    def load_source(
-        self, loader: Loader, source_file: SourceFile, checker: BatchChecker, staging: StagingWriter
-    ) -> None:
+    def load_source(self, session: LoadSession, source_file: SourceFile) -> None:
         """Phase 2 for one source: stream it into the table; a local file's fingerprint is recorded with its rows."""
         fingerprint = self.plan.fingerprints.get(str(source_file.path))
         # hashed before it is read, checked after: a file rewritten meanwhile is not recorded, so read again
         before = fingerprint.with_content_hash() if fingerprint else None
-        copy = SourceCopy(self.conn, loader, source_file.source_label, checker)
-        file_report = read_file_with_fallback(source_file, self.plan.mapper, staging, copy)
-        self.report.files.append(file_report)
-        self.report.rows_valid += checker.tally.valid
-        self.report.invalid += checker.tally.invalid
-        self.inserted += copy.inserted
+        file_report = session.load_source(
+            source_file.source_label,
+            lambda copy: read_file_with_fallback(source_file, self.plan.mapper, session.staging, copy),
+        )
+        self.files.append(file_report)
         if before is not None and Fingerprint.stat(source_file.path).same_stat(before):
-            record_files(self.conn, self.loaded.name, [(before, file_report.rows)], self.report.run_id)
+            record_files(self.conn, self.loaded.name, [(before, file_report.rows)], self.run_id)
 
-    def load_small_files(
-        self, loader: Loader, files: list[SourceFile], checker: BatchChecker, staging: StagingWriter
-    ) -> None:
+    def load_small_files(self, session: LoadSession, files: list[SourceFile]) -> None:
         """Phase 2 for a run of small files: a group at a time (`small_files`), fingerprints recorded with rows."""
-        reader = GroupReader(self.plan.mapper, staging, checker, loader, self.plan.fingerprints)
+        reader = session.group_reader(self.plan.mapper, self.plan.fingerprints)
         for group in prefetch(reader.groups(files)):
-            self.inserted += load_group(self.conn, loader, group)
-            record_files(self.conn, self.loaded.name, group.fingerprints, self.report.run_id)
-            self.report.files += group.reports
-            self.report.rows_valid += group.valid
-            self.report.invalid += group.invalid
+            session.load_group(group)
+            record_files(self.conn, self.loaded.name, group.fingerprints, self.run_id)
+            self.files += group.reports
 
-    def commit_bookkeeping(self, loader: Loader, staging: StagingWriter, created: bool) -> None:
-        """Phase 3: finish the load, move the API cursors, quarantine the rejects, update the row count."""
+    def record_cursors(self) -> None:
+        """Phase 3: each API source's cursor moves with the rows it brought."""
         for api in self.plan.apis:
             if api.stats.max_cursor is not None:
-                key = cursor_key(api.source)
-                record_cursor(self.conn, self.loaded.name, key, api.stats.max_cursor, self.report.run_id)
-        self.report.inserted, self.report.updated = loader.finish(self.inserted)
-        staging.flush()
-        quarantine(self.conn, self.target, staging.rejects_path, self.report.run_id)
-        self.report.first_rejects = list(staging.first_rejects)
-        self.report.row_count = add_to_row_count(
-            self.conn,
-            qualified_name(self.target),
-            self.report.inserted,
-            lambda: count_rows(self.conn, self.target),
-            created,
-        )
-        self.report.table_schema = table_columns(self.conn, self.target)
+                record_cursor(self.conn, self.loaded.name, cursor_key(api.source), api.stats.max_cursor, self.run_id)

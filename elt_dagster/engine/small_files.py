@@ -13,15 +13,12 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import psycopg
 import pyarrow as pa
 
-from elt_dagster.engine.load.base import Loader, Prepared
+from elt_dagster.engine.load.base import LoadStrategy, Prepared
 from elt_dagster.engine.names import SOURCE_COLUMN
-from elt_dagster.engine.prefetch import prefetch
 from elt_dagster.engine.sources.files.columns import ColumnMapper
 from elt_dagster.engine.sources.files.extract import FileReport, SourceFile, read_file_with_fallback
 from elt_dagster.engine.sources.files.readers import BATCH_ROWS
@@ -59,7 +56,7 @@ def load_units(sources: list[SourceFile], sizes: dict[Path, int]) -> Iterator[So
 
 
 def largest_label(sources: list[SourceFile], sizes: dict[Path, int]) -> str | None:
-    """The `_elt_source` of the largest of `sources` (of `sizes`): the one a table's default holds (see `loaders`)."""
+    """The `_elt_source` of the largest of `sources` (of `sizes`): the one a table's default holds (see `LoadContext`)."""
     return max(sources, key=lambda f: sizes[f.path]).source_label if sources else None
 
 
@@ -95,7 +92,7 @@ class GroupReader:
         mapper: ColumnMapper,
         staging: StagingWriter,
         checker: BatchChecker,
-        loader: Loader,
+        loader: LoadStrategy,
         fingerprints: dict[str, Fingerprint],
     ):
         self.mapper, self.staging, self.checker, self.loader = mapper, staging, checker, loader
@@ -152,25 +149,3 @@ class GroupReader:
         labels = pa.DictionaryArray.from_arrays(owners, pa.array([f.label for f in files])).cast(pa.string())
         group.prepared = self.loader.prepare(checked.rows.append_column(SOURCE_COLUMN, labels), None)
         return group
-
-
-def load_group(conn: psycopg.Connection, loader: Loader, group: FileGroup) -> int:
-    """Copy a group's rows in one savepoint (a table's first rows go in frozen: see `loaders`); the rows inserted."""
-    if group.prepared is None:
-        return 0
-    with conn.transaction():
-        return loader.load_file(None, [group.prepared])
-
-
-class SourceCopy:
-    """Copies one source's valid rows into the table inside a savepoint, so a file read again exactly (after
-    malformed rows were found) starts from scratch. Called with the source's batches; `inserted` is the result."""
-
-    def __init__(self, conn: psycopg.Connection, loader: Loader, label: str, checker: BatchChecker):
-        self.conn, self.loader, self.label, self.checker = conn, loader, label, checker
-        self.inserted = 0
-
-    def __call__(self, batches: Any) -> None:
-        prepared = (self.loader.prepare(rows, self.label) for rows in self.checker.valid_rows(batches))
-        with self.conn.transaction():
-            self.inserted = self.loader.load_file(self.label, prefetch(prepared))

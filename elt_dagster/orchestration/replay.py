@@ -59,6 +59,7 @@ def _materializations(
         "updated": report.updated,
         "duplicates": report.duplicates,
         "load_strategy": f"replay ({report.strategy})",
+        "load_strategy_reason": report.strategy_reason,
         "config_version": version,
         "duration_seconds": round(report.seconds, 3),
         **figures,

@@ -114,6 +114,8 @@ def log_report(context: AssetExecutionContext, report: RunReport, secrets: froze
         f"inserted {report.inserted}, updated {report.updated}, skipped {report.duplicates} duplicates, "
         f"quarantined {report.rejected} ({report.strategy} load, {report.seconds:.2f} s); table has {report.row_count} rows"
     )
+    if report.strategy_reason:
+        log.info(f"load strategy {report.strategy}: {report.strategy_reason}")
     if report.added_columns:
         log.info(f"added columns to the table: {', '.join(report.added_columns)}")
 
@@ -176,6 +178,7 @@ def table_metadata(
         "rejected": report.rejected,
         "added_columns": MetadataValue.json(list(report.added_columns)),
         "load_strategy": report.strategy,
+        "load_strategy_reason": report.strategy_reason,
         "database": mask_values(redact_url(url), loaded.env_secrets),
         "config_hash": loaded.content_hash,
         "duration_seconds": round(report.seconds, 3),

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from elt_dagster.engine.db import DatabaseError, connect
-from elt_dagster.engine.run import _connection_lost, plan_run, run_pipeline
+from elt_dagster.engine.run import plan_run, run_pipeline
 from elt_dagster.engine.staging import run_dir
 from elt_dagster.engine.state.schema import ensure_state_tables
 from elt_dagster_tests.conftest import fetch, write
@@ -134,21 +134,6 @@ def test_a_connection_lost_mid_run_is_one_clear_error_and_a_rerun_loads_exactly(
             running.result(timeout=120)
     assert run_pipeline(config).inserted == 200_000
     assert fetch(database_url, f'SELECT count(*), count(DISTINCT id) FROM "{db_schema}".items') == [(200_000, 200_000)]
-
-
-@pytest.mark.parametrize(
-    ("error", "lost"),
-    [
-        (psycopg.errors.AdminShutdown, True),
-        (psycopg.errors.ConnectionFailure, True),
-        (psycopg.OperationalError, True),  # no SQLSTATE: the socket closed
-        (psycopg.errors.TooManyColumns, False),  # an OperationalError, but the server is there and refuses
-        (psycopg.errors.DiskFull, False),
-        (psycopg.errors.ProtocolViolation, False),  # class 08, but a broken message: running again won't help
-    ],
-)
-def test_only_a_server_gone_away_reads_as_a_lost_connection(error: type[psycopg.OperationalError], lost: bool) -> None:
-    assert _connection_lost(error("x")) is lost
 
 
 def test_a_table_dropped_by_hand_is_loaded_again_in_full(

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from elt_dagster.engine import run as run_module
+from elt_dagster.engine.load import session as session_module
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster_tests.conftest import fetch
 from elt_dagster_tests.engine.load.test_small_files import mislabelled, write_files
@@ -25,13 +25,13 @@ def test_ten_thousand_three_row_files_into_a_new_table(
 ) -> None:
     write_files(tmp_path / "data", FILES)
     held: list[int] = []
-    original = run_module.quarantine
+    original = session_module.quarantine
 
     def counted(conn: psycopg.Connection, *args: object) -> None:  # every file loaded, not yet committed
         held.append(conn.execute("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid()").fetchone()[0])
         original(conn, *args)
 
-    monkeypatch.setattr(run_module, "quarantine", counted)
+    monkeypatch.setattr(session_module, "quarantine", counted)
     report = run_pipeline(make_pipeline(items_yaml()))
     table = f'"{db_schema}".items'
     assert (report.strategy, report.inserted) == ("bulk", 3 * FILES)

@@ -58,6 +58,7 @@ def test_materialize_loads_once_and_reports_counts(config_dir: Path, database_ur
         assert "| id | amount |" in first["preview"] and "1.5" in first["preview"]
         assert [c.name for c in first["dagster/column_schema"].columns][:2] == ["id", "amount"]
         assert len(first["config_hash"]) == 64
+        assert (first["load_strategy"], first["load_strategy_reason"].split(":")[0]) == ("bulk", "the table is new")
         extracted = materialization(instance, AssetKey(["shop", "extracted"]))
         assert extracted["files_read"] == 1 and extracted["rows_extracted"] == 3
         assert Path(extracted["staging_path"]).name == "extracted.csv"

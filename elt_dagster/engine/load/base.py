@@ -1,14 +1,23 @@
-"""What every loader does: prepare a batch away from the database, load a file's batches, finish the load."""
+"""What every load strategy has: the table it loads, its counts, and the three steps of a load.
+
+A strategy prepares each batch in the producer thread (away from the database), copies a source's batches inside
+the source's savepoint, and finishes the load at the end of the run's transaction. It counts its own rows: a
+source's rows count once its batches are all in (a source read again after a savepoint rolled back is counted
+once). The planner (`planner.py`) picks one per load and says why.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar
 
+import psycopg
 import pyarrow as pa
 
+from elt_dagster.engine.config import Target
 from elt_dagster.engine.load.copy import CopyData
+from elt_dagster.engine.names import HASH_COLUMN
 
 
 @dataclass
@@ -21,16 +30,57 @@ class Prepared:
     names: list[str] | None = None
 
 
-class Loader(Protocol):
+@dataclass(frozen=True)
+class LoadContext:
+    """What every strategy is given: the open transaction, the table, its columns by their stored types, the run,
+    and the run's largest source, whose `_elt_source` a column default holds where a strategy can set one (so its
+    rows go without it)."""
+
+    conn: psycopg.Connection
+    target: Target
+    types: dict[str, str]
+    run_id: str
+    default_source: str | None = None
+
+    @property
+    def names(self) -> list[str]:
+        """The columns each row carries: the business columns, then the row hash."""
+        return [*self.types, HASH_COLUMN]
+
+
+class LoadStrategy:
+    """One way of loading rows into the table; subclasses name themselves and implement the three steps."""
+
+    name: ClassVar[str]
+
+    def __init__(self, context: LoadContext, reason: str):
+        self.context, self.reason = context, reason
+        self.conn, self.target, self.types, self.run_id = context.conn, context.target, context.types, context.run_id
+        self.names = context.names
+        self.inserted = 0
+        self.updated = 0
+
+    @classmethod
+    def open(cls, context: LoadContext, reason: str) -> LoadStrategy:
+        """Make the strategy, with whatever it needs to read first (a table's row hashes)."""
+        return cls(context, reason)
+
     def prepare(self, rows: pa.Table, source: str | None) -> Prepared:
         """Work done in the producer thread, away from the database: dedup, filtering, encoding.
 
         `source`: the file the rows come from; None when they come from several (a group of small files), each
         row's in its `_elt_source` column.
         """
+        raise NotImplementedError
 
-    def load_file(self, source: str | None, batches: Iterable[Prepared]) -> int:
-        """Load one file's batches, or a group of small files' (`source` None); returns the rows inserted."""
+    def load_file(self, source: str | None, batches: Iterable[Prepared]) -> None:
+        """Load one file's batches, or a group of small files' (`source` None), inside the caller's savepoint."""
+        self.inserted += self.copy_batches(source, batches)
 
-    def finish(self, inserted: int) -> tuple[int, int]:
-        """Complete the load; returns (inserted, updated)."""
+    def copy_batches(self, source: str | None, batches: Iterable[Prepared]) -> int:
+        """Copy the batches; the rows inserted so far (0 where only `finish` knows)."""
+        raise NotImplementedError
+
+    def finish(self) -> tuple[int, int]:
+        """Complete the load; returns (inserted, updated) of the whole load."""
+        return self.inserted, self.updated

@@ -1,19 +1,23 @@
-"""Merge: rows upserted on the primary key, the newest winning, through temporary tables.
+"""Merge: rows upserted on the primary key, the newest winning, through temporary tables. Three strategies.
 
 Rows go into a stage; the winner of each key is picked (the latest `order_by`, then the last one read) and
 written only if it differs from the stored row, by one `MERGE` (PostgreSQL 17 and later; before, an `UPDATE` and
-an `INSERT`, two joins of the winners with the table). Into a table this run created, the winners are inserted and
-the key's unique index is built once at the end (a merge table has none on the hash, see `create_indexes`).
-No `ON CONFLICT` (its speculative insertion costs several times a plain write): writers of the table wait for this
-transaction (`choose_loader` locks it), so nothing can slip in between.
+an `INSERT`, two joins of the winners with the table: `merge_sql.py`). No `ON CONFLICT` (its speculative insertion
+costs several times a plain write): writers of the table wait for this transaction (the planner locks it), so
+nothing can slip in between.
 
-When many rows come in, the table's row hashes are fetched first (a merge table's rows are each its key's
-current row) and the rows identical to a stored one are told apart in the producer: only their key, `order_by`
-and position go to the database (a small `_elt_seen` table), since one of them may still be the latest row of its
-key and beat a changed row read before it. Otherwise every row is staged and the winners identical to a stored
-row are left out by an anti-join on key and hash. When the key is one integer column, the keys read are kept (8
-bytes each, up to `MAX_TRACKED_KEYS`): if none was read twice, every staged row is its key's winner and is written
-as it is, without picking.
+- merge-new-table: into a table this run created, the winners are inserted and the key's unique index is built
+  once at the end (a merge table has none on the hash, see `create_indexes`).
+- merge-in-producer (many rows in): the table's row hashes are fetched first (a merge table's rows are each its
+  key's current row) and the rows identical to a stored one are told apart in the producer: only their key,
+  `order_by` and position go to the database (a small `_elt_seen` table), since one of them may still be the
+  latest row of its key and beat a changed row read before it.
+- merge-in-database (a few rows into a big table): every row is staged and the winners identical to a stored row
+  are left out by an anti-join on key and hash.
+
+In the first two, when the key is one integer column, the keys read are kept (8 bytes each, up to
+`MAX_TRACKED_KEYS`): if none was read twice, every staged row is its key's winner and is written as it is, without
+picking.
 """
 
 from __future__ import annotations
@@ -22,26 +26,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
-from elt_dagster.engine.config import Target, key_columns, order_column
-from elt_dagster.engine.load.base import Prepared
+from elt_dagster.engine.config import key_columns, order_column
+from elt_dagster.engine.load.base import LoadContext, LoadStrategy, Prepared
 from elt_dagster.engine.load.binary import copy_data
 from elt_dagster.engine.load.copy import CopyData, copy_rows, set_row_defaults, with_lineage
 from elt_dagster.engine.load.hashset import HashSet, hash_words
+from elt_dagster.engine.load.merge_sql import later_row, same_key, write_winners
 from elt_dagster.engine.load.tables import create_indexes, create_stage, drop_indexes, names_sql, table_ident
-from elt_dagster.engine.names import (
-    HASH_COLUMN,
-    LOADED_AT_COLUMN,
-    RUN_ID_COLUMN,
-    SEEN_TABLE,
-    SEQ_COLUMN,
-    SOURCE_COLUMN,
-    WINNERS_TABLE,
-)
+from elt_dagster.engine.names import HASH_COLUMN, RUN_ID_COLUMN, SEEN_TABLE, SEQ_COLUMN, SOURCE_COLUMN, WINNERS_TABLE
 from elt_dagster.engine.types import BIGINT, TYPES
 
 WINNERS = sql.Identifier(WINNERS_TABLE)
@@ -57,61 +53,26 @@ class MergePrepared(Prepared):
     seen: CopyData | None = None
 
 
-class MergeLoader:
-    """Upsert on the primary key through temporary tables; see the module docstring.
+class MergeStrategy(LoadStrategy):
+    """What the merge strategies share: the stage, each row's position, the winners' query; see the module
+    docstring. `default_source` (the context's) is the `_elt_source` the stage gives rows that don't carry one."""
 
-    `existing`: the table's row hashes (an empty set for a table this run created), or None to compare with the
-    stored rows in the database. `default_source`: the `_elt_source` the stage gives rows that don't carry one.
-    """
-
-    def __init__(
-        self,
-        conn: psycopg.Connection,
-        target: Target,
-        types: dict[str, str],
-        run_id: str,
-        created: bool = False,
-        existing: HashSet | None = None,
-        default_source: str | None = None,
-    ):
-        self.conn, self.target, self.business, self.names = conn, target, list(types), [*types, HASH_COLUMN]
-        self.types, self.run_id, self.created, self.existing = types, run_id, created, existing
-        self.keys = key_columns(target, self.business)
-        self.order = order_column(target, self.business)
-        self.seen_names = [
-            *self.keys,
-            *([self.order] if self.order and self.order not in self.keys else []),
-            SEQ_COLUMN,
-        ]
+    def __init__(self, context: LoadContext, reason: str):
+        super().__init__(context, reason)
+        self.business = list(self.types)
+        self.keys = key_columns(self.target, self.business)
+        self.order = order_column(self.target, self.business)
+        self.written = [*self.names, SOURCE_COLUMN, RUN_ID_COLUMN]
         self.read = 0  # rows read so far: each row's position, `_elt_seq`, for "the last one read wins"
-        self.default_source = default_source
-        self.stage = create_stage(conn, target)
-        set_row_defaults(conn, self.stage, default_source, run_id)  # once: DDL holds a lock until the commit
-        self.any_seen = False
-        # Every key read, when the key is one integer column: if none repeats, each staged row is its key's winner
-        integer_key = len(self.keys) == 1 and _integer_key(types[self.keys[0]])
-        self.keys_read: list[np.ndarray] | None = [] if integer_key and existing is not None else None
-        if existing is not None and len(existing):
-            conn.execute(
-                sql.SQL(
-                    "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {}, 0::bigint AS {} FROM {} WITH NO DATA"
-                ).format(SEEN, names_sql(self.seen_names[:-1]), sql.Identifier(SEQ_COLUMN), table_ident(target))
-            )
-        if created:  # nobody else sees the table yet: its indexes are built once, after the rows are in
-            drop_indexes(conn, target)
+        self.default_source = context.default_source
+        self.stage = create_stage(self.conn, self.target)
+        set_row_defaults(self.conn, self.stage, self.default_source, self.run_id)  # once: DDL locks until the commit
 
     def prepare(self, rows: pa.Table, source: str | None) -> MergePrepared:
         positions = np.arange(self.read + 1, self.read + 1 + rows.num_rows, dtype=np.int64)
         self.read += rows.num_rows
         rows = rows.append_column(SEQ_COLUMN, pa.array(positions))
-        self._track_keys(rows)
-        types = {**self.types, SEQ_COLUMN: BIGINT.name}
-        seen = None
-        if self.existing is not None and len(self.existing) and rows.num_rows:
-            same = self.existing.contains(hash_words(rows.column(HASH_COLUMN)))
-            if same.any():
-                seen = copy_data(rows.filter(pa.array(same)).select(self.seen_names), types)
-                rows = rows.filter(pa.array(~same))
+        rows, seen = self.split_seen(rows)
         if not rows.num_rows:
             return MergePrepared(rows, None, None, seen)
         staged = [*self.names, SEQ_COLUMN]
@@ -119,7 +80,119 @@ class MergeLoader:
             staged_rows = with_lineage(rows, staged, source)
         else:
             staged_rows = rows.select(staged)
-        return MergePrepared(rows, copy_data(staged_rows, types), staged_rows.column_names, seen)
+        return MergePrepared(rows, copy_data(staged_rows, self.staged_types), staged_rows.column_names, seen)
+
+    @property
+    def staged_types(self) -> dict[str, str]:
+        return {**self.types, SEQ_COLUMN: BIGINT.name}
+
+    def split_seen(self, rows: pa.Table) -> tuple[pa.Table, CopyData | None]:
+        """The rows to stage, and the COPY data of those identical to a stored row (None: not told apart here)."""
+        return rows, None
+
+    def copy_batches(self, source: str | None, batches: Iterable[Prepared]) -> int:
+        for prepared in batches:
+            if prepared.data:
+                copy_rows(self.conn, self.stage, prepared.names or [*self.names, SEQ_COLUMN], [prepared.data])
+            if isinstance(prepared, MergePrepared) and prepared.seen:
+                self.copy_seen(prepared.seen)
+        return 0  # what is inserted is known at the end
+
+    def copy_seen(self, seen: CopyData) -> None:
+        raise NotImplementedError  # only a strategy that tells identical rows apart makes `seen` data
+
+    def finish(self) -> tuple[int, int]:
+        """Write the winners that differ from the stored rows; returns (inserted, updated)."""
+        self.conn.execute("SET LOCAL work_mem = '256MB'")  # the sorts below in memory, for this transaction only
+        self.inserted, self.updated = self.write()
+        return self.inserted, self.updated
+
+    def write(self) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def write_winners(self, winners: sql.Composable) -> tuple[int, int]:
+        return write_winners(self.conn, table_ident(self.target), self.keys, self.order, self.written, winners)
+
+    def winners_query(self, left_out: list[sql.Composable]) -> sql.Composable:
+        """A query of the winning row of each key (the latest `order_by`, then the last one read), but those for
+        which a condition of `left_out` (on `s`, the winner) fails."""
+        newest = sql.SQL("{} DESC NULLS LAST, ").format(sql.Identifier(self.order)) if self.order else sql.SQL("")
+        where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(left_out) if left_out else sql.SQL("")
+        return sql.SQL(
+            "SELECT {names} FROM (SELECT DISTINCT ON ({keys}) {names}, {seq} "
+            "FROM {stage} ORDER BY {keys}, {newest}{seq} DESC) AS s{where}"
+        ).format(
+            keys=names_sql(self.keys),
+            names=names_sql(self.written),
+            seq=sql.Identifier(SEQ_COLUMN),
+            stage=self.stage,
+            newest=newest,
+            where=where,
+        )
+
+
+class MergeInDatabase(MergeStrategy):
+    """A few rows into a big table: every row staged, the winners identical to a stored row left out by an
+    anti-join on key and hash."""
+
+    name = "merge-in-database"
+
+    def write(self) -> tuple[int, int]:
+        # Without its size the planner probes the table's index once per staged row (2.5x one hash anti-join)
+        self.conn.execute(sql.SQL("ANALYZE {}").format(self.stage))
+        identical = sql.SQL("NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {same} AND t.{hash} = s.{hash})").format(
+            t=table_ident(self.target), same=same_key(self.keys, "t", "s"), hash=sql.Identifier(HASH_COLUMN)
+        )
+        self.conn.execute(
+            sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}").format(WINNERS, self.winners_query([identical]))
+        )
+        self.conn.execute(sql.SQL("ANALYZE {}").format(WINNERS))
+        return self.write_winners(WINNERS)
+
+
+class MergeInProducer(MergeStrategy):
+    """Many rows in: the table's row hashes (`existing`) fetched first, rows identical to a stored one told apart
+    in the producer. With the hashes, nothing joins the table while the winners are picked, and the plans were the
+    same without `ANALYZE` of the stage and the winners (0.5-0.9 s of 8-9 s per 1M rows)."""
+
+    name = "merge-in-producer"
+
+    def __init__(self, context: LoadContext, reason: str, existing: HashSet):
+        super().__init__(context, reason)
+        self.existing = existing
+        self.seen_names = [
+            *self.keys,
+            *([self.order] if self.order and self.order not in self.keys else []),
+            SEQ_COLUMN,
+        ]
+        self.any_seen = False
+        # Every key read, when the key is one integer column: if none repeats, each staged row is its key's winner
+        integer_key = len(self.keys) == 1 and _integer_key(self.types[self.keys[0]])
+        self.keys_read: list[np.ndarray] | None = [] if integer_key else None
+        if len(existing):
+            self.conn.execute(
+                sql.SQL(
+                    "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {}, 0::bigint AS {} FROM {} WITH NO DATA"
+                ).format(SEEN, names_sql(self.seen_names[:-1]), sql.Identifier(SEQ_COLUMN), table_ident(self.target))
+            )
+
+    @classmethod
+    def open(cls, context: LoadContext, reason: str) -> MergeInProducer:
+        return cls(context, reason, HashSet.fetch(context.conn, context.target))
+
+    def split_seen(self, rows: pa.Table) -> tuple[pa.Table, CopyData | None]:
+        self._track_keys(rows)
+        if not len(self.existing) or not rows.num_rows:
+            return rows, None
+        same = self.existing.contains(hash_words(rows.column(HASH_COLUMN)))
+        if not same.any():
+            return rows, None
+        seen = copy_data(rows.filter(pa.array(same)).select(self.seen_names), self.staged_types)
+        return rows.filter(pa.array(~same)), seen
+
+    def copy_seen(self, seen: CopyData) -> None:
+        copy_rows(self.conn, SEEN, self.seen_names, [seen])
+        self.any_seen = True
 
     def _track_keys(self, rows: pa.Table) -> None:
         if self.keys_read is None or not rows.num_rows:
@@ -133,146 +206,56 @@ class MergeLoader:
         except pa.ArrowInvalid:  # not integer text (the schema retyped the key): PostgreSQL will say so, clearly
             self.keys_read = None
 
-    def _no_key_repeats(self) -> bool:
+    def no_key_repeats(self) -> bool:
         """Whether every key was read once (known only for one integer key column, up to `MAX_TRACKED_KEYS`)."""
         if self.keys_read is None:
             return False
         keys = np.sort(np.concatenate(self.keys_read)) if self.keys_read else np.zeros(0, np.int64)
         return bool((keys[1:] != keys[:-1]).all())
 
-    def load_file(self, source: str | None, batches: Iterable[Prepared]) -> int:
-        for prepared in batches:
-            if prepared.data:
-                copy_rows(self.conn, self.stage, prepared.names or [*self.names, SEQ_COLUMN], [prepared.data])
-            if isinstance(prepared, MergePrepared) and prepared.seen:
-                copy_rows(self.conn, SEEN, self.seen_names, [prepared.seen])
-                self.any_seen = True
-        return 0
-
-    def finish(self, inserted: int) -> tuple[int, int]:
-        """Write the winners that differ from the stored rows; returns (inserted, updated)."""
-        names = [*self.names, SOURCE_COLUMN, RUN_ID_COLUMN]
-        table = table_ident(self.target)
-        self.conn.execute("SET LOCAL work_mem = '256MB'")  # the sorts below in memory, for this transaction only
-        picked = not self._no_key_repeats()  # else each staged row is its key's winner: nothing to pick
-        if self.created:  # no stored row: every winner is new, inserted as it is picked
-            winners = (
-                self._winners(names) if picked else sql.SQL("SELECT {} FROM {}").format(names_sql(names), self.stage)
-            )
-            added = self.conn.execute(
-                sql.SQL("INSERT INTO {t} ({names}) {winners}").format(t=table, names=names_sql(names), winners=winners)
-            ).rowcount
-            create_indexes(self.conn, self.target, self.business)
-            return added, 0
-        if not picked:
-            return self._write_winners(names, self.stage)
-        self.conn.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}").format(WINNERS, self._winners(names)))
-        return self._write_winners(names, WINNERS)
-
-    def _write_winners(self, names: list[str], winners: sql.Composable) -> tuple[int, int]:
-        """Update the stored rows of the keys of the rows in table `winners` (unless a stored `order_by` is later),
-        insert the others; returns (inserted, updated)."""
-        table = table_ident(self.target)
-        if self.existing is None:  # see `_winners`
-            self.conn.execute(sql.SQL("ANALYZE {}").format(winners))
-        same_key = _same_key(self.keys, "t", "w")
-        newer = sql.SQL("")
-        if self.order:  # a stored row with a later `order_by` stays
-            newer = sql.SQL(" AND (t.{o} IS NULL OR w.{o} >= t.{o})").format(o=sql.Identifier(self.order))
-        updates = sql.SQL(", ").join(
-            sql.SQL("{n} = w.{n}").format(n=sql.Identifier(n)) for n in names if n not in self.keys
-        )
-        parts = {
-            "t": table,
-            "w": winners,
-            "same": same_key,
-            "newer": newer,
-            "loaded_at": sql.Identifier(LOADED_AT_COLUMN),
-            "updates": updates,
-            "names": names_sql(names),
-        }
-        if merge_returns_actions(self.conn):  # one join of the winners with the table, for both writes
-            added, updated = self.conn.execute(
-                sql.SQL(
-                    "WITH m AS (MERGE INTO {t} AS t USING {w} AS w ON {same} "
-                    "WHEN MATCHED{newer} THEN UPDATE SET {updates}, {loaded_at} = now() "
-                    "WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values}) RETURNING merge_action() AS action) "
-                    "SELECT count(*) FILTER (WHERE action = 'INSERT'), count(*) FILTER (WHERE action = 'UPDATE') FROM m"
-                ).format(**parts, values=sql.SQL(", ").join(sql.SQL("w.{}").format(sql.Identifier(n)) for n in names))
-            ).fetchone()
-            return added, updated
-        updated = self.conn.execute(
-            sql.SQL("UPDATE {t} AS t SET {updates}, {loaded_at} = now() FROM {w} AS w WHERE {same}{newer}").format(
-                **parts
-            )
-        ).rowcount
-        added = self.conn.execute(
-            sql.SQL(
-                "INSERT INTO {t} ({names}) SELECT {names} FROM {w} AS w WHERE NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {same})"
-            ).format(**parts)
-        ).rowcount
-        return added, updated
-
-    def _winners(self, names: list[str]) -> sql.Composable:
-        """A query of the winning row of each key (the latest `order_by`, then the last one read), but the winners
-        identical to a stored row: left out as they are picked, never written and deleted.
-
-        Without the hashes fetched, the stage is analysed first: without its size the planner probes the table's
-        index once per row (2.5x the time of one hash anti-join). With them, nothing joins the table here, and the
-        plans were the same without the `ANALYZE`s of the stage and the winners (0.5-0.9 s of 8-9 s per 1M rows).
-        """
-        newest = sql.SQL("{} DESC NULLS LAST, ").format(sql.Identifier(self.order)) if self.order else sql.SQL("")
+    def write(self) -> tuple[int, int]:
+        if self.no_key_repeats():  # each staged row is its key's winner: nothing to pick
+            return self.write_winners(self.stage)
         left_out = []
-        if self.existing is None:  # identical rows were not told apart in the producer
-            self.conn.execute(sql.SQL("ANALYZE {}").format(self.stage))
-            left_out.append(
-                sql.SQL("NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {same} AND t.{hash} = s.{hash})").format(
-                    t=table_ident(self.target), same=_same_key(self.keys, "t", "s"), hash=sql.Identifier(HASH_COLUMN)
-                )
-            )
         if self.any_seen:  # a row identical to the stored one, read later (or with a later `order_by`), wins
             self.conn.execute(sql.SQL("ANALYZE {}").format(SEEN))
             left_out.append(
                 sql.SQL("NOT EXISTS (SELECT 1 FROM {seen} AS x WHERE {same} AND {later})").format(
-                    seen=SEEN, same=_same_key(self.keys, "x", "s"), later=self._later("x", "s")
+                    seen=SEEN, same=same_key(self.keys, "x", "s"), later=later_row(self.order, "x", "s")
                 )
             )
-        where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(left_out) if left_out else sql.SQL("")
-        return sql.SQL(
-            "SELECT {names} FROM (SELECT DISTINCT ON ({keys}) {names}, {seq} "
-            "FROM {stage} ORDER BY {keys}, {newest}{seq} DESC) AS s{where}"
-        ).format(
-            keys=names_sql(self.keys),
-            names=names_sql(names),
-            seq=sql.Identifier(SEQ_COLUMN),
-            stage=self.stage,
-            newest=newest,
-            where=where,
+        self.conn.execute(
+            sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}").format(WINNERS, self.winners_query(left_out))
         )
-
-    def _later(self, a: str, b: str) -> sql.Composable:
-        """Whether row `a` comes after row `b` of the same key in the winners' order (NULL `order_by` first)."""
-        seq = sql.SQL("{a}.{s} > {b}.{s}").format(
-            a=sql.Identifier(a), b=sql.Identifier(b), s=sql.Identifier(SEQ_COLUMN)
-        )
-        if not self.order:
-            return seq
-        return sql.SQL(
-            "({a}.{o} > {b}.{o} OR ({a}.{o} IS NOT NULL AND {b}.{o} IS NULL) OR ({a}.{o} IS NOT DISTINCT FROM {b}.{o} AND {seq}))"
-        ).format(a=sql.Identifier(a), b=sql.Identifier(b), o=sql.Identifier(self.order), seq=seq)
+        return self.write_winners(WINNERS)
 
 
-def merge_returns_actions(conn: psycopg.Connection) -> bool:
-    """Whether the server has `MERGE ... RETURNING merge_action()` (PostgreSQL 17 and later)."""
-    return conn.info.server_version >= 170000
+class MergeIntoNewTable(MergeInProducer):
+    """Into a table this run created: no stored row, so every winner is new and inserted as it is picked; the
+    key's index is built once, after the rows are in (nobody else sees the table yet)."""
 
+    name = "merge-new-table"
 
-def _same_key(keys: list[str], left: str, right: str) -> sql.Composable:
-    """`left.k1 = right.k1 AND ...`: rows `left` and `right` have the same key."""
-    return sql.SQL(" AND ").join(
-        sql.SQL("{l}.{k} = {r}.{k}").format(k=sql.Identifier(k), l=sql.Identifier(left), r=sql.Identifier(right))
-        for k in keys
-    )
+    def __init__(self, context: LoadContext, reason: str):
+        super().__init__(context, reason, HashSet.empty())
+        drop_indexes(self.conn, self.target)
+
+    @classmethod
+    def open(cls, context: LoadContext, reason: str) -> MergeIntoNewTable:
+        return cls(context, reason)
+
+    def write(self) -> tuple[int, int]:
+        if self.no_key_repeats():
+            winners: sql.Composable = sql.SQL("SELECT {} FROM {}").format(names_sql(self.written), self.stage)
+        else:
+            winners = self.winners_query([])
+        added = self.conn.execute(
+            sql.SQL("INSERT INTO {t} ({names}) {winners}").format(
+                t=table_ident(self.target), names=names_sql(self.written), winners=winners
+            )
+        ).rowcount
+        create_indexes(self.conn, self.target, self.business)
+        return added, 0
 
 
 def _integer_key(type_name: str) -> bool:

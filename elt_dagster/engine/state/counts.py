@@ -1,6 +1,6 @@
 """The target table's row count, kept by each load instead of counted each run.
 
-One counter per table, whichever pipelines write to it: loads into one table take turns (see `choose_loader`),
+One counter per table, whichever pipelines write to it: loads into one table take turns (see `planner.open_strategy`),
 so each adds its rows to the count the previous load left.
 """
 

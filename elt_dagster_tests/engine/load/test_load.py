@@ -13,6 +13,8 @@ from psycopg.conninfo import conninfo_to_dict
 
 from elt_dagster.engine.config import Target, load_config
 from elt_dagster.engine.db import DatabaseError, connect, target_database_url
+from elt_dagster.engine.load import append
+from elt_dagster.engine.load.base import LoadStrategy
 from elt_dagster.engine.redaction import redact_url
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster_tests.conftest import fetch, write
@@ -271,13 +273,11 @@ def test_probe_load_falls_back_when_rows_appear_between_lookup_and_copy(
 ) -> None:
     """A concurrent writer's rows, unseen by the lookup, make COPY hit the unique index: the batch then goes
     through a staging table with ON CONFLICT DO NOTHING, and nothing is duplicated."""
-    from elt_dagster.engine.load import loaders as load_module
-
     write_orders(tmp_path / "data" / "a.csv", sample_rows(200))
     config = make_pipeline(ORDERS)
     run_pipeline(config)
     write_orders(tmp_path / "data" / "b.csv", sample_rows(5, start=198))  # 198, 199, 200 are there already
-    monkeypatch.setattr(load_module.AppendLoader, "known_hashes", lambda self, hashes: pa.array([], pa.string()))
+    monkeypatch.setattr(append.ProbeAppend, "known_hashes", lambda self, hashes: pa.array([], pa.string()))
     result = run_pipeline(config)
     assert result.strategy == "probe"
     assert (result.inserted, result.duplicates) == (2, 3)
@@ -288,7 +288,7 @@ def test_probe_load_falls_back_when_rows_appear_between_lookup_and_copy(
 
 @pytest.mark.parametrize(
     ("mode", "before", "incoming", "strategy"),
-    [("append", 50, 500, "hashset"), ("append", 3000, 20, "probe"), ("merge", 50, 500, "merge")],
+    [("append", 50, 500, "hashset"), ("append", 3000, 20, "probe"), ("merge", 50, 500, "merge-in-producer")],
 )
 def test_a_load_into_an_existing_table_never_blocks_its_readers(
     tmp_path: Path,
@@ -302,8 +302,6 @@ def test_a_load_into_an_existing_table_never_blocks_its_readers(
     strategy: str,
 ) -> None:
     """Mid-load, another connection counts the table with a 200 ms lock timeout: no DROP INDEX, no DDL on it."""
-    from elt_dagster.engine.load import loaders as load_module
-
     merge = "      mode: merge\n      primary_key: [id]\n    schema:"
     body = ORDERS.replace("    schema:", merge) if mode == "merge" else ORDERS
     write_orders(tmp_path / "data" / "a.csv", sample_rows(before))
@@ -311,17 +309,15 @@ def test_a_load_into_an_existing_table_never_blocks_its_readers(
     run_pipeline(config)
     write_orders(tmp_path / "data" / "b.csv", sample_rows(incoming, start=before - 10))
     counted: list[int] = []
-    loader_class = load_module.MergeLoader if strategy == "merge" else load_module.AppendLoader
-    original = loader_class.load_file
+    original = LoadStrategy.load_file
 
     def load_then_read(self, source, batches):
-        inserted = original(self, source, batches)
+        original(self, source, batches)
         with psycopg.connect(database_url, autocommit=True) as reader:
             reader.execute("SET lock_timeout = '200ms'")
             counted.append(reader.execute(f'SELECT count(*) FROM "{db_schema}".orders').fetchone()[0])
-        return inserted
 
-    monkeypatch.setattr(loader_class, "load_file", load_then_read)
+    monkeypatch.setattr(LoadStrategy, "load_file", load_then_read)
     report = run_pipeline(config)
     assert report.strategy == strategy and counted == [before]  # the reader saw the committed rows, at once
     assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".orders') == [

@@ -8,13 +8,14 @@ and an `INSERT`, as before PostgreSQL 17).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from elt_dagster.engine.db import DatabaseError
 from elt_dagster.engine.errors import PipelineError
-from elt_dagster.engine.load import loaders, merge
+from elt_dagster.engine.load import merge, merge_sql, planner, session
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster.engine.sources.files import delimited
 from elt_dagster_tests.conftest import fetch, write
@@ -22,22 +23,26 @@ from elt_dagster_tests.engine.load.test_load import ORDERS, sample_rows, write_o
 
 
 @pytest.fixture(params=["producer", "database"])
-def merge_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+def merge_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Which way identical rows are found; fails the test if a merge into an existing table took the other."""
     if request.param == "producer":
-        monkeypatch.setattr(loaders, "BULK_SHARE", 0.0)  # fetch the hashes whatever the sizes
+        monkeypatch.setattr(planner, "BULK_SHARE", 0.0)  # fetch the hashes whatever the sizes
     else:
-        monkeypatch.setattr(loaders, "FETCH_HASHES_MAX_ROWS", -1)
-        monkeypatch.setattr(merge, "merge_returns_actions", lambda conn: False)
-    original = merge.MergeLoader.__init__
+        monkeypatch.setattr(planner, "FETCH_HASHES_MAX_ROWS", -1)
+        monkeypatch.setattr(merge_sql, "merge_returns_actions", lambda conn: False)
+    opened: list[str] = []
+    original = planner.open_strategy
 
-    def checked(self, conn, target, types, run_id, created=False, existing=None, *more):  # type: ignore[no-untyped-def]
-        if not created:
-            assert (existing is not None) == (request.param == "producer"), request.param
-        original(self, conn, target, types, run_id, created, existing, *more)
+    def recorded(*args, **kwargs):  # type: ignore[no-untyped-def]
+        strategy = original(*args, **kwargs)
+        opened.append(strategy.name)
+        return strategy
 
-    monkeypatch.setattr(merge.MergeLoader, "__init__", checked)
-    return request.param
+    monkeypatch.setattr(planner, "open_strategy", recorded)
+    monkeypatch.setattr(session, "open_strategy", recorded)
+    yield request.param
+    other = {"producer": "merge-in-database", "database": "merge-in-producer"}[request.param]
+    assert other not in opened, (request.param, opened)
 
 
 MERGE_STATUS = """
@@ -96,7 +101,7 @@ def test_a_merge_table_is_indexed_on_its_key_only_until_it_switches_to_append(
     every update one more entry. Switched to append mode, the table gets its hash index and dedups by it."""
     write_orders(tmp_path / "data" / "a.csv", sample_rows(5))
     first = run_pipeline(make_pipeline(MERGE_BY_ID))
-    assert (first.strategy, first.inserted) == ("merge", 5)
+    assert (first.strategy, first.inserted) == ("merge-new-table", 5)
     table = f'"{db_schema}".orders'
     indexes = unique_indexes(database_url, table)
     assert len(indexes) == 1 and indexes[0].endswith("USING btree (id)"), indexes
@@ -232,13 +237,13 @@ def test_merge_on_a_composite_key(
 def picks_counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many times a merge picked its winners with `DISTINCT ON` (one item per pick)."""
     picks: list[int] = []
-    original = merge.MergeLoader._winners
+    original = merge.MergeStrategy.winners_query
 
-    def counted(self, names):  # type: ignore[no-untyped-def]
+    def counted(self, left_out):  # type: ignore[no-untyped-def]
         picks.append(1)
-        return original(self, names)
+        return original(self, left_out)
 
-    monkeypatch.setattr(merge.MergeLoader, "_winners", counted)
+    monkeypatch.setattr(merge.MergeStrategy, "winners_query", counted)
     return picks
 
 
@@ -247,7 +252,7 @@ def test_merge_with_no_key_read_twice_writes_the_staged_rows_as_they_are(
 ) -> None:
     """One integer key, none repeated: every staged row is its key's winner, so none are picked (a sort and an
     anti-join saved); a key read twice, even in different batches, or too many keys to keep, and they are."""
-    monkeypatch.setattr(loaders, "BULK_SHARE", 0.0)  # the hashes fetched: identical rows told apart in the producer
+    monkeypatch.setattr(planner, "BULK_SHARE", 0.0)  # the hashes fetched: identical rows told apart in the producer
     monkeypatch.setattr(delimited, "BATCH_ROWS", 2)
     write(tmp_path / "data" / "a.csv", "id,status\n1,a\n2,b\n3,c\n")
     config = make_pipeline(MERGE_STATUS)

@@ -9,10 +9,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from elt_dagster.engine import run as run_module
 from elt_dagster.engine import small_files
 from elt_dagster.engine.config import LoadedConfig
-from elt_dagster.engine.load import loaders
+from elt_dagster.engine.load import planner
+from elt_dagster.engine.load import session as session_module
 from elt_dagster.engine.run import RunReport, run_pipeline
 from elt_dagster_tests.conftest import fetch
 from elt_dagster_tests.pipelines import items_yaml
@@ -38,13 +38,13 @@ def mislabelled(database_url: str, table: str, folder: Path, where: str = "true"
 def run_counting_locks(config: LoadedConfig, monkeypatch: pytest.MonkeyPatch) -> tuple[RunReport, int]:
     """Run the pipeline; also the locks its connection holds once every file is loaded (they last to the commit)."""
     held: list[int] = []
-    original = run_module.quarantine
+    original = session_module.quarantine
 
     def counted(conn: psycopg.Connection, *args: object) -> None:
         held.append(conn.execute("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid()").fetchone()[0])
         original(conn, *args)
 
-    monkeypatch.setattr(run_module, "quarantine", counted)
+    monkeypatch.setattr(session_module, "quarantine", counted)
     report = run_pipeline(config)
     return report, held[0]
 
@@ -66,7 +66,7 @@ def test_ten_thousand_three_row_files_load_in_one_run(
 
 @pytest.mark.parametrize(
     ("mode", "existing", "strategy"),
-    [("append", 0, "bulk"), ("merge", 0, "merge"), ("append", 30, "hashset"), ("append", 3000, "probe")],
+    [("append", 0, "bulk"), ("merge", 0, "merge-new-table"), ("append", 30, "hashset"), ("append", 3000, "probe")],
 )
 def test_the_locks_a_run_holds_do_not_grow_with_its_files(
     tmp_path: Path,
@@ -149,7 +149,7 @@ def test_rows_repeated_across_small_files_into_an_existing_table_load_once(
     tmp_path: Path, make_pipeline, database_url: str, db_schema: str, monkeypatch: pytest.MonkeyPatch, strategy: str
 ) -> None:
     monkeypatch.setattr(small_files, "BATCH_ROWS", 10)
-    monkeypatch.setattr(loaders, "BULK_SHARE", 0.0 if strategy == "hashset" else 1e9)
+    monkeypatch.setattr(planner, "BULK_SHARE", 0.0 if strategy == "hashset" else 1e9)
     folder = tmp_path / "data"
     write_files(folder, 5)
     config = make_pipeline(items_yaml())

@@ -1,0 +1,104 @@
+"""The planner: which strategy loads this run's rows into the table, and why.
+
+`choose_strategy` is a pure decision on a few facts (is the table new, the mode, its size, what comes in);
+`open_strategy` locks the table, gathers the facts, and makes the chosen strategy. None of the strategies takes a
+lock that stops readers of a table that existed before the run (the final commit aside).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from elt_dagster.engine.load.append import HashsetAppend, ProbeAppend
+from elt_dagster.engine.load.base import LoadContext, LoadStrategy
+from elt_dagster.engine.load.bulk import BulkLoad
+from elt_dagster.engine.load.merge import MergeInDatabase, MergeInProducer, MergeIntoNewTable
+from elt_dagster.engine.load.tables import table_ident
+
+FETCH_HASHES_MAX_ROWS = 5_000_000
+"""Above this many rows, fetching every hash (16 bytes each) costs too much memory: probe instead."""
+BULK_SHARE = 0.25
+"""The table's hashes are fetched when the incoming data is at least this share of the table's size."""
+
+
+@dataclass(frozen=True)
+class TableFacts:
+    """What the choice depends on."""
+
+    created: bool
+    """The table was created by this run (nobody else can see it yet)."""
+    merge: bool
+    """`target.mode` is merge."""
+    rows: int = 0
+    """The table's rows (PostgreSQL's estimate)."""
+    table_bytes: int = 0
+    incoming_bytes: int = 0
+    """Roughly what the run brings (a gzipped file counted five-fold)."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A strategy class and, in one sentence, why it was chosen."""
+
+    strategy: type[LoadStrategy]
+    reason: str
+
+
+def choose_strategy(facts: TableFacts) -> Choice:
+    """The strategy for a load with these facts, and the reason."""
+    if facts.created:
+        if facts.merge:
+            return Choice(MergeIntoNewTable, "the table is new: the winners inserted, its key index built at the end")
+        return Choice(BulkLoad, "the table is new: rows copied without its unique index, built once at the end")
+    if facts.rows > FETCH_HASHES_MAX_ROWS:
+        why = f"the table has {facts.rows:,} rows, over {FETCH_HASHES_MAX_ROWS:,}: too many hashes to fetch"
+    elif facts.incoming_bytes < BULK_SHARE * facts.table_bytes:
+        why = (
+            f"{_size(facts.incoming_bytes)} in, under {BULK_SHARE:.0%} of the table's {_size(facts.table_bytes)}: "
+            "cheaper to ask the table"
+        )
+    else:
+        reason = (
+            f"{_size(facts.incoming_bytes)} in, at least {BULK_SHARE:.0%} of the table's {_size(facts.table_bytes)} "
+            f"({facts.rows:,} rows): its hashes fetched once, rows already there told apart in the producer"
+        )
+        return Choice(MergeInProducer if facts.merge else HashsetAppend, reason)
+    if facts.merge:
+        return Choice(MergeInDatabase, f"{why}; rows identical to a stored one left out by an anti-join")
+    return Choice(ProbeAppend, f"{why}; each batch's hashes looked up in the unique index")
+
+
+def open_strategy(context: LoadContext, incoming_bytes: int, created: bool) -> LoadStrategy:
+    """Lock the table for this load (readers go on), choose the strategy, and make it."""
+    conn, table = context.conn, table_ident(context.target)
+    # Loads into one table take turns (other readers are not blocked): the choice below must stay true.
+    conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table))
+    merge = context.target.mode == "merge"
+    if created:
+        choice = choose_strategy(TableFacts(created=True, merge=merge))
+    else:
+        rows, table_bytes = _table_size(conn, table)
+        choice = choose_strategy(TableFacts(False, merge, rows, table_bytes, incoming_bytes))
+    return choice.strategy.open(context, choice.reason)
+
+
+def _table_size(conn: psycopg.Connection, table: sql.Identifier) -> tuple[int, int]:
+    """The table's rows (estimated; counted if never analysed) and its size in bytes."""
+    rows, size = conn.execute(
+        sql.SQL("SELECT reltuples::bigint, pg_table_size(oid) FROM pg_class WHERE oid = to_regclass(%s)"),
+        (table.as_string(conn),),
+    ).fetchone()
+    if rows < 0:  # never analysed
+        rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()[0]
+    return rows, size
+
+
+def _size(count: int) -> str:
+    """A byte count for a person: 512 B, 3.4 kB, 12 MB, 1.5 GB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.3g} {unit}"
+    return f"{count} B"
