@@ -57,7 +57,8 @@ def test_a_reader_s_longest_wait_during_a_load_into_an_existing_table(
     write(tmp_path / "data" / "b.csv", rows(before - overlap, incoming))  # some rows already there
     reader = Reader(database_url, f'"{db_schema}".items')
     reader.start()
-    time.sleep(0.3)
+    while reader.counts < 3 and reader.is_alive():  # the reader is connected and counting before the load starts
+        reader.done.wait(0.01)
     report = run_pipeline(config)
     reader.done.set()
     reader.join(timeout=30)
