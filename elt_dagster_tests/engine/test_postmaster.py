@@ -8,7 +8,14 @@ from pathlib import Path
 
 from elt_dagster.engine.postmaster import is_alive, postmaster_pid, stop_postmaster
 
-SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
+# SIGINT restored (a child of a shell that ignores it, a background job, would ignore it too, as a server never
+# does), then "ready" once it is: the test stops it only then
+SLEEPER = [
+    sys.executable,
+    "-c",
+    "import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); print('ready', flush=True); "
+    "time.sleep(120)",
+]
 
 
 def write_pid_file(folder: Path, text: str) -> Path:
@@ -28,8 +35,9 @@ def test_a_pid_file_naming_an_ended_process_means_no_server(tmp_path: Path) -> N
 
 
 def test_stopping_interrupts_the_process_and_waits_until_it_has_ended(tmp_path: Path) -> None:
-    server = subprocess.Popen(SLEEPER)
+    server = subprocess.Popen(SLEEPER, stdout=subprocess.PIPE, text=True)
     try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
         folder = write_pid_file(tmp_path, f"{server.pid}\n{tmp_path}\n")
         assert postmaster_pid(folder) == server.pid
         assert stop_postmaster(folder, timeout_seconds=60) is True
