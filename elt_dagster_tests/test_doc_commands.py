@@ -60,6 +60,11 @@ RUN = (
     ".venv/bin/dg launch --job orders_elt -m elt_dagster",
     ".venv/bin/elt-dagster db stop",
     "DAGSTER_HOME=$PWD/.elt/dagster .venv/bin/dg launch --job orders_elt -m elt_dagster",
+    'DAGSTER_HOME=$PWD/.elt/dagster .venv/bin/dagster job execute -m elt_dagster -j events_elt --tags \'{"dagster/partition": "2024-01-02"}\'',
+    ".venv/bin/dg launch --job events_elt --partition 2024-01-02 -m elt_dagster",
+    '.venv/bin/dagster job execute -m elt_dagster -j events_elt --tags \'{"dagster/partition": "2024-01-03"}\'',
+    ".venv/bin/dagster asset materialize -m elt_dagster --partition 2024-01-01 --select 'events/extracted,events/validated,events/events,events/events__rejected'",
+    ".venv/bin/elt-dagster preview events",
 )
 SKIPPED = {
     "python3 dev.py test": "the whole suite, which holds this test (recursion)",

@@ -49,8 +49,9 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def lock_pipeline(conn: psycopg.Connection, pipeline: str) -> None:
-    """One run of a pipeline at a time: a second one waits here, then sees the first one's fingerprints.
+def lock_pipeline(conn: psycopg.Connection, pipeline: str, partition: str | None = None) -> None:
+    """One run of a pipeline at a time: a second one waits here, then sees the first one's fingerprints. With
+    `partition`, one run of that partition at a time: runs of other partitions go on beside it.
 
     A session lock, so no transaction stays open while the plan fetches API pages. The wait is bounded (env
     ELT_LOCK_TIMEOUT_SECONDS, default an hour): a run that hangs holding the lock fails the next one with a message
@@ -59,11 +60,13 @@ def lock_pipeline(conn: psycopg.Connection, pipeline: str) -> None:
     ensure_state_tables(conn)
     seconds = float(os.environ.get(LOCK_TIMEOUT_ENV) or DEFAULT_LOCK_TIMEOUT_SECONDS)
     conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{int(seconds * 1000)}ms")))
+    name = pipeline if partition is None else f"{pipeline}/{partition}"
     try:
-        conn.execute("SELECT pg_advisory_lock(hashtext('elt.pipeline:' || %s))", (pipeline,))
+        conn.execute("SELECT pg_advisory_lock(hashtext('elt.pipeline:' || %s))", (name,))
     except psycopg.errors.LockNotAvailable:
+        which = f"pipeline {pipeline!r}" + (f", partition {partition!r}," if partition is not None else "")
         raise DatabaseError(
-            f"another run of pipeline {pipeline!r} has held its lock for over {seconds:g} s (a long run, or one that "
+            f"another run of {which} has held its lock for over {seconds:g} s (a long run, or one that "
             f"hangs: cancel it, or set {LOCK_TIMEOUT_ENV} to wait longer)"
         ) from None
     conn.execute("SET lock_timeout = 0")

@@ -22,12 +22,16 @@ RUN_ID_COLUMN = "_elt_run_id"
 """The Dagster run (or CLI run) that loaded the row."""
 LOADED_AT_COLUMN = "_elt_loaded_at"
 """When the row was inserted or last updated."""
+PARTITION_COLUMN = "_elt_partition"
+"""The partition a row belongs to (partitioned pipelines only): each partition is replaced as a whole."""
+PARTITION_KEY = "partition_key"
+"""The quarantine table's column of a record's partition (partitioned pipelines only)."""
 SOURCE_ROW_COLUMN = "_elt_source_row"
 """A row's position in its source (staging only, never stored in the target)."""
 SEQ_COLUMN = "_elt_seq"
 """A staged row's position in the run (staging only): "the last one read wins"."""
 
-OWN_COLUMNS = frozenset({HASH_COLUMN, SOURCE_COLUMN, RUN_ID_COLUMN, LOADED_AT_COLUMN})
+OWN_COLUMNS = frozenset({HASH_COLUMN, SOURCE_COLUMN, RUN_ID_COLUMN, LOADED_AT_COLUMN, PARTITION_COLUMN})
 """The columns elt-dagster adds to every target table."""
 
 STAGE_TABLE = "_elt_stage"
@@ -39,7 +43,7 @@ SEEN_TABLE = "_elt_seen"
 REJECTED_SUFFIX = "__rejected"
 """`<table>__rejected`: the quarantine table."""
 HASH_INDEX_SUFFIX = "__row_hash"
-"""`<table>__row_hash`: the unique index on `_elt_row_hash`."""
+"""`<table>__row_hash`: the unique index on `_elt_row_hash` (partitioned: on `_elt_partition, _elt_row_hash`)."""
 PK_INDEX_SUFFIX = "__pk"
 """`<table>__pk`: the unique index on a merge table's key."""
 OWN_TABLE_SUFFIXES = (REJECTED_SUFFIX, HASH_INDEX_SUFFIX, PK_INDEX_SUFFIX)

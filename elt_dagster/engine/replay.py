@@ -26,7 +26,7 @@ from elt_dagster.engine.load.quarantine import storable_text
 from elt_dagster.engine.load.session import LoadSession
 from elt_dagster.engine.load.tables import count_rows, table_ident
 from elt_dagster.engine.locks import database_errors, lock_pipeline
-from elt_dagster.engine.names import SOURCE_COLUMN, SOURCE_ROW_COLUMN, qualified_name
+from elt_dagster.engine.names import PARTITION_KEY, SOURCE_COLUMN, SOURCE_ROW_COLUMN, qualified_name
 from elt_dagster.engine.staging import (
     RunStaging,
     StagingWriter,
@@ -97,9 +97,12 @@ def _replay(conn: psycopg.Connection, url: str, loaded: LoadedConfig, report: Re
     conn.execute(
         "SELECT pg_advisory_xact_lock(hashtext('elt.table:' || %s || '.' || %s))", (target.db_schema, target.table)
     )
+    replayable = _REPLAYABLE
+    if loaded.config.partitions is not None:  # loads of partitions take no table lock: take each partition's
+        replayable = sql.SQL("{} AND {}").format(_REPLAYABLE, _lock_partitions(conn, loaded.name, quarantine))
     conn.execute(
         sql.SQL("CREATE TEMP TABLE _elt_replay ON COMMIT DROP AS SELECT id FROM {} WHERE {}").format(
-            quarantine, _REPLAYABLE
+            quarantine, replayable
         )
     )
     report.examined = conn.execute("SELECT count(*) FROM _elt_replay").fetchone()[0]
@@ -111,6 +114,25 @@ def _replay(conn: psycopg.Connection, url: str, loaded: LoadedConfig, report: Re
     else:
         report.row_count = add_to_row_count(conn, qualified_name(target), 0, lambda: count_rows(conn, target))
     report.remaining = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(quarantine)).fetchone()[0]
+
+
+def _lock_partitions(conn: psycopg.Connection, pipeline: str, quarantine: sql.Identifier) -> sql.Composable:
+    """Wait for, and hold to the commit, the lock of each partition with quarantined records (in key order: no
+    deadlock with a run, which holds one), so no run replaces them meanwhile; the condition on records with one."""
+    has_key = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = %s)",
+        (quarantine.as_string(conn), PARTITION_KEY),
+    ).fetchone()[0]
+    if not has_key:
+        return sql.SQL("false")
+    keys = conn.execute(
+        sql.SQL(f"SELECT DISTINCT {PARTITION_KEY} FROM {{}} WHERE {PARTITION_KEY} IS NOT NULL ORDER BY 1").format(
+            quarantine
+        )
+    ).fetchall()
+    for (key,) in keys:  # the same lock a run of the partition takes (locks.lock_pipeline)
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('elt.pipeline:' || %s))", (f"{pipeline}/{key}",))
+    return sql.SQL(f"{PARTITION_KEY} IS NOT NULL")
 
 
 def _columns(conn: psycopg.Connection, loaded: LoadedConfig, quarantine: sql.Identifier) -> list[str]:
@@ -135,8 +157,9 @@ def _load_recovered(
     columns: list[str],
     types: dict[str, str],
 ) -> None:
-    """Validate the records source by source and load the valid rows in one `LoadSession`; its rejects settle the
-    quarantine table (records that passed leave it, the others keep their place with their new reason)."""
+    """Validate the records source by source and load the valid rows in one `LoadSession` (one per partition, in
+    a partitioned pipeline: the rows go back to their partition); the rejects settle the quarantine table (records
+    that passed leave it, the others keep their place with their new reason)."""
     target = loaded.config.target
     size = conn.execute(
         sql.SQL("SELECT coalesce(sum(pg_column_size(raw_record)), 0) FROM {} JOIN _elt_replay USING (id)").format(
@@ -144,40 +167,50 @@ def _load_recovered(
         )
     ).fetchone()[0]
     folder = run_dir(loaded.name, report.run_id)
+    partitioned = loaded.config.partitions is not None
+    by_partition: dict[str | None, list[str | None]] = {}
+    for partition, source in _sources(conn, target, partitioned):
+        by_partition.setdefault(partition, []).append(source)
     with RunStaging(folder), StagingWriter(folder, columns) as staging, connect(url) as reader:
-        session = LoadSession(conn, loaded, types, report.run_id, staging, int(size))
         # Read on a second connection: the first one is busy copying rows while the next batch is read.
         reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        for source in _sources(conn, target):
-            batches = _record_batches(reader, loaded, columns, source)
-            session.load_source(source or "", lambda copy, batches=batches: copy(batches))
-        counts = session.finish(lambda rejects: _settle(conn, loaded, report, rejects))
-    report.inserted, report.updated, report.row_count = counts.inserted, counts.updated, counts.row_count
-    report.strategy, report.strategy_reason = counts.strategy, counts.strategy_reason
-
-
-def _sources(conn: psycopg.Connection, target: Target) -> list[str | None]:
-    return [
-        row[0]
-        for row in conn.execute(
-            sql.SQL("SELECT DISTINCT source FROM {} JOIN _elt_replay USING (id) ORDER BY 1").format(
-                table_ident(target, REJECTED_SUFFIX)
+        for partition, sources in by_partition.items():
+            session = LoadSession(conn, loaded, types, report.run_id, staging, int(size), None, partition, False)
+            for source in sources:
+                batches = _record_batches(reader, loaded, columns, source, partition)
+                session.load_source(source or "", lambda copy, batches=batches: copy(batches))
+            counts = session.finish(lambda rejects: None)  # settled once, below, for every partition
+            report.inserted, report.updated = report.inserted + counts.inserted, report.updated + counts.updated
+            report.row_count, report.strategy, report.strategy_reason = (
+                counts.row_count,
+                counts.strategy,
+                counts.strategy_reason,
             )
-        )
-    ]
+        staging.flush()
+        _settle(conn, loaded, report, staging.rejects_path)
+
+
+def _sources(conn: psycopg.Connection, target: Target, partitioned: bool) -> list[tuple[str | None, str | None]]:
+    """(partition, source) of the records to replay (partition None in an unpartitioned pipeline)."""
+    partition = sql.SQL(PARTITION_KEY if partitioned else "NULL::text")
+    query = sql.SQL("SELECT DISTINCT {}, source FROM {} JOIN _elt_replay USING (id) ORDER BY 1, 2").format(
+        partition, table_ident(target, REJECTED_SUFFIX)
+    )
+    return [(row[0], row[1]) for row in conn.execute(query)]
 
 
 def _record_batches(
-    reader: psycopg.Connection, loaded: LoadedConfig, columns: list[str], source: str | None
+    reader: psycopg.Connection, loaded: LoadedConfig, columns: list[str], source: str | None, partition: str | None
 ) -> Iterator[tuple[pa.Table, int]]:
     """One source's replayable records as text batches (the row number is the quarantine id, to find them again)."""
     target = loaded.config.target
-    query = sql.SQL("SELECT id, raw_record FROM {} WHERE {} AND source IS NOT DISTINCT FROM %s ORDER BY id").format(
-        table_ident(target, REJECTED_SUFFIX), _REPLAYABLE
+    in_partition = sql.SQL(f" AND {PARTITION_KEY} = %s" if partition is not None else "")
+    query = sql.SQL("SELECT id, raw_record FROM {} WHERE {} AND source IS NOT DISTINCT FROM %s{} ORDER BY id").format(
+        table_ident(target, REJECTED_SUFFIX), _REPLAYABLE, in_partition
     )
     by_key = {name.lower(): name for name in columns}
     with reader.cursor(name="_elt_replay_records") as cursor:
-        cursor.execute(query, (source,))
+        cursor.execute(query, (source, partition) if partition is not None else (source,))
         while records := cursor.fetchmany(REPLAY_BATCH_ROWS):
             values: dict[str, list] = {name: [None] * len(records) for name in columns}
             for i, (_id, raw) in enumerate(records):

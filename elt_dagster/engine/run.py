@@ -18,7 +18,9 @@ from typing import Any
 import psycopg
 
 from elt_dagster.engine.config import LoadedConfig
+from elt_dagster.engine.config.partitions import PartitionWindow
 from elt_dagster.engine.db import connect, target_database_url
+from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.load.session import LoadCounts, LoadSession
 from elt_dagster.engine.load.tables import table_columns, table_exists
 from elt_dagster.engine.locks import database_errors, lock_pipeline
@@ -59,6 +61,8 @@ class RunReport(RowCounts):
     first_rejects: list[dict[str, Any]] = field(default_factory=list)
     inserted: int = 0
     updated: int = 0
+    deleted: int = 0
+    """Rows removed: a replaced partition's rows no longer in its files."""
     row_count: int = 0
     table_schema: dict[str, str] = field(default_factory=dict)
     added_columns: tuple[str, ...] = ()
@@ -70,6 +74,10 @@ class RunReport(RowCounts):
     """Per API source: its URL (no credentials), pages, records and why paging stopped."""
     table_missing: bool = False
     """The table, loaded by earlier runs, was gone: every source was read again."""
+    partition: str | None = None
+    """The partition this run loaded (a partitioned pipeline), which now holds exactly its files' rows."""
+    unplaced_files: list[str] = field(default_factory=list)
+    """Files of a partitioned pipeline that belong to no partition, each with why (no date in its path, ...)."""
 
     @property
     def duplicates(self) -> int:
@@ -102,6 +110,9 @@ class RunPlan:
     skipped: list[str]
     table_missing: bool = False
     """The table was loaded before and is gone: every source is read again."""
+    partition: PartitionWindow | None = None
+    """The partition the run replaces (all its files are read), for a partitioned pipeline."""
+    unplaced: list[str] = field(default_factory=list)
 
     @property
     def sources(self) -> list[SourceFile]:
@@ -123,15 +134,23 @@ class RunPlan:
 def run_pipeline(
     loaded: LoadedConfig, run_id: str | None = None, database_url: str | None = None, full_refresh: bool = False
 ) -> RunReport:
-    """Run the pipeline once: read new or changed files (all with `full_refresh`), validate, load."""
+    """Run the pipeline once: read new or changed files (all with `full_refresh`), validate, load.
+
+    A partitioned pipeline is run a partition at a time (`partition_run.run_partition`)."""
+    if loaded.config.partitions is not None:
+        raise PipelineError(
+            f"pipeline {loaded.name!r} is partitioned (partitions.by: {loaded.config.partitions.by}): "
+            "load one partition at a time (in Dagster: materialise a partition or launch a backfill)"
+        )
     started = time.perf_counter()
     run_id = run_id or uuid.uuid4().hex
     with database_errors():
         plan, result = _run(loaded, run_id, target_database_url(loaded.config.target, database_url), full_refresh)
-    return _report(run_id, plan, result, time.perf_counter() - started)
+    return build_report(run_id, plan, result, time.perf_counter() - started)
 
 
-def _report(run_id: str, plan: RunPlan, result: LoadResult, seconds: float) -> RunReport:
+def build_report(run_id: str, plan: RunPlan, result: LoadResult, seconds: float) -> RunReport:
+    """The run's report, from its plan and what its load did: the one place a RunReport is made."""
     counts = result.counts
     return RunReport(
         run_id=run_id,
@@ -146,6 +165,7 @@ def _report(run_id: str, plan: RunPlan, result: LoadResult, seconds: float) -> R
         first_rejects=result.first_rejects,
         inserted=counts.inserted,
         updated=counts.updated,
+        deleted=counts.deleted,
         row_count=counts.row_count,
         table_schema=result.table_schema,
         added_columns=counts.added_columns,
@@ -154,6 +174,8 @@ def _report(run_id: str, plan: RunPlan, result: LoadResult, seconds: float) -> R
         seconds=seconds,
         api_sources=[api.summary() for api in plan.apis],
         table_missing=plan.table_missing,
+        partition=plan.partition.key if plan.partition else None,
+        unplaced_files=plan.unplaced,
     )
 
 
@@ -164,7 +186,7 @@ def _run(loaded: LoadedConfig, run_id: str, url: str, full_refresh: bool) -> tup
         target = loaded.config.target
         if plan.sources and plan.mapper.columns:
             staging.reserve(plan.incoming_bytes)
-            result = TableLoad(conn, loaded, plan, run_id).run()
+            result = TableLoad(conn, loaded, plan, run_id, staging.folder).run()
         else:
             count = current_row_count(conn, qualified_name(target))
             result = LoadResult(LoadCounts(row_count=count), table_columns(conn, target))
@@ -197,17 +219,25 @@ class TableLoad:
     """Phases 2 and 3, in one transaction: load each planned source into the table through one `LoadSession`,
     then commit the bookkeeping (API cursors, the session's finish: quarantine and row count)."""
 
-    def __init__(self, conn: psycopg.Connection, loaded: LoadedConfig, plan: RunPlan, run_id: str):
-        self.conn, self.loaded, self.plan, self.run_id = conn, loaded, plan, run_id
+    def __init__(self, conn: psycopg.Connection, loaded: LoadedConfig, plan: RunPlan, run_id: str, folder: Path):
+        self.conn, self.loaded, self.plan, self.run_id, self.folder = conn, loaded, plan, run_id, folder
         self.files: list[FileReport] = []
 
     def run(self) -> LoadResult:
         plan = self.plan
-        with StagingWriter(run_dir(self.loaded.name, self.run_id), plan.mapper.columns) as staging:
+        with StagingWriter(self.folder, plan.mapper.columns) as staging:
             with self.conn.transaction():
                 largest = largest_label(plan.sources, plan.sizes)
+                partition = plan.partition.key if plan.partition else None
                 session = LoadSession(
-                    self.conn, self.loaded, plan.column_types, self.run_id, staging, plan.incoming_bytes, largest
+                    self.conn,
+                    self.loaded,
+                    plan.column_types,
+                    self.run_id,
+                    staging,
+                    plan.incoming_bytes,
+                    largest,
+                    partition,
                 )
                 for unit in load_units(plan.sources, plan.sizes):
                     if isinstance(unit, list):
@@ -248,7 +278,10 @@ class TableLoad:
             self.files += group.reports
 
     def record_cursors(self) -> None:
-        """Phase 3: each API source's cursor moves with the rows it brought."""
+        """Phase 3: each API source's cursor moves with the rows it brought (a partition's window is fetched whole,
+        with no cursor)."""
+        if self.plan.partition is not None:
+            return
         for api in self.plan.apis:
             if api.stats.max_cursor is not None:
                 record_cursor(self.conn, self.loaded.name, cursor_key(api.source), api.stats.max_cursor, self.run_id)

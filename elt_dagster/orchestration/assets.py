@@ -13,6 +13,7 @@ reads nothing new materialises none of them, so the last load's figures and chec
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dagster import (
     AssetExecutionContext,
@@ -21,6 +22,7 @@ from dagster import (
     Config,
     Definitions,
     MaterializeResult,
+    TimeWindowPartitionsDefinition,
     define_asset_job,
     in_process_executor,
     multi_asset,
@@ -37,6 +39,7 @@ from .automation import (
     config_history_key,
 )
 from .checks import check_results, check_specs, standing_results
+from .partitions import backfill_policy, partitioned_schedule, partitions_definition, windows
 from .preview import PREVIEW_ROWS, build_preview_job
 from .queueing import load_pool, target_tag
 from .replay import build_replay_job
@@ -47,6 +50,9 @@ from .resources import (
     qualified_table,
 )
 from .steps import start_step, step_errors
+
+if TYPE_CHECKING:
+    from elt_dagster.engine.run import RunReport
 
 FULL_REFRESH_TAG = "elt/full_refresh"
 STEP_ASSET_NAMES = frozenset({"extracted", "validated", config_history_key("").path[-1]})
@@ -150,6 +156,7 @@ def _load_specs(loaded: LoadedConfig, keys: PipelineKeys) -> list[AssetSpec]:
 
 def _build_elt_step(loaded: LoadedConfig, keys: PipelineKeys):
     """The one step that extracts, validates and loads, materialising the three load assets."""
+    partitions_def = partitions_definition(loaded)
 
     @multi_asset(
         name=f"{keys.name}_elt_step",
@@ -157,13 +164,14 @@ def _build_elt_step(loaded: LoadedConfig, keys: PipelineKeys):
         check_specs=check_specs(keys.target),
         required_resource_keys={keys.config_resource, POSTGRES_RESOURCE, BOOKKEEPING_RESOURCE},
         pool=load_pool(loaded),
+        partitions_def=partitions_def,
+        backfill_policy=backfill_policy(loaded),
     )
     def elt(context: AssetExecutionContext, config: RunOptions):
         # the engine (pyarrow, numpy, psycopg) is imported by the step, not when definitions load
         from elt_dagster.engine.db import connect
         from elt_dagster.engine.load.quarantine import quarantine_summary
         from elt_dagster.engine.load.tables import preview
-        from elt_dagster.engine.run import run_pipeline
 
         from . import reporting
 
@@ -173,7 +181,7 @@ def _build_elt_step(loaded: LoadedConfig, keys: PipelineKeys):
             current, version, url = start.loaded, start.version, start.url
             secrets, where = current.env_secrets, mask_values(redact_url(url), current.env_secrets)
             context.log.info(f"{keys.name}: loading into {where}" + (" (full refresh)" if full_refresh else ""))
-            report = run_pipeline(current, context.run.run_id, url, full_refresh=full_refresh)
+            report = _load(context, current, url, full_refresh, partitions_def)
             if report.files:
                 with connect(url) as conn:
                     shown = preview(conn, current.config.target, PREVIEW_ROWS)
@@ -195,14 +203,35 @@ def _build_elt_step(loaded: LoadedConfig, keys: PipelineKeys):
     return elt
 
 
+def _load(
+    context: AssetExecutionContext,
+    loaded: LoadedConfig,
+    url: str,
+    full_refresh: bool,
+    partitions_def: TimeWindowPartitionsDefinition | None,
+) -> "RunReport":
+    """The engine's run; for a partitioned pipeline each partition of the run in its own transaction, and one
+    report of them all."""
+    if partitions_def is None:
+        from elt_dagster.engine.run import run_pipeline
+
+        return run_pipeline(loaded, context.run.run_id, url, full_refresh=full_refresh)
+    from elt_dagster.engine.partition_run import combined_report, run_partitions
+
+    run_windows = windows(partitions_def, list(context.partition_keys))
+    return combined_report(run_partitions(loaded, run_windows, context.run.run_id, url))
+
+
 def build_pipeline(loaded: LoadedConfig) -> Definitions:
     """Assets, checks, jobs, sensor, schedule and config resource for one pipeline YAML."""
     keys = PipelineKeys.of(loaded)
+    partitions = loaded.config.partitions
     job = define_asset_job(
         f"{keys.name}_elt",
         selection=[keys.extracted, keys.validated, keys.target, keys.rejected],
         executor_def=in_process_executor,
-        tags=target_tag(loaded),
+        # partitions of one table load side by side when concurrent_runs > 1: then no queue limit of one per table
+        tags=target_tag(loaded) if partitions is None or partitions.concurrent_runs == 1 else {},
         description=f"Extract, validate and load the {keys.name} pipeline ({loaded.path.name}).",
     )
     history = AssetSpec(
@@ -212,7 +241,7 @@ def build_pipeline(loaded: LoadedConfig) -> Definitions:
         description=f"Every version of `{loaded.path.name}` (secrets redacted), recorded by the config_history_sensor "
         "and at each run; each materialisation is one version.",
     )
-    schedule = build_schedule(loaded, job)
+    schedule = build_schedule(loaded, job) if partitions is None else partitioned_schedule(loaded, job)
     resource = PipelineConfigResource(
         config_path=str(loaded.path), pipeline_name=keys.name, target_table=qualified_table(loaded)
     )

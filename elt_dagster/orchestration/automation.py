@@ -32,10 +32,13 @@ from elt_dagster.engine.config import ConfigError, LoadedConfig, discover_config
 from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.redaction import mask_values
 
+from .partitions import changed_partitions, partitions_definition
 from .resources import BOOKKEEPING_RESOURCE, BookkeepingResource, PipelineConfigResource, config_tags
 
 if TYPE_CHECKING:
     from elt_dagster.engine.state.history import ConfigVersion
+
+    from .resources import SourceChanges
 
 MAX_CHANGES_PER_TICK = 1_000
 MAX_VERSIONS_PER_TICK = 100
@@ -110,6 +113,9 @@ def build_source_sensor(loaded: LoadedConfig, job: Job, config_key: str) -> Sens
             events = config_history_events(context.instance, bookkeeping, current)
         except PipelineError as exc:
             return SkipReason(mask_values(f"can't check the sources: {exc}", current.env_secrets))
+        definition = partitions_definition(loaded)
+        if definition is not None:  # a run per partition whose files are new, changed or gone
+            return partition_requests(context, current, definition, changes, config_tags(version), events)
         requests = []
         start, _ = current.config.automation.window()
         window_key = f"window-start:{start.isoformat()}" if start else None
@@ -125,6 +131,26 @@ def build_source_sensor(loaded: LoadedConfig, job: Job, config_key: str) -> Sens
         return SensorResult(run_requests=requests, cursor=window_key or context.cursor, asset_events=events)
 
     return source_sensor
+
+
+def partition_requests(
+    context: SensorEvaluationContext,
+    loaded: LoadedConfig,
+    definition: Any,
+    changes: "SourceChanges",
+    tags: dict[str, str],
+    events: list[AssetMaterialization],
+) -> SensorResult | SkipReason:
+    """A partitioned pipeline's tick: a run for each complete window whose files are new, changed or gone."""
+    paths = [f.path for f in changes.changed] + changes.removed
+    keys = changed_partitions(loaded, definition, paths)
+    tags = {**tags, "elt/changed_files": str(len(paths))}
+    requests = [RunRequest(run_key=f"{changes.run_key()}:{key}", partition_key=key, tags=tags) for key in keys]
+    if not requests:
+        skip = f"no new, changed or removed files of a complete window among the {changes.watched} watched"
+        return SensorResult(skip_reason=skip, asset_events=events) if events else SkipReason(skip)
+    context.log.info(changed_files_line(paths, loaded.env_secrets) + f": partitions {', '.join(keys)}")
+    return SensorResult(run_requests=requests, asset_events=events)
 
 
 def changed_files_line(paths: list[str], secrets: frozenset[str]) -> str:

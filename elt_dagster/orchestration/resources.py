@@ -7,7 +7,7 @@ definitions load.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dagster import ConfigurableResource
@@ -81,12 +81,16 @@ class SourceChanges:
 
     changed: list[Fingerprint]
     watched: int
+    removed: list[str] = field(default_factory=list)
+    """Recorded files that are gone (a partitioned pipeline loads their window again)."""
 
     def run_key(self) -> str:
         """The same changes give the same key, so each change launches exactly one run."""
         digest = hashlib.sha256()
         for item in sorted(self.changed, key=lambda f: f.path):
             digest.update(f"{item.path}\0{item.size}\0{item.mtime_ns}\n".encode())
+        for path in self.removed:
+            digest.update(f"{path}\0gone\n".encode())
         return digest.hexdigest()[:32]
 
 
@@ -129,7 +133,9 @@ class BookkeepingResource(ConfigurableResource):
             ensure_state_tables(conn)
             stored = stored_fingerprints(conn, loaded.name)
         changed = files_to_read(current, stored, check_content=False)
-        return SourceChanges(sorted(changed, key=lambda f: f.path)[:limit], len(current))
+        present = {f.path for f in current}
+        removed = sorted(path for path in stored if path not in present) if loaded.config.partitions else []
+        return SourceChanges(sorted(changed, key=lambda f: f.path)[:limit], len(current), removed[:limit])
 
 
 def config_tags(version: ConfigVersion) -> dict[str, str]:

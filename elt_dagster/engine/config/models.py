@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from elt_dagster.engine.errors import PipelineError, StrictModel
 from elt_dagster.engine.names import OWN_TABLE_SUFFIXES, REJECTED_SUFFIX, RESERVED_PREFIX
@@ -16,6 +16,7 @@ from elt_dagster.engine.types import find, known_spellings
 
 from .automation import AUTOMATION_KEYS, AUTOMATION_SECTION, Automation
 from .columns import RULES_KEY, ColumnRules, split_column_mappings
+from .partitions import Partitions, check_partitioned
 
 MAX_IDENTIFIER_BYTES = 63
 SYSTEM_COLUMNS = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
@@ -34,14 +35,17 @@ class LocalSource(StrictModel):
 
     type: Literal["local"] = "local"
     path: str
-    pattern: str = "*"
+    pattern: str | None = None
+    """Which files of the folder: default `*`, or `**/*` (its subfolders too) in a partitioned pipeline."""
     delimiter: str | None = Field(default=None, min_length=1, max_length=1)
     encoding: str = "utf-8"
     records_path: str | None = None
 
     @field_validator("pattern")
     @classmethod
-    def _relative_pattern(cls, value: str) -> str:
+    def _relative_pattern(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if Path(value).is_absolute():
             raise ValueError(
                 f"{value!r} is absolute: a pattern picks files inside `path`; put the folder in `path` "
@@ -65,7 +69,11 @@ class LocalSource(StrictModel):
 
     def describe(self, base_dir: Path) -> str:
         """The source for a person: its resolved path and pattern."""
-        return f"`{self.resolved_path(base_dir)}` ({self.pattern})"
+        return f"`{self.resolved_path(base_dir)}` ({self.pattern or '*'})"
+
+    def file_pattern(self, partitioned: bool) -> str:
+        """The glob pattern of the files to read: `pattern`, or its default."""
+        return self.pattern or ("**/*" if partitioned else "*")
 
     def resolved_path(self, base_dir: Path) -> Path:
         """The source path, relative paths taken from the folder of the YAML file."""
@@ -198,6 +206,7 @@ class PipelineConfig(StrictModel):
     target: Target
     schema_: Schema | None = Field(default=None, alias="schema")
     automation: Automation = Field(default_factory=Automation, validation_alias=AUTOMATION_SECTION)
+    partitions: Partitions | None = None
 
     @field_validator("name")
     @classmethod
@@ -214,6 +223,13 @@ class PipelineConfig(StrictModel):
             return data
         section = {key: data[key] for key in AUTOMATION_KEYS if key in data}
         return {**{k: v for k, v in data.items() if k not in AUTOMATION_KEYS}, AUTOMATION_SECTION: section}
+
+    @field_validator("partitions")
+    @classmethod
+    def _partitions_append_only(cls, value: Partitions | None, info: ValidationInfo) -> Partitions | None:
+        if value is not None:
+            check_partitioned(info.data.get("target"), info.data.get("automation"))
+        return value
 
     def undeclared_key_columns(self) -> list[str]:
         """Primary key columns that a declared schema does not have."""

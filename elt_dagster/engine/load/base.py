@@ -41,6 +41,8 @@ class LoadContext:
     types: dict[str, str]
     run_id: str
     default_source: str | None = None
+    partition: str | None = None
+    """The partition the rows belong to (`_elt_partition`), for a partitioned pipeline."""
 
     @property
     def names(self) -> list[str]:
@@ -59,6 +61,8 @@ class LoadStrategy:
         self.names = context.names
         self.inserted = 0
         self.updated = 0
+        self.deleted = 0
+        """Rows removed from the table (a partition's rows no longer in its files)."""
 
     @classmethod
     def open(cls, context: LoadContext, reason: str) -> LoadStrategy:

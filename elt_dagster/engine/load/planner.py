@@ -16,7 +16,9 @@ from elt_dagster.engine.load.append import HashsetAppend, ProbeAppend
 from elt_dagster.engine.load.base import LoadContext, LoadStrategy
 from elt_dagster.engine.load.bulk import BulkLoad
 from elt_dagster.engine.load.merge import MergeInDatabase, MergeInProducer, MergeIntoNewTable
+from elt_dagster.engine.load.partition import PartitionAppend, PartitionReplace
 from elt_dagster.engine.load.tables import table_ident
+from elt_dagster.engine.names import PARTITION_COLUMN
 
 FETCH_HASHES_MAX_ROWS = 5_000_000
 """Above this many rows, fetching every hash (16 bytes each) costs too much memory: probe instead."""
@@ -37,6 +39,9 @@ class TableFacts:
     table_bytes: int = 0
     incoming_bytes: int = 0
     """Roughly what the run brings (a gzipped file counted five-fold)."""
+    partition: str | None = None
+    """For a partitioned table: "replace" (a run: the partition becomes this load's rows) or "append" (a replay)."""
+    partition_has_rows: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,13 @@ class Choice:
 
 def choose_strategy(facts: TableFacts) -> Choice:
     """The strategy for a load with these facts, and the reason."""
+    if facts.partition:
+        if facts.partition == "replace" and facts.partition_has_rows:
+            return Choice(
+                PartitionReplace, "the partition has rows: replaced by this load's (rows no longer in its files go)"
+            )
+        why = "the partition is empty" if facts.partition == "replace" else "rows added to their partition"
+        return Choice(PartitionAppend, f"{why}: rows copied straight in")
     if facts.created:
         if facts.merge:
             return Choice(MergeIntoNewTable, "the table is new: the winners inserted, its key index built at the end")
@@ -71,9 +83,20 @@ def choose_strategy(facts: TableFacts) -> Choice:
     return Choice(ProbeAppend, f"{why}; each batch's hashes looked up in the unique index")
 
 
-def open_strategy(context: LoadContext, incoming_bytes: int, created: bool) -> LoadStrategy:
-    """Lock the table for this load (readers go on), choose the strategy, and make it."""
+def open_strategy(context: LoadContext, incoming_bytes: int, created: bool, replace: bool = True) -> LoadStrategy:
+    """Lock the table for this load (readers go on), choose the strategy, and make it.
+
+    A partition's load locks nothing here (loads of other partitions go on beside it); `replace`: it replaces the
+    partition (a run), else adds to it (a replay)."""
     conn, table = context.conn, table_ident(context.target)
+    if context.partition is not None:
+        has_rows = conn.execute(
+            sql.SQL(f"SELECT EXISTS (SELECT 1 FROM {{}} WHERE {PARTITION_COLUMN} = %s)").format(table),
+            (context.partition,),
+        ).fetchone()[0]
+        facts = TableFacts(False, False, partition="replace" if replace else "append", partition_has_rows=has_rows)
+        choice = choose_strategy(facts)
+        return choice.strategy.open(context, choice.reason)
     # Loads into one table take turns (other readers are not blocked): the choice below must stay true.
     conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table))
     merge = context.target.mode == "merge"

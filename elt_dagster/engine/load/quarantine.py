@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 
 from elt_dagster.engine.config import Target
 from elt_dagster.engine.load.tables import names_sql, table_ident
-from elt_dagster.engine.names import REJECTED_SUFFIX, REJECTS_STAGE_TABLE
+from elt_dagster.engine.names import PARTITION_KEY, REJECTED_SUFFIX, REJECTS_STAGE_TABLE
 
 _COLUMNS = ["raw_record", "column_name", "reason", "source", "source_row", "run_id"]
 _JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
@@ -33,11 +33,22 @@ def _storable_dumps(value: object) -> str:
     return storable_json(json.dumps(value, ensure_ascii=False))
 
 
-def quarantine(conn: psycopg.Connection, target: Target, rejects_path: Path, run_id: str) -> int:
+def quarantine(
+    conn: psycopg.Connection,
+    target: Target,
+    rejects_path: Path,
+    run_id: str,
+    partition: str | None = None,
+    replaced: str | None = None,
+) -> int:
     """Store the rejects of a run (JSON Lines); a record already quarantined by an earlier run is not stored twice.
 
-    Returns how many rejects the file held.
+    `partition`: the partition the records belong to; `replaced`: a partition whose records are replaced by these
+    (its earlier records removed first). Returns how many rejects the file held.
     """
+    table = table_ident(target, REJECTED_SUFFIX)
+    if replaced is not None:
+        conn.execute(sql.SQL(f"DELETE FROM {{}} WHERE {PARTITION_KEY} = %s").format(table), (replaced,))
     stage = sql.Identifier(REJECTS_STAGE_TABLE)
     conn.execute(
         sql.SQL(
@@ -58,14 +69,30 @@ def quarantine(conn: psycopg.Connection, target: Target, rejects_path: Path, run
                     copy.write_row((raw, *texts, item["source_row"], run_id))
                     count += 1
     if count:
-        conn.execute(
-            sql.SQL(
-                "INSERT INTO {} ({}, reject_hash) SELECT {}, md5(concat_ws(chr(31), source, source_row, "
-                "raw_record::text, reason))::uuid FROM {} ON CONFLICT (reject_hash) DO NOTHING"
-            ).format(table_ident(target, REJECTED_SUFFIX), names_sql(_COLUMNS), names_sql(_COLUMNS), stage)
-        )
+        _insert_staged(conn, table, stage, partition)
     conn.execute(sql.SQL("TRUNCATE {}").format(stage))
     return count
+
+
+def _insert_staged(
+    conn: psycopg.Connection, table: sql.Identifier, stage: sql.Identifier, partition: str | None
+) -> None:
+    """The staged rejects into the quarantine table, each once (by its hash), with its partition if any."""
+    partition_column = sql.SQL(f", {PARTITION_KEY}" if partition is not None else "")
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} ({}{}, reject_hash) SELECT {}{}, md5(concat_ws(chr(31), source, source_row, "
+            "raw_record::text, reason))::uuid FROM {} ON CONFLICT (reject_hash) DO NOTHING"
+        ).format(
+            table,
+            names_sql(_COLUMNS),
+            partition_column,
+            names_sql(_COLUMNS),
+            sql.SQL(", %s" if partition is not None else ""),
+            stage,
+        ),
+        (partition,) if partition is not None else None,
+    )
 
 
 @dataclass

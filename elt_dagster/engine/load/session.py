@@ -45,6 +45,8 @@ class LoadCounts:
     invalid: int = 0
     inserted: int = 0
     updated: int = 0
+    deleted: int = 0
+    """Rows removed: a replaced partition's rows no longer in its files."""
     row_count: int = 0
 
 
@@ -52,7 +54,9 @@ class LoadSession:
     """One load of validated rows into `loaded`'s table; see the module docstring.
 
     `column_types`: the run's columns and their types; `incoming_bytes`: roughly what comes in (for the planner);
-    `default_source`: the largest source's label, which a column default can hold (see `LoadContext`).
+    `default_source`: the largest source's label, which a column default can hold (see `LoadContext`);
+    `partition`: the partition the rows belong to, in a partitioned pipeline, which the load replaces (with its
+    quarantine records) or, with `replace` False (a replay), adds to.
     """
 
     def __init__(
@@ -64,13 +68,17 @@ class LoadSession:
         staging: StagingWriter,
         incoming_bytes: int,
         default_source: str | None = None,
+        partition: str | None = None,
+        replace: bool = True,
     ):
         self.conn, self.loaded, self.run_id, self.staging = conn, loaded, run_id, staging
+        self.partition, self.replace = partition, replace
         self.target = target = loaded.config.target
         columns = list(column_types)
-        added, self.created = ensure_tables(conn, target, column_types)
-        context = LoadContext(conn, target, stored_types(conn, target, columns), run_id, default_source)
-        self.strategy = open_strategy(context, incoming_bytes, self.created)
+        added, self.created = ensure_tables(conn, target, column_types, partitioned=partition is not None)
+        stored = stored_types(conn, target, columns)
+        context = LoadContext(conn, target, stored, run_id, default_source, partition)
+        self.strategy = open_strategy(context, incoming_bytes, self.created, replace)
         key = key_columns(target, columns) if target.mode == "merge" else []
         order_column(target, columns)  # a wrong order_by fails before a row is read
         self.checker = BatchChecker(column_types, key, staging, rules=column_rules(loaded))
@@ -106,15 +114,17 @@ class LoadSession:
         """Finish the strategy, settle the rejects file (by default: into the quarantine table), move the row
         counter; returns the counts."""
         self.counts.inserted, self.counts.updated = self.strategy.finish()
+        self.counts.deleted = self.strategy.deleted
         self.staging.flush()
         if settle_rejects is None:
-            quarantine(self.conn, self.target, self.staging.rejects_path, self.run_id)
+            replaced = self.partition if self.replace else None
+            quarantine(self.conn, self.target, self.staging.rejects_path, self.run_id, self.partition, replaced)
         else:
             settle_rejects(self.staging.rejects_path)
         self.counts.row_count = add_to_row_count(
             self.conn,
             qualified_name(self.target),
-            self.counts.inserted,
+            self.counts.inserted - self.counts.deleted,
             lambda: count_rows(self.conn, self.target),
             self.created,
         )

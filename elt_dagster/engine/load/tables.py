@@ -6,16 +6,20 @@ import psycopg
 from psycopg import sql
 
 from elt_dagster.engine.config import Target, key_columns
+from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.names import (
     HASH_COLUMN,
     HASH_INDEX_SUFFIX,
     LOADED_AT_COLUMN,
+    PARTITION_COLUMN,
+    PARTITION_KEY,
     PK_INDEX_SUFFIX,
     REJECTED_SUFFIX,
     RUN_ID_COLUMN,
     SEQ_COLUMN,
     SOURCE_COLUMN,
     STAGE_TABLE,
+    qualified_name,
 )
 from elt_dagster.engine.types import TYPES, by_pg_format
 
@@ -44,7 +48,7 @@ def table_exists(conn: psycopg.Connection, target: Target) -> bool:
     return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table_ident(target).as_string(conn),)).fetchone()[0]
 
 
-def create_indexes(conn: psycopg.Connection, target: Target, columns: list[str]) -> None:
+def create_indexes(conn: psycopg.Connection, target: Target, columns: list[str], partitioned: bool = False) -> None:
     """The table's unique index, unless there: on the row hash (append mode), or on the primary key (merge mode).
 
     A merge table needs no index on the hash: its key's index keeps one row per key, and an incoming row is
@@ -52,18 +56,27 @@ def create_indexes(conn: psycopg.Connection, target: Target, columns: list[str])
     1.5 s of the 5.5 s `UPDATE` of 200k rows of a 1M-row table). A table switched to append mode gets its hash
     index on its next load (it blocks writers, not readers, while it is built).
     """
+    # Only when missing: CREATE INDEX IF NOT EXISTS locks the table (SHARE) before it looks, and would wait for
+    # every load writing it (the partition loads of one table run side by side)
     table = table_ident(target)
     if target.mode != "merge":
-        hash_index = sql.Identifier(target.table + HASH_INDEX_SUFFIX)
-        conn.execute(
-            sql.SQL(f"CREATE UNIQUE INDEX IF NOT EXISTS {{}} ON {{}} ({HASH_COLUMN})").format(hash_index, table)
-        )
-    else:
+        if not _exists(conn, sql.Identifier(target.db_schema, target.table + HASH_INDEX_SUFFIX)):
+            unique = f"{PARTITION_COLUMN}, {HASH_COLUMN}" if partitioned else HASH_COLUMN  # once per partition
+            conn.execute(
+                sql.SQL(f"CREATE UNIQUE INDEX IF NOT EXISTS {{}} ON {{}} ({unique})").format(
+                    sql.Identifier(target.table + HASH_INDEX_SUFFIX), table
+                )
+            )
+    elif not _exists(conn, sql.Identifier(target.db_schema, target.table + PK_INDEX_SUFFIX)):
         conn.execute(
             sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})").format(
                 sql.Identifier(target.table + PK_INDEX_SUFFIX), table, names_sql(key_columns(target, columns))
             )
         )
+
+
+def _exists(conn: psycopg.Connection, relation: sql.Identifier) -> bool:
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (relation.as_string(conn),)).fetchone()[0]
 
 
 def drop_indexes(conn: psycopg.Connection, target: Target) -> None:
@@ -73,11 +86,16 @@ def drop_indexes(conn: psycopg.Connection, target: Target) -> None:
 
 
 def ensure_tables(
-    conn: psycopg.Connection, target: Target, column_types: dict[str, str]
+    conn: psycopg.Connection, target: Target, column_types: dict[str, str], partitioned: bool = False
 ) -> tuple[tuple[str, ...], bool]:
     """Create the table and its quarantine table if missing; add columns new to the schema. Returns the columns
-    added, and whether this transaction created the table (decided under the table's lock)."""
+    added, and whether this transaction created the table (decided under the table's lock).
+
+    `partitioned`: the table has `_elt_partition` (its unique index on it and the row hash) and its quarantine a
+    `partition_key`; a table loaded the other way is refused (its index would be wrong)."""
     table = table_ident(target)
+    if partitioned and _partitioned_table_ready(conn, target, column_types):
+        return (), False  # nothing to create or add: no lock, so the loads of other partitions go on beside this one
     columns = [sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(TYPES[t].pg_type)) for n, t in column_types.items()]
     # Runs into one table take turns from here to their commit, so two never race to create or alter it; a run
     # that must create the schema holds its name too (CREATE ... IF NOT EXISTS is not safe against a racing twin).
@@ -89,13 +107,15 @@ def ensure_tables(
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('elt.schema:' || %s))", (target.db_schema,))
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(target.db_schema)))
     created = not table_exists(conn, target)
+    partition = f", {PARTITION_COLUMN} text NOT NULL" if partitioned else ""
     conn.execute(
         sql.SQL(
             f"CREATE TABLE IF NOT EXISTS {{}} ({{}}, {HASH_COLUMN} uuid NOT NULL, {SOURCE_COLUMN} text, {RUN_ID_COLUMN} text, "
-            f"{LOADED_AT_COLUMN} timestamptz NOT NULL DEFAULT now()){{}}"
+            f"{LOADED_AT_COLUMN} timestamptz NOT NULL DEFAULT now(){partition}){{}}"
         ).format(table, sql.SQL(", ").join(columns), sql.SQL(MERGE_TABLE_OPTIONS if target.mode == "merge" else ""))
     )
     existing = set(table_columns(conn, target))
+    _check_partitioning(target, existing, partitioned)
     added = tuple(n for n in column_types if n not in existing)
     for name in added:
         conn.execute(
@@ -103,23 +123,55 @@ def ensure_tables(
                 table, sql.Identifier(name), sql.SQL(TYPES[column_types[name]].pg_type)
             )
         )
-    create_indexes(conn, target, list(column_types))
+    create_indexes(conn, target, list(column_types), partitioned)
+    _ensure_quarantine(conn, target, partitioned)
+    return added, created
+
+
+def _check_partitioning(target: Target, columns: set[str], partitioned: bool) -> None:
+    """A table is loaded with partitions or without, always: its unique index differs."""
+    if (PARTITION_COLUMN in columns) != partitioned:
+        loaded, now = ("with", "without") if PARTITION_COLUMN in columns else ("without", "with")
+        raise PipelineError(
+            f"table {qualified_name(target)} was loaded {loaded} partitions and this pipeline loads {now} them: "
+            "load into another table (target.table), or drop this one to load it again"
+        )
+
+
+def _ensure_quarantine(conn: psycopg.Connection, target: Target, partitioned: bool) -> None:
+    quarantine = table_ident(target, REJECTED_SUFFIX)
     conn.execute(
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} (id bigserial PRIMARY KEY, raw_record jsonb, column_name text, "
             "reason text NOT NULL, source text, source_row bigint, run_id text, "
             "rejected_at timestamptz NOT NULL DEFAULT now(), reject_hash uuid UNIQUE)"
-        ).format(table_ident(target, REJECTED_SUFFIX))
+        ).format(quarantine)
     )
-    return added, created
+    if partitioned and PARTITION_KEY not in _columns(conn, quarantine):
+        conn.execute(sql.SQL(f"ALTER TABLE {{}} ADD COLUMN IF NOT EXISTS {PARTITION_KEY} text").format(quarantine))
+
+
+def _partitioned_table_ready(conn: psycopg.Connection, target: Target, column_types: dict[str, str]) -> bool:
+    """Whether the partitioned table, its index and its quarantine table are there with every column."""
+    existing = table_columns(conn, target)
+    return (
+        PARTITION_COLUMN in existing
+        and all(name in existing for name in column_types)
+        and _exists(conn, sql.Identifier(target.db_schema, target.table + HASH_INDEX_SUFFIX))
+        and PARTITION_KEY in _columns(conn, table_ident(target, REJECTED_SUFFIX))
+    )
 
 
 def table_columns(conn: psycopg.Connection, target: Target) -> dict[str, str]:
     """The table's columns and their PostgreSQL types, in table order ({} if the table does not exist)."""
+    return _columns(conn, table_ident(target))
+
+
+def _columns(conn: psycopg.Connection, relation: sql.Identifier) -> dict[str, str]:
     rows = conn.execute(
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
         "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-        (sql.SQL("{}").format(table_ident(target)).as_string(conn),),
+        (relation.as_string(conn),),
     ).fetchall()
     return dict(rows)
 

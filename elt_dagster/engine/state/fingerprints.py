@@ -95,3 +95,9 @@ def record_files(conn: psycopg.Connection, pipeline: str, files: list[tuple[Fing
         "content_hash = EXCLUDED.content_hash, rows = EXCLUDED.rows, run_id = EXCLUDED.run_id, recorded_at = now()",
         (pipeline, run_id, *(list(column) for column in columns)),
     )
+
+
+def forget_files(conn: psycopg.Connection, pipeline: str, paths: list[str]) -> None:
+    """Drop the fingerprints of files that are gone (a partition loaded again without them)."""
+    if paths:
+        conn.execute("DELETE FROM elt.file_fingerprints WHERE pipeline = %s AND path = ANY(%s)", (pipeline, paths))

@@ -39,7 +39,13 @@ schema:
     assert config.schema_.strict_mode is False
     assert config.schema_.columns == {"id": "integer", "customer": "string"}
     source = config.sources[0]
-    assert (source.type, source.pattern, source.encoding, source.delimiter, source.records_path) == (
+    assert (
+        source.type,
+        source.file_pattern(partitioned=False),
+        source.encoding,
+        source.delimiter,
+        source.records_path,
+    ) == (
         "local",
         "*",
         "utf-8",

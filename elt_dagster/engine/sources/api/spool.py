@@ -37,8 +37,13 @@ class SpooledApi:
         return {"url": self.key, "pages": stats.pages, "records": stats.records, "stopped": stats.stopped}
 
 
-def spool_api_sources(loaded: LoadedConfig, folder: Path, cursors: dict[str, str]) -> list[SpooledApi]:
-    """Fetch every API source of the pipeline into `folder/api_<n>.jsonl`, starting from the remembered cursors."""
+def spool_api_sources(
+    loaded: LoadedConfig, folder: Path, cursors: dict[str, str], placeholders: dict[str, str] | None = None
+) -> list[SpooledApi]:
+    """Fetch every API source of the pipeline into `folder/api_<n>.jsonl`, starting from the remembered cursors.
+
+    `placeholders`: `{name}` in a text value of `params:` is replaced by its value (a partition's
+    `{partition_start}` and `{partition_end}`)."""
     sources = [(index, source) for index, source in enumerate(loaded.config.sources) if source.type == "api"]
     if not sources:
         return []
@@ -46,6 +51,8 @@ def spool_api_sources(loaded: LoadedConfig, folder: Path, cursors: dict[str, str
 
     spooled = []
     for index, source in sources:
+        if placeholders:
+            source = with_placeholders(source, placeholders)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"api_{index}.jsonl"
         stats = ApiStats()
@@ -57,3 +64,16 @@ def spool_api_sources(loaded: LoadedConfig, folder: Path, cursors: dict[str, str
                     )
         spooled.append(SpooledApi(SourceFile(path, None, label=source.display_url()), source, stats))
     return spooled
+
+
+def with_placeholders(source: ApiSource, values: dict[str, str]) -> ApiSource:
+    """`source` with each `{name}` of `values` replaced in its text `params:` values."""
+
+    def filled(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        for name, text in values.items():
+            value = value.replace("{" + name + "}", text)
+        return value
+
+    return source.model_copy(update={"params": {key: filled(value) for key, value in source.params.items()}})

@@ -70,7 +70,8 @@ def list_source_files(loaded: LoadedConfig) -> tuple[list[SourceFile], list[str]
         if root.is_file():
             candidates = [root]
         elif root.is_dir():
-            candidates = sorted(p for p in root.glob(source.pattern) if p.is_file())
+            pattern = source.file_pattern(loaded.config.partitions is not None)
+            candidates = sorted(p for p in root.glob(pattern) if p.is_file())
         else:
             shown = mask_values(str(root), loaded.env_secrets)
             raise ExtractError(f"{shown}: the source path does not exist (from {loaded.path})")

@@ -1,0 +1,196 @@
+"""A partitioned pipeline's run: each partition (a time window) read in full from its files and replaced in its own
+transaction, beside the loads of other partitions of the same table.
+
+A partition's rows become exactly its files' rows: unchanged rows stay, rows no longer in the files are deleted,
+new ones inserted, its quarantine records replaced, all in one transaction (readers see the partition before or
+after, never a mix, and never wait). Only the table's creation and a new column are done under the table's lock,
+in a short transaction of their own; the load itself locks only its partition.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from elt_dagster.engine.config import LoadedConfig
+from elt_dagster.engine.config.partitions import PartitionWindow
+from elt_dagster.engine.db import connect, target_database_url
+from elt_dagster.engine.load.session import LoadCounts
+from elt_dagster.engine.load.tables import count_rows, ensure_tables, table_columns, table_exists, table_ident
+from elt_dagster.engine.locks import database_errors, lock_pipeline
+from elt_dagster.engine.names import PARTITION_COLUMN, PARTITION_KEY, REJECTED_SUFFIX, qualified_name
+from elt_dagster.engine.run import LoadResult, RunPlan, RunReport, TableLoad, build_report
+from elt_dagster.engine.sources.api.spool import spool_api_sources
+from elt_dagster.engine.sources.files.extract import SourceFile, list_source_files, new_mapper
+from elt_dagster.engine.staging import RunStaging, prune_run_dirs, run_dir
+from elt_dagster.engine.state.counts import add_to_row_count, current_row_count
+from elt_dagster.engine.state.fingerprints import Fingerprint, forget_files, stored_fingerprints
+from elt_dagster.engine.transform.validate import pipeline_column_types
+
+
+@dataclass
+class PlacedFiles:
+    """The local files of a partitioned pipeline by partition: those of one window, and those of none (with why)."""
+
+    files: list[SourceFile]
+    unplaced: list[str]
+    skipped: list[str]
+
+
+def place_files(loaded: LoadedConfig, window: PartitionWindow | None = None) -> PlacedFiles:
+    """The files whose path date (`partitions.path_date`) falls in `window` (all placed files without one), and
+    the files that belong to no partition: no date in the path, or a date outside `partitions.start`/`end`."""
+    partitions = loaded.config.partitions
+    if partitions is None:
+        raise ValueError("not a partitioned pipeline")  # never expected: the callers check
+    files, skipped = list_source_files(loaded)
+    first, last = partitions.window()
+    placed, unplaced = [], []
+    for source_file in files:
+        date = partitions.date_in_path(_below_source(loaded, source_file))
+        if date is None:
+            unplaced.append(f"{source_file.source_label} (no {partitions.path_date} date in its path)")
+        elif date < first or (last is not None and date >= last):
+            unplaced.append(f"{source_file.source_label} ({date:%Y-%m-%d %H:%M}: outside partitions.start/end)")
+        elif window is None or window.contains(date):
+            placed.append(source_file)
+    return PlacedFiles(placed, unplaced, skipped)
+
+
+def _below_source(loaded: LoadedConfig, source_file: SourceFile) -> Path:
+    """The file's path below its source's folder (its name, for a source that is one file)."""
+    root = source_file.source.resolved_path(loaded.base_dir) if source_file.source else source_file.path.parent
+    return source_file.path.relative_to(root) if root.is_dir() else Path(source_file.path.name)
+
+
+def path_dates(loaded: LoadedConfig, paths: list[str]) -> dict[str, datetime]:
+    """The date in the path of each of `paths` (files of the local sources, present or gone) that has one."""
+    partitions = loaded.config.partitions
+    if partitions is None:
+        return {}
+    roots = [s.resolved_path(loaded.base_dir) for s in loaded.config.sources if s.type == "local"]
+    dates = {}
+    for text in paths:
+        path = Path(text)
+        root = next((r for r in roots if path.is_relative_to(r) and path != r), None)
+        date = partitions.date_in_path(path.relative_to(root) if root else Path(path.name))
+        if date is not None:
+            dates[text] = date
+    return dates
+
+
+def run_partitions(
+    loaded: LoadedConfig, windows: list[PartitionWindow], run_id: str | None = None, database_url: str | None = None
+) -> list[RunReport]:
+    """Run each partition in turn (each its own transaction: a failure keeps the partitions loaded before it)."""
+    run_id = run_id or uuid.uuid4().hex
+    return [run_partition(loaded, window, run_id, database_url) for window in windows]
+
+
+def combined_report(reports: list[RunReport]) -> RunReport:
+    """One report of a run's partitions (a backfill run may load several): counts summed, files and rejects of all,
+    the table's figures as the last one left them; `partition` names the first and last."""
+    if not reports:
+        raise ValueError("no partitions")  # never expected: a partitioned run has at least one key
+    if len(reports) == 1:
+        return reports[0]
+    last = reports[-1]
+    strategies = sorted({r.strategy for r in reports})
+    return replace(
+        last,
+        files=[f for r in reports for f in r.files],
+        skipped_files=last.skipped_files,
+        unchanged_files=sum(r.unchanged_files for r in reports),
+        rows_valid=sum(r.rows_valid for r in reports),
+        invalid=sum(r.invalid for r in reports),
+        first_rejects=[reject for r in reports for reject in r.first_rejects][:5],
+        inserted=sum(r.inserted for r in reports),
+        updated=sum(r.updated for r in reports),
+        deleted=sum(r.deleted for r in reports),
+        added_columns=tuple(dict.fromkeys(c for r in reports for c in r.added_columns)),
+        strategy=", ".join(strategies),
+        strategy_reason="; ".join(f"{r.partition}: {r.strategy_reason}" for r in reports),
+        seconds=sum(r.seconds for r in reports),
+        api_sources=[api for r in reports for api in r.api_sources],
+        partition=f"{reports[0].partition}...{last.partition}",
+        unplaced_files=last.unplaced_files,
+    )
+
+
+def run_partition(
+    loaded: LoadedConfig, window: PartitionWindow, run_id: str | None = None, database_url: str | None = None
+) -> RunReport:
+    """Load one partition: read every file of its window (and its API slices), replace its rows with theirs."""
+    started = time.perf_counter()
+    run_id = run_id or uuid.uuid4().hex
+    url = target_database_url(loaded.config.target, database_url)
+    folder = run_dir(f"{loaded.name}/{_folder_name(window.key)}", run_id)
+    with database_errors(), connect(url) as conn, RunStaging(folder) as staging:
+        lock_pipeline(conn, loaded.name, window.key)
+        plan = plan_partition(loaded, window, staging.folder)
+        target = loaded.config.target
+        if plan.sources and plan.mapper.columns:
+            staging.reserve(plan.incoming_bytes)
+            with conn.transaction():  # short: the table's lock is held only while it is created or altered
+                added, _ = ensure_tables(conn, target, plan.column_types, partitioned=True)
+            result = TableLoad(conn, loaded, plan, run_id, staging.folder).run()
+            result.counts.added_columns = added
+        else:
+            result = LoadResult(empty_partition(conn, loaded, window.key), table_columns(conn, target))
+        _forget_gone_files(conn, loaded, window)
+    prune_run_dirs(f"{loaded.name}/{_folder_name(window.key)}")
+    return build_report(run_id, plan, result, time.perf_counter() - started)
+
+
+def plan_partition(loaded: LoadedConfig, window: PartitionWindow, folder: Path) -> RunPlan:
+    """Every file of the window (a partition is replaced as a whole, so all are read) and each API source's slice
+    of it (`{partition_start}` / `{partition_end}` in its params), fetched whole: no cursor."""
+    placed = place_files(loaded, window)
+    fingerprints = {str(f.path): Fingerprint.stat(f.path) for f in placed.files}
+    values = {"partition_start": window.start.isoformat(), "partition_end": window.end.isoformat()}
+    apis = spool_api_sources(loaded, folder, {}, values)
+    mapper = new_mapper(loaded, placed.files + [api.file for api in apis if api.stats.records])
+    types = pipeline_column_types(loaded, mapper.columns)
+    return RunPlan(
+        placed.files, fingerprints, apis, mapper, types, 0, placed.skipped, partition=window, unplaced=placed.unplaced
+    )
+
+
+def empty_partition(conn: psycopg.Connection, loaded: LoadedConfig, key: str) -> LoadCounts:
+    """A window with no files: the partition becomes empty (its rows and quarantine records removed)."""
+    target = loaded.config.target
+    name = qualified_name(target)
+    if not table_exists(conn, target):
+        return LoadCounts(row_count=current_row_count(conn, name))
+    with conn.transaction():
+        deleted = conn.execute(
+            sql.SQL(f"DELETE FROM {{}} WHERE {PARTITION_COLUMN} = %s").format(table_ident(target)), (key,)
+        ).rowcount
+        conn.execute(
+            sql.SQL(f"DELETE FROM {{}} WHERE {PARTITION_KEY} = %s").format(table_ident(target, REJECTED_SUFFIX)),
+            (key,),
+        )
+        count = add_to_row_count(conn, name, -deleted, lambda: count_rows(conn, target))
+    return LoadCounts(
+        "partition-replace", "the window has no files: the partition emptied", deleted=deleted, row_count=count
+    )
+
+
+def _forget_gone_files(conn: psycopg.Connection, loaded: LoadedConfig, window: PartitionWindow) -> None:
+    """The window's recorded files that are gone no longer count (the sensor saw them go and asked for this run)."""
+    with conn.transaction():
+        stored = stored_fingerprints(conn, loaded.name)
+        dates = path_dates(loaded, [path for path in stored if not Path(path).exists()])
+        forget_files(conn, loaded.name, [path for path, date in dates.items() if window.contains(date)])
+
+
+def _folder_name(key: str) -> str:
+    """A partition key as a folder name."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", key)

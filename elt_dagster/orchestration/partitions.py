@@ -1,0 +1,78 @@
+"""A partitioned pipeline in Dagster: its time-window partitions, its backfill policy, the windows of a run's
+partition keys, the partitions whose files changed, and the schedule that loads each window once it is complete."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dagster import (
+    BackfillPolicy,
+    DailyPartitionsDefinition,
+    DefaultScheduleStatus,
+    HourlyPartitionsDefinition,
+    MonthlyPartitionsDefinition,
+    TimeWindowPartitionsDefinition,
+    WeeklyPartitionsDefinition,
+    build_schedule_from_partitioned_job,
+)
+
+from elt_dagster.engine.config import LoadedConfig
+
+if TYPE_CHECKING:
+    from elt_dagster.engine.config.partitions import PartitionWindow
+
+_DEFINITIONS = {
+    "hour": HourlyPartitionsDefinition,
+    "day": DailyPartitionsDefinition,
+    "week": WeeklyPartitionsDefinition,
+    "month": MonthlyPartitionsDefinition,
+}
+
+
+def partitions_definition(loaded: LoadedConfig) -> TimeWindowPartitionsDefinition | None:
+    """The pipeline's time windows as Dagster partitions (complete windows only), or None when unpartitioned."""
+    partitions = loaded.config.partitions
+    if partitions is None:
+        return None
+    start, end = partitions.window()
+    return _DEFINITIONS[partitions.by](start_date=start, end_date=end, timezone=partitions.timezone)
+
+
+def backfill_policy(loaded: LoadedConfig) -> BackfillPolicy | None:
+    """A backfill packs up to `max_partitions_per_run` partitions into one run (each its own transaction)."""
+    partitions = loaded.config.partitions
+    return BackfillPolicy.multi_run(partitions.max_partitions_per_run) if partitions else None
+
+
+def windows(definition: TimeWindowPartitionsDefinition, keys: list[str]) -> list[PartitionWindow]:
+    """The engine's windows of a run's partition keys."""
+    from elt_dagster.engine.config.partitions import PartitionWindow
+
+    return [PartitionWindow(key, *definition.time_window_for_partition_key(key)) for key in keys]
+
+
+def changed_partitions(loaded: LoadedConfig, definition: TimeWindowPartitionsDefinition, paths: list[str]) -> list[str]:
+    """The partition keys whose files among `paths` (new, changed or gone) are, in order; windows not complete yet
+    (not partitions yet) wait for a later tick, as their files stay changed until loaded."""
+    from elt_dagster.engine.partition_run import path_dates
+
+    keys = set()
+    for date in path_dates(loaded, paths).values():
+        key = definition.get_partition_key_for_timestamp(date.timestamp())
+        if definition.has_partition_key(key):
+            keys.add(key)
+    return sorted(keys)
+
+
+def partitioned_schedule(loaded: LoadedConfig, job: Any) -> Any:
+    """`<name>_schedule`: each window loaded once it is complete. Running from the start when the pipeline has an
+    API source (nothing else asks for its windows); stopped otherwise, as the source sensor loads a window when its
+    files arrive or change (turn it on to load every window whatever its files do)."""
+    has_api = any(source.type == "api" for source in loaded.config.sources)
+    return build_schedule_from_partitioned_job(
+        job,
+        name=f"{loaded.name}_schedule",
+        description=f"Loads each complete {loaded.config.partitions.by if loaded.config.partitions else ''} window "
+        f"of {loaded.name} once it ends.",
+        default_status=DefaultScheduleStatus.RUNNING if has_api else DefaultScheduleStatus.STOPPED,
+    )

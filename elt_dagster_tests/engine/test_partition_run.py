@@ -1,0 +1,223 @@
+"""Partitioned pipelines in the engine, against a real PostgreSQL: a day loaded alone holds exactly its files' rows;
+two days loaded at once both land, each row once, neither waiting for the other; an edited day replaced exactly,
+the others untouched; files of no partition reported; a day without files emptied; quarantine per partition."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from elt_dagster.engine.config import LoadedConfig
+from elt_dagster.engine.config.partitions import PartitionWindow
+from elt_dagster.engine.errors import PipelineError
+from elt_dagster.engine.load import partition as partition_module
+from elt_dagster.engine.partition_run import place_files, run_partition
+from elt_dagster.engine.replay import replay_rejects
+from elt_dagster.engine.run import run_pipeline
+from elt_dagster_tests.conftest import fetch, write
+
+DAILY = """
+sources:
+  - path: ../data
+target:
+  table: events
+  db_schema: {schema}
+schema:
+  columns:
+    id: integer
+    name: string
+partitions:
+  by: day
+  start: "2024-01-01"
+  path_date: "%Y-%m-%d"
+"""
+
+
+def day(key: str) -> PartitionWindow:
+    start = datetime.fromisoformat(key).replace(tzinfo=UTC)
+    return PartitionWindow(key, start, start + timedelta(days=1))
+
+
+def write_day(tmp_path: Path, key: str, rows: list[tuple[int, str]], name: str = "events.csv") -> Path:
+    body = "id,name\n" + "".join(f"{i},{n}\n" for i, n in rows)
+    return write(tmp_path / "data" / key / name, body)
+
+
+def rows_of(database_url: str, db_schema: str, where: str = "true") -> list[tuple]:
+    return fetch(database_url, f'SELECT _elt_partition, id, name FROM "{db_schema}".events WHERE {where} ORDER BY 1, 2')
+
+
+@pytest.fixture
+def three_days(tmp_path: Path, make_pipeline) -> LoadedConfig:
+    write_day(tmp_path, "2024-01-01", [(1, "a"), (2, "b")])
+    write_day(tmp_path, "2024-01-02", [(3, "c"), (4, "d"), (5, "e")])
+    write_day(tmp_path, "2024-01-03", [(6, "f")])
+    return make_pipeline(DAILY)
+
+
+def test_a_day_loaded_alone_holds_exactly_its_files_rows(
+    three_days: LoadedConfig, database_url: str, db_schema: str
+) -> None:
+    report = run_partition(three_days, day("2024-01-02"))
+    assert (report.partition, report.inserted, report.strategy) == ("2024-01-02", 3, "partition-append")
+    assert rows_of(database_url, db_schema) == [("2024-01-02", 3, "c"), ("2024-01-02", 4, "d"), ("2024-01-02", 5, "e")]
+    again = run_partition(three_days, day("2024-01-02"))  # nothing changed: the same rows, none written
+    assert (again.strategy, again.inserted, again.deleted, again.duplicates, again.row_count) == (
+        "partition-replace",
+        0,
+        0,
+        3,
+        3,
+    )
+
+
+def test_two_days_load_at_once_neither_waiting_for_the_other(
+    three_days: LoadedConfig, database_url: str, db_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Day 1's load pauses mid-copy, its transaction open, until day 3's load has committed: if day 3 waited on
+    any lock of day 1's, day 1 would time out waiting and the test fail."""
+    run_partition(three_days, day("2024-01-02"))  # the table exists: both loads below are of an existing table
+    day1_paused, day3_done = threading.Event(), threading.Event()
+    original = partition_module.PartitionAppend.copy_batch
+
+    def paused(self, prepared):  # type: ignore[no-untyped-def]
+        inserted = original(self, prepared)
+        if self.partition == "2024-01-01":
+            day1_paused.set()
+            assert day3_done.wait(30), "day 3 waited for day 1"
+        return inserted
+
+    monkeypatch.setattr(partition_module.PartitionAppend, "copy_batch", paused)
+    results: dict[str, object] = {}
+
+    def load(key: str) -> None:
+        try:
+            results[key] = run_partition(three_days, day(key))
+        except BaseException as exc:
+            results[key] = exc
+        if key == "2024-01-03":
+            day3_done.set()
+
+    first = threading.Thread(target=load, args=("2024-01-01",))
+    first.start()
+    assert day1_paused.wait(60), results  # day 1 holds whatever it locks, mid-copy
+    load("2024-01-03")
+    first.join(120)
+    assert not isinstance(results["2024-01-03"], BaseException), results["2024-01-03"]
+    assert not isinstance(results["2024-01-01"], BaseException), results["2024-01-01"]
+    assert fetch(database_url, f'SELECT count(*), count(DISTINCT id) FROM "{db_schema}".events') == [(6, 6)]
+
+
+def test_an_edited_day_is_replaced_exactly_and_the_other_days_stay_untouched(
+    tmp_path: Path, three_days: LoadedConfig, database_url: str, db_schema: str
+) -> None:
+    for key in ("2024-01-01", "2024-01-02", "2024-01-03"):
+        run_partition(three_days, day(key))
+    before = fetch(database_url, f'SELECT id, _elt_loaded_at, ctid::text FROM "{db_schema}".events ORDER BY id')
+    write_day(tmp_path, "2024-01-02", [(3, "c"), (4, "d2"), (7, "g")])  # 4 changed, 5 removed, 7 added
+    report = run_partition(three_days, day("2024-01-02"))
+    assert (report.strategy, report.inserted, report.deleted, report.duplicates, report.row_count) == (
+        "partition-replace",
+        2,
+        2,
+        1,
+        6,
+    )
+    assert rows_of(database_url, db_schema, "_elt_partition = '2024-01-02'") == [
+        ("2024-01-02", 3, "c"),
+        ("2024-01-02", 4, "d2"),
+        ("2024-01-02", 7, "g"),
+    ]
+    after = fetch(database_url, f'SELECT id, _elt_loaded_at, ctid::text FROM "{db_schema}".events ORDER BY id')
+    untouched = [row for row in before if row[0] in (1, 2, 3, 6)]
+    assert [row for row in after if row[0] in (1, 2, 3, 6)] == untouched  # not even rewritten
+    assert fetch(
+        database_url, "SELECT row_count FROM elt.table_row_counts WHERE table_name = %s", f"{db_schema}.events"
+    ) == [(6,)]
+
+
+def test_files_of_no_partition_are_reported_never_dropped_silently(tmp_path: Path, three_days: LoadedConfig) -> None:
+    write(tmp_path / "data" / "misc" / "notes.csv", "id,name\n9,x\n")
+    write_day(tmp_path, "2023-12-31", [(10, "y")])
+    report = run_partition(three_days, day("2024-01-01"))
+    assert report.inserted == 2
+    assert any("notes.csv (no %Y-%m-%d date in its path)" in line for line in report.unplaced_files)
+    assert any("2023-12-31" in line and "outside partitions.start/end" in line for line in report.unplaced_files)
+    assert [f.path.parent.name for f in place_files(three_days).files] == ["2024-01-01", "2024-01-02", "2024-01-03"]
+
+
+def test_a_day_whose_files_are_gone_is_emptied(
+    tmp_path: Path, three_days: LoadedConfig, database_url: str, db_schema: str
+) -> None:
+    run_partition(three_days, day("2024-01-01"))
+    run_partition(three_days, day("2024-01-03"))
+    (tmp_path / "data" / "2024-01-03" / "events.csv").unlink()
+    report = run_partition(three_days, day("2024-01-03"))
+    assert (report.deleted, report.row_count) == (1, 2)
+    assert rows_of(database_url, db_schema) == [("2024-01-01", 1, "a"), ("2024-01-01", 2, "b")]
+
+
+def test_quarantine_is_kept_per_partition_and_replaced_with_it(
+    tmp_path: Path, three_days: LoadedConfig, database_url: str, db_schema: str
+) -> None:
+    write_day(tmp_path, "2024-01-02", [(3, "c"), ("x4", "bad")])  # type: ignore[list-item]
+    write_day(tmp_path, "2024-01-03", [("x6", "bad")])  # type: ignore[list-item]
+    run_partition(three_days, day("2024-01-02"))
+    run_partition(three_days, day("2024-01-03"))
+    quarantined = f"SELECT partition_key, raw_record->>'id' FROM \"{db_schema}\".events__rejected ORDER BY 1"
+    assert fetch(database_url, quarantined) == [("2024-01-02", "x4"), ("2024-01-03", "x6")]
+    write_day(tmp_path, "2024-01-02", [(3, "c"), (4, "fixed")])
+    run_partition(three_days, day("2024-01-02"))  # the day's record replaced with the day: gone, day 3's stays
+    assert fetch(database_url, quarantined) == [("2024-01-03", "x6")]
+
+
+def test_a_replay_puts_recovered_rows_back_in_their_partition(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    write_day(tmp_path, "2024-01-02", [(3, "c"), (4, "d")])
+    write_day(tmp_path, "2024-01-03", [(6, "f")])
+    strict = DAILY.replace("    name: string", "    name: {type: string, allowed: [c, f]}")
+    run_partition(make_pipeline(strict), day("2024-01-02"))
+    run_partition(make_pipeline(strict), day("2024-01-03"))
+    report = replay_rejects(make_pipeline(DAILY))
+    assert (report.recovered, report.inserted, report.remaining) == (1, 1, 0)
+    assert rows_of(database_url, db_schema) == [("2024-01-02", 3, "c"), ("2024-01-02", 4, "d"), ("2024-01-03", 6, "f")]
+
+
+def test_a_partitioned_pipeline_is_not_run_whole_and_a_table_is_not_switched(
+    tmp_path: Path, three_days: LoadedConfig, make_pipeline, db_schema: str
+) -> None:
+    with pytest.raises(PipelineError, match=r"is partitioned \(partitions.by: day\): load one partition at a time"):
+        run_pipeline(three_days)
+    flat = DAILY.split("partitions:")[0].replace("  - path: ../data", '  - path: ../data\n    pattern: "**/*"')
+    assert run_pipeline(make_pipeline(flat, name="flat")).inserted == 6
+    with pytest.raises(
+        PipelineError, match=r"loaded without partitions and this pipeline loads with them: load into another table"
+    ):
+        run_partition(three_days, day("2024-01-01"))
+
+
+def test_a_partition_load_never_blocks_a_reader(
+    three_days: LoadedConfig, database_url: str, db_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mid-replace, another connection counts the table with a 200 ms lock timeout and sees the old partition."""
+    run_partition(three_days, day("2024-01-02"))
+    seen: list[int] = []
+    original = partition_module.PartitionReplace.finish
+
+    def finish_then_read(self):  # type: ignore[no-untyped-def]
+        result = original(self)
+        with psycopg.connect(database_url, autocommit=True) as reader:
+            reader.execute("SET lock_timeout = '200ms'")
+            seen.append(reader.execute(f'SELECT count(*) FROM "{db_schema}".events').fetchone()[0])
+        return result
+
+    monkeypatch.setattr(partition_module.PartitionReplace, "finish", finish_then_read)
+    write_day(three_days.path.parent.parent, "2024-01-02", [(3, "c")])
+    run_partition(three_days, day("2024-01-02"))
+    assert seen == [3]  # the reader saw the committed partition, at once
+    assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".events') == [(1,)]

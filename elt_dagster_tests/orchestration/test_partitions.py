@@ -1,0 +1,131 @@
+"""A partitioned pipeline in Dagster: daily partitions and a backfill policy on its assets, one partition per run
+through Dagster's testing API and through `dagster job execute --tags dagster/partition` (two at once, in two
+processes), the source sensor asking for the partitions whose files changed or went, the partitioned schedule."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DagsterInstance, build_sensor_context, instance_for_test
+
+from elt_dagster.definitions import build_definitions
+from elt_dagster_tests.conftest import fetch, write
+from elt_dagster_tests.webserver import cli_env
+
+DAGSTER = str(Path(sys.executable).with_name("dagster"))
+DAILY = """
+name: events
+sources:
+  - path: ../data
+target:
+  table: events
+  db_schema: {schema}
+schema:
+  columns:
+    id: integer
+    name: string
+partitions:
+  by: day
+  start: "2024-01-01"
+  end: "2024-01-05"
+  path_date: "%Y-%m-%d"
+  max_partitions_per_run: 3
+"""
+
+
+def write_day(tmp_path: Path, key: str, rows: list[tuple[int, str]]) -> None:
+    write(tmp_path / "data" / key / "events.csv", "id,name\n" + "".join(f"{i},{n}\n" for i, n in rows))
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path, db_schema: str) -> Path:
+    write_day(tmp_path, "2024-01-01", [(1, "a"), (2, "b")])
+    write_day(tmp_path, "2024-01-02", [(3, "c"), (4, "d"), (5, "e")])
+    write_day(tmp_path, "2024-01-03", [(6, "f")])
+    write(tmp_path / "configs" / "events.yaml", DAILY.replace("{schema}", db_schema))
+    return tmp_path / "configs"
+
+
+def events(database_url: str, db_schema: str) -> list[tuple]:
+    return fetch(database_url, f'SELECT _elt_partition, id FROM "{db_schema}".events ORDER BY id')
+
+
+def test_the_assets_are_daily_partitioned_with_a_multi_run_backfill_policy(config_dir: Path) -> None:
+    defs = build_definitions(config_dir)
+    job = defs.resolve_job_def("events_elt")
+    assert job.partitions_def is not None
+    assert job.partitions_def.get_partition_keys() == ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"]
+    step = next(a for a in defs.resolve_asset_graph().assets_defs if AssetKey(["events", "events"]) in a.keys)
+    assert step.backfill_policy is not None and step.backfill_policy.max_partitions_per_run == 3
+    schedule = defs.resolve_schedule_def("events_schedule")
+    assert schedule.cron_schedule == "0 0 * * *"
+
+
+def test_one_partition_materialised_holds_exactly_its_day(config_dir: Path, database_url: str, db_schema: str) -> None:
+    job = build_definitions(config_dir).resolve_job_def("events_elt")
+    with instance_for_test() as instance:
+        assert job.execute_in_process(instance=instance, partition_key="2024-01-02").success
+        assert events(database_url, db_schema) == [("2024-01-02", 3), ("2024-01-02", 4), ("2024-01-02", 5)]
+        event = instance.get_latest_materialization_event(AssetKey(["events", "events"]))
+        assert event is not None and event.asset_materialization is not None
+        assert event.asset_materialization.partition == "2024-01-02"
+        metadata = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+        assert (metadata["inserted"], metadata["load_strategy"]) == (3, "partition-append")
+
+
+def test_one_day_alone_then_two_at_once_by_two_dagster_processes(
+    config_dir: Path, tmp_path: Path, database_url: str, db_schema: str
+) -> None:
+    env = cli_env(config_dir, tmp_path, database_url)
+    command = [DAGSTER, "job", "execute", "-m", "elt_dagster", "-j", "events_elt", "--tags"]
+    # one day alone first: it also creates the fresh DAGSTER_HOME's SQLite storage, which two processes starting
+    # together would both try to create
+    alone = subprocess.run([*command, '{"dagster/partition": "2024-01-02"}'], cwd=tmp_path, env=env, timeout=240)
+    assert alone.returncode == 0
+    assert events(database_url, db_schema) == [("2024-01-02", 3), ("2024-01-02", 4), ("2024-01-02", 5)]
+    runs = [
+        subprocess.Popen(
+            [*command, f'{{"dagster/partition": "{key}"}}'],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for key in ("2024-01-01", "2024-01-03")
+    ]
+    outputs = [run.communicate(timeout=240)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    days = [key for key, _ in events(database_url, db_schema)]
+    assert days == ["2024-01-01"] * 2 + ["2024-01-02"] * 3 + ["2024-01-03"]
+
+
+def test_the_sensor_asks_for_the_partitions_whose_files_changed_or_went(
+    config_dir: Path, tmp_path: Path, database_url: str, db_schema: str
+) -> None:
+    defs = build_definitions(config_dir)
+    sensor = defs.resolve_sensor_def("events_source_sensor")
+    with instance_for_test() as instance:
+        first = _tick(sensor, defs, instance)
+        assert sorted(r.partition_key for r in first) == ["2024-01-01", "2024-01-02", "2024-01-03"]
+        job = defs.resolve_job_def("events_elt")
+        for key in ("2024-01-01", "2024-01-02", "2024-01-03"):
+            assert job.execute_in_process(instance=instance, partition_key=key).success
+        assert _tick(sensor, defs, instance) == []
+        write_day(tmp_path, "2024-01-04", [(7, "g")])  # a complete window (the partitions end on the 5th)
+        write_day(tmp_path, "2024-01-09", [(8, "h")])  # past partitions.end: no partition, never asked for
+        (tmp_path / "data" / "2024-01-01" / "events.csv").unlink()
+        assert sorted(r.partition_key for r in _tick(sensor, defs, instance)) == ["2024-01-01", "2024-01-04"]
+        assert job.execute_in_process(instance=instance, partition_key="2024-01-01").success
+        assert job.execute_in_process(instance=instance, partition_key="2024-01-04").success
+        assert _tick(sensor, defs, instance) == []
+    assert [key for key, _ in events(database_url, db_schema)] == ["2024-01-02"] * 3 + ["2024-01-03", "2024-01-04"]
+
+
+def _tick(sensor, defs, instance: DagsterInstance) -> list:  # type: ignore[no-untyped-def]
+    with build_sensor_context(instance=instance, resources=defs.resources, definitions=defs) as context:
+        data = sensor.evaluate_tick(context)
+    return list(data.run_requests or [])
