@@ -182,12 +182,12 @@ def _build_elt_step(loaded: LoadedConfig, keys: PipelineKeys):
             secrets, where = current.env_secrets, mask_values(redact_url(url), current.env_secrets)
             context.log.info(f"{keys.name}: loading into {where}" + (" (full refresh)" if full_refresh else ""))
             report = _load(context, current, url, full_refresh, partitions_def)
-            if report.files:
+            if report.files or report.partition:  # a partition with no files was emptied: a materialisation too
                 with connect(url) as conn:
                     shown = preview(conn, current.config.target, PREVIEW_ROWS)
                     quarantined = quarantine_summary(conn, current.config.target, context.run.run_id)
         reporting.log_report(context, report, secrets)
-        if not report.files:  # no materialisation: the last load's figures stand, and its checks' verdicts
+        if not report.files and not report.partition:  # no materialisation: the last load's figures stand
             yield from standing_results(context, keys.target)
             return
         yield MaterializeResult(asset_key=keys.extracted, metadata=reporting.extract_metadata(report))

@@ -86,6 +86,12 @@ def log_report(context: AssetExecutionContext, report: RunReport, secrets: froze
         )
     if report.table_missing:
         log.warning("the table was loaded before and is gone (dropped?): every source is read again")
+    if report.unplaced_files:
+        log.warning(
+            f"{len(report.unplaced_files)} files belong to no partition, not loaded: " + _listing(report.unplaced_files)
+        )
+    if report.partition:
+        log.info(f"partition {report.partition}: its rows replaced by its files' ({report.deleted} rows removed)")
     if report.unchanged_files:
         log.info(f"{report.unchanged_files} files unchanged since they were loaded: not read")
     for api in report.api_sources:
@@ -104,7 +110,7 @@ def log_report(context: AssetExecutionContext, report: RunReport, secrets: froze
     log.info(f"validated {report.rows_extracted} rows: {report.rows_valid} valid, {report.invalid} rejected")
     for reject in report.first_rejects:
         log.warning(f"rejected: {describe_reject(reject)}")
-    if not report.files:
+    if not report.files and report.partition is None:
         log.info(
             f"nothing new to load ({report.seconds:.2f} s); the table has {report.row_count} rows. The assets keep "
             "their last load's figures and checks"
@@ -131,6 +137,7 @@ def extract_metadata(report: RunReport) -> dict:
         ),
         "files_unchanged": report.unchanged_files,
         "files_skipped": len(report.skipped_files),
+        "unplaced_files": MetadataValue.json(report.unplaced_files[:LISTED_IN_METADATA]),
         "rows_extracted": report.rows_extracted,
         "malformed_rows": report.malformed,
         "api_sources": MetadataValue.json(report.api_sources),
@@ -179,6 +186,7 @@ def table_metadata(
         "added_columns": MetadataValue.json(list(report.added_columns)),
         "load_strategy": report.strategy,
         "load_strategy_reason": report.strategy_reason,
+        "deleted": report.deleted,
         "database": mask_values(redact_url(url), loaded.env_secrets),
         "config_hash": loaded.content_hash,
         "duration_seconds": round(report.seconds, 3),

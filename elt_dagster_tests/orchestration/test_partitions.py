@@ -45,6 +45,7 @@ def config_dir(tmp_path: Path, db_schema: str) -> Path:
     write_day(tmp_path, "2024-01-01", [(1, "a"), (2, "b")])
     write_day(tmp_path, "2024-01-02", [(3, "c"), (4, "d"), (5, "e")])
     write_day(tmp_path, "2024-01-03", [(6, "f")])
+    write(tmp_path / "data" / "notes.csv", "id,name\n9,x\n")  # no date in its path: no partition, reported
     write(tmp_path / "configs" / "events.yaml", DAILY.replace("{schema}", db_schema))
     return tmp_path / "configs"
 
@@ -64,7 +65,9 @@ def test_the_assets_are_daily_partitioned_with_a_multi_run_backfill_policy(confi
     assert schedule.cron_schedule == "0 0 * * *"
 
 
-def test_one_partition_materialised_holds_exactly_its_day(config_dir: Path, database_url: str, db_schema: str) -> None:
+def test_one_partition_materialised_holds_exactly_its_day(
+    config_dir: Path, tmp_path: Path, database_url: str, db_schema: str
+) -> None:
     job = build_definitions(config_dir).resolve_job_def("events_elt")
     with instance_for_test() as instance:
         assert job.execute_in_process(instance=instance, partition_key="2024-01-02").success
@@ -74,6 +77,10 @@ def test_one_partition_materialised_holds_exactly_its_day(config_dir: Path, data
         assert event.asset_materialization.partition == "2024-01-02"
         metadata = {k: v.value for k, v in event.asset_materialization.metadata.items()}
         assert (metadata["inserted"], metadata["load_strategy"]) == (3, "partition-append")
+        extracted = instance.get_latest_materialization_event(AssetKey(["events", "extracted"]))
+        assert extracted is not None and extracted.asset_materialization is not None
+        unplaced = extracted.asset_materialization.metadata["unplaced_files"].value
+        assert unplaced == [f"{tmp_path / 'data' / 'notes.csv'} (no %Y-%m-%d date in its path)"]
 
 
 def test_one_day_alone_then_two_at_once_by_two_dagster_processes(
@@ -119,7 +126,11 @@ def test_the_sensor_asks_for_the_partitions_whose_files_changed_or_went(
         write_day(tmp_path, "2024-01-09", [(8, "h")])  # past partitions.end: no partition, never asked for
         (tmp_path / "data" / "2024-01-01" / "events.csv").unlink()
         assert sorted(r.partition_key for r in _tick(sensor, defs, instance)) == ["2024-01-01", "2024-01-04"]
-        assert job.execute_in_process(instance=instance, partition_key="2024-01-01").success
+        assert job.execute_in_process(instance=instance, partition_key="2024-01-01").success  # emptied
+        emptied = instance.get_latest_materialization_event(AssetKey(["events", "events"]))
+        assert emptied is not None and emptied.asset_materialization is not None
+        metadata = emptied.asset_materialization.metadata
+        assert (emptied.asset_materialization.partition, metadata["deleted"].value) == ("2024-01-01", 2)
         assert job.execute_in_process(instance=instance, partition_key="2024-01-04").success
         assert _tick(sensor, defs, instance) == []
     assert [key for key, _ in events(database_url, db_schema)] == ["2024-01-02"] * 3 + ["2024-01-03", "2024-01-04"]
