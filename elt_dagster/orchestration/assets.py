@@ -230,8 +230,8 @@ def build_pipeline(loaded: LoadedConfig) -> Definitions:
         f"{keys.name}_elt",
         selection=[keys.extracted, keys.validated, keys.target, keys.rejected],
         executor_def=in_process_executor,
-        # partitions of one table load side by side when concurrent_runs > 1: then no queue limit of one per table
-        tags=target_tag(loaded) if partitions is None or partitions.concurrent_runs == 1 else {},
+        # a partitioned table's loads are limited by its pool (concurrent_runs), not one at a time by the queue
+        tags=target_tag(loaded) if partitions is None else {},
         description=f"Extract, validate and load the {keys.name} pipeline ({loaded.path.name}).",
     )
     history = AssetSpec(

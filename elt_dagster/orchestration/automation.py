@@ -33,6 +33,7 @@ from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.redaction import mask_values
 
 from .partitions import changed_partitions, partitions_definition
+from .queueing import apply_pool_limit
 from .resources import BOOKKEEPING_RESOURCE, BookkeepingResource, PipelineConfigResource, config_tags
 
 if TYPE_CHECKING:
@@ -115,6 +116,7 @@ def build_source_sensor(loaded: LoadedConfig, job: Job, config_key: str) -> Sens
             return SkipReason(mask_values(f"can't check the sources: {exc}", current.env_secrets))
         definition = partitions_definition(loaded)
         if definition is not None:  # a run per partition whose files are new, changed or gone
+            apply_pool_limit(context.instance, current)
             return partition_requests(context, current, definition, changes, config_tags(version), events)
         requests = []
         start, _ = current.config.automation.window()

@@ -14,6 +14,7 @@ from elt_dagster.engine.config import LoadedConfig
 from elt_dagster.engine.errors import PipelineError
 
 from .automation import config_history_events
+from .queueing import apply_pool_limit
 from .resources import (
     BOOKKEEPING_RESOURCE,
     POSTGRES_RESOURCE,
@@ -51,6 +52,7 @@ def start_step(context: OpExecutionContext, config_key: str) -> StepStart:
     postgres: PostgresResource = getattr(context.resources, POSTGRES_RESOURCE)
     bookkeeping: BookkeepingResource = getattr(context.resources, BOOKKEEPING_RESOURCE)
     loaded = pipeline.load()
+    apply_pool_limit(context.instance, loaded)  # for the next runs of a partitioned table (this one has its slot)
     version, _ = bookkeeping.record_config_version(loaded)
     context.instance.add_run_tags(context.run.run_id, config_tags(version))
     for event in config_history_events(context.instance, bookkeeping, loaded):

@@ -33,6 +33,7 @@ partitions:
   end: "2024-01-05"
   path_date: "%Y-%m-%d"
   max_partitions_per_run: 3
+  concurrent_runs: 2
 """
 
 
@@ -54,13 +55,15 @@ def events(database_url: str, db_schema: str) -> list[tuple]:
     return fetch(database_url, f'SELECT _elt_partition, id FROM "{db_schema}".events ORDER BY id')
 
 
-def test_the_assets_are_daily_partitioned_with_a_multi_run_backfill_policy(config_dir: Path) -> None:
+def test_the_assets_are_daily_partitioned_with_a_multi_run_backfill_policy(config_dir: Path, db_schema: str) -> None:
     defs = build_definitions(config_dir)
     job = defs.resolve_job_def("events_elt")
     assert job.partitions_def is not None
     assert job.partitions_def.get_partition_keys() == ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"]
     step = next(a for a in defs.resolve_asset_graph().assets_defs if AssetKey(["events", "events"]) in a.keys)
     assert step.backfill_policy is not None and step.backfill_policy.max_partitions_per_run == 3
+    assert {node.pool for node in step.node_def.iterate_op_defs()} == {f"elt/default/{db_schema}.events"}
+    assert "elt/target" not in job.tags  # the table's pool limits its loads, whatever launches them
     schedule = defs.resolve_schedule_def("events_schedule")
     assert schedule.cron_schedule == "0 0 * * *"
 
@@ -118,6 +121,8 @@ def test_the_sensor_asks_for_the_partitions_whose_files_changed_or_went(
     with instance_for_test() as instance:
         first = _tick(sensor, defs, instance)
         assert sorted(r.partition_key for r in first) == ["2024-01-01", "2024-01-02", "2024-01-03"]
+        pool = instance.event_log_storage.get_concurrency_info(f"elt/default/{db_schema}.events")
+        assert pool.slot_count == 2  # the table's loads at once: partitions.concurrent_runs
         job = defs.resolve_job_def("events_elt")
         for key in ("2024-01-01", "2024-01-02", "2024-01-03"):
             assert job.execute_in_process(instance=instance, partition_key=key).success
