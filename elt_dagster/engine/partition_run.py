@@ -114,6 +114,7 @@ def combined_report(reports: list[RunReport]) -> RunReport:
         inserted=sum(r.inserted for r in reports),
         updated=sum(r.updated for r in reports),
         deleted=sum(r.deleted for r in reports),
+        partition_rows=sum(r.partition_rows for r in reports),
         added_columns=tuple(dict.fromkeys(c for r in reports for c in r.added_columns)),
         strategy=", ".join(strategies),
         strategy_reason="; ".join(f"{r.partition}: {r.strategy_reason}" for r in reports),
@@ -145,8 +146,18 @@ def run_partition(
         else:
             result = LoadResult(empty_partition(conn, loaded, window.key), table_columns(conn, target))
         _forget_gone_files(conn, loaded, window)
+        rows = _partition_rows(conn, loaded, window.key)
     prune_run_dirs(f"{loaded.name}/{_folder_name(window.key)}")
-    return build_report(run_id, plan, result, time.perf_counter() - started)
+    return replace(build_report(run_id, plan, result, time.perf_counter() - started), partition_rows=rows)
+
+
+def _partition_rows(conn: psycopg.Connection, loaded: LoadedConfig, key: str) -> int:
+    """The partition's rows (counted on the unique index, which leads with the partition)."""
+    target = loaded.config.target
+    if not table_exists(conn, target):
+        return 0
+    query = sql.SQL(f"SELECT count(*) FROM {{}} WHERE {PARTITION_COLUMN} = %s").format(table_ident(target))
+    return conn.execute(query, (key,)).fetchone()[0]
 
 
 def plan_partition(loaded: LoadedConfig, window: PartitionWindow, folder: Path) -> RunPlan:

@@ -76,6 +76,8 @@ class RunReport(RowCounts):
     """The table, loaded by earlier runs, was gone: every source was read again."""
     partition: str | None = None
     """The partition this run loaded (a partitioned pipeline), which now holds exactly its files' rows."""
+    partition_rows: int = 0
+    """The rows the partition holds after the load (the partitions', for a run of several)."""
     unplaced_files: list[str] = field(default_factory=list)
     """Files of a partitioned pipeline that belong to no partition, each with why (no date in its path, ...)."""
 

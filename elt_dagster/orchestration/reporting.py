@@ -187,6 +187,7 @@ def table_metadata(
         "load_strategy": report.strategy,
         "load_strategy_reason": report.strategy_reason,
         "deleted": report.deleted,
+        **({"partition_rows": report.partition_rows} if report.partition else {}),
         "database": mask_values(redact_url(url), loaded.env_secrets),
         "config_hash": loaded.content_hash,
         "duration_seconds": round(report.seconds, 3),

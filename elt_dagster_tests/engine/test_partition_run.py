@@ -63,7 +63,12 @@ def test_a_day_loaded_alone_holds_exactly_its_files_rows(
     three_days: LoadedConfig, database_url: str, db_schema: str
 ) -> None:
     report = run_partition(three_days, day("2024-01-02"))
-    assert (report.partition, report.inserted, report.strategy) == ("2024-01-02", 3, "partition-append")
+    assert (report.partition, report.inserted, report.strategy, report.partition_rows) == (
+        "2024-01-02",
+        3,
+        "partition-append",
+        3,
+    )
     assert rows_of(database_url, db_schema) == [("2024-01-02", 3, "c"), ("2024-01-02", 4, "d"), ("2024-01-02", 5, "e")]
     again = run_partition(three_days, day("2024-01-02"))  # nothing changed: the same rows, none written
     assert (again.strategy, again.inserted, again.deleted, again.duplicates, again.row_count) == (

@@ -79,7 +79,11 @@ def test_one_partition_materialised_holds_exactly_its_day(
         assert event is not None and event.asset_materialization is not None
         assert event.asset_materialization.partition == "2024-01-02"
         metadata = {k: v.value for k, v in event.asset_materialization.metadata.items()}
-        assert (metadata["inserted"], metadata["load_strategy"]) == (3, "partition-append")
+        assert (metadata["inserted"], metadata["load_strategy"], metadata["partition_rows"]) == (
+            3,
+            "partition-append",
+            3,
+        )
         extracted = instance.get_latest_materialization_event(AssetKey(["events", "extracted"]))
         assert extracted is not None and extracted.asset_materialization is not None
         unplaced = extracted.asset_materialization.metadata["unplaced_files"].value
