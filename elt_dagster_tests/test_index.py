@@ -43,6 +43,7 @@ TEST_INDEX: dict[str, str] = {
     "engine/sources/api/spool.py": "API sources in runs and dry runs: engine/sources/api/test_api_pipeline.py, faults/test_api_faults.py",
     "engine/sources/files/readers.py": "engine/sources/files/test_formats.py, engine/sources/files/test_delimited.py",
     "engine/state/cursors.py": "written by the incremental API load of engine/sources/api/test_api_pipeline.py; no test of its own (a gap)",
+    "engine/state/partition_files.py": "partitions by files: engine/test_partition_run.py, orchestration/test_partitions.py",
     "engine/state/schema.py": "the state tables: engine/test_run.py, engine/config/test_models.py, faults/test_crashes.py",
     "engine/transform/arrays.py": "helpers of the standardisers: engine/transform/test_standardize.py, test_fast_paths.py",
     "engine/transform/patterns.py": "the value regexes and limits the registry uses: engine/test_types.py, engine/transform/test_decimals.py",

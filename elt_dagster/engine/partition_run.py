@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from elt_dagster.engine.config import LoadedConfig
-from elt_dagster.engine.config.partitions import PartitionWindow
+from elt_dagster.engine.config.partitions import FileBatch, PartitionWindow
 from elt_dagster.engine.db import connect, target_database_url
 from elt_dagster.engine.load.session import LoadCounts
 from elt_dagster.engine.load.tables import count_rows, ensure_tables, table_columns, table_exists, table_ident
@@ -32,7 +32,11 @@ from elt_dagster.engine.sources.files.extract import SourceFile, list_source_fil
 from elt_dagster.engine.staging import RunStaging, prune_run_dirs, run_dir
 from elt_dagster.engine.state.counts import add_to_row_count, current_row_count
 from elt_dagster.engine.state.fingerprints import Fingerprint, forget_files, stored_fingerprints
+from elt_dagster.engine.state.partition_files import files_of
 from elt_dagster.engine.transform.validate import pipeline_column_types
+
+Partition = PartitionWindow | FileBatch
+"""A time window, or a batch of files (`by: files`)."""
 
 
 @dataclass
@@ -64,6 +68,14 @@ def place_files(loaded: LoadedConfig, window: PartitionWindow | None = None) -> 
     return PlacedFiles(placed, unplaced, skipped)
 
 
+def batch_files(conn: psycopg.Connection, loaded: LoadedConfig, key: str) -> PlacedFiles:
+    """The files the sensor put in partition `key` (`by: files`) that are still there."""
+    assigned = set(files_of(conn, loaded.name, key))
+    conn.commit()
+    files, skipped = list_source_files(loaded)
+    return PlacedFiles([f for f in files if str(f.path) in assigned], [], skipped)
+
+
 def _below_source(loaded: LoadedConfig, source_file: SourceFile) -> Path:
     """The file's path below its source's folder (its name, for a source that is one file)."""
     root = source_file.source.resolved_path(loaded.base_dir) if source_file.source else source_file.path.parent
@@ -87,7 +99,7 @@ def path_dates(loaded: LoadedConfig, paths: list[str]) -> dict[str, datetime]:
 
 
 def run_partitions(
-    loaded: LoadedConfig, windows: list[PartitionWindow], run_id: str | None = None, database_url: str | None = None
+    loaded: LoadedConfig, windows: list[Partition], run_id: str | None = None, database_url: str | None = None
 ) -> list[RunReport]:
     """Run each partition in turn (each its own transaction: a failure keeps the partitions loaded before it)."""
     run_id = run_id or uuid.uuid4().hex
@@ -126,16 +138,17 @@ def combined_report(reports: list[RunReport]) -> RunReport:
 
 
 def run_partition(
-    loaded: LoadedConfig, window: PartitionWindow, run_id: str | None = None, database_url: str | None = None
+    loaded: LoadedConfig, window: Partition, run_id: str | None = None, database_url: str | None = None
 ) -> RunReport:
-    """Load one partition: read every file of its window (and its API slices), replace its rows with theirs."""
+    """Load one partition: read every file of its window (and its API slices) or batch, replace its rows with
+    theirs."""
     started = time.perf_counter()
     run_id = run_id or uuid.uuid4().hex
     url = target_database_url(loaded.config.target, database_url)
     folder = run_dir(f"{loaded.name}/{_folder_name(window.key)}", run_id)
     with database_errors(), connect(url) as conn, RunStaging(folder) as staging:
         lock_pipeline(conn, loaded.name, window.key)
-        plan = plan_partition(loaded, window, staging.folder)
+        plan = plan_partition(conn, loaded, window, staging.folder)
         target = loaded.config.target
         if plan.sources and plan.mapper.columns:
             staging.reserve(plan.incoming_bytes)
@@ -160,13 +173,16 @@ def _partition_rows(conn: psycopg.Connection, loaded: LoadedConfig, key: str) ->
     return conn.execute(query, (key,)).fetchone()[0]
 
 
-def plan_partition(loaded: LoadedConfig, window: PartitionWindow, folder: Path) -> RunPlan:
-    """Every file of the window (a partition is replaced as a whole, so all are read) and each API source's slice
-    of it (`{partition_start}` / `{partition_end}` in its params), fetched whole: no cursor."""
-    placed = place_files(loaded, window)
+def plan_partition(conn: psycopg.Connection, loaded: LoadedConfig, window: Partition, folder: Path) -> RunPlan:
+    """Every file of the window or batch (a partition is replaced as a whole, so all are read) and each API source's
+    slice of a window (`{partition_start}` / `{partition_end}` in its params), fetched whole: no cursor."""
+    if isinstance(window, FileBatch):
+        placed, apis = batch_files(conn, loaded, window.key), []
+    else:
+        placed = place_files(loaded, window)
+        values = {"partition_start": window.start.isoformat(), "partition_end": window.end.isoformat()}
+        apis = spool_api_sources(loaded, folder, {}, values)
     fingerprints = {str(f.path): Fingerprint.stat(f.path) for f in placed.files}
-    values = {"partition_start": window.start.isoformat(), "partition_end": window.end.isoformat()}
-    apis = spool_api_sources(loaded, folder, {}, values)
     mapper = new_mapper(loaded, placed.files + [api.file for api in apis if api.stats.records])
     types = pipeline_column_types(loaded, mapper.columns)
     return RunPlan(
@@ -194,11 +210,16 @@ def empty_partition(conn: psycopg.Connection, loaded: LoadedConfig, key: str) ->
     )
 
 
-def _forget_gone_files(conn: psycopg.Connection, loaded: LoadedConfig, window: PartitionWindow) -> None:
-    """The window's recorded files that are gone no longer count (the sensor saw them go and asked for this run)."""
+def _forget_gone_files(conn: psycopg.Connection, loaded: LoadedConfig, window: Partition) -> None:
+    """The partition's recorded files that are gone no longer count (the sensor saw them go and asked for this
+    run)."""
     with conn.transaction():
-        stored = stored_fingerprints(conn, loaded.name)
-        dates = path_dates(loaded, [path for path in stored if not Path(path).exists()])
+        gone = [path for path in stored_fingerprints(conn, loaded.name) if not Path(path).exists()]
+        if isinstance(window, FileBatch):
+            ours = set(files_of(conn, loaded.name, window.key))
+            forget_files(conn, loaded.name, [path for path in gone if path in ours])
+            return
+        dates = path_dates(loaded, gone)
         forget_files(conn, loaded.name, [path for path, date in dates.items() if window.contains(date)])
 
 

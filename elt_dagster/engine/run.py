@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from elt_dagster.engine.config import LoadedConfig
-from elt_dagster.engine.config.partitions import PartitionWindow
+from elt_dagster.engine.config.partitions import FileBatch, PartitionWindow
 from elt_dagster.engine.db import connect, target_database_url
 from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.load.session import LoadCounts, LoadSession
@@ -112,7 +112,7 @@ class RunPlan:
     skipped: list[str]
     table_missing: bool = False
     """The table was loaded before and is gone: every source is read again."""
-    partition: PartitionWindow | None = None
+    partition: PartitionWindow | FileBatch | None = None
     """The partition the run replaces (all its files are read), for a partitioned pipeline."""
     unplaced: list[str] = field(default_factory=list)
 

@@ -21,6 +21,7 @@ from dagster import (
     AssetSpec,
     Config,
     Definitions,
+    DynamicPartitionsDefinition,
     MaterializeResult,
     TimeWindowPartitionsDefinition,
     define_asset_job,
@@ -208,7 +209,7 @@ def _load(
     loaded: LoadedConfig,
     url: str,
     full_refresh: bool,
-    partitions_def: TimeWindowPartitionsDefinition | None,
+    partitions_def: TimeWindowPartitionsDefinition | DynamicPartitionsDefinition | None,
 ) -> "RunReport":
     """The engine's run; for a partitioned pipeline each partition of the run in its own transaction, and one
     report of them all."""

@@ -16,6 +16,7 @@ from dagster import (
     DagsterInstance,
     DefaultScheduleStatus,
     DefaultSensorStatus,
+    DynamicPartitionsDefinition,
     MetadataValue,
     RunRequest,
     ScheduleDefinition,
@@ -117,6 +118,8 @@ def build_source_sensor(loaded: LoadedConfig, job: Job, config_key: str) -> Sens
         definition = partitions_definition(loaded)
         if definition is not None:  # a run per partition whose files are new, changed or gone
             apply_pool_limit(context.instance, current)
+            if isinstance(definition, DynamicPartitionsDefinition):  # by: files
+                return file_batch_requests(context, current, definition, changes, config_tags(version), events)
             return partition_requests(context, current, definition, changes, config_tags(version), events)
         requests = []
         start, _ = current.config.automation.window()
@@ -153,6 +156,37 @@ def partition_requests(
         return SensorResult(skip_reason=skip, asset_events=events) if events else SkipReason(skip)
     context.log.info(changed_files_line(paths, loaded.env_secrets) + f": partitions {', '.join(keys)}")
     return SensorResult(run_requests=requests, asset_events=events)
+
+
+def file_batch_requests(
+    context: SensorEvaluationContext,
+    loaded: LoadedConfig,
+    definition: DynamicPartitionsDefinition,
+    changes: "SourceChanges",
+    tags: dict[str, str],
+    events: list[AssetMaterialization],
+) -> SensorResult | SkipReason:
+    """A `by: files` pipeline's tick: new files put (oldest first) into new partitions, which Dagster is told of
+    (and of any an earlier tick made but could not add), and a run for each partition with new, changed or gone
+    files."""
+    bookkeeping: BookkeepingResource = getattr(context.resources, BOOKKEEPING_RESOURCE)
+    oldest_first = [f.path for f in sorted(changes.changed, key=lambda f: (f.mtime_ns, f.path))]
+    try:
+        parts = bookkeeping.file_partitions(loaded, oldest_first)
+    except PipelineError as exc:
+        return SkipReason(mask_values(f"can't put the new files in partitions: {exc}", loaded.env_secrets))
+    touched = sorted({parts.assigned[path] for path in oldest_first + changes.removed if path in parts.assigned})
+    known = set(context.instance.get_dynamic_partitions(definition.name))
+    missing = [key for key in parts.keys if key not in known]
+    tags = {**tags, "elt/changed_files": str(len(oldest_first) + len(changes.removed))}
+    requests = [RunRequest(run_key=f"{changes.run_key()}:{key}", partition_key=key, tags=tags) for key in touched]
+    added = [definition.build_add_request(missing)] if missing else []
+    if not requests and not added:
+        skip = f"no new, changed or removed files among the {changes.watched} watched"
+        return SensorResult(skip_reason=skip, asset_events=events) if events else SkipReason(skip)
+    if parts.new_keys:
+        context.log.info(f"{len(oldest_first)} new or changed files; new partitions {', '.join(parts.new_keys)}")
+    return SensorResult(run_requests=requests, dynamic_partitions_requests=added, asset_events=events)
 
 
 def changed_files_line(paths: list[str], secrets: frozenset[str]) -> str:

@@ -9,6 +9,7 @@ from dagster import (
     BackfillPolicy,
     DailyPartitionsDefinition,
     DefaultScheduleStatus,
+    DynamicPartitionsDefinition,
     HourlyPartitionsDefinition,
     MonthlyPartitionsDefinition,
     TimeWindowPartitionsDefinition,
@@ -19,7 +20,7 @@ from dagster import (
 from elt_dagster.engine.config import LoadedConfig
 
 if TYPE_CHECKING:
-    from elt_dagster.engine.config.partitions import PartitionWindow
+    from elt_dagster.engine.config.partitions import FileBatch, PartitionWindow
 
 _DEFINITIONS = {
     "hour": HourlyPartitionsDefinition,
@@ -29,11 +30,16 @@ _DEFINITIONS = {
 }
 
 
-def partitions_definition(loaded: LoadedConfig) -> TimeWindowPartitionsDefinition | None:
-    """The pipeline's time windows as Dagster partitions (complete windows only), or None when unpartitioned."""
+def partitions_definition(
+    loaded: LoadedConfig,
+) -> TimeWindowPartitionsDefinition | DynamicPartitionsDefinition | None:
+    """The pipeline's time windows as Dagster partitions (complete windows only), its batches of files as dynamic
+    partitions (added by the source sensor), or None when unpartitioned."""
     partitions = loaded.config.partitions
     if partitions is None:
         return None
+    if partitions.by_files:
+        return DynamicPartitionsDefinition(name=f"{loaded.name}_files")
     start, end = partitions.window()
     return _DEFINITIONS[partitions.by](start_date=start, end_date=end, timezone=partitions.timezone)
 
@@ -44,10 +50,12 @@ def backfill_policy(loaded: LoadedConfig) -> BackfillPolicy | None:
     return BackfillPolicy.multi_run(partitions.max_partitions_per_run) if partitions else None
 
 
-def windows(definition: TimeWindowPartitionsDefinition, keys: list[str]) -> list[PartitionWindow]:
-    """The engine's windows of a run's partition keys."""
-    from elt_dagster.engine.config.partitions import PartitionWindow
+def windows(definition: Any, keys: list[str]) -> list[PartitionWindow | FileBatch]:
+    """The engine's partitions of a run's partition keys: time windows, or batches of files."""
+    from elt_dagster.engine.config.partitions import FileBatch, PartitionWindow
 
+    if isinstance(definition, DynamicPartitionsDefinition):
+        return [FileBatch(key) for key in keys]
     return [PartitionWindow(key, *definition.time_window_for_partition_key(key)) for key in keys]
 
 
@@ -65,14 +73,15 @@ def changed_partitions(loaded: LoadedConfig, definition: TimeWindowPartitionsDef
 
 
 def partitioned_schedule(loaded: LoadedConfig, job: Any) -> Any:
-    """`<name>_schedule`: each window loaded once it is complete. Running from the start when the pipeline has an
+    """None for batches of files (they have no time); else `<name>_schedule`: each window loaded once it is complete. Running from the start when the pipeline has an
     API source (nothing else asks for its windows); stopped otherwise, as the source sensor loads a window when its
     files arrive or change (turn it on to load every window whatever its files do)."""
+    if loaded.config.partitions is None or loaded.config.partitions.by_files:
+        return None
     has_api = any(source.type == "api" for source in loaded.config.sources)
     return build_schedule_from_partitioned_job(
         job,
         name=f"{loaded.name}_schedule",
-        description=f"Loads each complete {loaded.config.partitions.by if loaded.config.partitions else ''} window "
-        f"of {loaded.name} once it ends.",
+        description=f"Loads each complete {loaded.config.partitions.by} window of {loaded.name} once it ends.",
         default_status=DefaultScheduleStatus.RUNNING if has_api else DefaultScheduleStatus.STOPPED,
     )

@@ -94,6 +94,19 @@ class SourceChanges:
         return digest.hexdigest()[:32]
 
 
+@dataclass(frozen=True)
+class FilePartitions:
+    """A `by: files` pipeline's partitions after a sensor put its new files in new ones."""
+
+    new_keys: list[str]
+    assigned: dict[str, str]
+    """path -> partition key of every file ever put in one."""
+
+    @property
+    def keys(self) -> list[str]:
+        return sorted(set(self.assigned.values()))
+
+
 class BookkeepingResource(ConfigurableResource):
     """Owns the bookkeeping tables in each target database (schema `elt`): config versions, file fingerprints,
     API cursors. Assets, sensors and the CLI read and write them through this resource (the engine's load writes
@@ -119,6 +132,17 @@ class BookkeepingResource(ConfigurableResource):
 
         with connect(target_database_url(loaded.config.target, self.database_url)) as conn:
             return versions_since(conn, loaded.name, seen, limit)
+
+    def file_partitions(self, loaded: LoadedConfig, new_files: list[str]) -> FilePartitions:
+        """Put `new_files` (oldest first) into new partitions of `files_per_partition` files (`by: files`)."""
+        from elt_dagster.engine.db import connect, target_database_url
+        from elt_dagster.engine.state.partition_files import assign_new_files, assigned_files
+
+        partitions = loaded.config.partitions
+        per_partition = partitions.batch_size if partitions else 1
+        with connect(target_database_url(loaded.config.target, self.database_url)) as conn:
+            new_keys = assign_new_files(conn, loaded.name, new_files, per_partition)
+            return FilePartitions(new_keys, assigned_files(conn, loaded.name))
 
     def source_changes(self, loaded: LoadedConfig, limit: int) -> SourceChanges:
         """New or changed local files (stat only: content is never read), at most `limit` of them."""

@@ -1,6 +1,7 @@
 """Partitioned pipelines in the engine, against a real PostgreSQL: a day loaded alone holds exactly its files' rows;
 two days loaded at once both land, each row once, neither waiting for the other; an edited day replaced exactly,
-the others untouched; files of no partition reported; a day without files emptied; quarantine per partition."""
+the others untouched; files of no partition reported; a day without files emptied; quarantine per partition;
+partitions by batches of files."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ import psycopg
 import pytest
 
 from elt_dagster.engine.config import LoadedConfig
-from elt_dagster.engine.config.partitions import PartitionWindow
+from elt_dagster.engine.config.partitions import FileBatch, PartitionWindow
 from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.load import partition as partition_module
 from elt_dagster.engine.partition_run import place_files, run_partition
 from elt_dagster.engine.replay import replay_rejects
 from elt_dagster.engine.run import run_pipeline
+from elt_dagster.engine.state.partition_files import assign_new_files
+from elt_dagster.engine.state.schema import ensure_state_tables
 from elt_dagster_tests.conftest import fetch, write
 
 DAILY = """
@@ -226,3 +229,27 @@ def test_a_partition_load_never_blocks_a_reader(
     run_partition(three_days, day("2024-01-02"))
     assert seen == [3]  # the reader saw the committed partition, at once
     assert fetch(database_url, f'SELECT count(*) FROM "{db_schema}".events') == [(1,)]
+
+
+FILES = DAILY.split("partitions:")[0] + "partitions:\n  by: files\n  files_per_partition: 2\n"
+
+
+def test_batches_of_files_are_partitions_replaced_like_windows(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    for number in range(1, 4):  # three files: a batch of two, then one
+        write(tmp_path / "data" / f"f{number}.csv", f"id,name\n{number},n{number}\n{number + 10},m{number}\n")
+    loaded = make_pipeline(FILES)
+    with psycopg.connect(database_url) as conn:
+        ensure_state_tables(conn)
+        paths = [str(tmp_path / "data" / f"f{n}.csv") for n in range(1, 4)]
+        assert assign_new_files(conn, loaded.name, paths, 2) == ["000001", "000002"]
+        assert assign_new_files(conn, loaded.name, paths, 2) == []  # a file keeps its partition
+    first = run_partition(loaded, FileBatch("000001"))
+    second = run_partition(loaded, FileBatch("000002"))
+    assert (first.inserted, first.partition_rows, second.inserted) == (4, 4, 2)
+    write(tmp_path / "data" / "f2.csv", "id,name\n2,n2 changed\n")  # one row changed, one gone
+    (tmp_path / "data" / "f1.csv").unlink()
+    again = run_partition(loaded, FileBatch("000001"))
+    assert (again.inserted, again.deleted, again.partition_rows) == (1, 4, 1)
+    assert rows_of(database_url, db_schema) == [("000001", 2, "n2 changed"), ("000002", 3, "n3"), ("000002", 13, "m3")]

@@ -149,3 +149,59 @@ def _tick(sensor, defs, instance: DagsterInstance) -> list:  # type: ignore[no-u
     with build_sensor_context(instance=instance, resources=defs.resources, definitions=defs) as context:
         data = sensor.evaluate_tick(context)
     return list(data.run_requests or [])
+
+
+BY_FILES = """
+name: drops
+sources:
+  - path: ../drops
+target:
+  table: drops
+  db_schema: {schema}
+schema:
+  columns:
+    id: integer
+partitions:
+  by: files
+  files_per_partition: 2
+"""
+
+
+def test_batches_of_new_files_become_partitions_the_sensor_adds_and_loads(
+    tmp_path: Path, database_url: str, db_schema: str
+) -> None:
+    folder = tmp_path / "drops"
+    for number in range(1, 4):
+        write(folder / f"d{number}.csv", f"id\n{number}\n")
+    write(tmp_path / "files_configs" / "drops.yaml", BY_FILES.replace("{schema}", db_schema))
+    defs = build_definitions(tmp_path / "files_configs")
+    sensor, job = defs.resolve_sensor_def("drops_source_sensor"), defs.resolve_job_def("drops_elt")
+    with instance_for_test() as instance:
+        data = _files_tick(sensor, defs, instance)
+        added = [key for request in data.dynamic_partitions_requests for key in request.partition_keys]
+        assert added == ["000001", "000002"]  # three new files, two a partition
+        assert sorted(r.partition_key for r in data.run_requests or []) == ["000001", "000002"]
+        instance.add_dynamic_partitions("drops_files", added)  # what the daemon does with the tick's requests
+        for key in added:
+            assert job.execute_in_process(instance=instance, partition_key=key).success
+        assert not _files_tick(sensor, defs, instance).run_requests
+        write(folder / "d3.csv", "id\n3\n33\n")  # changed: its partition again
+        write(folder / "d4.csv", "id\n4\n")  # new: a partition of its own
+        data = _files_tick(sensor, defs, instance)
+        assert [key for request in data.dynamic_partitions_requests for key in request.partition_keys] == ["000003"]
+        assert sorted(r.partition_key for r in data.run_requests or []) == ["000002", "000003"]
+        instance.add_dynamic_partitions("drops_files", ["000003"])
+        for key in ("000002", "000003"):
+            assert job.execute_in_process(instance=instance, partition_key=key).success
+    rows = fetch(database_url, f'SELECT _elt_partition, id FROM "{db_schema}".drops ORDER BY id')
+    assert rows == [("000001", 1), ("000001", 2), ("000002", 3), ("000003", 4), ("000002", 33)]
+
+
+def _files_tick(sensor, defs, instance: DagsterInstance):  # type: ignore[no-untyped-def]
+    """A tick with the instance's ref, as the daemon gives a sensor: run requests may name the partitions the same
+    tick adds."""
+    ref = instance.get_ref()
+    with build_sensor_context(
+        instance=instance, instance_ref=ref, resources=defs.resources, definitions=defs
+    ) as context:
+        return sensor.evaluate_tick(context)

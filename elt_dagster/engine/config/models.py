@@ -228,7 +228,7 @@ class PipelineConfig(StrictModel):
     @classmethod
     def _partitions_append_only(cls, value: Partitions | None, info: ValidationInfo) -> Partitions | None:
         if value is not None:
-            check_partitioned(info.data.get("target"), info.data.get("automation"))
+            check_partitioned(value, info.data.get("target"), info.data.get("automation"), info.data.get("sources"))
         return value
 
     def undeclared_key_columns(self) -> list[str]:

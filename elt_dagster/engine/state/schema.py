@@ -1,4 +1,5 @@
-"""The bookkeeping tables in each target database (schema `elt`): file fingerprints, API cursors, row counts."""
+"""The bookkeeping tables in each target database (schema `elt`): file fingerprints, API cursors, the partitions
+files were put in (`by: files`), row counts."""
 
 from __future__ import annotations
 
@@ -25,6 +26,14 @@ CREATE TABLE IF NOT EXISTS elt.api_cursors (
     recorded_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (pipeline, source)
 );
+CREATE TABLE IF NOT EXISTS elt.partition_files (
+    pipeline text NOT NULL,
+    path text NOT NULL,
+    partition_key text NOT NULL,
+    assigned_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (pipeline, path)
+);
+CREATE INDEX IF NOT EXISTS partition_files_by_key ON elt.partition_files (pipeline, partition_key);
 CREATE TABLE IF NOT EXISTS elt.table_row_counts (
     table_name text PRIMARY KEY,
     row_count bigint NOT NULL,

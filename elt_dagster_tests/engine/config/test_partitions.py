@@ -50,11 +50,28 @@ def test_a_daily_partitioning_with_its_defaults(tmp_path: Path) -> None:
         ('by: day\nstart: "2024-01-01"\npath_date: "%Y-%m-%d"\ntimezone: Mars/Base', "unknown timezone"),
         ('by: day\nstart: "2024-01-01"\npath_date: "%Y-%m-%d"\nconcurrent_runs: 0', "partitions.concurrent_runs"),
         ('by: day\nstart: "2024-01-01"\npath_date: "%Y-%m-%d"\nfolders: 3', "partitions.folders"),
+        ('by: files\nstart: "2024-01-01"', "partitions.start: only for time windows"),
+        ('by: day\nstart: "2024-01-01"\npath_date: "%Y-%m-%d"\nfiles_per_partition: 9', "only with by: files"),
+        ("by: files\nfiles_per_partition: 0", "partitions.files_per_partition"),
     ],
 )
 def test_each_wrong_key_is_one_line_naming_it(tmp_path: Path, body: str, expected: str) -> None:
     message, _ = config_error(tmp_path, partitions(body))
     assert expected in message and "\n" not in message.strip()
+
+
+def test_partitions_by_files_take_a_batch_size(tmp_path: Path) -> None:
+    parts = load(tmp_path, partitions("by: files\nfiles_per_partition: 100")).config.partitions
+    assert parts is not None and (parts.by_files, parts.batch_size) == (True, 100)
+    default = load(tmp_path, partitions("by: files"), name="other").config.partitions
+    assert default is not None and default.batch_size == 500
+
+
+def test_partitions_by_files_refuse_an_api_source(tmp_path: Path) -> None:
+    text = partitions("by: files") + ""
+    text = text.replace("    path: data\n", "    path: data\n  - type: api\n    url: http://127.0.0.1:9/x\n")
+    message, _ = config_error(tmp_path, text)
+    assert "an API source needs time windows" in message
 
 
 def test_partitions_with_a_schedule_is_refused_at_its_key(tmp_path: Path) -> None:
