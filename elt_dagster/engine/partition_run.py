@@ -9,9 +9,11 @@ in a short transaction of their own; the load itself locks only its partition.
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -101,9 +103,21 @@ def path_dates(loaded: LoadedConfig, paths: list[str]) -> dict[str, datetime]:
 def run_partitions(
     loaded: LoadedConfig, windows: list[Partition], run_id: str | None = None, database_url: str | None = None
 ) -> list[RunReport]:
-    """Run each partition in turn (each its own transaction: a failure keeps the partitions loaded before it)."""
+    """Load the partitions, `workers` at a time, each in a process of its own with its own connection and
+    transaction (one partition: in this process). A partition that fails leaves the others to finish; the first
+    failure is raised once all have ended (the partitions loaded are kept: each is whole)."""
     run_id = run_id or uuid.uuid4().hex
-    return [run_partition(loaded, window, run_id, database_url) for window in windows]
+    workers = min(loaded.config.worker_count, len(windows))
+    if workers <= 1:
+        return [run_partition(loaded, window, run_id, database_url) for window in windows]
+    # spawned, not forked: the parent holds threads and connections a fork would copy half-made
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(run_partition, loaded, window, run_id, database_url) for window in windows]
+        wait(futures)
+    failed = next((future.exception() for future in futures if future.exception() is not None), None)
+    if failed is not None:
+        raise failed
+    return [future.result() for future in futures]
 
 
 def combined_report(reports: list[RunReport]) -> RunReport:

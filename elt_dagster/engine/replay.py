@@ -174,20 +174,21 @@ def _load_recovered(
     with RunStaging(folder), StagingWriter(folder, columns) as staging, connect(url) as reader:
         # Read on a second connection: the first one is busy copying rows while the next batch is read.
         reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        last = list(by_partition)[-1] if by_partition else None
         for partition, sources in by_partition.items():
             session = LoadSession(conn, loaded, types, report.run_id, staging, int(size), None, partition, False)
             for source in sources:
                 batches = _record_batches(reader, loaded, columns, source, partition)
                 session.load_source(source or "", lambda copy, batches=batches: copy(batches))
-            counts = session.finish(lambda rejects: None)  # settled once, below, for every partition
+            # the rejects of every partition settled once, by the last session (before its row counter moves)
+            settle = (lambda rejects: _settle(conn, loaded, report, rejects)) if partition == last else (lambda _: None)
+            counts = session.finish(settle)
             report.inserted, report.updated = report.inserted + counts.inserted, report.updated + counts.updated
             report.row_count, report.strategy, report.strategy_reason = (
                 counts.row_count,
                 counts.strategy,
                 counts.strategy_reason,
             )
-        staging.flush()
-        _settle(conn, loaded, report, staging.rejects_path)
 
 
 def _sources(conn: psycopg.Connection, target: Target, partitioned: bool) -> list[tuple[str | None, str | None]]:

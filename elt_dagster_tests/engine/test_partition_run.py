@@ -16,7 +16,7 @@ from elt_dagster.engine.config import LoadedConfig
 from elt_dagster.engine.config.partitions import FileBatch, PartitionWindow
 from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.load import partition as partition_module
-from elt_dagster.engine.partition_run import place_files, run_partition
+from elt_dagster.engine.partition_run import place_files, run_partition, run_partitions
 from elt_dagster.engine.replay import replay_rejects
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster.engine.state.partition_files import assign_new_files
@@ -253,3 +253,24 @@ def test_batches_of_files_are_partitions_replaced_like_windows(
     again = run_partition(loaded, FileBatch("000001"))
     assert (again.inserted, again.deleted, again.partition_rows) == (1, 4, 1)
     assert rows_of(database_url, db_schema) == [("000001", 2, "n2 changed"), ("000002", 3, "n3"), ("000002", 13, "m3")]
+
+
+def test_a_run_of_several_partitions_loads_them_in_worker_processes(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    """`workers: 2`: the days load in processes of their own; one day's failure (a file whose two columns map to one)
+    leaves the others loaded, and is raised once they have ended."""
+    write_day(tmp_path, "2024-01-01", [(1, "a"), (2, "b")])
+    write_day(tmp_path, "2024-01-02", [(3, "c")])
+    write_day(tmp_path, "2024-01-03", [(4, "d"), (5, "e")])
+    loaded = make_pipeline(DAILY + "workers: 2\n")
+    assert loaded.config.worker_count == 2
+    reports = run_partitions(loaded, [day("2024-01-01"), day("2024-01-02"), day("2024-01-03")])
+    assert [(r.partition, r.inserted) for r in reports] == [("2024-01-01", 2), ("2024-01-02", 1), ("2024-01-03", 2)]
+    assert len({r.run_id for r in reports}) == 1  # one run, its partitions in worker processes
+    write_day(tmp_path, "2024-01-02", [(6, "f")], name="more.csv")
+    write(tmp_path / "data" / "2024-01-01" / "bad.csv", "id,ID\n7,8\n")
+    with pytest.raises(PipelineError, match="both map to 'id'"):
+        run_partitions(loaded, [day("2024-01-01"), day("2024-01-02")])
+    assert [row[1] for row in rows_of(database_url, db_schema, "_elt_partition = '2024-01-01'")] == [1, 2]
+    assert [row[1] for row in rows_of(database_url, db_schema, "_elt_partition = '2024-01-02'")] == [3, 6]

@@ -8,6 +8,7 @@ here before the child starts (a `hold`): the child waits on it, and is killed wh
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -69,9 +70,17 @@ class KillPoint:
 class Killer:
     """Runs `command` again and again, each time killed at a chosen point or left to finish."""
 
-    def __init__(self, database_url: str, command: Sequence[str], env: Mapping[str, str], phases: Sequence[Phase]):
+    def __init__(
+        self,
+        database_url: str,
+        command: Sequence[str],
+        env: Mapping[str, str],
+        phases: Sequence[Phase],
+        group: bool = False,
+    ):
         self.database_url, self.command, self.env = database_url, list(command), dict(env)
         self.phases = sorted(phases, key=lambda phase: phase.rank)
+        self.group = group
         self.startups: list[float] = []
         """Seconds from the start of each child to its first connection."""
 
@@ -95,7 +104,8 @@ class Killer:
 
     def _watch(self, watcher: psycopg.Connection, name: str, point: KillPoint | None) -> str:
         started = time.monotonic()
-        process = subprocess.Popen(self.command, env={**self.env, "PGAPPNAME": name})
+        # `group`: the child and the processes it starts are killed together, as when a machine or a pod dies
+        process = subprocess.Popen(self.command, env={**self.env, "PGAPPNAME": name}, start_new_session=self.group)
         try:
             where = _Progress(point, self.phases, self._imports_deadline(point))
             connected = False
@@ -107,7 +117,10 @@ class Killer:
                     self.startups.append(elapsed)
                 phase = where.kill_at(activities, elapsed)
                 if phase is not None and process.poll() is None:
-                    process.send_signal(signal.SIGKILL)
+                    if self.group:
+                        os.killpg(process.pid, signal.SIGKILL)
+                    else:
+                        process.send_signal(signal.SIGKILL)
                     return phase
                 assert elapsed < WATCH_TIMEOUT_SECONDS, f"still runs after {elapsed:.0f} s: {activities}"
                 time.sleep(POLL_SECONDS)

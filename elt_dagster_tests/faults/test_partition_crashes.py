@@ -116,3 +116,44 @@ def test_kill_9_of_partition_runs_leaves_each_day_whole_then_exact(
     record(
         "kill -9 of partition runs", "9 runs of two days", f"{sum(kills.values())} killed; each day whole, then exact"
     )
+
+
+WORKERS_RUN = (
+    "import sys\nfrom datetime import UTC, datetime, timedelta\nfrom elt_dagster.engine.config import load_config\n"
+    "from elt_dagster.engine.config.partitions import PartitionWindow\n"
+    "from elt_dagster.engine.partition_run import run_partitions\n"
+    "days = [datetime.fromisoformat(key).replace(tzinfo=UTC) for key in sys.argv[2:]]\n"
+    "windows = [PartitionWindow(f'{d:%Y-%m-%d}', d, d + timedelta(days=1)) for d in days]\n"
+    "run_partitions(load_config(sys.argv[1]), windows)\n"
+)
+
+
+def test_kill_9_of_a_run_and_its_worker_processes_leaves_each_day_whole_then_exact(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    """`workers: 2`, four days in one run: the run and its workers killed together (a process group, as when the
+    machine dies) mid-COPY and at a commit; after each kill every day holds its old rows or its new ones, whole."""
+    data = tmp_path / "data"
+    keys = ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"]
+    old = {key: write_day(data, key, range(n * ROWS, n * ROWS + ROWS // 2), "v1") for n, key in enumerate(keys)}
+    config = make_pipeline(DAILY + "workers: 2\n", name=f"wcrash_{db_schema}")
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    phase = {p.name: p for p in phases(database_url, config)}
+    command = [sys.executable, "-c", WORKERS_RUN, str(config.path), *keys]
+    killer = Killer(database_url, command, env, list(phase.values()), group=True)
+    kills: Counter[str] = Counter()
+    for point in (KillPoint(phase["COPY"], 0), KillPoint(phase["commit"], 0)):
+        kills[killer.run(point)] += 1
+        for key in keys:
+            count, rows = day_rows(database_url, db_schema, key)
+            assert count == len(rows) and rows in (set(), old[key]), (key, count)
+    assert killer.run(None) == "finished"
+    new = {key: write_day(data, key, range(n * ROWS + 7, n * ROWS + ROWS // 2 + 7), "v2") for n, key in enumerate(keys)}
+    kills[killer.run(KillPoint(phase["replace"], 0))] += 1
+    for key in keys:
+        count, rows = day_rows(database_url, db_schema, key)
+        assert count == len(rows) and rows in (old[key], new[key]), (key, count)
+    assert killer.run(None) == "finished"
+    assert all(day_rows(database_url, db_schema, key) == (ROWS // 2, new[key]) for key in keys)
+    assert {"COPY", "commit", "replace"} <= set(kills), kills
+    record("kill -9 of partition runs", "a run of 4 days in 2 workers", f"{sum(kills.values())} killed; whole, exact")

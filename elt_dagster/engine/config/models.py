@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -207,6 +208,8 @@ class PipelineConfig(StrictModel):
     schema_: Schema | None = Field(default=None, alias="schema")
     automation: Automation = Field(default_factory=Automation, validation_alias=AUTOMATION_SECTION)
     partitions: Partitions | None = None
+    workers: int | None = Field(default=None, ge=1, le=64)
+    """Processes loading a run's partitions at once (default: the machine's cores, at most 4)."""
 
     @field_validator("name")
     @classmethod
@@ -230,6 +233,11 @@ class PipelineConfig(StrictModel):
         if value is not None:
             check_partitioned(value, info.data.get("target"), info.data.get("automation"), info.data.get("sources"))
         return value
+
+    @property
+    def worker_count(self) -> int:
+        """`workers`, or its default: the machine's cores, at most 4."""
+        return self.workers or min(4, os.cpu_count() or 1)
 
     def undeclared_key_columns(self) -> list[str]:
         """Primary key columns that a declared schema does not have."""
