@@ -10,7 +10,7 @@ import logging
 import os
 from pathlib import Path
 
-from dagster import Definitions, definitions
+from dagster import Definitions, definitions, in_process_executor
 
 from .engine.config import CONFIG_DIR_ENV, config_dir, discover_configs
 from .orchestration.automation import build_config_sensor
@@ -29,6 +29,9 @@ def build_definitions(folder: Path | None = None) -> Definitions:
     if not folder.is_dir():
         logger.warning("config folder %s does not exist: no pipelines loaded (set %s)", folder, CONFIG_DIR_ENV)
     shared = Definitions(
+        # an asset backfill's runs, like the <name>_elt jobs, load in the run's own process (not a step process):
+        # one process per run, which run monitoring, retries and a kill see whole
+        executor=in_process_executor,
         assets=[coverage_asset],
         sensors=[build_config_sensor(folder), coverage_sensor],
         resources=shared_resources(),

@@ -222,7 +222,9 @@ def build_schedule(loaded: LoadedConfig, job: Job) -> ScheduleDefinition | None:
 
 
 def build_config_sensor(folder: Path) -> SensorDefinition:
-    """`config_history_sensor`: records each new version of every valid YAML in the config folder."""
+    """`config_history_sensor`: records each new version of every valid YAML in the config folder, and gives each
+    partitioned table's pool its limit (`partitions.concurrent_runs`) at the daemon's start and every tick, so it
+    holds before any of the table's loads has run, whatever launches them."""
 
     @sensor(
         name="config_history_sensor",
@@ -238,6 +240,7 @@ def build_config_sensor(folder: Path) -> SensorDefinition:
         for path in discover_configs(folder) if folder.is_dir() else []:
             try:
                 loaded = load_config(path)
+                apply_pool_limit(context.instance, loaded)
                 bookkeeping.record_config_version(loaded)
                 events += config_history_events(context.instance, bookkeeping, loaded)
             except PipelineError as exc:
