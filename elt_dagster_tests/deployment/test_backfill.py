@@ -52,7 +52,12 @@ partitions:
   max_partitions_per_run: 10
   concurrent_runs: {concurrent_runs}
 """
-LOAD_ASSETS = [["events", "extracted"], ["events", "validated"], ["events", "events"], ["events", "events__rejected"]]
+LOAD_ASSETS = [
+    ["backfill", "extracted"],
+    ["backfill", "validated"],
+    ["backfill", "events"],
+    ["backfill", "events__rejected"],
+]
 LAUNCH_BACKFILL = """
 mutation ($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
@@ -69,14 +74,15 @@ def day_rows(key: str) -> int:
 
 
 def events_pipeline(tmp_path: Path, db_schema: str, concurrent_runs: int) -> None:
-    """Pipeline `events`: 100 days of files, `data/<day>/events.csv`, each id unique across the days."""
+    """Pipeline `backfill` (not `events`: the daemon test's, whose config history counts from 1) into
+    <db_schema>.events: 100 days of files, `data/<day>/events.csv`, each id unique across the days."""
     first = 0
     for key in DAYS:
         ids = range(first, first + day_rows(key))
         write(tmp_path / "data" / key / "events.csv", "id,name\n" + "".join(f"{i},name {i}\n" for i in ids))
         first += len(ids)
     body = PIPELINE.replace("{schema}", db_schema).replace("{concurrent_runs}", str(concurrent_runs))
-    write(tmp_path / "configs" / "events.yaml", body)
+    write(tmp_path / "configs" / "backfill.yaml", body)
 
 
 def launch_backfill(graphql: DagsterGraphQLClient) -> str:
@@ -132,7 +138,7 @@ def assert_each_day_once(database_url: str, db_schema: str) -> None:
 
 def stop_source_sensor(env: dict[str, str], workspace: Path, cwd: Path) -> None:
     """The source sensor would ask for the same 100 days in runs of its own: stopped before the daemon starts."""
-    command = [str(BIN / "dagster"), "sensor", "stop", "events_source_sensor", "-w", str(workspace)]
+    command = [str(BIN / "dagster"), "sensor", "stop", "backfill_source_sensor", "-w", str(workspace)]
     done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
 

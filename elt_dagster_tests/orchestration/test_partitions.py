@@ -17,7 +17,7 @@ from elt_dagster_tests.webserver import cli_env
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 DAILY = """
-name: events
+name: days  # not events: the daemon test's pipeline, whose config history counts from 1
 sources:
   - path: ../data
 target:
@@ -57,25 +57,25 @@ def events(database_url: str, db_schema: str) -> list[tuple]:
 
 def test_the_assets_are_daily_partitioned_with_a_multi_run_backfill_policy(config_dir: Path, db_schema: str) -> None:
     defs = build_definitions(config_dir)
-    job = defs.resolve_job_def("events_elt")
+    job = defs.resolve_job_def("days_elt")
     assert job.partitions_def is not None
     assert job.partitions_def.get_partition_keys() == ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"]
-    step = next(a for a in defs.resolve_asset_graph().assets_defs if AssetKey(["events", "events"]) in a.keys)
+    step = next(a for a in defs.resolve_asset_graph().assets_defs if AssetKey(["days", "events"]) in a.keys)
     assert step.backfill_policy is not None and step.backfill_policy.max_partitions_per_run == 3
     assert {node.pool for node in step.node_def.iterate_op_defs()} == {f"elt/default/{db_schema}.events"}
     assert "elt/target" not in job.tags  # the table's pool limits its loads, whatever launches them
-    schedule = defs.resolve_schedule_def("events_schedule")
+    schedule = defs.resolve_schedule_def("days_schedule")
     assert schedule.cron_schedule == "0 0 * * *"
 
 
 def test_one_partition_materialised_holds_exactly_its_day(
     config_dir: Path, tmp_path: Path, database_url: str, db_schema: str
 ) -> None:
-    job = build_definitions(config_dir).resolve_job_def("events_elt")
+    job = build_definitions(config_dir).resolve_job_def("days_elt")
     with instance_for_test() as instance:
         assert job.execute_in_process(instance=instance, partition_key="2024-01-02").success
         assert events(database_url, db_schema) == [("2024-01-02", 3), ("2024-01-02", 4), ("2024-01-02", 5)]
-        event = instance.get_latest_materialization_event(AssetKey(["events", "events"]))
+        event = instance.get_latest_materialization_event(AssetKey(["days", "events"]))
         assert event is not None and event.asset_materialization is not None
         assert event.asset_materialization.partition == "2024-01-02"
         metadata = {k: v.value for k, v in event.asset_materialization.metadata.items()}
@@ -84,7 +84,7 @@ def test_one_partition_materialised_holds_exactly_its_day(
             "partition-append",
             3,
         )
-        extracted = instance.get_latest_materialization_event(AssetKey(["events", "extracted"]))
+        extracted = instance.get_latest_materialization_event(AssetKey(["days", "extracted"]))
         assert extracted is not None and extracted.asset_materialization is not None
         unplaced = extracted.asset_materialization.metadata["unplaced_files"].value
         assert unplaced == [f"{tmp_path / 'data' / 'notes.csv'} (no %Y-%m-%d date in its path)"]
@@ -94,7 +94,7 @@ def test_one_day_alone_then_two_at_once_by_two_dagster_processes(
     config_dir: Path, tmp_path: Path, database_url: str, db_schema: str
 ) -> None:
     env = cli_env(config_dir, tmp_path, database_url)
-    command = [DAGSTER, "job", "execute", "-m", "elt_dagster", "-j", "events_elt", "--tags"]
+    command = [DAGSTER, "job", "execute", "-m", "elt_dagster", "-j", "days_elt", "--tags"]
     # one day alone first: it also creates the fresh DAGSTER_HOME's SQLite storage, which two processes starting
     # together would both try to create
     alone = subprocess.run([*command, '{"dagster/partition": "2024-01-02"}'], cwd=tmp_path, env=env, timeout=240)
@@ -121,13 +121,13 @@ def test_the_sensor_asks_for_the_partitions_whose_files_changed_or_went(
     config_dir: Path, tmp_path: Path, database_url: str, db_schema: str
 ) -> None:
     defs = build_definitions(config_dir)
-    sensor = defs.resolve_sensor_def("events_source_sensor")
+    sensor = defs.resolve_sensor_def("days_source_sensor")
     with instance_for_test() as instance:
         first = _tick(sensor, defs, instance)
         assert sorted(r.partition_key for r in first) == ["2024-01-01", "2024-01-02", "2024-01-03"]
         pool = instance.event_log_storage.get_concurrency_info(f"elt/default/{db_schema}.events")
         assert pool.slot_count == 2  # the table's loads at once: partitions.concurrent_runs
-        job = defs.resolve_job_def("events_elt")
+        job = defs.resolve_job_def("days_elt")
         for key in ("2024-01-01", "2024-01-02", "2024-01-03"):
             assert job.execute_in_process(instance=instance, partition_key=key).success
         assert _tick(sensor, defs, instance) == []
@@ -136,7 +136,7 @@ def test_the_sensor_asks_for_the_partitions_whose_files_changed_or_went(
         (tmp_path / "data" / "2024-01-01" / "events.csv").unlink()
         assert sorted(r.partition_key for r in _tick(sensor, defs, instance)) == ["2024-01-01", "2024-01-04"]
         assert job.execute_in_process(instance=instance, partition_key="2024-01-01").success  # emptied
-        emptied = instance.get_latest_materialization_event(AssetKey(["events", "events"]))
+        emptied = instance.get_latest_materialization_event(AssetKey(["days", "events"]))
         assert emptied is not None and emptied.asset_materialization is not None
         metadata = emptied.asset_materialization.metadata
         assert (emptied.asset_materialization.partition, metadata["deleted"].value) == ("2024-01-01", 2)
