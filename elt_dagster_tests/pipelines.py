@@ -1,4 +1,4 @@
-"""Pipelines the tests share: `shop` (Dagster-level tests) and `items` (the fault suite)."""
+"""Pipelines the tests share: `shop` (Dagster-level tests), `items` (the fault suite) and a daily-partitioned one."""
 
 from __future__ import annotations
 
@@ -39,3 +39,27 @@ def items_yaml(target_extra: str = "") -> str:
     """ITEMS_YAML with `target_extra` lines (e.g. `mode: merge`) added to its target."""
     extra = "".join(f"  {line}\n" for line in target_extra.splitlines() if line.strip())
     return ITEMS_YAML.replace("schema:\n  columns", extra + "schema:\n  columns") if extra else ITEMS_YAML
+
+
+DAILY_YAML = """
+sources:
+  - path: ../data
+target:
+  table: events
+  db_schema: {schema}
+schema:
+  columns:
+    id: integer
+    name: string
+partitions:
+  by: day
+  start: "2024-01-01"
+  path_date: "%Y-%m-%d"
+"""
+"""`events (id, name)` partitioned by day from the files of ../data/<YYYY-MM-DD>/, for `make_pipeline`."""
+
+
+def daily_yaml(partitions_extra: str = "", name: str | None = None) -> str:
+    """DAILY_YAML with `partitions_extra` lines (e.g. `end: ...`) added to its partitions, and a `name:`."""
+    text = DAILY_YAML + "".join(f"  {line}\n" for line in partitions_extra.splitlines() if line.strip())
+    return f"name: {name}\n{text.lstrip()}" if name else text

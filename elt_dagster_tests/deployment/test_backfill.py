@@ -25,6 +25,7 @@ from elt_dagster.orchestration.launcher import run_worker
 from elt_dagster_tests.conftest import fetch, write
 from elt_dagster_tests.deployment.test_run_monitoring import quick_monitoring, wait_for
 from elt_dagster_tests.deployment.test_separate_processes import BIN, base_env, client, code_and_webserver, daemon
+from elt_dagster_tests.pipelines import daily_yaml
 
 pytestmark = pytest.mark.slow
 
@@ -34,24 +35,7 @@ BIG_DAY, BIG_ROWS = "2024-02-15", 300_000
 """One day much bigger than the others: its COPY lasts long enough to be killed in the middle."""
 TOTAL_ROWS = ROWS_PER_DAY * (len(DAYS) - 1) + BIG_ROWS
 BACKFILL_SECONDS = 400
-PIPELINE = """
-sources:
-  - path: ../data
-target:
-  table: events
-  db_schema: {schema}
-schema:
-  columns:
-    id: integer
-    name: string
-partitions:
-  by: day
-  start: "2024-01-01"
-  end: "2024-04-10"
-  path_date: "%Y-%m-%d"
-  max_partitions_per_run: 10
-  concurrent_runs: {concurrent_runs}
-"""
+PIPELINE = daily_yaml('end: "2024-04-10"\nmax_partitions_per_run: 10\nconcurrent_runs: {concurrent_runs}')
 LOAD_ASSETS = [
     ["backfill", "extracted"],
     ["backfill", "validated"],

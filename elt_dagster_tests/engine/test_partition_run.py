@@ -22,22 +22,7 @@ from elt_dagster.engine.run import run_pipeline
 from elt_dagster.engine.state.partition_files import assign_new_files
 from elt_dagster.engine.state.schema import ensure_state_tables
 from elt_dagster_tests.conftest import fetch, write
-
-DAILY = """
-sources:
-  - path: ../data
-target:
-  table: events
-  db_schema: {schema}
-schema:
-  columns:
-    id: integer
-    name: string
-partitions:
-  by: day
-  start: "2024-01-01"
-  path_date: "%Y-%m-%d"
-"""
+from elt_dagster_tests.pipelines import DAILY_YAML as DAILY
 
 
 def day(key: str) -> PartitionWindow:

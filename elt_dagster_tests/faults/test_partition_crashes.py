@@ -16,25 +16,11 @@ from elt_dagster_tests.conftest import fetch, write
 from elt_dagster_tests.faults.kill_points import IMPORTS, Killer, KillPoint, Phase
 from elt_dagster_tests.faults.summary import record
 from elt_dagster_tests.faults.test_crashes import commit_phase
+from elt_dagster_tests.pipelines import DAILY_YAML as DAILY
 
 pytestmark = pytest.mark.faults
 
 ROWS = 120_000
-DAILY = """
-sources:
-  - path: ../data
-target:
-  table: events
-  db_schema: {schema}
-schema:
-  columns:
-    id: integer
-    name: string
-partitions:
-  by: day
-  start: "2024-01-01"
-  path_date: "%Y-%m-%d"
-"""
 RUN = (
     "import sys\nfrom datetime import UTC, datetime, timedelta\nfrom elt_dagster.engine.config import load_config\n"
     "from elt_dagster.engine.config.partitions import PartitionWindow\n"

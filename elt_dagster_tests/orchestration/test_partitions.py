@@ -13,28 +13,12 @@ from dagster import AssetKey, DagsterInstance, build_sensor_context, instance_fo
 
 from elt_dagster.definitions import build_definitions
 from elt_dagster_tests.conftest import fetch, write
+from elt_dagster_tests.pipelines import daily_yaml
 from elt_dagster_tests.webserver import cli_env
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
-DAILY = """
-name: days  # not events: the daemon test's pipeline, whose config history counts from 1
-sources:
-  - path: ../data
-target:
-  table: events
-  db_schema: {schema}
-schema:
-  columns:
-    id: integer
-    name: string
-partitions:
-  by: day
-  start: "2024-01-01"
-  end: "2024-01-05"
-  path_date: "%Y-%m-%d"
-  max_partitions_per_run: 3
-  concurrent_runs: 2
-"""
+# not named events: the daemon test's pipeline, whose config history in the shared database counts from 1
+DAILY = daily_yaml('end: "2024-01-05"\nmax_partitions_per_run: 3\nconcurrent_runs: 2', name="days")
 
 
 def write_day(tmp_path: Path, key: str, rows: list[tuple[int, str]]) -> None:

@@ -59,6 +59,22 @@ def parse_time(value: str, zone: ZoneInfo) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
+def checked_time(value: str | None) -> str | None:
+    """`value` unchanged if it is a time `parse_time` reads (or None); a clear ValueError otherwise."""
+    if value is not None:
+        parse_time(value, ZoneInfo("UTC"))
+    return value
+
+
+def known_zone(value: str) -> str:
+    """`value` unchanged if it names an IANA timezone; a clear ValueError otherwise."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {value!r} (use an IANA name such as Europe/Berlin)") from None
+    return value
+
+
 class Automation(StrictModel):
     """When the pipeline runs and how its loads are judged; read by the Dagster layer only."""
 
@@ -70,21 +86,8 @@ class Automation(StrictModel):
     max_rejected_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
     rejected_ratio_severity: Literal["warn", "error"] = "warn"
 
-    @field_validator("start_time", "end_time")
-    @classmethod
-    def _valid_time(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_time(value, ZoneInfo("UTC"))
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as Europe/Berlin)") from None
-        return value
+    _valid_time = field_validator("start_time", "end_time")(classmethod(lambda cls, value: checked_time(value)))
+    _known_zone = field_validator("timezone")(classmethod(lambda cls, value: known_zone(value)))
 
     @field_validator("schedule")
     @classmethod

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePath
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
-from elt_dagster.engine.config.automation import parse_time
+from elt_dagster.engine.config.automation import checked_time, known_zone, parse_time
 from elt_dagster.engine.errors import StrictModel
 
 PERIODS = ("hour", "day", "week", "month")
@@ -35,21 +35,8 @@ class Partitions(StrictModel):
     max_partitions_per_run: int = Field(default=1, ge=1, le=1000)
     concurrent_runs: int = Field(default=1, ge=1, le=64)
 
-    @field_validator("start", "end")
-    @classmethod
-    def _a_time(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_time(value, ZoneInfo("UTC"))
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as Europe/Berlin)") from None
-        return value
+    _a_time = field_validator("start", "end")(classmethod(lambda cls, value: checked_time(value)))
+    _known_zone = field_validator("timezone")(classmethod(lambda cls, value: known_zone(value)))
 
     @field_validator("path_date")
     @classmethod
