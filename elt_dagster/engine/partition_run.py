@@ -109,15 +109,22 @@ def run_partitions(
     run_id = run_id or uuid.uuid4().hex
     workers = min(loaded.config.worker_count, len(windows))
     if workers <= 1:
-        return [run_partition(loaded, window, run_id, database_url) for window in windows]
-    # spawned, not forked: the parent holds threads and connections a fork would copy half-made
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(run_partition, loaded, window, run_id, database_url) for window in windows]
-        wait(futures)
-    failed = next((future.exception() for future in futures if future.exception() is not None), None)
+        outcomes: list[RunReport | BaseException] = []
+        for window in windows:
+            try:
+                outcomes.append(run_partition(loaded, window, run_id, database_url))
+            except Exception as exc:  # the next partitions still load; raised below
+                outcomes.append(exc)
+    else:
+        # spawned, not forked: the parent holds threads and connections a fork would copy half-made
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(run_partition, loaded, window, run_id, database_url) for window in windows]
+            wait(futures)
+        outcomes = [future.exception() or future.result() for future in futures]
+    failed = next((outcome for outcome in outcomes if isinstance(outcome, BaseException)), None)
     if failed is not None:
         raise failed
-    return [future.result() for future in futures]
+    return [outcome for outcome in outcomes if isinstance(outcome, RunReport)]
 
 
 def combined_report(reports: list[RunReport]) -> RunReport:

@@ -240,16 +240,17 @@ def test_batches_of_files_are_partitions_replaced_like_windows(
     assert rows_of(database_url, db_schema) == [("000001", 2, "n2 changed"), ("000002", 3, "n3"), ("000002", 13, "m3")]
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_a_run_of_several_partitions_loads_them_in_worker_processes(
-    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str, workers: int
 ) -> None:
-    """`workers: 2`: the days load in processes of their own; one day's failure (a file whose two columns map to one)
-    leaves the others loaded, and is raised once they have ended."""
+    """`workers: 2`: the days load in processes of their own (1: in turn, here); either way one day's failure (a file
+    whose two columns map to one) leaves the others loaded, and is raised once they have ended."""
     write_day(tmp_path, "2024-01-01", [(1, "a"), (2, "b")])
     write_day(tmp_path, "2024-01-02", [(3, "c")])
     write_day(tmp_path, "2024-01-03", [(4, "d"), (5, "e")])
-    loaded = make_pipeline(DAILY + "workers: 2\n")
-    assert loaded.config.worker_count == 2
+    loaded = make_pipeline(DAILY + f"workers: {workers}\n")
+    assert loaded.config.worker_count == workers
     reports = run_partitions(loaded, [day("2024-01-01"), day("2024-01-02"), day("2024-01-03")])
     assert [(r.partition, r.inserted) for r in reports] == [("2024-01-01", 2), ("2024-01-02", 1), ("2024-01-03", 2)]
     assert len({r.run_id for r in reports}) == 1  # one run, its partitions in worker processes

@@ -74,7 +74,7 @@ class _AppendToExisting(LoadStrategy):
                 copy_rows(self.conn, table_ident(self.target), names, [data])
             return rows.num_rows
         except psycopg.errors.UniqueViolation:  # a row of an earlier batch (or a writer the lookup missed)
-            return _insert_through_stage(self.conn, self.target, names, data)
+            return insert_through_stage(self.conn, self.target, names, data)
 
 
 class HashsetAppend(_AppendToExisting):
@@ -125,12 +125,16 @@ class ProbeAppend(_AppendToExisting):
         return pa.array([row[0] for row in found], HASH_TYPE)
 
 
-def _insert_through_stage(conn: psycopg.Connection, target: Target, names: list[str], data: CopyData) -> int:
+def insert_through_stage(
+    conn: psycopg.Connection, target: Target, names: list[str], data: CopyData, unique: str = HASH_COLUMN
+) -> int:
+    """Copy `data` into a stage, then insert the rows the table's unique index (on `unique`) does not hold yet, in
+    their order; the rows inserted. For a batch that hit the index when copied straight in."""
     stage = create_stage(conn, target)
     copy_rows(conn, stage, names, [data])
     all_names = names_sql(names)
     return conn.execute(
         sql.SQL(
-            f"INSERT INTO {{}} ({{}}) SELECT {{}} FROM {{}} ORDER BY {SEQ_COLUMN} ON CONFLICT ({HASH_COLUMN}) DO NOTHING"
+            f"INSERT INTO {{}} ({{}}) SELECT {{}} FROM {{}} ORDER BY {SEQ_COLUMN} ON CONFLICT ({unique}) DO NOTHING"
         ).format(table_ident(target), all_names, all_names, stage)
     ).rowcount

@@ -13,6 +13,7 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
+from elt_dagster.engine.load.append import insert_through_stage
 from elt_dagster.engine.load.base import LoadContext, LoadStrategy, Prepared
 from elt_dagster.engine.load.binary import copy_data
 from elt_dagster.engine.load.copy import constant_column, copy_rows, with_lineage
@@ -54,15 +55,8 @@ class PartitionAppend(LoadStrategy):
                 copy_rows(self.conn, table_ident(self.target), self.written, [prepared.data])
             return prepared.rows.num_rows
         except psycopg.errors.UniqueViolation:  # a row the partition has (an earlier batch's, or an earlier load's)
-            stage = create_stage(self.conn, self.target)
-            copy_rows(self.conn, stage, self.written, [prepared.data])
-            names = names_sql(self.written)
-            return self.conn.execute(
-                sql.SQL(
-                    f"INSERT INTO {{}} ({{}}) SELECT {{}} FROM {{}} ORDER BY {SEQ_COLUMN} "
-                    f"ON CONFLICT ({PARTITION_COLUMN}, {HASH_COLUMN}) DO NOTHING"
-                ).format(table_ident(self.target), names, names, stage)
-            ).rowcount
+            unique = f"{PARTITION_COLUMN}, {HASH_COLUMN}"
+            return insert_through_stage(self.conn, self.target, self.written, prepared.data, unique)
 
 
 class PartitionReplace(PartitionAppend):
