@@ -1,14 +1,18 @@
-"""Overlap Python's work with the database's: produce the next batches in a thread while the current one loads."""
+"""Overlap Python's work with the database's: produce the next batches in a thread while the current one loads,
+and spread a batch's work over threads (`ordered_map`)."""
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 PREFETCH_BATCHES = 2
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def prefetch(items: Iterable[T], depth: int = PREFETCH_BATCHES) -> Iterator[T]:
@@ -48,3 +52,24 @@ def prefetch(items: Iterable[T], depth: int = PREFETCH_BATCHES) -> Iterator[T]:
                 slots.get_nowait()
             except queue.Empty:
                 worker.join(timeout=0.05)
+
+
+def ordered_map(function: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+    """`function` of each of `items`, in their order, computed by `workers` threads at once.
+
+    `items` is pulled in the caller's thread, at most `workers + 1` ahead of what was yielded (bounded memory).
+    Worth it where `function` spends its time in code that releases the GIL (Arrow compute, encoders): the batch
+    work of a load runs ~1.5x faster on two threads. An exception of `function` is raised here, in order.
+    """
+    with ThreadPoolExecutor(workers, thread_name_prefix="elt-batch") as pool:
+        pending: deque[Future[R]] = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(function, item))
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()

@@ -35,6 +35,8 @@ from elt_dagster.engine.transform.validate import HASH_TYPE, hashes_as_hex
 class _AppendToExisting(LoadStrategy):
     """What both share: a batch's unique rows sorted by hash, copied straight into the table."""
 
+    prepare_in_threads = True  # hashset's set of the table's hashes is only read
+
     def prepare(self, rows: pa.Table, source: str | None) -> Prepared:
         unique = self.new_rows(first_occurrences(rows))
         if not unique.num_rows:

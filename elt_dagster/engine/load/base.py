@@ -54,6 +54,8 @@ class LoadStrategy:
     """One way of loading rows into the table; subclasses name themselves and implement the three steps."""
 
     name: ClassVar[str]
+    prepare_in_threads: ClassVar[bool] = False
+    """`prepare` keeps no state between batches, so batches may be prepared in threads at once (`workers`)."""
 
     def __init__(self, context: LoadContext, reason: str):
         self.context, self.reason = context, reason

@@ -26,6 +26,7 @@ class BulkLoad(LoadStrategy):
     """Append into a table created by this run: its unique index dropped and built at the end."""
 
     name = "bulk"
+    prepare_in_threads = True
 
     def __init__(self, context: LoadContext, reason: str):
         super().__init__(context, reason)

@@ -27,6 +27,7 @@ class PartitionAppend(LoadStrategy):
     the partition has already goes through a stage with `ON CONFLICT DO NOTHING`."""
 
     name = "partition-append"
+    prepare_in_threads = True
 
     def __init__(self, context: LoadContext, reason: str):
         super().__init__(context, reason)

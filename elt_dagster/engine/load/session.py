@@ -16,18 +16,19 @@ import psycopg
 import pyarrow as pa
 
 from elt_dagster.engine.config import LoadedConfig, column_rules, key_columns, order_column
-from elt_dagster.engine.load.base import LoadContext
+from elt_dagster.engine.load.base import LoadContext, Prepared
 from elt_dagster.engine.load.planner import open_strategy
 from elt_dagster.engine.load.quarantine import quarantine
 from elt_dagster.engine.load.tables import count_rows, ensure_tables, stored_types
 from elt_dagster.engine.names import qualified_name
-from elt_dagster.engine.prefetch import prefetch
+from elt_dagster.engine.prefetch import ordered_map, prefetch
 from elt_dagster.engine.small_files import FileGroup, GroupReader
 from elt_dagster.engine.sources.files.columns import ColumnMapper
 from elt_dagster.engine.staging import StagingWriter
 from elt_dagster.engine.state.counts import add_to_row_count
 from elt_dagster.engine.state.fingerprints import Fingerprint
 from elt_dagster.engine.transform.checker import BatchChecker
+from elt_dagster.engine.transform.validate import CheckedBatch
 
 Batches = Iterator[tuple[pa.Table, int]]
 """A source's conformed batches, each with its count of malformed rows."""
@@ -73,6 +74,7 @@ class LoadSession:
     ):
         self.conn, self.loaded, self.run_id, self.staging = conn, loaded, run_id, staging
         self.partition, self.replace = partition, replace
+        self.workers = loaded.config.worker_count
         self.target = target = loaded.config.target
         columns = list(column_types)
         added, self.created = ensure_tables(conn, target, column_types, partitioned=partition is not None)
@@ -89,14 +91,30 @@ class LoadSession:
         rows in a savepoint (again from scratch if `read` calls it twice). Returns what `read` returns."""
 
         def copy(batches: Batches) -> None:
-            prepared = (self.strategy.prepare(rows, label) for rows in self.checker.valid_rows(batches))
             with self.conn.transaction():
-                self.strategy.load_file(label, prefetch(prepared))
+                self.strategy.load_file(label, prefetch(self.prepared(batches, label)))
 
         result = read(copy)
         self.counts.rows_valid += self.checker.tally.valid
         self.counts.invalid += self.checker.tally.invalid
         return result
+
+    def prepared(self, batches: Batches, label: str) -> Iterator[Prepared]:
+        """Each batch validated, hashed and prepared by the strategy, in order; with `workers` above 1, several
+        batches at once in threads (the strategy's `prepare` too where it keeps no state between batches)."""
+        if self.workers <= 1:
+            yield from (self.strategy.prepare(rows, label) for rows in self.checker.valid_rows(batches))
+            return
+        in_threads = self.strategy.prepare_in_threads
+
+        def work(batch: tuple[pa.Table, int]) -> tuple[CheckedBatch, Prepared | None]:
+            checked = self.checker.check(batch[0])
+            return checked, self.strategy.prepare(checked.rows, label) if in_threads else None
+
+        self.checker.start()
+        for checked, prepared in ordered_map(work, batches, self.workers):
+            rows = self.checker.account(checked)
+            yield prepared if prepared is not None else self.strategy.prepare(rows, label)
 
     def group_reader(self, mapper: ColumnMapper, fingerprints: dict[str, Fingerprint]) -> GroupReader:
         """A reader of runs of small files into groups for `load_group` (see `small_files`)."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from elt_dagster.engine.staging import StagingWriter
-from elt_dagster.engine.transform.validate import check_batch, with_hex_hashes
+from elt_dagster.engine.transform.validate import CheckedBatch, check_batch, with_hex_hashes
 
 if TYPE_CHECKING:  # the config is read, never imported: config/ imports transform/ for rule values
     from elt_dagster.engine.config import ColumnRules
@@ -46,16 +46,27 @@ class BatchChecker:
 
     def valid_rows(self, batches: Iterable[tuple[pa.Table, int]]) -> Iterator[pa.Table]:
         """The valid rows of each batch (canonical text plus row hash), counting as it goes."""
-        self.tally = SourceTally()
+        self.start()
         for table, _malformed in batches:
-            checked = check_batch(table, self.column_types, self.key, self.rules)
-            self.staging.write_rejects(checked.rejects)
-            self.tally.invalid += len(checked.rejects)
-            self.tally.valid += checked.rows.num_rows
-            room = self.keep_rows - len(self.tally.first_rows)
-            if room > 0:
-                self.tally.first_rows += with_hex_hashes(checked.rows.slice(0, room)).to_pylist()
-            yield checked.rows
+            yield self.account(self.check(table))
+
+    def start(self) -> None:
+        """A new tally: a source (or the same source read again, exactly) starts."""
+        self.tally = SourceTally()
+
+    def check(self, table: pa.Table) -> CheckedBatch:
+        """Standardise and hash one batch: no state touched, so batches can be checked in threads at once."""
+        return check_batch(table, self.column_types, self.key, self.rules)
+
+    def account(self, checked: CheckedBatch) -> pa.Table:
+        """Count a checked batch and keep its rejects (in the batches' order); returns its valid rows."""
+        self.staging.write_rejects(checked.rejects)
+        self.tally.invalid += len(checked.rejects)
+        self.tally.valid += checked.rows.num_rows
+        room = self.keep_rows - len(self.tally.first_rows)
+        if room > 0:
+            self.tally.first_rows += with_hex_hashes(checked.rows.slice(0, room)).to_pylist()
+        return checked.rows
 
     def count(self, batches: Iterable[tuple[pa.Table, int]]) -> None:
         """Validate and count without loading (a dry run)."""

@@ -4,6 +4,7 @@ the row counter; a source read again after its savepoint rolled back counts once
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,9 +18,10 @@ from elt_dagster.engine.load.session import Batches, LoadCounts, LoadSession
 from elt_dagster.engine.names import SOURCE_COLUMN, SOURCE_ROW_COLUMN
 from elt_dagster.engine.staging import StagingWriter
 from elt_dagster.engine.state.schema import ensure_state_tables
+from elt_dagster.engine.transform.checker import BatchChecker
 from elt_dagster.engine.transform.validate import pipeline_column_types
 from elt_dagster_tests.conftest import fetch
-from elt_dagster_tests.pipelines import ITEMS_YAML
+from elt_dagster_tests.pipelines import ITEMS_YAML, items_yaml
 
 ENGINE = Path(__file__).parents[3] / "elt_dagster" / "engine"
 
@@ -120,3 +122,57 @@ def test_run_and_replay_load_only_through_the_session() -> None:
         text = (ENGINE / module).read_text(encoding="utf-8")
         assert not re.findall(steps, text), module
         assert "LoadSession(" in text, module
+
+
+def numbered_batches(count: int, size: int, key_modulo: int | None = None) -> list[tuple[pa.Table, int]]:
+    """`count` batches of `size` rows of one source, numbered on from batch to batch; every 17th id is not an
+    integer (a reject); with `key_modulo` ids repeat across batches (merge: the last one read wins)."""
+    batches = []
+    for b in range(count):
+        rows = []
+        for i in range(size):
+            n = b * size + i
+            ident = f"bad{n}" if n % 17 == 5 else str(n % key_modulo if key_modulo else n)
+            rows.append((ident, f"name {n}"))
+        table, _ = batch(rows, "a.csv")
+        numbers = pa.array(np.arange(b * size + 1, (b + 1) * size + 1, dtype=np.int64))
+        batches.append((table.set_column(3, SOURCE_ROW_COLUMN, numbers), 0))
+    return batches
+
+
+@pytest.mark.parametrize("mode", ["append", "merge"])
+def test_workers_check_batches_in_threads_with_the_same_result_as_one(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """`workers` above 1 validates, hashes (and, but in merge, prepares) batches in threads at once: the table, the
+    quarantine (in the order read) and the counts are those of one worker; merge's last row of a key still wins."""
+    threads: set[str] = set()
+    check = BatchChecker.check
+
+    def spied(self: BatchChecker, table: pa.Table):
+        threads.add(threading.current_thread().name)
+        return check(self, table)
+
+    monkeypatch.setattr(BatchChecker, "check", spied)
+    (tmp_path / "data").mkdir()
+    target = "mode: merge\nprimary_key: [id]" if mode == "merge" else ""
+    results = {}
+    for workers in (1, 3):
+        yaml = items_yaml(target).replace("table: items", f"table: items_{workers}") + f"workers: {workers}\n"
+        loaded = make_pipeline(yaml, name=f"items_{workers}")
+        batches = numbered_batches(12, 50, key_modulo=60 if mode == "merge" else None)
+        counts = load(
+            database_url, loaded, tmp_path / f"w{workers}", f"r{workers}", lambda copy, b=batches: copy(iter(b))
+        )
+        table = f'"{db_schema}".items_{workers}'
+        results[workers] = (
+            (counts.rows_valid, counts.invalid, counts.inserted, counts.updated, counts.row_count),
+            fetch(database_url, f"SELECT id, name, _elt_row_hash FROM {table} ORDER BY id"),
+            fetch(database_url, f"SELECT source_row, reason FROM {table}__rejected ORDER BY id"),
+        )
+    assert results[3] == results[1]
+    valid, invalid = results[1][0][:2]
+    assert (valid + invalid, invalid) == (600, 35)
+    if mode == "merge":
+        assert results[1][1][0][:2] == (0, "name 540")  # the last row of key 0 read
+    assert any(name.startswith("elt-batch") for name in threads)
