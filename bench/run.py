@@ -35,6 +35,7 @@ from scenarios import (
     ten_million,
     watched_run,
 )
+from users import as_users_see_it, users_lines
 
 from elt_dagster.engine.config import parse_config
 from elt_dagster.engine.db import embedded_database_url
@@ -160,11 +161,15 @@ def main() -> int:
     parser.add_argument("--skip-naive", action="store_true", help="skip (e), which takes minutes")
     parser.add_argument("--skip-10m", action="store_true", help="skip the 10M-row memory run")
     parser.add_argument("--skip-100k-files", action="store_true", help="(l) with 10,000 files only, not 100,000")
-    parser.add_argument("--only", choices=["small-files"], help="run only this line: (l), many 3-row files")
+    parser.add_argument(
+        "--only", choices=["small-files", "users"], help="run only this line: (l) many 3-row files, (m) as users see it"
+    )
     args = parser.parse_args()
     counts = SMALL_FILES[:1] if args.skip_100k_files else SMALL_FILES
     if args.only == "small-files":
         return only_small_files(counts)
+    if args.only == "users":
+        return only_users(args.rows, args.repeat)
 
     rows = args.rows
     folder = DATA / f"orders_{rows}"
@@ -215,6 +220,8 @@ def main() -> int:
             results["reader_longest_wait"]["i"] = big_runs.pop("j_i")
             results["ten_million"] = big_runs
         results["dagster"] = dagster_execute_vs_import(url, args.repeat)
+        results["users"] = as_users_see_it(url, folder, csv_path, COLUMNS, raw_copy, args.repeat)
+        results["checks"] |= results["users"]["checks"]
         results["small_files"] = small_files(url, DATA, COLUMNS, counts)
         results["checks"] |= results["small_files"].pop("checks")
     finally:
@@ -265,6 +272,7 @@ def report(results: dict) -> None:
         f"{g['job_execute'] / g['import_dagster']:.2f}x (with pandas importable: "
         f"{g['job_execute_with_pandas'] / g['import_dagster']:.2f}x)"
     )
+    print("\n".join(users_lines(results["users"])))
     print("\n".join(small_files_lines(results["small_files"])))
     print(f"strategies: {results['strategies']}; checks: {results['checks']}")
 
@@ -280,6 +288,22 @@ def only_small_files(counts: tuple[int, ...]) -> int:
     print("\n".join(small_files_lines(result)), f"\nchecks: {result['checks']}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "small_files.json").write_text(json.dumps(result, indent=2))
+    return 0 if all(result["checks"].values()) else 1
+
+
+def only_users(rows: int, repeat: int) -> int:
+    """(m) alone, written to bench/results/users.json."""
+    folder = DATA / f"orders_{rows}"
+    csv_path = generate(folder / "orders.csv", rows)
+    url = embedded_database_url(DATA / "postgres")
+    os.environ["ELT_STATE_DIR"] = state = tempfile.mkdtemp(prefix="elt-bench-state-")
+    try:
+        result = as_users_see_it(url, folder, csv_path, COLUMNS, raw_copy, repeat)
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+    print("\n".join(users_lines(result)), f"\nchecks: {result['checks']}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "users.json").write_text(json.dumps(result, indent=2))
     return 0 if all(result["checks"].values()) else 1
 
 

@@ -59,8 +59,9 @@ def place_files(loaded: LoadedConfig, window: PartitionWindow | None = None) -> 
     files, skipped = list_source_files(loaded)
     first, last = partitions.window()
     placed, unplaced = [], []
+    dates = path_dates(loaded, [str(source_file.path) for source_file in files])
     for source_file in files:
-        date = partitions.date_in_path(_below_source(loaded, source_file))
+        date = dates.get(str(source_file.path))
         if date is None:
             unplaced.append(f"{source_file.source_label} (no {partitions.path_date} date in its path)")
         elif date < first or (last is not None and date >= last):
@@ -78,14 +79,9 @@ def batch_files(conn: psycopg.Connection, loaded: LoadedConfig, key: str) -> Pla
     return PlacedFiles([f for f in files if str(f.path) in assigned], [], skipped)
 
 
-def _below_source(loaded: LoadedConfig, source_file: SourceFile) -> Path:
-    """The file's path below its source's folder (its name, for a source that is one file)."""
-    root = source_file.source.resolved_path(loaded.base_dir) if source_file.source else source_file.path.parent
-    return source_file.path.relative_to(root) if root.is_dir() else Path(source_file.path.name)
-
-
 def path_dates(loaded: LoadedConfig, paths: list[str]) -> dict[str, datetime]:
-    """The date in the path of each of `paths` (files of the local sources, present or gone) that has one."""
+    """The date in the path of each of `paths` (files of the local sources, present or gone) that has one: read in
+    the path below its source's folder (the file's name, for a source that is one file)."""
     partitions = loaded.config.partitions
     if partitions is None:
         return {}

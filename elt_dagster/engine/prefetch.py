@@ -3,6 +3,7 @@ and spread a batch's work over threads (`ordered_map`)."""
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections import deque
@@ -52,6 +53,14 @@ def prefetch(items: Iterable[T], depth: int = PREFETCH_BATCHES) -> Iterator[T]:
                 slots.get_nowait()
             except queue.Empty:
                 worker.join(timeout=0.05)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its affinity (Linux), which a container's cpuset limits, not the host's
+    count; elsewhere the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 def ordered_map(function: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -12,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 
 from elt_dagster.engine.errors import PipelineError, StrictModel
 from elt_dagster.engine.names import OWN_TABLE_SUFFIXES, REJECTED_SUFFIX, RESERVED_PREFIX
+from elt_dagster.engine.prefetch import usable_cores
 from elt_dagster.engine.sources.api.models import ApiSource
 from elt_dagster.engine.types import find, known_spellings
 
@@ -209,7 +209,7 @@ class PipelineConfig(StrictModel):
     automation: Automation = Field(default_factory=Automation, validation_alias=AUTOMATION_SECTION)
     partitions: Partitions | None = None
     workers: int | None = Field(default=None, ge=1, le=64)
-    """Processes loading a run's partitions at once (default: the machine's cores, at most 4)."""
+    """Partitions loaded, or batches prepared, at once (default: the cores this process may use, at most 4)."""
 
     @field_validator("name")
     @classmethod
@@ -236,8 +236,8 @@ class PipelineConfig(StrictModel):
 
     @property
     def worker_count(self) -> int:
-        """`workers`, or its default: the machine's cores, at most 4."""
-        return self.workers or min(4, os.cpu_count() or 1)
+        """`workers`, or the cores this process may use (`usable_cores`), at most 4."""
+        return self.workers or min(4, usable_cores())
 
     def undeclared_key_columns(self) -> list[str]:
         """Primary key columns that a declared schema does not have."""

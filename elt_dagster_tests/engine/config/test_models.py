@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -253,3 +256,17 @@ def test_a_pattern_glob_cannot_use_is_refused_at_its_line(tmp_path: Path, patter
 def test_the_reserved_names_are_the_ones_the_engine_creates() -> None:
     assert set(OWN_TABLE_SUFFIXES) == {REJECTED_SUFFIX, HASH_INDEX_SUFFIX, PK_INDEX_SUFFIX}
     assert f"CREATE SCHEMA IF NOT EXISTS {BOOKKEEPING_SCHEMA};" in state_schema._DDL
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux's")
+def test_the_default_workers_are_the_cores_this_process_may_use_not_the_machines() -> None:
+    """A container limited to one core (its cpuset: the process's affinity) gets one worker, whatever the host has."""
+    probe = (
+        "import os\nos.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
+        "from pathlib import Path\nfrom elt_dagster.engine.config import parse_config\n"
+        "loaded = parse_config('sources:\\n  - type: local\\n    path: .\\ntarget:\\n  table: t\\n', Path('p.yaml'))\n"
+        "print(loaded.config.worker_count)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "1"
