@@ -21,9 +21,9 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from elt_dagster.engine.config import parse_config
 from elt_dagster.engine.run import run_pipeline
@@ -55,7 +55,7 @@ def storage_url(url: str) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'dagster_bench'").fetchone():
             conn.execute("CREATE DATABASE dagster_bench")
-    return make_conninfo(**{**conninfo_to_dict(url), "dbname": "dagster_bench"})
+    return urlunsplit(urlsplit(url)._replace(path="/dagster_bench"))
 
 
 def drop(url: str, table: str, pipeline: str) -> None:

@@ -98,9 +98,11 @@ def test_kill_9_at_random_moments_then_a_rerun_loads_each_row_once(
     tmp_path: Path, make_pipeline, database_url: str, db_schema: str
 ) -> None:
     """kill -9 at each phase of a run (a seeded order, each at a seeded occurrence), into a new table and into a
-    loaded one; three runs are left to finish. A re-run then leaves each distinct row once."""
+    loaded one; three runs are left to finish. A re-run then leaves each distinct row once. `workers: 2`: each run
+    checks and encodes two batches at once in threads (whatever the machine's cores), one transaction."""
     write_data(tmp_path / "data")
-    config = make_pipeline(ITEMS_YAML, name=f"crash_{db_schema}")  # bookkeeping in schema elt is shared by all tests
+    # bookkeeping in schema elt is shared by all tests: a pipeline name of the test's own
+    config = make_pipeline(ITEMS_YAML + "workers: 2\n", name=f"crash_{db_schema}")
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     generator = random.Random(20261128)
     phase = load_phases(database_url, config)
@@ -139,7 +141,11 @@ def test_kill_9_at_random_moments_then_a_rerun_loads_each_row_once(
         f"{tmp_path}%",
     )
     assert fingerprints == [(3, 3 * ROWS)]
-    record("kill -9 mid-load", "20 runs then a re-run", f"{outcomes['killed']} killed; each row once after the re-run")
+    record(
+        "kill -9 mid-load",
+        "20 runs (2 workers) then a re-run",
+        f"{outcomes['killed']} killed; each row once after the re-run",
+    )
 
 
 def test_two_runs_of_one_pipeline_and_two_pipelines_into_one_table_at_once(
