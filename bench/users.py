@@ -6,7 +6,8 @@ Each pass, interleaved: raw COPY of the CSV (a); the engine alone (`run_pipeline
 `dagster job execute` of the same pipeline into another fresh table, its step's time read from Dagster's log line
 ("Finished execution of step ... in 2.31s"), the job's wall time beside it; then the same job again with nothing
 changed: the no-op step. Dagster's instance storage is PostgreSQL, as `python3 dev.py` sets it up (a database of
-the benchmark's server). A warm-up job runs first (it creates Dagster's tables); the medians are of the passes.
+the benchmark's server). A checkpoint precedes each measurement, and the engine's table is dropped before the job
+runs. A warm-up pass runs first (it creates Dagster's tables); the medians are of the passes after it.
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ def drop(url: str, table: str, pipeline: str) -> None:
         conn.execute("DELETE FROM elt.table_row_counts WHERE table_name = %s", (f"public.{table}",))
 
 
+def checkpoint(url: str) -> None:
+    """No checkpoint, nor the last load's autovacuum, inside the next measurement."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+
+
 def as_users_see_it(url: str, folder: Path, csv_path: Path, columns: dict[str, str], raw_copy, repeat: int) -> dict:
     """(m): see the module docstring. Returns the medians, every pass's figures and the checks."""
     home = Path(tempfile.mkdtemp(prefix="elt-bench-users-"))
@@ -95,17 +102,19 @@ def as_users_see_it(url: str, folder: Path, csv_path: Path, columns: dict[str, s
         for index in range(repeat + 1):
             raw = raw_copy(url, csv_path)
             engine_table, job_table = f"eng_{uuid.uuid4().hex[:8]}", f"job_{uuid.uuid4().hex[:8]}"
+            checkpoint(url)
             engine = run_pipeline(
                 parse_config(pipeline_yaml(folder, engine_table, columns), home / f"{engine_table}.yaml"),
                 database_url=url,
             )
+            drop(url, engine_table, engine_table)  # before the job: no autovacuum of it, no checkpoint, mid-step
+            checkpoint(url)
             (configs / f"{PIPELINE}.yaml").write_text(pipeline_yaml(folder, job_table, columns))
             step, wall = execute()
             noop_step, noop_wall = execute()
             with psycopg.connect(url) as conn:
                 loaded = conn.execute(f"SELECT count(*) FROM {job_table}").fetchone()[0]
             checks["users_first_load_rows"] &= loaded == engine.inserted > 0
-            drop(url, engine_table, engine_table)
             drop(url, job_table, PIPELINE)
             if index:  # the first pass warmed Dagster's storage up
                 passes.append(
