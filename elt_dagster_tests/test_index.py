@@ -22,6 +22,8 @@ TEST_INDEX: dict[str, str] = {
     "cli/secrets.py": "masking in the commands' output: faults/test_secrets.py, faults/test_path_leaks.py",
     "definitions.py": "the code location: orchestration/test_definitions.py, orchestration/test_definitions_hostile.py",
     "engine/config/columns.py": "engine/config/test_column_rules.py and engine/sources/files/test_columns.py",
+    "engine/config/schema.py": "declared columns: engine/config/test_models.py, engine/config/test_errors.py",
+    "engine/run_report.py": "what a run did: engine/test_run.py (its counts), orchestration/test_reporting.py",
     "engine/db.py": "connections and locks under every PostgreSQL test; engine/test_embedded_settings.py, engine/test_run.py",
     "engine/embedded.py": "engine/test_embedded_settings.py, deployment/test_instance_storage_default.py",
     "engine/errors.py": "error classes; their one-line messages in engine/config/test_errors.py",

@@ -1,5 +1,7 @@
 """The pipeline YAML: its model (`models`, `automation`), reading it (`loading`, `env`) and its errors (`errors`)."""
 
+from elt_dagster.engine.names import REJECTED_SUFFIX, RESERVED_PREFIX
+
 from .automation import Automation
 from .columns import ColumnRules
 from .errors import ConfigError, format_loc
@@ -13,8 +15,6 @@ from .loading import (
     read_config_text,
 )
 from .models import (
-    REJECTED_SUFFIX,
-    RESERVED_PREFIX,
     LoadedConfig,
     LocalSource,
     PipelineConfig,

@@ -13,7 +13,7 @@ clear error naming the file, never a database error halfway through the load:
 
 from __future__ import annotations
 
-from elt_dagster.engine.config.models import MAX_DATA_COLUMNS, MAX_IDENTIFIER_BYTES, SYSTEM_COLUMNS
+from elt_dagster.engine.config.schema import MAX_DATA_COLUMNS, MAX_IDENTIFIER_BYTES, SYSTEM_COLUMNS
 from elt_dagster.engine.names import OWN_COLUMNS, RESERVED_PREFIX
 from elt_dagster.engine.sources.files.readers import ExtractError
 
