@@ -34,7 +34,6 @@ TEST_INDEX: dict[str, str] = {
     "engine/load/copy.py": "engine/load/test_binary.py (binary and CSV COPY), engine/load/test_load.py",
     "engine/load/partition.py": "partition-append and partition-replace: engine/test_partition_run.py, orchestration/test_partitions.py",
     "engine/load/merge_sql.py": "both ways of writing the winners (MERGE, UPDATE + INSERT): engine/load/test_merge.py",
-    "engine/load/quarantine.py": "engine/test_replay.py, faults/test_odd_values.py, orchestration/test_replay.py",
     "engine/load/tables.py": "engine/load/test_binary.py, engine/config/test_models.py, engine/load/test_load.py",
     "engine/report.py": "engine/test_redaction.py, engine/test_run.py",
     "engine/row_counts.py": "the counts of every run report: engine/test_run.py, engine/test_dry_run.py",

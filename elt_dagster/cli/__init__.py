@@ -84,7 +84,7 @@ def _check(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="elt-check-") as folder:
         report = check_pipeline(loaded, Path(folder), keep_rows=args.rows)
     print(
-        f"{loaded.name}: {len(report.files)} file(s), {report.rows_extracted} rows read, {report.rows_valid} valid, "
+        f"{loaded.name}: {len(report.files)} file(s), {report.rows_read} rows read, {report.rows_valid} valid, "
         f"{report.rejected} would be quarantined (nothing was loaded)"
     )
     for reject in report.first_rejects:

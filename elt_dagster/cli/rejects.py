@@ -6,6 +6,7 @@ import argparse
 import csv
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from elt_dagster.cli.pipelines import find_pipeline  # moved there; still importable from here
 from elt_dagster.cli.secrets import without_env_secrets
@@ -13,7 +14,15 @@ from elt_dagster.engine.config import LoadedConfig
 from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.names import qualified_name
 
-COLUMNS = ["id", "run_id", "source", "source_row", "column_name", "reason", "raw_record", "rejected_at"]
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg.sql import Composable
+
+COLUMNS = [
+    "id", "run_id", "source", "source_row", "column_name", "reason_kind", "value", "reason", "raw_record", "rejected_at"
+]  # fmt: skip
+SHOWN_COLUMNS = [name for name in COLUMNS if name != "reason_kind"]
+"""The columns of the table format (the reason holds the kind)."""
 SHOWN_RECORD_CHARS = 60
 
 
@@ -49,23 +58,25 @@ def _rejects(args: argparse.Namespace) -> int:
 
     from elt_dagster.engine.config import REJECTED_SUFFIX
     from elt_dagster.engine.db import connect, target_database_url
+    from elt_dagster.engine.load.quarantine import kinds_query
     from elt_dagster.engine.load.tables import table_ident
     from elt_dagster.engine.redaction import mask_cells
     from elt_dagster.engine.report import text_table
 
     loaded = find_pipeline(args.pipeline)
     target = loaded.config.target
-    table = table_ident(target, REJECTED_SUFFIX)
     where = sql.SQL("WHERE (%(run)s::text IS NULL OR run_id = %(run)s) AND reason ILIKE %(reason)s")
     values = {"run": args.run, "reason": f"%{args.reason or ''}%", "limit": args.limit}
     columns = sql.SQL(", ").join(sql.SQL(c if c != "raw_record" else "raw_record::text") for c in COLUMNS)
     with connect(target_database_url(target)) as conn:
         try:
-            total = conn.execute(sql.SQL("SELECT count(*) FROM {} ").format(table) + where, values).fetchone()[0]
+            records = sql.SQL("({}) AS q ").format(kinds_query(conn, table_ident(target, REJECTED_SUFFIX)))
+            total = conn.execute(sql.SQL("SELECT count(*) FROM ") + records + where, values).fetchone()[0]
             query = (
-                sql.SQL("SELECT {} FROM {} ").format(columns, table) + where + sql.SQL(" ORDER BY id LIMIT %(limit)s")
+                sql.SQL("SELECT {} FROM ").format(columns) + records + where + sql.SQL(" ORDER BY id LIMIT %(limit)s")
             )
             rows = conn.execute(query, values).fetchall()
+            kinds = _counts_by_kind(conn, records + where, values)
         except psycopg.errors.UndefinedTable:
             print(f"{qualified_name(target, REJECTED_SUFFIX)} does not exist yet: run the {loaded.name}_elt job")
             return 1
@@ -80,10 +91,30 @@ def _rejects(args: argparse.Namespace) -> int:
         writer.writerows(rows)
     else:
         print(f"{qualified_name(target, REJECTED_SUFFIX)}: {total} quarantined records match, {len(rows)} shown")
-        shown = [[*row[:6], _cut(row[6]), row[7]] for row in mask_cells(rows, loaded.env_secrets)]  # before cut
+        if kinds:
+            print(text_table(["reason", "records"], mask_cells(kinds, loaded.env_secrets)))
+        shown = [_shown(row) for row in mask_cells(rows, loaded.env_secrets)]  # masked before cut
         if shown:
-            print(text_table(COLUMNS, shown))
+            print(text_table(SHOWN_COLUMNS, shown))
     return 0
+
+
+def _counts_by_kind(conn: psycopg.Connection, records: Composable, values: dict) -> list[list]:
+    """(reason kind with its column, records) of the matching records, the most frequent first."""
+    from psycopg import sql
+
+    from elt_dagster.engine.load.quarantine import kind_label
+
+    query = sql.SQL("SELECT column_name, reason_kind, old_reason, count(*) FROM ") + records
+    rows = conn.execute(query + sql.SQL(" GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3 LIMIT %(limit)s"), values)
+    return [[kind_label(column, kind, old), n] for column, kind, old, n in rows]
+
+
+def _shown(row: tuple) -> list:
+    """A record as the table shows it: its kind left out (its reason holds it), its whole record cut."""
+    record = dict(zip(COLUMNS, row, strict=True))
+    record["raw_record"] = _cut(record["raw_record"])
+    return [record[name] for name in SHOWN_COLUMNS]
 
 
 def _cut(text: str | None) -> str | None:

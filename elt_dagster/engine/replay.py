@@ -27,6 +27,7 @@ from elt_dagster.engine.load.session import LoadSession
 from elt_dagster.engine.load.tables import count_rows, table_ident
 from elt_dagster.engine.locks import database_errors, lock_pipeline
 from elt_dagster.engine.names import PARTITION_KEY, SOURCE_COLUMN, SOURCE_ROW_COLUMN, qualified_name
+from elt_dagster.engine.sources.files.extract import schema_mapper
 from elt_dagster.engine.staging import (
     RunStaging,
     StagingWriter,
@@ -109,8 +110,8 @@ def _replay(conn: psycopg.Connection, url: str, loaded: LoadedConfig, report: Re
     report.not_replayable = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(quarantine)).fetchone()[0]
     report.not_replayable -= report.examined
     if report.examined:
-        columns = _columns(conn, loaded, quarantine)
-        _load_recovered(conn, url, loaded, report, columns, pipeline_column_types(loaded, columns))
+        columns, by_name = _columns(conn, loaded, quarantine)
+        _load_recovered(conn, url, loaded, report, columns, by_name, pipeline_column_types(loaded, columns))
     else:
         report.row_count = add_to_row_count(conn, qualified_name(target), 0, lambda: count_rows(conn, target))
     report.remaining = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(quarantine)).fetchone()[0]
@@ -135,18 +136,19 @@ def _lock_partitions(conn: psycopg.Connection, pipeline: str, quarantine: sql.Id
     return sql.SQL(f"{PARTITION_KEY} IS NOT NULL")
 
 
-def _columns(conn: psycopg.Connection, loaded: LoadedConfig, quarantine: sql.Identifier) -> list[str]:
-    """The columns the records had, as the current config sees them: declared first; others unless strict mode."""
-    schema = loaded.config.schema_
-    declared = list(schema.columns) if schema else []
+def _columns(
+    conn: psycopg.Connection, loaded: LoadedConfig, quarantine: sql.Identifier
+) -> tuple[list[str], dict[str, str]]:
+    """The columns the records had, as the current config maps their names (a `from`, `normalize_names`, as a run
+    would): declared first; others unless strict mode. And the column of each record key (keys of none left out)."""
     names = conn.execute(
         sql.SQL("SELECT DISTINCT jsonb_object_keys(raw_record) FROM {} JOIN _elt_replay USING (id) ORDER BY 1").format(
             quarantine
         )
     ).fetchall()
-    known = {name.lower() for name in declared}
-    extra = [] if schema and schema.strict_mode else [n for (n,) in names if n.lower() not in known]
-    return declared + extra
+    mapper = schema_mapper(loaded)
+    targets = {name: mapper.target_name(name, 0, f"the quarantine of {loaded.name}") for (name,) in names}
+    return mapper.columns, {name: column for name, column in targets.items() if column is not None}
 
 
 def _load_recovered(
@@ -155,6 +157,7 @@ def _load_recovered(
     loaded: LoadedConfig,
     report: ReplayReport,
     columns: list[str],
+    by_name: dict[str, str],
     types: dict[str, str],
 ) -> None:
     """Validate the records source by source and load the valid rows in one `LoadSession` (one per partition, in
@@ -178,7 +181,7 @@ def _load_recovered(
         for partition, sources in by_partition.items():
             session = LoadSession(conn, loaded, types, report.run_id, staging, int(size), None, partition, False)
             for source in sources:
-                batches = _record_batches(reader, loaded, columns, source, partition)
+                batches = _record_batches(reader, loaded, columns, by_name, source, partition)
                 session.load_source(source or "", lambda copy, batches=batches: copy(batches))
             # the rejects of every partition settled once, by the last session (before its row counter moves)
             settle = (lambda rejects: _settle(conn, loaded, report, rejects)) if partition == last else (lambda _: None)
@@ -201,7 +204,12 @@ def _sources(conn: psycopg.Connection, target: Target, partitioned: bool) -> lis
 
 
 def _record_batches(
-    reader: psycopg.Connection, loaded: LoadedConfig, columns: list[str], source: str | None, partition: str | None
+    reader: psycopg.Connection,
+    loaded: LoadedConfig,
+    columns: list[str],
+    by_name: dict[str, str],
+    source: str | None,
+    partition: str | None,
 ) -> Iterator[tuple[pa.Table, int]]:
     """One source's replayable records as text batches (the row number is the quarantine id, to find them again)."""
     target = loaded.config.target
@@ -209,14 +217,13 @@ def _record_batches(
     query = sql.SQL("SELECT id, raw_record FROM {} WHERE {} AND source IS NOT DISTINCT FROM %s{} ORDER BY id").format(
         table_ident(target, REJECTED_SUFFIX), _REPLAYABLE, in_partition
     )
-    by_key = {name.lower(): name for name in columns}
     with reader.cursor(name="_elt_replay_records") as cursor:
         cursor.execute(query, (source, partition) if partition is not None else (source,))
         while records := cursor.fetchmany(REPLAY_BATCH_ROWS):
             values: dict[str, list] = {name: [None] * len(records) for name in columns}
             for i, (_id, raw) in enumerate(records):
                 for name, value in raw.items():
-                    column = by_key.get(name.lower())
+                    column = by_name.get(name)
                     if column is not None and value is not None:
                         values[column][i] = value if isinstance(value, str) else json.dumps(value)
             table = pa.table(
@@ -232,12 +239,16 @@ def _record_batches(
 def _settle(conn: psycopg.Connection, loaded: LoadedConfig, report: ReplayReport, rejects_path: Path) -> None:
     """Records that passed leave quarantine; the others keep their place with the new reason (stored once)."""
     quarantine = table_ident(loaded.config.target, REJECTED_SUFFIX)
-    conn.execute("CREATE TEMP TABLE _elt_still_rejected (id bigint, column_name text, reason text) ON COMMIT DROP")
+    conn.execute(
+        "CREATE TEMP TABLE _elt_still_rejected (id bigint, column_name text, reason text, reason_kind text, "
+        "value text) ON COMMIT DROP"
+    )
     rejects = rejects_path.open(encoding="utf-8")
     with rejects, conn.cursor() as cur, cur.copy("COPY _elt_still_rejected FROM STDIN") as copy:
         for line in rejects:
             item = json.loads(line)
-            copy.write_row((item["source_row"], storable_text(item["column"]), storable_text(item["reason"])))
+            texts = (storable_text(item.get(key)) for key in ("column", "reason", "reason_kind", "value"))
+            copy.write_row((item["source_row"], *texts))
     report.still_rejected = conn.execute("SELECT count(*) FROM _elt_still_rejected").fetchone()[0]
     report.recovered = conn.execute(
         sql.SQL(
@@ -267,3 +278,9 @@ def _settle(conn: psycopg.Connection, loaded: LoadedConfig, report: ReplayReport
             "FROM _elt_new_reasons n WHERE q.id = n.id"
         ).format(quarantine)
     ).rowcount
+    conn.execute(  # each record's reason kind and value as this validation found them (a record stored before kinds)
+        sql.SQL(
+            "UPDATE {} q SET reason_kind = s.reason_kind, value = s.value FROM _elt_still_rejected s WHERE q.id = s.id "
+            "AND (q.reason_kind IS DISTINCT FROM s.reason_kind OR q.value IS DISTINCT FROM s.value)"
+        ).format(quarantine)
+    )

@@ -6,7 +6,9 @@ from elt_dagster.engine.sources.files.extract import FileReport
 
 
 class RowCounts:
-    """Counts derived from the per-file reports (`files`) and the rows validation rejected (`invalid`)."""
+    """Counts derived from the per-file reports (`files`) and the rows validation rejected (`invalid`): a run's
+    and a dry run's `read = valid + quarantined` (`rows_read = rows_valid + rejected`), the one definition every
+    report uses."""
 
     files: list[FileReport]
     invalid: int
@@ -21,4 +23,11 @@ class RowCounts:
 
     @property
     def rejected(self) -> int:
+        """Records quarantined: those validation rejected and those that could not be parsed (malformed)."""
         return self.invalid + self.malformed
+
+    @property
+    def rows_read(self) -> int:
+        """Every record read, malformed ones included: always `rows_valid + rejected`. `rows_extracted` leaves
+        the malformed records out (they never became rows), so it is not what a person compares with those two."""
+        return self.rows_extracted + self.malformed

@@ -25,6 +25,7 @@ from elt_dagster.engine.load.tables import table_columns, table_exists
 from elt_dagster.engine.locks import database_errors, lock_pipeline
 from elt_dagster.engine.names import qualified_name
 from elt_dagster.engine.prefetch import prefetch
+from elt_dagster.engine.reject_limit import RejectLimit
 from elt_dagster.engine.run_report import LoadResult, RunReport
 from elt_dagster.engine.small_files import largest_label, load_units
 from elt_dagster.engine.sources.api.cursor import cursor_key
@@ -114,6 +115,7 @@ def build_report(run_id: str, plan: RunPlan, result: LoadResult, seconds: float)
         inserted=counts.inserted,
         updated=counts.updated,
         deleted=counts.deleted,
+        superseded=counts.superseded,
         row_count=counts.row_count,
         table_schema=result.table_schema,
         added_columns=counts.added_columns,
@@ -165,7 +167,8 @@ def plan_run(conn: psycopg.Connection, loaded: LoadedConfig, folder: Path, full_
 
 class TableLoad:
     """Phases 2 and 3, in one transaction: load each planned source into the table through one `LoadSession`,
-    then commit the bookkeeping (API cursors, the session's finish: quarantine and row count)."""
+    check the reject limit (`reject_limit`), then commit the bookkeeping (API cursors, the session's finish:
+    quarantine and row count)."""
 
     def __init__(self, conn: psycopg.Connection, loaded: LoadedConfig, plan: RunPlan, run_id: str, folder: Path):
         self.conn, self.loaded, self.plan, self.run_id, self.folder = conn, loaded, plan, run_id, folder
@@ -173,10 +176,11 @@ class TableLoad:
 
     def run(self) -> LoadResult:
         plan = self.plan
+        partition = plan.partition.key if plan.partition else None
         with StagingWriter(self.folder, plan.mapper.columns) as staging:
-            with self.conn.transaction():
+            limit = RejectLimit(self.conn, self.loaded, staging, self.run_id, partition)
+            with limit, self.conn.transaction():  # past the limit: rolled back, then the rejects quarantined
                 largest = largest_label(plan.sources, plan.sizes)
-                partition = plan.partition.key if plan.partition else None
                 session = LoadSession(
                     self.conn,
                     self.loaded,
@@ -192,6 +196,7 @@ class TableLoad:
                         self.load_small_files(session, unit)
                     else:
                         self.load_source(session, unit)
+                limit.check(session.counts.rows_valid, session.counts.invalid + sum(f.malformed for f in self.files))
                 self.record_cursors()
                 counts = session.finish()
                 table_schema = table_columns(self.conn, self.loaded.config.target)

@@ -47,9 +47,13 @@ class RunReport(RowCounts):
     unplaced_files: list[str] = field(default_factory=list)
     """Files of a partitioned pipeline that belong to no partition, each with why (no date in its path, ...)."""
 
+    superseded: int = 0
+    """Valid rows replaced by a later row of their key in the same load (merge mode): not written."""
+
     @property
     def duplicates(self) -> int:
-        return self.rows_valid - self.inserted - self.updated
+        """Valid rows the table had already (identical to the stored row, or older than it): not written."""
+        return self.rows_valid - self.inserted - self.updated - self.superseded
 
 
 @dataclass

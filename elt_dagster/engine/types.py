@@ -24,7 +24,9 @@ from elt_dagster.engine.transform.patterns import (
 
 ORDERED_RULES = frozenset({"min", "max", "allowed"})
 TEMPORAL_RULES = ORDERED_RULES | {"format"}
-ALL_RULES = ("min", "max", "allowed", "pattern", "format")
+NUMBER_RULES = ORDERED_RULES | {"number_format"}
+"""`number_format`: the column's `thousands`, `decimal_mark`, `currency` and `trailing_minus` (transform/numbers.py)."""
+ALL_RULES = ("min", "max", "allowed", "pattern", "format", "number_format")
 """The rules a type may allow (`not_null` applies to every type)."""
 BINARY_KINDS = ("cast", "truth", "digits", "jsonb")
 """How `load/binary` encodes a column: its Arrow type as is, `t`/`f` as booleans, numeric digits (each value its own scale), text as jsonb."""
@@ -91,20 +93,20 @@ _TIMESTAMP_RANGE = (f"{YEARS_OUTSIDE}|{SHIFTED_OUTSIDE}", _RANGE_YEARS.format("t
 
 INTEGER = ColumnType(
     "integer", ("int",), "integer", "integer", "an integer (32-bit)", standardizer("standardize_integer", bits=32),
-    ("int32",), "cast", ORDERED_RULES, (INTEGER_TEXT, "is out of range for an integer (32-bit)"), integer_key=True,
+    ("int32",), "cast", NUMBER_RULES, (INTEGER_TEXT, "is out of range for an integer (32-bit)"), integer_key=True,
 )  # fmt: skip
 BIGINT = ColumnType(
     "bigint", (), "bigint", "bigint", "an integer (64-bit)", standardizer("standardize_integer", bits=64),
-    ("int64",), "cast", ORDERED_RULES, (INTEGER_TEXT, "is out of range for an integer (64-bit)"), integer_key=True,
+    ("int64",), "cast", NUMBER_RULES, (INTEGER_TEXT, "is out of range for an integer (64-bit)"), integer_key=True,
 )  # fmt: skip
 FLOAT = ColumnType(
     "float", (), "double precision", "double precision", "a number", standardizer("standardize_float"),
-    ("float64",), "cast", ORDERED_RULES, ("(?i)" + FLOAT_TEXT, "is out of range for a number (double precision)"),
+    ("float64",), "cast", NUMBER_RULES, ("(?i)" + FLOAT_TEXT, "is out of range for a number (double precision)"),
     has_nan=True,
 )  # fmt: skip
 DECIMAL = ColumnType(
     "decimal", ("numeric",), "numeric", "numeric", "a decimal number (with a dot)", standardizer("standardize_decimal"),
-    ("float64",), "digits", ORDERED_RULES,
+    ("float64",), "digits", NUMBER_RULES,
     (DECIMAL_TEXT, f"is beyond PostgreSQL's numeric range ({MAX_DIGITS_BEFORE_POINT:,} digits before the point, "
      f"{MAX_DIGITS_AFTER_POINT:,} after)"),
     exact_order=True,

@@ -81,7 +81,7 @@ def check_results(loaded: LoadedConfig, report: RunReport, table_key: AssetKey) 
 
 def _rejected_ratio(loaded: LoadedConfig, report: RunReport, table_key: AssetKey) -> AssetCheckResult:
     config = loaded.config.automation
-    read = report.rows_extracted + report.malformed
+    read = report.rows_read
     ratio = report.rejected / read if read else 0.0
     severity = AssetCheckSeverity.ERROR if config.rejected_ratio_severity == "error" else AssetCheckSeverity.WARN
     return AssetCheckResult(
@@ -122,7 +122,7 @@ def _columns(loaded: LoadedConfig, report: RunReport, table_key: AssetKey) -> As
 
 
 def _counts(report: RunReport, table_key: AssetKey) -> AssetCheckResult:
-    accounted = report.invalid + report.inserted + report.updated + report.duplicates
+    accounted = report.invalid + report.inserted + report.updated + report.duplicates + report.superseded
     passed = accounted == report.rows_extracted and min(report.inserted, report.updated, report.duplicates) >= 0
     return AssetCheckResult(
         asset_key=table_key,
@@ -134,7 +134,9 @@ def _counts(report: RunReport, table_key: AssetKey) -> AssetCheckResult:
             "inserted": report.inserted,
             "updated": report.updated,
             "duplicates": report.duplicates,
+            "superseded": report.superseded,
         },
         description=f"{report.rows_extracted} read = {report.invalid} rejected + {report.inserted} inserted + "
-        f"{report.updated} updated + {report.duplicates} duplicates" + ("" if passed else ": they do not add up"),
+        f"{report.updated} updated + {report.duplicates} duplicates + {report.superseded} superseded"
+        + ("" if passed else ": they do not add up"),
     )

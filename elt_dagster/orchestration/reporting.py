@@ -107,7 +107,7 @@ def log_report(context: AssetExecutionContext, report: RunReport, secrets: froze
     if report.files:
         described = [_described(file) for file in report.files]
         log.info(f"read {len(described)} files: " + _listing(described, " (the extracted asset's files table)"))
-    log.info(f"validated {report.rows_extracted} rows: {report.rows_valid} valid, {report.invalid} rejected")
+    log.info(_read_line(report))
     for reject in report.first_rejects:
         log.warning(f"rejected: {describe_reject(reject)}")
     if not report.files and report.partition is None:
@@ -117,13 +117,22 @@ def log_report(context: AssetExecutionContext, report: RunReport, secrets: froze
         )
         return
     log.info(
-        f"inserted {report.inserted}, updated {report.updated}, skipped {report.duplicates} duplicates, "
-        f"quarantined {report.rejected} ({report.strategy} load, {report.seconds:.2f} s); table has {report.row_count} rows"
+        f"inserted {report.inserted}, updated {report.updated}, skipped {report.duplicates} duplicates and "
+        f"{report.superseded} superseded (replaced by a later row of their key), quarantined {report.rejected} "
+        f"({report.strategy} load, {report.seconds:.2f} s); table has {report.row_count} rows"
     )
     if report.strategy_reason:
         log.info(f"load strategy {report.strategy}: {report.strategy_reason}")
     if report.added_columns:
         log.info(f"added columns to the table: {', '.join(report.added_columns)}")
+
+
+def _read_line(report: RunReport) -> str:
+    """`validated N rows read: V valid, Q quarantined`: read = valid + quarantined, malformed rows included."""
+    malformed = f" ({report.malformed} malformed)" if report.malformed else ""
+    return (
+        f"validated {report.rows_read} rows read: {report.rows_valid} valid, {report.rejected} quarantined{malformed}"
+    )
 
 
 def extract_metadata(report: RunReport) -> dict:
@@ -138,6 +147,7 @@ def extract_metadata(report: RunReport) -> dict:
         "files_unchanged": report.unchanged_files,
         "files_skipped": len(report.skipped_files),
         "unplaced_files": MetadataValue.json(report.unplaced_files[:LISTED_IN_METADATA]),
+        "rows_read": report.rows_read,
         "rows_extracted": report.rows_extracted,
         "malformed_rows": report.malformed,
         "api_sources": MetadataValue.json(report.api_sources),
@@ -147,6 +157,7 @@ def extract_metadata(report: RunReport) -> dict:
 def validate_metadata(report: RunReport, secrets: frozenset[str] = frozenset()) -> dict:
     first_rejects = "\n".join(f"- {describe_reject(r)}" for r in report.first_rejects) or "none"
     return {
+        "rows_read": report.rows_read,
         "rows_valid": report.rows_valid,
         "rows_rejected": report.rejected,
         "rejects_path": MetadataValue.path(str(report.rejects_path or "")),
@@ -182,6 +193,7 @@ def table_metadata(
         "inserted": report.inserted,
         "updated": report.updated,
         "duplicates": report.duplicates,
+        "superseded": report.superseded,
         "rejected": report.rejected,
         "added_columns": MetadataValue.json(list(report.added_columns)),
         "load_strategy": report.strategy,
@@ -219,7 +231,9 @@ def quarantine_metadata(loaded: LoadedConfig, url: str, summary: QuarantineSumma
             markdown_table(["column", "records"], summary.by_column) if summary.total else "none"
         ),
         "by_reason": MetadataValue.md(
-            markdown_table(["reason", "records"], summary.by_reason) if summary.total else "none"
+            markdown_table(["reason", "records", "e.g. value"], mask_cells(summary.by_reason, loaded.env_secrets))
+            if summary.total
+            else "none"
         ),
         "latest": MetadataValue.md(markdown_table(LATEST_COLUMNS, latest) if latest else "none"),
         "how_to_fix": MetadataValue.md(

@@ -80,3 +80,29 @@ def test_rejects_takes_one_pipeline(loaded_with_rejects, capsys) -> None:
     name, _, _ = loaded_with_rejects
     assert main(["rejects", name, "other"]) == 1
     assert "`rejects PIPELINE` or `rejects replay PIPELINE`" in capsys.readouterr().err
+
+
+def test_sixty_bad_amounts_are_one_reason_of_sixty_with_each_value_listed(
+    tmp_path: Path, database_url: str, db_schema: str, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Issue 24: the kind of a reason is counted apart from the value; the values stay visible per record."""
+    lines = "".join(f'{i},"{i},063.00"\n' for i in range(1, 61))
+    write(tmp_path / "data" / "a.csv", "id,amount\n" + lines + "61,1.5\n62,\n63,1,2,3\n")
+    name = f"kinds_{db_schema}"
+    yaml = f"name: {name}\nsources:\n  - path: ../data\ntarget:\n  table: t\n  db_schema: {db_schema}\n"
+    yaml += "schema:\n  columns:\n    id: integer\n    amount: decimal\n"
+    config = load_config(write(tmp_path / "configs" / f"{name}.yaml", yaml))
+    monkeypatch.setenv("ELT_CONFIG_DIR", str(tmp_path / "configs"))
+    report = run_pipeline(config)
+    assert (report.rows_read, report.rows_valid, report.rejected, report.malformed) == (63, 2, 61, 1)
+    assert report.rows_read == report.rows_valid + report.rejected
+    assert main(["rejects", name, "--limit", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "column 'amount': is not a decimal number (with a dot)  60" in out
+    assert "expected 2 fields, found 4" in out
+    assert "1,063.00" in out and "60,063.00" in out  # each record with its value
+    assert main(["rejects", name, "--format", "json", "--limit", "100"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    kinds = {r["reason_kind"] for r in records if r["column_name"] == "amount"}
+    assert kinds == {"is not a decimal number (with a dot)"}
+    assert len({r["value"] for r in records if r["column_name"] == "amount"}) == 60

@@ -41,3 +41,17 @@ def test_a_full_staging_disk_is_one_line_and_leaves_no_files(tmp_path: Path) -> 
         check_pipeline(load_config(config), staging)
     assert str(staging) in str(raised.value) and "\n" not in str(raised.value)
     assert not staging.exists()
+
+
+def test_read_is_valid_plus_quarantined_with_malformed_rows_and_invalid_values(tmp_path: Path, capsys) -> None:
+    """Issue 24: "3707 read, 3611 valid, 97 quarantined" counted malformed rows as quarantined, not as read."""
+    from elt_dagster.cli import main
+
+    write(tmp_path / "data" / "a.csv", "id,amount\n1,1.5\n2,abc\n3,4,extra\n4,2\n")
+    yaml = "sources:\n  - type: local\n    path: data\ntarget:\n  table: t\nschema:\n  columns:\n    amount: decimal\n"
+    config = write(tmp_path / "p.yaml", yaml)
+    report = check_pipeline(load_config(config), tmp_path / "staging", keep_rows=10)
+    assert (report.rows_read, report.rows_valid, report.rejected, report.malformed) == (4, 2, 2, 1)
+    assert report.rows_read == report.rows_valid + report.rejected
+    assert main(["check", str(config)]) == 0
+    assert "4 rows read, 2 valid, 2 would be quarantined" in capsys.readouterr().out

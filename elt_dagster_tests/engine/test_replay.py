@@ -106,7 +106,8 @@ def test_whole_line_records_stay_as_they_are(tmp_path: Path, make_pipeline, data
     run_pipeline(config)
     report = replay_rejects(config)
     assert (report.examined, report.not_replayable, report.remaining) == (0, 1, 1)
-    summary = quarantine_summary(psycopg.connect(database_url), config.config.target, "none")
+    with psycopg.connect(database_url) as conn:
+        summary = quarantine_summary(conn, config.config.target, "none")
     assert summary.by_column == [(WHOLE_RECORD, 1)]
 
 
@@ -205,7 +206,8 @@ def test_the_quarantine_summary_counts_in_one_scan_and_keeps_the_most_frequent(
         summary = quarantine_summary(conn, config.config.target, report.run_id, limit=2)
     assert (summary.total, summary.added_by_run) == (5, 4)
     assert summary.by_column == [("id", 3), (WHOLE_RECORD, 1)]  # `name` (1) is past the limit
-    assert summary.by_reason[0] == ("column 'id': 'x' is not an integer (32-bit)", 2) and len(summary.by_reason) == 2
+    # counted by kind: 'x' twice and 'y' are one reason (issue 24)
+    assert summary.by_reason[0] == ("column 'id': is not an integer (32-bit)", 3, "x") and len(summary.by_reason) == 2
     assert len(summary.latest) == 2 and summary.latest[0][:3] == ('{"id": "z", "name": "f"}', "name", "old")
 
 

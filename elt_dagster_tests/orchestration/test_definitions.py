@@ -67,7 +67,10 @@ def test_materialize_loads_once_and_reports_counts(config_dir: Path, database_ur
         assert first["dagster/table_name"] == f"postgres.{db_schema}.orders"
         rejected = materialization(instance, AssetKey(["shop", "orders__rejected"]))
         assert (rejected["dagster/row_count"], rejected["added_by_this_run"]) == (1, 1)
-        assert "'abc' is not a decimal" in rejected["by_reason"] and "| amount | 1 |" in rejected["by_column"]
+        assert (
+            "'amount': is not a decimal number (with a dot) | 1 | abc |" in rejected["by_reason"]
+            and "| amount | 1 |" in rejected["by_column"]
+        )
         assert "id=2, amount=abc" in rejected["latest"]
         ratio = AssetCheckKey(AssetKey(["shop", "orders"]), "rejected_ratio")
 

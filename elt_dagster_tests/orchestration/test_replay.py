@@ -36,7 +36,7 @@ def test_replay_job_recovers_the_rows_a_fixed_yaml_accepts(tmp_path: Path, datab
         assert defs.resolve_job_def(f"{name}_elt").execute_in_process(instance=instance).success
         quarantine = _latest(instance, [name, "visits__rejected"])
         assert (quarantine["dagster/row_count"], quarantine["added_by_this_run"]) == (2, 2)
-        assert "'31/01/2024' is not a date" in quarantine["by_reason"]
+        assert "is not a date" in quarantine["by_reason"] and "31/01/2024" in quarantine["by_reason"]
         assert f"{name}_replay_rejects" in quarantine["how_to_fix"]
 
         _config(folder, name, db_schema, "{type: date, format: '%d/%m/%Y', description: Day of the visit}")

@@ -8,13 +8,17 @@ Rule values are read as the data is: through the column type's standardiser, so 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from elt_dagster.engine.errors import StrictModel
 from elt_dagster.engine.types import DEFAULT, TYPES, find
 
+if TYPE_CHECKING:
+    from elt_dagster.engine.transform.numbers import NumberFormat
+
+_SPELLING_EXAMPLES = 'thousands: ",", decimal_mark: ",", currency: "$"'
 RULES_KEY = "columns (rules)"
 """Where `Schema` keeps the mapping-form columns while validating; errors there are reported under `columns`."""
 
@@ -30,6 +34,12 @@ class ColumnRules(StrictModel):
     allowed: list[str] | None = None
     pattern: str | None = None
     format: str | None = None
+    thousands: str | None = None
+    decimal_mark: str | None = None
+    currency: str | None = None
+    trailing_minus: bool = False
+    source_name: str | None = Field(default=None, alias="from")
+    """`from`: the source name (header, record key) the column takes its values from (`column_sources.py`)."""
     description: str | None = None
 
     @property
@@ -39,10 +49,50 @@ class ColumnRules(StrictModel):
 
     @property
     def checks_values(self) -> bool:
-        """Whether any rule (or a `format`) applies: a description alone checks nothing."""
-        return self.not_null or any(
-            v is not None for v in (self.min, self.max, self.allowed, self.pattern, self.format)
+        """Whether any rule (or a `format`, or how numbers are written) applies: a description alone checks nothing."""
+        return (
+            self.not_null
+            or self.spells_numbers
+            or any(v is not None for v in (self.min, self.max, self.allowed, self.pattern, self.format))
         )
+
+    @property
+    def spells_numbers(self) -> bool:
+        """Whether the column says how its numbers are written (`thousands`, `decimal_mark`, ...)."""
+        return self.trailing_minus or any(v is not None for v in (self.thousands, self.decimal_mark, self.currency))
+
+    @property
+    def number_format(self) -> NumberFormat | None:
+        """How the column's numbers are written, or None for the plain spelling."""
+        if not self.spells_numbers:
+            return None
+        from elt_dagster.engine.transform.numbers import NumberFormat  # pyarrow: not when the YAML is read
+
+        return NumberFormat(self.thousands, self.decimal_mark or ".", self.currency, self.trailing_minus)
+
+    @field_validator("thousands", "decimal_mark", "currency", "trailing_minus", mode="before")
+    @classmethod
+    def _number_spelling(cls, value: Any, info: ValidationInfo) -> Any:
+        type_name = _declared_type(info)
+        if value is None or value is False or type_name is None:
+            return value
+        if "number_format" not in TYPES[type_name].rules:
+            raise ValueError(f"{info.field_name} applies to number columns, not to a column of type {type_name}")
+        if info.field_name == "trailing_minus":
+            return value
+        if not isinstance(value, str) or not value or any(c.isdigit() or c in "+-" for c in value):
+            raise ValueError(f"{info.field_name} must be text without digits or signs, e.g. {_SPELLING_EXAMPLES}")
+        if info.field_name == "thousands" and len(value) != 1:
+            raise ValueError('thousands must be one character: e.g. "," or "." or "\'" or a space')
+        if info.field_name == "decimal_mark" and value not in (".", ","):
+            raise ValueError('decimal_mark must be "." or ","')
+        return value
+
+    @model_validator(mode="after")
+    def _marks_differ(self) -> ColumnRules:
+        if self.thousands is not None and self.thousands == (self.decimal_mark or "."):
+            raise ValueError(f'thousands and decimal_mark are both {self.thousands!r}: set decimal_mark: ","')
+        return self
 
     @field_validator("min", "max", mode="before")
     @classmethod

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -11,6 +12,7 @@ from elt_dagster.engine.errors import StrictModel
 from elt_dagster.engine.names import RESERVED_PREFIX
 from elt_dagster.engine.types import find, known_spellings
 
+from .column_sources import check_column_sources
 from .columns import RULES_KEY, ColumnRules, split_column_mappings
 
 MAX_IDENTIFIER_BYTES = 63
@@ -22,16 +24,30 @@ MAX_DATA_COLUMNS = 1596
 
 class Schema(StrictModel):
     """Declared columns and their canonical types; `rules` holds the columns written as a mapping (type, rules,
-    description) by name; `strict_mode` keeps only the declared columns."""
+    description) by name; `strict_mode` keeps only the declared columns; `max_rejected` fails a run past a share
+    (`"5%"`) or a count of rejected records (see `engine/reject_limit.py`)."""
 
     columns: dict[str, str] = Field(default_factory=dict)
     rules: dict[str, ColumnRules] = Field(default_factory=dict, validation_alias=RULES_KEY)
     strict_mode: bool = False
+    normalize_names: Literal["snake_case"] | None = None
+    """How every source name is mapped before it is matched to the columns (sources/files/names.py); `from` wins."""
+    max_rejected: int | str | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _split_mappings(cls, data: Any) -> Any:
         return split_column_mappings(data)
+
+    @model_validator(mode="after")
+    def _one_column_per_source(self) -> Schema:
+        check_column_sources(self.columns, self.rules)
+        return self
+
+    @field_validator("max_rejected", mode="before")
+    @classmethod
+    def _reject_limit(cls, value: Any) -> int | str | None:
+        return reject_limit_setting(value)
 
     @field_validator("rules")
     @classmethod
@@ -65,3 +81,30 @@ class Schema(StrictModel):
         if len(canonical) > MAX_DATA_COLUMNS:
             raise ValueError(f"{len(canonical)} columns: a table holds at most {MAX_DATA_COLUMNS} besides our own four")
         return canonical
+
+
+_LIMIT_FORMS = 'a share of the records read such as "5%" (0 to 100) or a count of records such as 100'
+
+
+def reject_limit_setting(value: Any) -> int | str | None:
+    """`max_rejected` as stored: a count (an int, 0 or more) or a share written `"<0..100>%"`; ValueError otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        raise ValueError(f'{value!r}: a count is a whole number (a share is written with %, e.g. "{value:g}%")')
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not {_LIMIT_FORMS}")
+    text = str(value).strip()
+    if isinstance(value, int) or text.isdigit():
+        if int(text) < 0:
+            raise ValueError(f"{value!r} is negative: give {_LIMIT_FORMS}")
+        return int(text)
+    try:
+        share = Decimal(text[:-1].strip()) if text.endswith("%") else None
+    except InvalidOperation:
+        share = None
+    if share is None or not share.is_finite():
+        raise ValueError(f"{value!r} is not {_LIMIT_FORMS}")
+    if not 0 <= share <= 100:
+        raise ValueError(f"{value!r} is not between 0% and 100%")
+    return f"{share:f}%"

@@ -65,6 +65,8 @@ class LoadStrategy:
         self.updated = 0
         self.deleted = 0
         """Rows removed from the table (a partition's rows no longer in its files)."""
+        self.superseded = 0
+        """Rows replaced by a later row of their key in this load, known after `finish` (merge mode)."""
 
     @classmethod
     def open(cls, context: LoadContext, reason: str) -> LoadStrategy:

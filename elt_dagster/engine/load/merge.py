@@ -35,7 +35,7 @@ from elt_dagster.engine.load.base import LoadContext, LoadStrategy, Prepared
 from elt_dagster.engine.load.binary import copy_data
 from elt_dagster.engine.load.copy import CopyData, copy_rows, set_row_defaults, with_lineage
 from elt_dagster.engine.load.hashset import HashSet, hash_words
-from elt_dagster.engine.load.merge_sql import later_row, same_key, write_winners
+from elt_dagster.engine.load.merge_sql import later_row, same_key, superseded_rows, write_winners
 from elt_dagster.engine.load.tables import create_indexes, create_stage, drop_indexes, names_sql, table_ident
 from elt_dagster.engine.names import HASH_COLUMN, RUN_ID_COLUMN, SEEN_TABLE, SEQ_COLUMN, SOURCE_COLUMN, WINNERS_TABLE
 from elt_dagster.engine.types import BIGINT, TYPES
@@ -102,13 +102,19 @@ class MergeStrategy(LoadStrategy):
         raise NotImplementedError  # only a strategy that tells identical rows apart makes `seen` data
 
     def finish(self) -> tuple[int, int]:
-        """Write the winners that differ from the stored rows; returns (inserted, updated)."""
+        """Write the winners that differ from the stored rows; returns (inserted, updated) and counts the rows
+        that lost to a later row of their key (`superseded`)."""
         self.conn.execute("SET LOCAL work_mem = '256MB'")  # the sorts below in memory, for this transaction only
         self.inserted, self.updated = self.write()
+        self.superseded = self.count_superseded()
         return self.inserted, self.updated
 
     def write(self) -> tuple[int, int]:
         raise NotImplementedError
+
+    def count_superseded(self) -> int:
+        """The rows read that lost to a later row of their key (every row read is in the stage)."""
+        return superseded_rows(self.conn, self.keys, [self.stage])
 
     def write_winners(self, winners: sql.Composable) -> tuple[int, int]:
         return write_winners(self.conn, table_ident(self.target), self.keys, self.order, self.written, winners)
@@ -166,6 +172,7 @@ class MergeInProducer(MergeStrategy):
             SEQ_COLUMN,
         ]
         self.any_seen = False
+        self.each_key_once = False
         # Every key read, when the key is one integer column: if none repeats, each staged row is its key's winner
         integer_key = len(self.keys) == 1 and _integer_key(self.types[self.keys[0]])
         self.keys_read: list[np.ndarray] | None = [] if integer_key else None
@@ -213,8 +220,14 @@ class MergeInProducer(MergeStrategy):
         keys = np.sort(np.concatenate(self.keys_read)) if self.keys_read else np.zeros(0, np.int64)
         return bool((keys[1:] != keys[:-1]).all())
 
+    def count_superseded(self) -> int:
+        if self.each_key_once:
+            return 0
+        return superseded_rows(self.conn, self.keys, [self.stage, *([SEEN] if self.any_seen else [])])
+
     def write(self) -> tuple[int, int]:
-        if self.no_key_repeats():  # each staged row is its key's winner: nothing to pick
+        self.each_key_once = self.no_key_repeats()
+        if self.each_key_once:  # each staged row is its key's winner: nothing to pick
             return self.write_winners(self.stage)
         left_out = []
         if self.any_seen:  # a row identical to the stored one, read later (or with a later `order_by`), wins
@@ -244,8 +257,14 @@ class MergeIntoNewTable(MergeInProducer):
     def open(cls, context: LoadContext, reason: str) -> MergeIntoNewTable:
         return cls(context, reason)
 
+    def count_superseded(self) -> int:  # every winner was inserted: the other staged rows lost to one
+        if self.each_key_once:
+            return 0
+        return self.conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self.stage)).fetchone()[0] - self.inserted
+
     def write(self) -> tuple[int, int]:
-        if self.no_key_repeats():
+        self.each_key_once = self.no_key_repeats()
+        if self.each_key_once:
             winners: sql.Composable = sql.SQL("SELECT {} FROM {}").format(names_sql(self.written), self.stage)
         else:
             winners = self.winners_query([])

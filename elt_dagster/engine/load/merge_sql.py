@@ -74,3 +74,11 @@ def later_row(order: str | None, a: str, b: str) -> sql.Composable:
     return sql.SQL(
         "({a}.{o} > {b}.{o} OR ({a}.{o} IS NOT NULL AND {b}.{o} IS NULL) OR ({a}.{o} IS NOT DISTINCT FROM {b}.{o} AND {seq}))"
     ).format(a=sql.Identifier(a), b=sql.Identifier(b), o=sql.Identifier(order), seq=seq)
+
+
+def superseded_rows(conn: psycopg.Connection, keys: list[str], tables: list[sql.Composable]) -> int:
+    """How many of the rows of `tables` (the rows read, each in one of them) lose to a later row of their key:
+    the rows, less their distinct keys."""
+    counts = sql.SQL(" + ").join(sql.SQL("(SELECT count(*) FROM {})").format(t) for t in tables)
+    union = sql.SQL(" UNION ").join(sql.SQL("SELECT DISTINCT {} FROM {}").format(names_sql(keys), t) for t in tables)
+    return conn.execute(sql.SQL("SELECT {} - (SELECT count(*) FROM ({}) AS k)").format(counts, union)).fetchone()[0]

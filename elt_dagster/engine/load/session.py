@@ -48,6 +48,8 @@ class LoadCounts:
     updated: int = 0
     deleted: int = 0
     """Rows removed: a replaced partition's rows no longer in its files."""
+    superseded: int = 0
+    """Valid rows replaced by a later row of their key in the same load (merge mode)."""
     row_count: int = 0
 
 
@@ -132,7 +134,7 @@ class LoadSession:
         """Finish the strategy, settle the rejects file (by default: into the quarantine table), move the row
         counter; returns the counts."""
         self.counts.inserted, self.counts.updated = self.strategy.finish()
-        self.counts.deleted = self.strategy.deleted
+        self.counts.deleted, self.counts.superseded = self.strategy.deleted, self.strategy.superseded
         self.staging.flush()
         if settle_rejects is None:
             replaced = self.partition if self.replace else None

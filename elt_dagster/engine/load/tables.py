@@ -7,6 +7,7 @@ from psycopg import sql
 
 from elt_dagster.engine.config import Target, key_columns
 from elt_dagster.engine.errors import PipelineError
+from elt_dagster.engine.load.type_changes import apply_type_changes, type_changes
 from elt_dagster.engine.names import (
     HASH_COLUMN,
     HASH_INDEX_SUFFIX,
@@ -114,8 +115,10 @@ def ensure_tables(
             f"{LOADED_AT_COLUMN} timestamptz NOT NULL DEFAULT now(){partition}){{}}"
         ).format(table, sql.SQL(", ").join(columns), sql.SQL(MERGE_TABLE_OPTIONS if target.mode == "merge" else ""))
     )
-    existing = set(table_columns(conn, target))
+    stored = table_columns(conn, target)
+    existing = set(stored)
     _check_partitioning(target, existing, partitioned)
+    apply_type_changes(conn, target, stored, column_types)
     added = tuple(n for n in column_types if n not in existing)
     for name in added:
         conn.execute(
@@ -138,17 +141,30 @@ def _check_partitioning(target: Target, columns: set[str], partitioned: bool) ->
         )
 
 
+QUARANTINE_KIND_COLUMNS = ("reason_kind", "value")
+"""A reject's reason kind (`is not a decimal number (with a dot)`) and failing value: added to quarantine tables
+made before they were kept (text, NULL in the records stored before)."""
+
+
 def _ensure_quarantine(conn: psycopg.Connection, target: Target, partitioned: bool) -> None:
     quarantine = table_ident(target, REJECTED_SUFFIX)
     conn.execute(
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} (id bigserial PRIMARY KEY, raw_record jsonb, column_name text, "
-            "reason text NOT NULL, source text, source_row bigint, run_id text, "
+            "reason text NOT NULL, reason_kind text, value text, source text, source_row bigint, run_id text, "
             "rejected_at timestamptz NOT NULL DEFAULT now(), reject_hash uuid UNIQUE)"
         ).format(quarantine)
     )
-    if partitioned and PARTITION_KEY not in _columns(conn, quarantine):
-        conn.execute(sql.SQL(f"ALTER TABLE {{}} ADD COLUMN IF NOT EXISTS {PARTITION_KEY} text").format(quarantine))
+    # Only when missing: ALTER TABLE locks the table (ACCESS EXCLUSIVE) before it looks
+    existing = _columns(conn, quarantine)
+    missing = [name for name in QUARANTINE_KIND_COLUMNS if name not in existing]
+    if partitioned and PARTITION_KEY not in existing:
+        missing.append(PARTITION_KEY)
+    if missing:
+        added = sql.SQL(", ").join(
+            sql.SQL("ADD COLUMN IF NOT EXISTS {} text").format(sql.Identifier(n)) for n in missing
+        )
+        conn.execute(sql.SQL("ALTER TABLE {} {}").format(quarantine, added))
 
 
 def _partitioned_table_ready(conn: psycopg.Connection, target: Target, column_types: dict[str, str]) -> bool:
@@ -157,8 +173,9 @@ def _partitioned_table_ready(conn: psycopg.Connection, target: Target, column_ty
     return (
         PARTITION_COLUMN in existing
         and all(name in existing for name in column_types)
+        and not type_changes(existing, column_types)
         and _exists(conn, sql.Identifier(target.db_schema, target.table + HASH_INDEX_SUFFIX))
-        and PARTITION_KEY in _columns(conn, table_ident(target, REJECTED_SUFFIX))
+        and {PARTITION_KEY, *QUARANTINE_KIND_COLUMNS} <= _columns(conn, table_ident(target, REJECTED_SUFFIX)).keys()
     )
 
 

@@ -7,7 +7,7 @@ NaN is above every number, as in PostgreSQL.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -17,11 +17,35 @@ from elt_dagster.engine.types import TYPES
 if TYPE_CHECKING:  # the config is read, never imported: config/ imports transform/ for rule values
     from elt_dagster.engine.config import ColumnRules
 
-Check = tuple[pa.Array, pa.Array | pa.Scalar, str | None]
-"""(failed mask, reason for the failed rows, column): one check of a batch, as `validate` collects them."""
+
+class Check(NamedTuple):
+    """One check of a batch, as `validate` collects them: the rows it fails and why, as a reason's kind (`is below
+    min 0`) apart from the value (`-5`), so that rejects can be counted by kind; `reject_reason` joins them."""
+
+    failed: pa.Array
+    kind: pa.Array | pa.Scalar
+    column: str | None
+    value: pa.Array | None = None
+    """The failing values (None: the reason shows none, e.g. an empty key)."""
+    quoted: bool = False
+    """Whether the reason shows the value in quotes (text)."""
+
 
 SHOWN_ALLOWED = 10
 """How many allowed values a reason lists."""
+SHOWN_VALUE_CHARS = 80
+"""Where a value in a reason (and a reject's `value`) is cut: the whole record is kept beside it."""
+
+
+def reject_reason(column: str | None, kind: str, value: str | None = None, quoted: bool = False) -> str:
+    """A reject's reason as people read it: `column 'amount': -5 is below min 0`, `column 'id': the primary key
+    is empty`, or the kind alone for a whole record."""
+    if column is None:
+        return kind
+    if value is None:
+        return f"column {column!r}: {kind}"
+    quote = "'" if quoted else ""
+    return f"column {column!r}: {quote}{value[:SHOWN_VALUE_CHARS]}{quote} {kind}"
 
 
 def standardize_one(text: str, type_name: str) -> tuple[str | None, bool]:
@@ -70,9 +94,11 @@ def rule_checks(name: str, rules: ColumnRules, values: pa.Array) -> list[Check]:
     checks: list[Check] = []
     present = pc.is_valid(values)
     for mask, what in found:
-        failed = pc.fill_null(mask if what.startswith("is empty") else pc.and_(present, mask), False)
+        empty = what.startswith("is empty")
+        failed = pc.fill_null(mask if empty else pc.and_(present, mask), False)
         if pc.any(failed).as_py():
-            checks.append((failed, _reason(name, values, type_name, what), name))
+            shown = None if empty else values
+            checks.append(Check(failed, pa.scalar(what), name, shown, column_type.is_text))
     return checks
 
 
@@ -99,12 +125,3 @@ def _beyond(typed: pa.Array, text: pa.Array, bound: str, type_name: str, above: 
 def _listing(allowed: list[str]) -> str:
     shown = ", ".join(allowed[:SHOWN_ALLOWED])
     return shown if len(allowed) <= SHOWN_ALLOWED else f"{shown}, ... ({len(allowed)} values)"
-
-
-def _reason(name: str, values: pa.Array, type_name: str, what: str) -> pa.Array | pa.Scalar:
-    """`column 'amount': -5 is below min 0` for each row (values cut at 80 characters, text quoted)."""
-    if what.startswith("is empty"):
-        return pa.scalar(f"column {name!r}: {what}")
-    quote = "'" if TYPES[type_name].is_text else ""
-    shown = pc.utf8_slice_codeunits(values, 0, 80)
-    return pc.binary_join_element_wise(f"column {name!r}: {quote}", shown, f"{quote} {what}", "")

@@ -15,7 +15,8 @@ import xxhash
 
 from elt_dagster.engine.names import HASH_COLUMN, SOURCE_COLUMN, SOURCE_ROW_COLUMN
 from elt_dagster.engine.transform.arrays import value_bytes
-from elt_dagster.engine.transform.rules import Check, rule_checks
+from elt_dagster.engine.transform.numbers import plain_numbers
+from elt_dagster.engine.transform.rules import SHOWN_VALUE_CHARS, Check, reject_reason, rule_checks
 from elt_dagster.engine.transform.temporal import standardize_with_format
 from elt_dagster.engine.types import DEFAULT, TYPES
 
@@ -125,10 +126,10 @@ def check_batch(
     before a broken rule). The valid rows come back as canonical text plus their hash.
     """
     batch = pa.RecordBatch.from_arrays([c.combine_chunks() for c in batch.columns], schema=batch.schema)
-    canonical, reject_mask, reasons = _standardize_batch(batch, types, key, rules or {})
+    canonical, reject_mask, why = _standardize_batch(batch, types, key, rules or {})
     rejects: list[dict[str, Any]] = []
-    if reasons is not None:
-        rejects = _reject_records(batch, reject_mask, reasons, list(types))
+    if why is not None:
+        rejects = _reject_records(batch, reject_mask, why, list(types))
         keep = pc.invert(reject_mask)
         canonical = {n: pc.filter(v, keep) for n, v in canonical.items()}
     text_columns = {name for name, type_name in types.items() if TYPES[type_name].is_text}
@@ -146,8 +147,6 @@ def _standardize_batch(
     batch: pa.RecordBatch, types: dict[str, str], key: list[str], rules: dict[str, ColumnRules]
 ) -> tuple[dict[str, pa.Array], pa.Array | None, pa.StructArray | None]:
     canonical: dict[str, pa.Array] = {}
-    reject_mask: pa.Array | None = None
-    reasons: pa.Array | None = None
     checks: list[Check] = []
     failures: list[pa.Array] = []
     for name, type_name in types.items():
@@ -157,30 +156,53 @@ def _standardize_batch(
             values, failed = standardize_with_format(
                 raw, column_type.arrow_type(), rule.format, column_type.standardize
             )
+        elif rule is not None and (number_format := rule.number_format) is not None:
+            plain, refused = plain_numbers(raw, number_format)  # reasons still show the value as written
+            values, failed = column_type.standardize(plain)
+            failed = pc.or_(failed, refused)
         else:
             values, failed = column_type.standardize(raw)
         canonical[name] = values
         if pc.any(failed).as_py():
             failures.append(failed)
-            checks.append((failed, _failure_reasons(name, type_name, raw, failed), name))
+            checks.append(Check(failed, _failure_kinds(type_name, raw, failed), name, raw, quoted=True))
         if name in rules:
             checks += rule_checks(name, rules[name], values)
     empty = _all_null(list(canonical.values()), failures)
     if empty is not None:  # a blank spreadsheet row, `{}`: nothing to load, said so rather than loaded as NULLs
-        checks.insert(0, (empty, pa.scalar("the record is empty: every value is empty"), None))
+        checks.insert(0, Check(empty, pa.scalar("the record is empty: every value is empty"), None))
     for name in key:
         missing = pc.is_null(canonical[name])
         if pc.any(missing).as_py():
-            checks.append((missing, pa.scalar(f"column {name!r}: the primary key is empty"), name))
-    columns: pa.Array | None = None
-    for failed, reason, name in reversed(checks):  # the first failing column gives the reason
-        reject_mask = failed if reject_mask is None else pc.or_(reject_mask, failed)
-        reasons = pc.if_else(failed, reason, reasons if reasons is not None else pa.scalar(None, pa.string()))
-        column = pa.scalar(name, pa.string())
-        columns = pc.if_else(failed, column, columns if columns is not None else pa.scalar(None, pa.string()))
-    if reasons is None:
+            checks.append(Check(missing, pa.scalar("the primary key is empty"), name))
+    if not checks:
         return canonical, None, None
-    return canonical, reject_mask, pa.StructArray.from_arrays([reasons, columns], ["reason", "column"])
+    return canonical, *_first_failures(checks)
+
+
+_WHY_FIELDS = ("kind", "column", "value", "quoted")
+
+
+def _first_failures(checks: list[Check]) -> tuple[pa.Array, pa.StructArray]:
+    """The rows some check fails, and for each the first failing check's kind, column, value and quoting."""
+    reject_mask: pa.Array | None = None
+    why: dict[str, pa.Array | pa.Scalar] = {
+        "kind": pa.scalar(None, pa.string()),
+        "column": pa.scalar(None, pa.string()),
+        "value": pa.scalar(None, pa.string()),
+        "quoted": pa.scalar(None, pa.bool_()),
+    }
+    for check in reversed(checks):  # the first failing column gives the reason
+        failed = check.failed
+        reject_mask = failed if reject_mask is None else pc.or_(reject_mask, failed)
+        given = {
+            "kind": check.kind,
+            "column": pa.scalar(check.column, pa.string()),
+            "value": check.value if check.value is not None else pa.scalar(None, pa.string()),
+            "quoted": pa.scalar(check.quoted),
+        }
+        why = {name: pc.if_else(failed, given[name], why[name]) for name in _WHY_FIELDS}
+    return reject_mask, pa.StructArray.from_arrays([why[name] for name in _WHY_FIELDS], list(_WHY_FIELDS))
 
 
 def _as_text(values: pa.Array) -> pa.Array:
@@ -188,9 +210,9 @@ def _as_text(values: pa.Array) -> pa.Array:
     return values if values.type == pa.string() else values.cast(pa.string())
 
 
-def _failure_reasons(name: str, type_name: str, raw: pa.Array, failed: pa.Array) -> pa.Array:
-    """`column 'amount': 'abc' is not a decimal number (with a dot)` for each row (values cut at 80 characters);
-    `... is out of range ...` for a value written as one of the type's values but beyond its range."""
+def _failure_kinds(type_name: str, raw: pa.Array, failed: pa.Array) -> pa.Array | pa.Scalar:
+    """Why values failed to convert: `is not a decimal number (with a dot)`, or `... is out of range ...` for a
+    value written as one of the type's values but beyond its range."""
     column_type = TYPES[type_name]
     what: pa.Array | pa.Scalar = pa.scalar(f"is not {column_type.description}")
     if column_type.out_of_range is not None:
@@ -199,7 +221,7 @@ def _failure_reasons(name: str, type_name: str, raw: pa.Array, failed: pa.Array)
         beyond = pc.fill_null(pc.match_substring_regex(trimmed, pattern), False)
         if pc.any(beyond).as_py():
             what = pc.if_else(beyond, beyond_range, what)
-    return pc.binary_join_element_wise(f"column {name!r}: '", pc.utf8_slice_codeunits(raw, 0, 80), "' ", what, "")
+    return what
 
 
 def _all_null(values: list[pa.Array], failures: list[pa.Array]) -> pa.Array | None:
@@ -215,17 +237,25 @@ def _all_null(values: list[pa.Array], failures: list[pa.Array]) -> pa.Array | No
 
 
 def _reject_records(
-    batch: pa.RecordBatch, mask: pa.Array, reasons: pa.StructArray, names: list[str]
+    batch: pa.RecordBatch, mask: pa.Array, why: pa.StructArray, names: list[str]
 ) -> list[dict[str, Any]]:
+    """A reject record for each masked row: its raw values, the failing column, the reason and, apart, the
+    reason's kind and the failing value (cut at `SHOWN_VALUE_CHARS`), so that rejects can be counted by kind."""
     indices = pc.indices_nonzero(mask)
     rows = batch.take(indices).to_pylist()
-    return [
-        {
-            "raw_record": {n: row[n] for n in names},
-            "column": why["column"],
-            "reason": why["reason"],
-            "source": row[SOURCE_COLUMN],
-            "source_row": row[SOURCE_ROW_COLUMN],
-        }
-        for row, why in zip(rows, reasons.take(indices).to_pylist(), strict=True)
-    ]
+    records = []
+    for row, failure in zip(rows, why.take(indices).to_pylist(), strict=True):
+        column, kind, value = failure["column"], failure["kind"], failure["value"]
+        value = value[:SHOWN_VALUE_CHARS] if value is not None else None
+        records.append(
+            {
+                "raw_record": {n: row[n] for n in names},
+                "column": column,
+                "reason": reject_reason(column, kind, value, bool(failure["quoted"])),
+                "reason_kind": kind,
+                "value": value,
+                "source": row[SOURCE_COLUMN],
+                "source_row": row[SOURCE_ROW_COLUMN],
+            }
+        )
+    return records

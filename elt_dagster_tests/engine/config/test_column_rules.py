@@ -125,6 +125,12 @@ def test_the_rules_on_one_line_per_key_are_found_by_line(tmp_path: Path) -> None
         ("{type: date, format: 'dd/mm/yyyy'}", "format", "format must be strptime directives"),
         ("{type: date, format: '%d/%m/%Q'}", "format", "can't read back what it writes"),
         ("{type: timestamptz, format: '%d/%m/%Y %z'}", "format", "format can't read a zone"),
+        ("{type: string, thousands: ','}", "thousands", "thousands applies to number columns"),
+        ("{type: date, trailing_minus: true}", "trailing_minus", "trailing_minus applies to number columns"),
+        ("{type: decimal, thousands: ',,'}", "thousands", "thousands must be one character"),
+        ("{type: decimal, thousands: '1'}", "thousands", "must be text without digits or signs"),
+        ("{type: decimal, decimal_mark: ';'}", "decimal_mark", 'decimal_mark must be "." or ","'),
+        ("{type: integer, currency: '+'}", "currency", "must be text without digits or signs"),
         ("{type: string, not_null: perhaps}", "not_null", "Input should be a valid boolean"),
         ("{type: string, description: 5}", "description", "Input should be a valid string"),
         ("{type: string, unique: true}", "unique", "unknown key"),
@@ -163,3 +169,9 @@ def test_the_ordered_types_agree() -> None:
     ordered = {name for name, column_type in TYPES.items() if column_type.ordered}
     assert ordered == {"integer", "bigint", "float", "decimal", "date", "timestamp", "timestamptz"}
     assert all(TYPES[name].arrow_type() is not None for name in ordered)
+
+
+def test_thousands_and_the_decimal_mark_must_differ(tmp_path: Path) -> None:
+    message, _ = config_error(tmp_path, HEAD + "    id: integer\n    amount: {type: decimal, thousands: '.'}\n")
+    assert "schema.columns.amount (line 9): " in message
+    assert "thousands and decimal_mark are both '.'" in message

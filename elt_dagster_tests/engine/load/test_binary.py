@@ -132,12 +132,14 @@ def test_values_the_table_s_type_can_t_take_and_unknown_types_go_as_csv() -> Non
     assert not copy_data(rows, {"d": "other"}).binary  # a column someone altered to a type we don't create
 
 
-def test_a_column_typed_anew_in_the_yaml_loads_by_the_table_s_type(
+def test_a_column_widened_in_the_yaml_loads_by_its_new_type(
     tmp_path: Path, make_pipeline, database_url: str, db_schema: str
 ) -> None:
-    write(tmp_path / "data" / "a.csv", "id,amount\n1,1.5\n")
+    """integer -> decimal in the YAML: the stored column is widened first (issue 24), so the binary COPY of the
+    next rows is the new type's, and the stored values are kept."""
+    write(tmp_path / "data" / "a.csv", "id,amount\n1,7\n")
     body = "sources:\n  - path: ../data\ntarget:\n  table: t\n  db_schema: {schema}\nschema:\n  columns:\n"
-    run_pipeline(make_pipeline(body + "    amount: decimal\n"))
-    write(tmp_path / "data" / "b.csv", "id,amount\n2,7\n")
-    assert run_pipeline(make_pipeline(body + "    amount: integer\n")).inserted == 1  # the column stays numeric
-    assert fetch(database_url, f'SELECT amount::text FROM "{db_schema}".t ORDER BY id') == [("1.5",), ("7",)]
+    run_pipeline(make_pipeline(body + "    amount: integer\n"))
+    write(tmp_path / "data" / "b.csv", "id,amount\n2,1.5\n")
+    assert run_pipeline(make_pipeline(body + "    amount: decimal\n")).inserted == 1
+    assert fetch(database_url, f'SELECT amount::text FROM "{db_schema}".t ORDER BY id') == [("7",), ("1.5",)]

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from elt_dagster.engine.db import DatabaseError
 from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.load import merge, merge_sql, planner, session
 from elt_dagster.engine.run import run_pipeline
@@ -269,14 +268,57 @@ def test_merge_with_no_key_read_twice_writes_the_staged_rows_as_they_are(
     assert rows == [(1, "a"), (2, "b"), (3, "c2"), (4, "d"), (5, "e"), (6, "f"), (7, "g"), (8, "h")]
 
 
-def test_a_merge_key_retyped_to_text_into_an_integer_column_is_postgresqls_clear_error(
+def test_a_merge_key_retyped_to_text_widens_the_key_column_and_merges(
     merge_path: str, tmp_path: Path, make_pipeline, database_url: str, db_schema: str
 ) -> None:
-    """The table keeps its integer key when the schema says string: a key that is not a number is refused by
-    PostgreSQL, in one clear line, and nothing lands (not a parse error from keeping the keys on the client)."""
+    """The schema says string where the table keeps an integer key: the column is widened to text (issue 24; was
+    PostgreSQL's refusal of `x7`), its key index with it, and the run merges on the text keys, not on integers kept
+    on the client."""
     write(tmp_path / "data" / "a.csv", "id,status\n1,a\n2,b\n")
     run_pipeline(make_pipeline(MERGE_STATUS))
-    write(tmp_path / "data" / "b.csv", "id,status\nx7,c\n3,d\n")
-    with pytest.raises(DatabaseError, match=r'invalid input syntax for type integer: "x7"; nothing of this run'):
-        run_pipeline(make_pipeline(MERGE_STATUS.replace("id: integer", "id: string")))
-    assert fetch(database_url, f'SELECT id, status FROM "{db_schema}".t ORDER BY id') == [(1, "a"), (2, "b")]
+    write(tmp_path / "data" / "b.csv", "id,status\nx7,c\n2,b2\n")
+    report = run_pipeline(make_pipeline(MERGE_STATUS.replace("id: integer", "id: string")))
+    assert (report.inserted, report.updated) == (1, 1)
+    rows = fetch(database_url, f'SELECT id, status FROM "{db_schema}".t ORDER BY id')
+    assert rows == [("1", "a"), ("2", "b2"), ("x7", "c")]
+
+
+def test_rows_replaced_by_a_later_row_of_their_key_are_superseded_not_duplicates(
+    tmp_path: Path,
+    make_pipeline,
+    database_url: str,
+    db_schema: str,
+    merge_path: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 24: three rows of one key in a run are one written and two superseded, none a duplicate."""
+    counts: list[session.LoadCounts] = []
+    finish = session.LoadSession.finish
+
+    def kept(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        counts.append(finish(self, *args, **kwargs))
+        return counts[-1]
+
+    monkeypatch.setattr(session.LoadSession, "finish", kept)
+    write(tmp_path / "data" / "a.csv", "id,status\n1,a\n1,b\n1,c\n9,z\n")
+    config = make_pipeline(MERGE_STATUS.format(schema=db_schema))
+    run_pipeline(config)  # a new table: merge-new-table
+    first = counts[-1]
+    assert (first.inserted, first.updated, first.superseded) == (2, 0, 2)
+    write(tmp_path / "data" / "b.csv", "id,status\n1,c\n1,d\n1,e\n2,x\n9,z\n")
+    run_pipeline(config)
+    second = counts[-1]
+    assert (second.strategy, second.rows_valid, second.inserted, second.updated, second.superseded) == (
+        second.strategy,
+        5,
+        1,
+        1,
+        2,
+    )
+    duplicates = second.rows_valid - second.inserted - second.updated - second.superseded
+    assert duplicates == 1  # 9,z: the table's row already
+    assert fetch(database_url, f'SELECT id, status FROM "{db_schema}".t ORDER BY id') == [
+        (1, "e"),
+        (2, "x"),
+        (9, "z"),
+    ]

@@ -130,6 +130,8 @@ def test_validate_splits_valid_and_rejected_rows(tmp_path: Path) -> None:
         "raw_record": {"id": "x", "amount": "1", "day": "2024-01-31", "ok": "no", "note": "bad id"},
         "column": "id",
         "reason": "column 'id': 'x' is not an integer (32-bit)",
+        "reason_kind": "is not an integer (32-bit)",
+        "value": "x",
         "source": str(source),
         "source_row": 2,
     }
@@ -287,3 +289,28 @@ def test_separator_characters_inside_values_are_not_separators() -> None:
     assert one != two
     plain = row_hash_inputs(arrays(id=["1"], name=["Anna"])).to_pylist()
     assert plain == [b"\x1fid\x1e1\x1fname\x1eAnna"]  # text without separators hashes as it always did
+
+
+def test_sixty_bad_amounts_share_one_reason_kind_and_keep_their_values() -> None:
+    """Issue 24: the reason's kind is kept apart from the value, so that rejects can be counted by kind."""
+    import pyarrow as pa
+
+    from elt_dagster.engine.names import SOURCE_COLUMN, SOURCE_ROW_COLUMN
+    from elt_dagster.engine.transform.validate import check_batch
+
+    amounts = [f"{i},063.00" for i in range(60)] + ["12.5", None]
+    batch = pa.table(
+        {
+            "amount": pa.array(amounts, pa.string()),
+            SOURCE_COLUMN: pa.array(["a.csv"] * 62, pa.string()),
+            SOURCE_ROW_COLUMN: pa.array(range(2, 64), pa.int64()),
+        }
+    )
+    rejects = check_batch(batch, {"amount": "decimal"}, ["amount"]).rejects
+    kinds = [(r["column"], r["reason_kind"]) for r in rejects]
+    assert kinds == [("amount", "is not a decimal number (with a dot)")] * 60 + [
+        (None, "the record is empty: every value is empty")
+    ]
+    assert [r["value"] for r in rejects] == [*amounts[:60], None]
+    assert rejects[0]["reason"] == "column 'amount': '0,063.00' is not a decimal number (with a dot)"
+    assert rejects[-1]["reason"] == "the record is empty: every value is empty"

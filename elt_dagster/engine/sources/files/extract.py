@@ -3,6 +3,7 @@ staging files."""
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from elt_dagster.engine.config import LoadedConfig, LocalSource
+from elt_dagster.engine.config.column_sources import column_sources
 from elt_dagster.engine.redaction import mask_values
 from elt_dagster.engine.sources.files.columns import ColumnMapper
 from elt_dagster.engine.sources.files.delimited import (
@@ -140,18 +142,40 @@ def _discover_columns(files: list[SourceFile], mapper: ColumnMapper) -> None:
                 mapper.observe(batch.table.column_names, source_file.source_label)
 
 
+_WHERE_IN_RECORD = re.compile(r" \(line \d+\)| at column \d+| \((?:0x[0-9a-f]{2}(?:, )?)+\)")
+"""The parts of a malformed record's reason that differ from record to record: left out of its kind."""
+
+
 def malformed_rejects(malformed: list[Malformed], source: str) -> list[dict]:
-    """Reject records for rows that could not be parsed into columns."""
+    """Reject records for rows that could not be parsed into columns; the reason's kind without the line, column
+    or bytes it names (`expected 3 fields, found 4`, `invalid JSON: Expecting value`)."""
     return [
-        {"raw_record": {"line": m.raw}, "column": None, "reason": m.reason, "source": source, "source_row": m.row}
+        {
+            "raw_record": {"line": m.raw},
+            "column": None,
+            "reason": m.reason,
+            "reason_kind": _WHERE_IN_RECORD.sub("", m.reason),
+            "value": None,
+            "source": source,
+            "source_row": m.row,
+        }
         for m in malformed
     ]
 
 
+def schema_mapper(loaded: LoadedConfig) -> ColumnMapper:
+    """A column mapper of the declared columns, their `from` names, `normalize_names` and the key columns."""
+    schema, target = loaded.config.schema_, loaded.config.target
+    keys = {"target.primary_key": target.primary_key, "target.order_by": [target.order_by] if target.order_by else []}
+    if schema is None:
+        return ColumnMapper([], strict=False, keys=keys)
+    sources = column_sources(schema.rules)
+    return ColumnMapper(list(schema.columns), schema.strict_mode, sources, schema.normalize_names, keys)
+
+
 def new_mapper(loaded: LoadedConfig, files: list[SourceFile]) -> ColumnMapper:
     """The column mapper for a run: declared columns, plus (unless strict) those found in `files`."""
-    schema = loaded.config.schema_
-    mapper = ColumnMapper(list(schema.columns) if schema else [], strict=bool(schema and schema.strict_mode))
+    mapper = schema_mapper(loaded)
     if not mapper.strict:
         _discover_columns(files, mapper)
     if files and not mapper.columns:
@@ -210,16 +234,8 @@ def read_file_with_fallback(
 
 def conform(batch: RawBatch, mapper: ColumnMapper, source: str, out_schema: pa.Schema) -> pa.Table:
     """A file's batch in the run's columns (missing ones NULL), plus its source file and record numbers."""
-    by_target: dict[str, pa.ChunkedArray] = {}
-    for position, (name, column) in enumerate(zip(batch.table.column_names, batch.table.columns, strict=True)):
-        target = mapper.target_name(name, position, source)
-        if target is None:
-            continue
-        if target in by_target:
-            raise ExtractError(
-                f"{source}: columns {name!r} and another one both map to {target!r} (names match case-insensitively)"
-            )
-        by_target[target] = column
+    targets = mapper.targets(batch.table.column_names, source)
+    by_target = {target: column for target, column in zip(targets, batch.table.columns, strict=True) if target}
     rows = batch.table.num_rows
     arrays = [by_target.get(name, pa.nulls(rows, pa.string())) for name in out_schema.names[:-2]]
     source = pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, np.int32)), pa.array([source])).cast(pa.string())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from elt_dagster.engine.config import ConfigError
+from elt_dagster.engine.config import ConfigError, load_config
 from elt_dagster.engine.dry_run import check_pipeline
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster.engine.sources.files.columns import postgres_name
@@ -65,3 +65,60 @@ def test_a_long_column_name_loads_under_its_cut_name(tmp_path: Path, make_pipeli
     report = run_pipeline(config)
     assert report.inserted == 1
     assert fetch(database_url, f'SELECT "{"b" * 63}" FROM "{config.config.target.db_schema}".t') == [("kept",)]
+
+
+def _mapped(tmp_path: Path, schema: str, header: str, target: str = "") -> list[str]:
+    """The run's columns of a one-file dry run with `schema` (YAML lines under `schema:`) and `target` keys."""
+    write(tmp_path / "data" / "a.csv", f"{header}\n{','.join('1' * len(header.split(',')))}\n")
+    text = f"sources: [{{path: data}}]\ntarget:\n  table: t\n{target}schema:\n{schema}"
+    return check_pipeline(load_config(write(tmp_path / "p.yaml", text)), tmp_path / "staging").columns
+
+
+def test_from_maps_a_source_name_to_a_column_before_anything_else(tmp_path: Path) -> None:
+    schema = '  normalize_names: snake_case\n  columns:\n    oid: {type: integer, from: "order id"}\n'
+    assert _mapped(tmp_path, schema, "Order ID,Customer Name", "  mode: merge\n  primary_key: [oid]\n") == [
+        "oid",
+        "customer_name",
+    ]
+
+
+def test_normalize_names_maps_every_header_onto_the_declared_columns(tmp_path: Path) -> None:
+    schema = "  normalize_names: snake_case\n  columns:\n    order_id: integer\n"
+    header = "OrderID,customerName,2024 Total,_elt_row_hash,Café"
+    assert _mapped(tmp_path, schema, header) == ["order_id", "customer_name", "_2024_total", "cafe"]
+
+
+def test_two_names_of_one_file_normalised_alike_are_one_error_naming_both(tmp_path: Path) -> None:
+    schema = "  normalize_names: snake_case\n  columns:\n    order_id: integer\n"
+    with pytest.raises(
+        ExtractError, match=r"a\.csv: columns 'Order ID' and 'orderId' both map to 'order_id' \(.*normalize"
+    ):
+        _mapped(tmp_path, schema, "Order ID,orderId")
+    with pytest.raises(ExtractError, match=r"a\.csv: columns 'Customer Name' and 'customer-name' both map to"):
+        _mapped(tmp_path, schema, "Customer Name,customer-name")
+
+
+def test_a_file_with_both_the_from_name_and_the_column_name_is_an_error(tmp_path: Path) -> None:
+    schema = '  columns:\n    order_id: {type: integer, from: "Order ID"}\n'
+    with pytest.raises(ExtractError, match=r"a\.csv: columns 'Order ID' and 'order_id' both map to 'order_id'"):
+        _mapped(tmp_path, schema, "Order ID,order_id")
+
+
+@pytest.mark.parametrize("strict", ["false", "true"])
+def test_a_key_a_header_would_fill_under_another_spelling_is_one_line(tmp_path: Path, strict: str) -> None:
+    schema = f"  strict_mode: {strict}\n  columns:\n    order_id: integer\n    amount: decimal\n    updated_at: date\n"
+    merge = "  mode: merge\n  primary_key: [order_id]\n"
+    with pytest.raises(
+        ExtractError,
+        match=r"^target\.primary_key 'order_id': no column of .*a\.csv is named so; its header 'Order ID' would be with schema\.normalize_names: snake_case, or columns\.order_id: \{from: \"Order ID\"\}$",
+    ):
+        _mapped(tmp_path, schema, "Order ID,Amount", merge)
+    with pytest.raises(ExtractError, match=r"^target\.order_by 'updated_at': .*its header 'UPDATED AT'"):
+        _mapped(tmp_path, schema, "order_id,Amount,UPDATED AT", merge + "  order_by: updated_at\n")
+
+
+def test_a_key_hint_without_a_schema(tmp_path: Path) -> None:
+    write(tmp_path / "data" / "a.csv", "OrderId,amount\n1,2\n")
+    text = "sources: [{path: data}]\ntarget: {table: t, mode: merge, primary_key: [order_id]}\n"
+    with pytest.raises(ExtractError, match=r"target\.primary_key 'order_id': .*its header 'OrderId'"):
+        check_pipeline(load_config(write(tmp_path / "p.yaml", text)), tmp_path / "staging")
