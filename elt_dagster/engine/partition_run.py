@@ -144,6 +144,7 @@ def combined_report(reports: list[RunReport]) -> RunReport:
         updated=sum(r.updated for r in reports),
         deleted=sum(r.deleted for r in reports),
         superseded=sum(r.superseded for r in reports),
+        flagged=sum(r.flagged for r in reports),
         partition_rows=sum(r.partition_rows for r in reports),
         added_columns=tuple(dict.fromkeys(c for r in reports for c in r.added_columns)),
         strategy=", ".join(strategies),

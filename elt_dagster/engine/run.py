@@ -81,9 +81,14 @@ class RunPlan:
 
 
 def run_pipeline(
-    loaded: LoadedConfig, run_id: str | None = None, database_url: str | None = None, full_refresh: bool = False
+    loaded: LoadedConfig,
+    run_id: str | None = None,
+    database_url: str | None = None,
+    full_refresh: bool = False,
+    allow_deletes: bool = False,
 ) -> RunReport:
-    """Run the pipeline once: read new or changed files (all with `full_refresh`), validate, load.
+    """Run the pipeline once: read new or changed files (all with `full_refresh`), validate, load. A snapshot's
+    deletes past `target.max_deleted` stop the run unless `allow_deletes`.
 
     A partitioned pipeline is run a partition at a time (`partition_run.run_partition`)."""
     if loaded.config.partitions is not None:
@@ -94,7 +99,8 @@ def run_pipeline(
     started = time.perf_counter()
     run_id = run_id or uuid.uuid4().hex
     with database_errors():
-        plan, result = _run(loaded, run_id, target_database_url(loaded.config.target, database_url), full_refresh)
+        url = target_database_url(loaded.config.target, database_url)
+        plan, result = _run(loaded, run_id, url, full_refresh, allow_deletes)
     return build_report(run_id, plan, result, time.perf_counter() - started)
 
 
@@ -116,6 +122,7 @@ def build_report(run_id: str, plan: RunPlan, result: LoadResult, seconds: float)
         updated=counts.updated,
         deleted=counts.deleted,
         superseded=counts.superseded,
+        flagged=counts.flagged,
         row_count=counts.row_count,
         table_schema=result.table_schema,
         added_columns=counts.added_columns,
@@ -129,20 +136,27 @@ def build_report(run_id: str, plan: RunPlan, result: LoadResult, seconds: float)
     )
 
 
-def _run(loaded: LoadedConfig, run_id: str, url: str, full_refresh: bool) -> tuple[RunPlan, LoadResult]:
+def _run(
+    loaded: LoadedConfig, run_id: str, url: str, full_refresh: bool, allow_deletes: bool
+) -> tuple[RunPlan, LoadResult]:
     with connect(url) as conn, RunStaging(run_dir(loaded.name, run_id)) as staging:
         lock_pipeline(conn, loaded.name)
         plan = plan_run(conn, loaded, staging.folder, full_refresh)
         target = loaded.config.target
         if plan.sources and plan.mapper.columns:
             staging.reserve(plan.incoming_bytes)
-            result = TableLoad(conn, loaded, plan, run_id, staging.folder).run()
+            result = TableLoad(conn, loaded, plan, run_id, staging.folder, allow_deletes).run()
         else:
             count = current_row_count(conn, qualified_name(target))
             result = LoadResult(LoadCounts(row_count=count), table_columns(conn, target))
     if plan.sources:
         prune_run_dirs(loaded.name)
     return plan, result
+
+
+def is_snapshot(loaded: LoadedConfig) -> bool:
+    """Whether the pipeline's source is a snapshot (then its only one): what it reads is the table's full state."""
+    return any(source.snapshot for source in loaded.config.sources)
 
 
 def plan_run(conn: psycopg.Connection, loaded: LoadedConfig, folder: Path, full_refresh: bool) -> RunPlan:
@@ -157,6 +171,8 @@ def plan_run(conn: psycopg.Connection, loaded: LoadedConfig, folder: Path, full_
     cursors = {} if full_refresh else stored_cursors(conn, loaded.name)
     conn.commit()
     changed = {c.path for c in (current.values() if full_refresh else files_to_read(current.values(), stored))}
+    if changed and is_snapshot(loaded):  # a snapshot is read whole: all of its files, when one changed
+        changed = set(current)
     todo = [f for f in files if str(f.path) in changed]
     apis = spool_api_sources(loaded, folder, cursors)
     mapper = new_mapper(loaded, todo + [api.file for api in apis if api.stats.records])
@@ -170,8 +186,17 @@ class TableLoad:
     check the reject limit (`reject_limit`), then commit the bookkeeping (API cursors, the session's finish:
     quarantine and row count)."""
 
-    def __init__(self, conn: psycopg.Connection, loaded: LoadedConfig, plan: RunPlan, run_id: str, folder: Path):
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        loaded: LoadedConfig,
+        plan: RunPlan,
+        run_id: str,
+        folder: Path,
+        allow_deletes: bool = False,
+    ):
         self.conn, self.loaded, self.plan, self.run_id, self.folder = conn, loaded, plan, run_id, folder
+        self.allow_deletes = allow_deletes
         self.files: list[FileReport] = []
 
     def run(self) -> LoadResult:
@@ -190,6 +215,8 @@ class TableLoad:
                     plan.incoming_bytes,
                     largest,
                     partition,
+                    snapshot=is_snapshot(self.loaded),
+                    allow_deletes=self.allow_deletes,
                 )
                 for unit in load_units(plan.sources, plan.sizes):
                     if isinstance(unit, list):

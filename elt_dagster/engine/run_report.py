@@ -28,7 +28,8 @@ class RunReport(RowCounts):
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
-    """Rows removed: a replaced partition's rows no longer in its files."""
+    """Rows removed (a replaced partition's rows no longer in its files) or keys deleted (flagged by a row, or absent
+    from a snapshot)."""
     row_count: int = 0
     table_schema: dict[str, str] = field(default_factory=dict)
     added_columns: tuple[str, ...] = ()
@@ -49,11 +50,13 @@ class RunReport(RowCounts):
 
     superseded: int = 0
     """Valid rows replaced by a later row of their key in the same load (merge mode): not written."""
+    flagged: int = 0
+    """Valid rows that deleted their key (`target.delete_column`): not written."""
 
     @property
     def duplicates(self) -> int:
         """Valid rows the table had already (identical to the stored row, or older than it): not written."""
-        return self.rows_valid - self.inserted - self.updated - self.superseded
+        return self.rows_valid - self.inserted - self.updated - self.superseded - self.flagged
 
 
 @dataclass

@@ -83,6 +83,11 @@ class ColumnType:
         return getattr(pa, function)(*arguments)
 
     @property
+    def temporal(self) -> bool:
+        """Whether values are points in time (a date or a timestamp): they have a `format`."""
+        return "format" in self.rules
+
+    @property
     def ordered(self) -> bool:
         """Whether values have an order, for `min` and `max`."""
         return "min" in self.rules

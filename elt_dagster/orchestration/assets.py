@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from elt_dagster.engine.run import RunReport
 
 FULL_REFRESH_TAG = "elt/full_refresh"
+ALLOW_DELETES_TAG = "elt/allow_deletes"
 STEP_ASSET_NAMES = frozenset({"extracted", "validated", config_history_key("").path[-1]})
 """The pipeline's own assets beside its table: a table of one of these names gets the key `<name>/<table>_table`."""
 TABLE_KEY_SUFFIX = "_table"
@@ -67,6 +68,10 @@ class RunOptions(Config):
     full_refresh: bool = Field(
         default=False,
         description="Read every source file again, not only new or changed ones (also: tag elt/full_refresh=true).",
+    )
+    allow_deletes: bool = Field(
+        default=False,
+        description="Let a snapshot source delete more keys than target.max_deleted (also: tag elt/allow_deletes=true).",
     )
 
 
@@ -176,13 +181,14 @@ def _build_elt_step(loaded: LoadedConfig, keys: PipelineKeys):
 
         from . import reporting
 
-        full_refresh = config.full_refresh or context.run.tags.get(FULL_REFRESH_TAG, "").lower() in ("1", "true", "yes")
+        full_refresh = config.full_refresh or _tag_set(context, FULL_REFRESH_TAG)
+        allow_deletes = config.allow_deletes or _tag_set(context, ALLOW_DELETES_TAG)
         with step_errors(context), reporting.masked_errors(getattr(context.resources, keys.config_resource).load):
             start = start_step(context, keys.config_resource)
             current, version, url = start.loaded, start.version, start.url
             secrets, where = current.env_secrets, mask_values(redact_url(url), current.env_secrets)
             context.log.info(f"{keys.name}: loading into {where}" + (" (full refresh)" if full_refresh else ""))
-            report = _load(context, current, url, full_refresh, partitions_def)
+            report = _load(context, current, url, (full_refresh, allow_deletes), partitions_def)
             if report.files or report.partition:  # a partition with no files was emptied: a materialisation too
                 with connect(url) as conn:
                     shown = preview(conn, current.config.target, PREVIEW_ROWS)
@@ -204,19 +210,25 @@ def _build_elt_step(loaded: LoadedConfig, keys: PipelineKeys):
     return elt
 
 
+def _tag_set(context: AssetExecutionContext, tag: str) -> bool:
+    """Whether the run's tag `tag` says yes (1, true, yes)."""
+    return context.run.tags.get(tag, "").lower() in ("1", "true", "yes")
+
+
 def _load(
     context: AssetExecutionContext,
     loaded: LoadedConfig,
     url: str,
-    full_refresh: bool,
+    options: tuple[bool, bool],
     partitions_def: TimeWindowPartitionsDefinition | DynamicPartitionsDefinition | None,
 ) -> "RunReport":
-    """The engine's run; for a partitioned pipeline each partition of the run in its own transaction, and one
-    report of them all."""
+    """The engine's run (`options`: full refresh, allow deletes); for a partitioned pipeline each partition of the
+    run in its own transaction, and one report of them all."""
     if partitions_def is None:
         from elt_dagster.engine.run import run_pipeline
 
-        return run_pipeline(loaded, context.run.run_id, url, full_refresh=full_refresh)
+        full_refresh, allow_deletes = options
+        return run_pipeline(loaded, context.run.run_id, url, full_refresh=full_refresh, allow_deletes=allow_deletes)
     from elt_dagster.engine.partition_run import combined_report, run_partitions
 
     run_windows = windows(partitions_def, list(context.partition_keys))

@@ -122,7 +122,9 @@ def _columns(loaded: LoadedConfig, report: RunReport, table_key: AssetKey) -> As
 
 
 def _counts(report: RunReport, table_key: AssetKey) -> AssetCheckResult:
-    accounted = report.invalid + report.inserted + report.updated + report.duplicates + report.superseded
+    accounted = (
+        report.invalid + report.inserted + report.updated + report.duplicates + report.superseded + report.flagged
+    )
     passed = accounted == report.rows_extracted and min(report.inserted, report.updated, report.duplicates) >= 0
     return AssetCheckResult(
         asset_key=table_key,
@@ -135,8 +137,10 @@ def _counts(report: RunReport, table_key: AssetKey) -> AssetCheckResult:
             "updated": report.updated,
             "duplicates": report.duplicates,
             "superseded": report.superseded,
+            "deleting_rows": report.flagged,
         },
         description=f"{report.rows_extracted} read = {report.invalid} rejected + {report.inserted} inserted + "
         f"{report.updated} updated + {report.duplicates} duplicates + {report.superseded} superseded"
+        + (f" + {report.flagged} deleting their key" if report.flagged else "")
         + ("" if passed else ": they do not add up"),
     )

@@ -94,16 +94,7 @@ def log_report(context: AssetExecutionContext, report: RunReport, secrets: froze
         log.info(f"partition {report.partition}: its rows replaced by its files' ({report.deleted} rows removed)")
     if report.unchanged_files:
         log.info(f"{report.unchanged_files} files unchanged since they were loaded: not read")
-    for api in report.api_sources:
-        line = f"fetched {api['pages']} pages, {api['records']} records from {api['url']} (paging stopped: {api['stopped']})"
-        cut = {
-            "max_pages": "max_pages was reached: raise it if the API has more",
-            "repeated_page": "the API sent a page it had sent already",
-        }
-        if api["stopped"] in cut:
-            log.warning(f"{line}: {cut[api['stopped']]}")
-        else:
-            log.info(line)
+    _log_api_sources(log, report)
     if report.files:
         described = [_described(file) for file in report.files]
         log.info(f"read {len(described)} files: " + _listing(described, " (the extracted asset's files table)"))
@@ -121,10 +112,28 @@ def log_report(context: AssetExecutionContext, report: RunReport, secrets: froze
         f"{report.superseded} superseded (replaced by a later row of their key), quarantined {report.rejected} "
         f"({report.strategy} load, {report.seconds:.2f} s); table has {report.row_count} rows"
     )
+    if report.deleted and not report.partition:
+        log.info(
+            f"deleted {report.deleted} keys ({report.flagged} flagged by their row, the others absent from the snapshot)"
+        )
     if report.strategy_reason:
         log.info(f"load strategy {report.strategy}: {report.strategy_reason}")
     if report.added_columns:
         log.info(f"added columns to the table: {', '.join(report.added_columns)}")
+
+
+def _log_api_sources(log: MaskedLog, report: RunReport) -> None:
+    """A line per API source: pages and records fetched, and why paging stopped (a warning where it was cut)."""
+    cut = {
+        "max_pages": "max_pages was reached: raise it if the API has more",
+        "repeated_page": "the API sent a page it had sent already",
+    }
+    for api in report.api_sources:
+        line = f"fetched {api['pages']} pages, {api['records']} records from {api['url']} (paging stopped: {api['stopped']})"
+        if api["stopped"] in cut:
+            log.warning(f"{line}: {cut[api['stopped']]}")
+        else:
+            log.info(line)
 
 
 def _read_line(report: RunReport) -> str:
@@ -194,6 +203,7 @@ def table_metadata(
         "updated": report.updated,
         "duplicates": report.duplicates,
         "superseded": report.superseded,
+        "deleting_rows": report.flagged,
         "rejected": report.rejected,
         "added_columns": MetadataValue.json(list(report.added_columns)),
         "load_strategy": report.strategy,

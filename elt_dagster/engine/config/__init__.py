@@ -14,17 +14,8 @@ from .loading import (
     parse_config,
     read_config_text,
 )
-from .models import (
-    LoadedConfig,
-    LocalSource,
-    PipelineConfig,
-    Schema,
-    Target,
-    column_descriptions,
-    column_rules,
-    key_columns,
-    order_column,
-)
+from .models import LoadedConfig, LocalSource, PipelineConfig, Schema, column_descriptions, column_rules
+from .target import Target, delete_flag_column, key_columns, order_column
 
 __all__ = [
     "CONFIG_DIR_ENV",
@@ -42,6 +33,7 @@ __all__ = [
     "column_rules",
     "config_dir",
     "default_pipeline_name",
+    "delete_flag_column",
     "discover_configs",
     "format_loc",
     "key_columns",

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
-from elt_dagster.engine.errors import PipelineError, StrictModel
-from elt_dagster.engine.names import OWN_TABLE_SUFFIXES, REJECTED_SUFFIX
+from elt_dagster.engine.errors import StrictModel
 from elt_dagster.engine.prefetch import usable_cores
 from elt_dagster.engine.sources.api.models import ApiSource
 
 from .automation import AUTOMATION_KEYS, AUTOMATION_SECTION, Automation
 from .columns import ColumnRules
 from .partitions import Partitions, check_partitioned
-from .schema import MAX_IDENTIFIER_BYTES, Schema
+from .schema import Schema
+from .target import Target, check_snapshot
 
-BOOKKEEPING_SCHEMA = "elt"
-"""The schema of elt-dagster's own tables in each target database (engine/state): no target table goes there."""
 RESERVED_PIPELINE_NAMES = frozenset({"config_errors", "project_health"})
 """Asset key prefixes of the Dagster layer's own assets (broken configs, test coverage): no pipeline has them."""
 _NOWHERE = Path("/nonexistent-elt-dagster-folder")
@@ -31,6 +28,8 @@ class LocalSource(StrictModel):
 
     type: Literal["local"] = "local"
     path: str
+    snapshot: bool = False
+    """Its files together are the table's full current state: keys absent from them are deleted (`snapshot.py`)."""
     pattern: str | None = None
     """Which files of the folder: default `*`, or `**/*` (its subfolders too) in a partitioned pipeline."""
     delimiter: str | None = Field(default=None, min_length=1, max_length=1)
@@ -87,66 +86,6 @@ def _source_type(value: Any) -> str:
 Source = Annotated[Annotated[LocalSource, Tag("local")] | Annotated[ApiSource, Tag("api")], Discriminator(_source_type)]
 
 
-class Target(StrictModel):
-    """Where the rows go: a PostgreSQL table."""
-
-    table: str = Field(min_length=1)
-    db_schema: str = Field(default="public", min_length=1)
-    mode: Literal["append", "merge"] = "append"
-    primary_key: list[str] = Field(default_factory=list)
-    order_by: str | None = Field(default=None, min_length=1)
-    url: str | None = None
-    host: str | None = None
-    port: int | None = None
-    database: str | None = None
-    user: str | None = None
-    password: str | None = None
-
-    @field_validator("table", "db_schema")
-    @classmethod
-    def _fits_postgres(cls, value: str) -> str:
-        if len((value + REJECTED_SUFFIX).encode()) > MAX_IDENTIFIER_BYTES:
-            raise ValueError(
-                f"{value!r} is too long: PostgreSQL names are at most {MAX_IDENTIFIER_BYTES} bytes "
-                f"and the quarantine table adds {REJECTED_SUFFIX!r}"
-            )
-        return value
-
-    @field_validator("db_schema")
-    @classmethod
-    def _not_a_reserved_schema(cls, value: str) -> str:
-        name = value.lower()
-        if name == BOOKKEEPING_SCHEMA:
-            raise ValueError(
-                f"schema {value!r} is reserved: elt-dagster keeps its own tables there (file fingerprints, "
-                "cursors, row counts, config history); choose another schema"
-            )
-        if name.startswith("pg_") or name == "information_schema":
-            raise ValueError(f"schema {value!r} is reserved by PostgreSQL (pg_* and information_schema)")
-        return value
-
-    @field_validator("table")
-    @classmethod
-    def _not_an_own_name(cls, value: str) -> str:
-        suffix = next((suffix for suffix in OWN_TABLE_SUFFIXES if value.endswith(suffix)), None)
-        if suffix:
-            raise ValueError(
-                f"{value!r} ends in {suffix!r}: elt-dagster names what it creates beside a table so (the quarantine "
-                f"table `<table>{REJECTED_SUFFIX}` and the indexes `<table>__row_hash`, `<table>__pk`)"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _merge_needs_key(self) -> Target:
-        if self.mode == "merge" and not self.primary_key:
-            raise ValueError("mode 'merge' needs a primary_key (a list of column names)")
-        if self.order_by and self.mode != "merge":
-            raise ValueError("order_by decides which row of a key wins in mode 'merge'; this target appends")
-        if self.url and (self.host or self.database):
-            raise ValueError("give either url or host/port/database/user/password, not both")
-        return self
-
-
 class PipelineConfig(StrictModel):
     """One pipeline: where the data comes from, how it is checked, where it goes, and (`automation`) when it runs."""
 
@@ -174,6 +113,15 @@ class PipelineConfig(StrictModel):
             return data
         section = {key: data[key] for key in AUTOMATION_KEYS if key in data}
         return {**{k: v for k, v in data.items() if k not in AUTOMATION_KEYS}, AUTOMATION_SECTION: section}
+
+    @field_validator("target")
+    @classmethod
+    def _snapshot_sources(cls, target: Target, info: ValidationInfo) -> Target:
+        sources = info.data.get("sources") or []
+        if any(source.snapshot for source in sources):
+            check_snapshot(target, sources)
+            target.read_as_snapshot()
+        return target
 
     @field_validator("partitions")
     @classmethod
@@ -214,25 +162,6 @@ class LoadedConfig(BaseModel):
     @property
     def base_dir(self) -> Path:
         return self.path.parent
-
-
-def order_column(target: Target, columns: Iterable[str]) -> str | None:
-    """The `order_by` column as the table spells it (matched case-insensitively), or None."""
-    if not target.order_by:
-        return None
-    by_key = {name.lower(): name for name in columns}
-    if target.order_by.strip().lower() not in by_key:
-        raise PipelineError(f"target.order_by names a column the data does not have: {target.order_by!r}")
-    return by_key[target.order_by.strip().lower()]
-
-
-def key_columns(target: Target, columns: Iterable[str]) -> list[str]:
-    """The primary key's column names as the table spells them (matched case-insensitively)."""
-    by_key = {name.lower(): name for name in columns}
-    missing = [k for k in target.primary_key if k.strip().lower() not in by_key]
-    if missing:
-        raise PipelineError(f"target.primary_key names columns the data does not have: {missing}")
-    return [by_key[k.strip().lower()] for k in target.primary_key]
 
 
 def column_rules(loaded: LoadedConfig) -> dict[str, ColumnRules]:

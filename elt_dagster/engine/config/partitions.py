@@ -128,10 +128,10 @@ def check_partitioned(partitions: Partitions, target: Any, automation: Any, sour
     `by: files`, an API source (its records are no files)."""
     if partitions.by_files and any(getattr(source, "type", None) == "api" for source in sources or []):
         raise ValueError("by: files partitions the local files: an API source needs time windows (by: day, ...)")
-    if target is not None and target.mode == "merge":
+    if target is not None and target.mode != "append":
         raise ValueError(
-            "partitions replace a window's rows as a whole, which merge mode does not do: use target.mode "
-            "append with partitions (merge loads of one table take turns, unpartitioned)"
+            f"partitions replace a window's rows as a whole, which {target.mode} mode does not do: use target.mode "
+            f"append with partitions ({target.mode} loads of one table take turns, unpartitioned)"
         )
     timed = [key for key in ("schedule", "start_time", "end_time") if getattr(automation, key, None)]
     if timed:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from elt_dagster.engine.errors import StrictModel
-from elt_dagster.engine.names import RESERVED_PREFIX
+from elt_dagster.engine.names import OWN_COLUMNS, RESERVED_PREFIX
 from elt_dagster.engine.types import find, known_spellings
 
 from .column_sources import check_column_sources
@@ -18,8 +18,8 @@ from .columns import RULES_KEY, ColumnRules, split_column_mappings
 MAX_IDENTIFIER_BYTES = 63
 SYSTEM_COLUMNS = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
 """PostgreSQL's system columns: no table column can have these names."""
-MAX_DATA_COLUMNS = 1596
-"""PostgreSQL's 1,600 columns per table, less elt-dagster's own four (`_elt_row_hash`, ...)."""
+MAX_DATA_COLUMNS = 1600 - len(OWN_COLUMNS)
+"""PostgreSQL's 1,600 columns per table, less elt-dagster's own (`_elt_row_hash`, ...: up to eight by mode)."""
 
 
 class Schema(StrictModel):
@@ -79,32 +79,33 @@ class Schema(StrictModel):
             seen.add(name.lower())
             canonical[name] = column_type.name
         if len(canonical) > MAX_DATA_COLUMNS:
-            raise ValueError(f"{len(canonical)} columns: a table holds at most {MAX_DATA_COLUMNS} besides our own four")
+            raise ValueError(f"{len(canonical)} columns: a table holds at most {MAX_DATA_COLUMNS} besides our own")
         return canonical
 
 
 _LIMIT_FORMS = 'a share of the records read such as "5%" (0 to 100) or a count of records such as 100'
 
 
-def reject_limit_setting(value: Any) -> int | str | None:
-    """`max_rejected` as stored: a count (an int, 0 or more) or a share written `"<0..100>%"`; ValueError otherwise."""
+def reject_limit_setting(value: Any, forms: str = _LIMIT_FORMS) -> int | str | None:
+    """`max_rejected` (or `target.max_deleted`, whose `forms` are said otherwise) as stored: a count (an int, 0 or
+    more) or a share written `"<0..100>%"`; ValueError otherwise."""
     if value is None:
         return None
     if isinstance(value, float):
         raise ValueError(f'{value!r}: a count is a whole number (a share is written with %, e.g. "{value:g}%")')
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not {_LIMIT_FORMS}")
+        raise ValueError(f"{value!r} is not {forms}")
     text = str(value).strip()
     if isinstance(value, int) or text.isdigit():
         if int(text) < 0:
-            raise ValueError(f"{value!r} is negative: give {_LIMIT_FORMS}")
+            raise ValueError(f"{value!r} is negative: give {forms}")
         return int(text)
     try:
         share = Decimal(text[:-1].strip()) if text.endswith("%") else None
     except InvalidOperation:
         share = None
     if share is None or not share.is_finite():
-        raise ValueError(f"{value!r} is not {_LIMIT_FORMS}")
+        raise ValueError(f"{value!r} is not {forms}")
     if not 0 <= share <= 100:
         raise ValueError(f"{value!r} is not between 0% and 100%")
     return f"{share:f}%"

@@ -43,6 +43,10 @@ class LoadContext:
     default_source: str | None = None
     partition: str | None = None
     """The partition the rows belong to (`_elt_partition`), for a partitioned pipeline."""
+    snapshot: bool = False
+    """The rows are the table's full state (a snapshot source was read): keys absent from them are deleted."""
+    allow_deletes: bool = False
+    """The run allows a snapshot's deletes past `target.max_deleted`."""
 
     @property
     def names(self) -> list[str]:
@@ -64,7 +68,9 @@ class LoadStrategy:
         self.inserted = 0
         self.updated = 0
         self.deleted = 0
-        """Rows removed from the table (a partition's rows no longer in its files)."""
+        """Rows or keys deleted: a partition's rows no longer in its files, keys flagged or absent from a snapshot."""
+        self.flagged = 0
+        """Rows read that deleted their key (`target.delete_column`): counted apart, as they write no row."""
         self.superseded = 0
         """Rows replaced by a later row of their key in this load, known after `finish` (merge mode)."""
 
@@ -92,3 +98,13 @@ class LoadStrategy:
     def finish(self) -> tuple[int, int]:
         """Complete the load; returns (inserted, updated) of the whole load."""
         return self.inserted, self.updated
+
+    @property
+    def added(self) -> int:
+        """The rows the load added to the table (scd2: a changed key's new version too)."""
+        return self.inserted
+
+    @property
+    def removed(self) -> int:
+        """The rows `deleted` took out of the table (a soft delete or a closed version keeps its row)."""
+        return self.deleted

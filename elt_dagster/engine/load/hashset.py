@@ -9,6 +9,7 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from elt_dagster.engine.config import Target
+from elt_dagster.engine.load.keyed_tables import live_rows
 from elt_dagster.engine.load.tables import table_ident
 from elt_dagster.engine.names import HASH_COLUMN
 from elt_dagster.engine.transform.validate import HASH_TYPE
@@ -56,12 +57,16 @@ class HashSet:
 
     @classmethod
     def fetch(cls, conn: psycopg.Connection, target: Target) -> HashSet:
-        """Every `_elt_row_hash` of the table as one value (a sequential scan, sorted here).
+        """Every `_elt_row_hash` of the table's live rows (`keyed_tables.live_rows`) as one value (a sequential scan, sorted here).
 
         One aggregated bytea, not one COPY row per hash: a million COPY messages cost ~0.6 s of Python to collect,
         the aggregate ~0.2 s in all. Its size is bounded by the loader's choice (FETCH_HASHES_MAX_ROWS x 16 bytes).
         """
-        query = sql.SQL(f"SELECT string_agg(uuid_send({HASH_COLUMN}), ''::bytea) FROM {{}}").format(table_ident(target))
+        live = live_rows(target)  # a closed version, a deleted key: a row like it is a change
+        where = sql.SQL(" WHERE {}").format(live) if live else sql.SQL("")
+        query = sql.SQL(f"SELECT string_agg(uuid_send({HASH_COLUMN}), ''::bytea) FROM {{}}{{}}").format(
+            table_ident(target), where
+        )
         with conn.cursor(binary=True) as cur:
             data = cur.execute(query).fetchone()[0] or b""
         words = np.frombuffer(data, dtype=">u8").reshape(-1, 2)

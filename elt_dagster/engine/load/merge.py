@@ -6,7 +6,7 @@ an `INSERT`, two joins of the winners with the table: `merge_sql.py`). No `ON CO
 costs several times a plain write): writers of the table wait for this transaction (the planner locks it), so
 nothing can slip in between.
 
-- merge-new-table: into a table this run created, the winners are inserted and the key's unique index is built
+- merge-new-table (`merge_new.py`): into a table this run created, the winners are inserted and the key's unique index is built
   once at the end (a merge table has none on the hash, see `create_indexes`).
 - merge-in-producer (many rows in): the table's row hashes are fetched first (a merge table's rows are each its
   key's current row) and the rows identical to a stored one are told apart in the producer: only their key,
@@ -30,14 +30,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
-from elt_dagster.engine.config import key_columns, order_column
+from elt_dagster.engine.config import delete_flag_column, key_columns, order_column
 from elt_dagster.engine.load.base import LoadContext, LoadStrategy, Prepared
 from elt_dagster.engine.load.binary import copy_data
 from elt_dagster.engine.load.copy import CopyData, copy_rows, set_row_defaults, with_lineage
+from elt_dagster.engine.load.deletes import KeyDeletes
 from elt_dagster.engine.load.hashset import HashSet, hash_words
+from elt_dagster.engine.load.keyed_tables import live_rows
 from elt_dagster.engine.load.merge_sql import later_row, same_key, superseded_rows, write_winners
-from elt_dagster.engine.load.tables import create_indexes, create_stage, drop_indexes, names_sql, table_ident
-from elt_dagster.engine.names import HASH_COLUMN, RUN_ID_COLUMN, SEEN_TABLE, SEQ_COLUMN, SOURCE_COLUMN, WINNERS_TABLE
+from elt_dagster.engine.load.tables import create_stage, names_sql, table_ident
+from elt_dagster.engine.names import (
+    DELETED_AT_COLUMN,
+    HASH_COLUMN,
+    RUN_ID_COLUMN,
+    SEEN_TABLE,
+    SEQ_COLUMN,
+    SOURCE_COLUMN,
+    WINNERS_TABLE,
+)
 from elt_dagster.engine.types import BIGINT, TYPES
 
 WINNERS = sql.Identifier(WINNERS_TABLE)
@@ -65,6 +75,8 @@ class MergeStrategy(LoadStrategy):
         self.written = [*self.names, SOURCE_COLUMN, RUN_ID_COLUMN]
         self.read = 0  # rows read so far: each row's position, `_elt_seq`, for "the last one read wins"
         self.default_source = context.default_source
+        flag = delete_flag_column(self.target, self.business)
+        self.deletes = KeyDeletes(self.conn, self.target, self.keys, self.order, flag, self.run_id)
         self.stage = create_stage(self.conn, self.target)
         set_row_defaults(self.conn, self.stage, self.default_source, self.run_id)  # once: DDL locks until the commit
 
@@ -102,9 +114,12 @@ class MergeStrategy(LoadStrategy):
         raise NotImplementedError  # only a strategy that tells identical rows apart makes `seen` data
 
     def finish(self) -> tuple[int, int]:
-        """Write the winners that differ from the stored rows; returns (inserted, updated) and counts the rows
-        that lost to a later row of their key (`superseded`)."""
+        """Delete the keys a snapshot lacks, write the winners that differ from the stored rows (and delete the
+        keys whose winner is flagged); returns (inserted, updated) and counts the rows that lost to a later row of
+        their key (`superseded`)."""
         self.conn.execute("SET LOCAL work_mem = '256MB'")  # the sorts below in memory, for this transaction only
+        if self.context.snapshot:  # before the writes: the guard's share is of the keys the table had
+            self.deleted += self.deletes.delete_absent(self.read_tables(), self.context.allow_deletes)
         self.inserted, self.updated = self.write()
         self.superseded = self.count_superseded()
         return self.inserted, self.updated
@@ -112,12 +127,29 @@ class MergeStrategy(LoadStrategy):
     def write(self) -> tuple[int, int]:
         raise NotImplementedError
 
+    def read_tables(self) -> list[sql.Composable]:
+        """The tables that hold every row read (their keys, at least)."""
+        return [self.stage]
+
     def count_superseded(self) -> int:
         """The rows read that lost to a later row of their key (every row read is in the stage)."""
         return superseded_rows(self.conn, self.keys, [self.stage])
 
+    @property
+    def removed(self) -> int:
+        return self.deleted if not self.target.soft_deletes else 0
+
     def write_winners(self, winners: sql.Composable) -> tuple[int, int]:
-        return write_winners(self.conn, table_ident(self.target), self.keys, self.order, self.written, winners)
+        """Delete the keys whose winner is flagged, then write the other winners (`write_versions`)."""
+        flagged = self.deletes.delete_flagged(winners)
+        self.deleted, self.flagged = self.deleted + flagged, self.flagged + flagged
+        return self.write_versions(self.deletes.unflagged(winners))
+
+    def write_versions(self, winners: sql.Composable) -> tuple[int, int]:
+        """Write winners that delete nothing; returns (inserted, updated). A soft-deleted key read again lives."""
+        cleared = (DELETED_AT_COLUMN,) if self.target.soft_deletes else ()
+        table = table_ident(self.target)
+        return write_winners(self.conn, table, self.keys, self.order, self.written, winners, cleared)
 
     def winners_query(self, left_out: list[sql.Composable]) -> sql.Composable:
         """A query of the winning row of each key (the latest `order_by`, then the last one read), but those for
@@ -146,8 +178,12 @@ class MergeInDatabase(MergeStrategy):
     def write(self) -> tuple[int, int]:
         # Without its size the planner probes the table's index once per staged row (2.5x one hash anti-join)
         self.conn.execute(sql.SQL("ANALYZE {}").format(self.stage))
-        identical = sql.SQL("NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {same} AND t.{hash} = s.{hash})").format(
-            t=table_ident(self.target), same=same_key(self.keys, "t", "s"), hash=sql.Identifier(HASH_COLUMN)
+        live = live_rows(self.target, "t")  # a closed version or a deleted key: a row like it is a change
+        identical = sql.SQL("NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {same} AND t.{hash} = s.{hash}{live})").format(
+            t=table_ident(self.target),
+            same=same_key(self.keys, "t", "s"),
+            hash=sql.Identifier(HASH_COLUMN),
+            live=sql.SQL(" AND {}").format(live) if live else sql.SQL(""),
         )
         self.conn.execute(
             sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}").format(WINNERS, self.winners_query([identical]))
@@ -220,10 +256,13 @@ class MergeInProducer(MergeStrategy):
         keys = np.sort(np.concatenate(self.keys_read)) if self.keys_read else np.zeros(0, np.int64)
         return bool((keys[1:] != keys[:-1]).all())
 
+    def read_tables(self) -> list[sql.Composable]:
+        return [self.stage, *([SEEN] if self.any_seen else [])]
+
     def count_superseded(self) -> int:
         if self.each_key_once:
             return 0
-        return superseded_rows(self.conn, self.keys, [self.stage, *([SEEN] if self.any_seen else [])])
+        return superseded_rows(self.conn, self.keys, self.read_tables())
 
     def write(self) -> tuple[int, int]:
         self.each_key_once = self.no_key_repeats()
@@ -241,40 +280,6 @@ class MergeInProducer(MergeStrategy):
             sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}").format(WINNERS, self.winners_query(left_out))
         )
         return self.write_winners(WINNERS)
-
-
-class MergeIntoNewTable(MergeInProducer):
-    """Into a table this run created: no stored row, so every winner is new and inserted as it is picked; the
-    key's index is built once, after the rows are in (nobody else sees the table yet)."""
-
-    name = "merge-new-table"
-
-    def __init__(self, context: LoadContext, reason: str):
-        super().__init__(context, reason, HashSet.empty())
-        drop_indexes(self.conn, self.target)
-
-    @classmethod
-    def open(cls, context: LoadContext, reason: str) -> MergeIntoNewTable:
-        return cls(context, reason)
-
-    def count_superseded(self) -> int:  # every winner was inserted: the other staged rows lost to one
-        if self.each_key_once:
-            return 0
-        return self.conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self.stage)).fetchone()[0] - self.inserted
-
-    def write(self) -> tuple[int, int]:
-        self.each_key_once = self.no_key_repeats()
-        if self.each_key_once:
-            winners: sql.Composable = sql.SQL("SELECT {} FROM {}").format(names_sql(self.written), self.stage)
-        else:
-            winners = self.winners_query([])
-        added = self.conn.execute(
-            sql.SQL("INSERT INTO {t} ({names}) {winners}").format(
-                t=table_ident(self.target), names=names_sql(self.written), winners=winners
-            )
-        ).rowcount
-        create_indexes(self.conn, self.target, self.business)
-        return added, 0
 
 
 def _integer_key(type_name: str) -> bool:

@@ -16,13 +16,19 @@ def write_winners(
     order: str | None,
     names: list[str],
     winners: sql.Composable,
+    cleared: tuple[str, ...] = (),
 ) -> tuple[int, int]:
     """Update the stored rows of `table` whose key has a row in table `winners` (unless the stored `order` value is
-    later), insert the others; returns (inserted, updated)."""
+    later; columns `cleared` set to NULL), insert the others; returns (inserted, updated)."""
     newer = sql.SQL("")
     if order:  # a stored row with a later `order_by` stays
         newer = sql.SQL(" AND (t.{o} IS NULL OR w.{o} >= t.{o})").format(o=sql.Identifier(order))
-    updates = sql.SQL(", ").join(sql.SQL("{n} = w.{n}").format(n=sql.Identifier(n)) for n in names if n not in keys)
+    updates = sql.SQL(", ").join(
+        [
+            *(sql.SQL("{n} = w.{n}").format(n=sql.Identifier(n)) for n in names if n not in keys),
+            *(sql.SQL("{} = NULL").format(sql.Identifier(n)) for n in cleared),
+        ]
+    )
     parts = {
         "t": table,
         "w": winners,

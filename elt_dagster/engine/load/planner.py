@@ -15,8 +15,10 @@ from psycopg import sql
 from elt_dagster.engine.load.append import HashsetAppend, ProbeAppend
 from elt_dagster.engine.load.base import LoadContext, LoadStrategy
 from elt_dagster.engine.load.bulk import BulkLoad
-from elt_dagster.engine.load.merge import MergeInDatabase, MergeInProducer, MergeIntoNewTable
+from elt_dagster.engine.load.merge import MergeInDatabase, MergeInProducer
+from elt_dagster.engine.load.merge_new import MergeIntoNewTable
 from elt_dagster.engine.load.partition import PartitionAppend, PartitionReplace
+from elt_dagster.engine.load.scd2 import Scd2InDatabase, Scd2InProducer, check_validity_times
 from elt_dagster.engine.load.tables import table_ident
 from elt_dagster.engine.names import PARTITION_COLUMN
 
@@ -42,6 +44,8 @@ class TableFacts:
     partition: str | None = None
     """For a partitioned table: "replace" (a run: the partition becomes this load's rows) or "append" (a replay)."""
     partition_has_rows: bool = False
+    scd2: bool = False
+    """`target.mode` is scd2 (`merge` is true too: its rows go through a merge's winners)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,8 @@ def choose_strategy(facts: TableFacts) -> Choice:
             )
         why = "the partition is empty" if facts.partition == "replace" else "rows added to their partition"
         return Choice(PartitionAppend, f"{why}: rows copied straight in")
+    if facts.scd2:
+        return _scd2_choice(facts)
     if facts.created:
         if facts.merge:
             return Choice(MergeIntoNewTable, "the table is new: the winners inserted, its key index built at the end")
@@ -83,6 +89,23 @@ def choose_strategy(facts: TableFacts) -> Choice:
     return Choice(ProbeAppend, f"{why}; each batch's hashes looked up in the unique index")
 
 
+def _scd2_choice(facts: TableFacts) -> Choice:
+    """scd2 in the database for a few rows into a big table, else with the current versions' hashes fetched."""
+    if facts.created:
+        return Choice(Scd2InProducer, "the table is new: each key's latest row opens its first version")
+    if facts.rows > FETCH_HASHES_MAX_ROWS or facts.incoming_bytes < BULK_SHARE * facts.table_bytes:
+        return Choice(
+            Scd2InDatabase,
+            f"{_size(facts.incoming_bytes)} into a table of {facts.rows:,} rows: rows identical to a current "
+            "version left out by an anti-join, the others close it and open the next",
+        )
+    return Choice(
+        Scd2InProducer,
+        f"{_size(facts.incoming_bytes)} in, at least {BULK_SHARE:.0%} of the table's {_size(facts.table_bytes)}: "
+        "the current versions' hashes fetched once, rows identical to one told apart in the producer",
+    )
+
+
 def open_strategy(context: LoadContext, incoming_bytes: int, created: bool, replace: bool = True) -> LoadStrategy:
     """Lock the table for this load (readers go on), choose the strategy, and make it.
 
@@ -99,12 +122,14 @@ def open_strategy(context: LoadContext, incoming_bytes: int, created: bool, repl
         return choice.strategy.open(context, choice.reason)
     # Loads into one table take turns (other readers are not blocked): the choice below must stay true.
     conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table))
-    merge = context.target.mode == "merge"
+    merge, scd2 = context.target.keyed, context.target.mode == "scd2"
+    if scd2:
+        check_validity_times(context.target, context.types)
     if created:
-        choice = choose_strategy(TableFacts(created=True, merge=merge))
+        choice = choose_strategy(TableFacts(created=True, merge=merge, scd2=scd2))
     else:
         rows, table_bytes = _table_size(conn, table)
-        choice = choose_strategy(TableFacts(False, merge, rows, table_bytes, incoming_bytes))
+        choice = choose_strategy(TableFacts(False, merge, rows, table_bytes, incoming_bytes, scd2=scd2))
     return choice.strategy.open(context, choice.reason)
 
 

@@ -47,7 +47,10 @@ class LoadCounts:
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
-    """Rows removed: a replaced partition's rows no longer in its files."""
+    """Rows removed (a replaced partition's rows no longer in its files) or keys deleted (flagged, or absent from a
+    snapshot)."""
+    flagged: int = 0
+    """Valid rows that deleted their key (`target.delete_column`)."""
     superseded: int = 0
     """Valid rows replaced by a later row of their key in the same load (merge mode)."""
     row_count: int = 0
@@ -59,7 +62,8 @@ class LoadSession:
     `column_types`: the run's columns and their types; `incoming_bytes`: roughly what comes in (for the planner);
     `default_source`: the largest source's label, which a column default can hold (see `LoadContext`);
     `partition`: the partition the rows belong to, in a partitioned pipeline, which the load replaces (with its
-    quarantine records) or, with `replace` False (a replay), adds to.
+    quarantine records) or, with `replace` False (a replay), adds to. `snapshot`: the rows are the table's full
+    state (keys absent from them are deleted, past `target.max_deleted` only with `allow_deletes`).
     """
 
     def __init__(
@@ -73,6 +77,8 @@ class LoadSession:
         default_source: str | None = None,
         partition: str | None = None,
         replace: bool = True,
+        snapshot: bool = False,
+        allow_deletes: bool = False,
     ):
         self.conn, self.loaded, self.run_id, self.staging = conn, loaded, run_id, staging
         self.partition, self.replace = partition, replace
@@ -81,9 +87,9 @@ class LoadSession:
         columns = list(column_types)
         added, self.created = ensure_tables(conn, target, column_types, partitioned=partition is not None)
         stored = stored_types(conn, target, columns)
-        context = LoadContext(conn, target, stored, run_id, default_source, partition)
+        context = LoadContext(conn, target, stored, run_id, default_source, partition, snapshot, allow_deletes)
         self.strategy = open_strategy(context, incoming_bytes, self.created, replace)
-        key = key_columns(target, columns) if target.mode == "merge" else []
+        key = key_columns(target, columns) if target.keyed else []
         order_column(target, columns)  # a wrong order_by fails before a row is read
         self.checker = BatchChecker(column_types, key, staging, rules=column_rules(loaded))
         self.counts = LoadCounts(self.strategy.name, self.strategy.reason, added)
@@ -131,20 +137,21 @@ class LoadSession:
         self.counts.invalid += group.invalid
 
     def finish(self, settle_rejects: Callable[[Path], None] | None = None) -> LoadCounts:
-        """Finish the strategy, settle the rejects file (by default: into the quarantine table), move the row
+        """Settle the rejects file (by default: into the quarantine table), finish the strategy, move the row
         counter; returns the counts."""
-        self.counts.inserted, self.counts.updated = self.strategy.finish()
-        self.counts.deleted, self.counts.superseded = self.strategy.deleted, self.strategy.superseded
         self.staging.flush()
-        if settle_rejects is None:
+        if settle_rejects is None:  # first: a snapshot's keys waiting in quarantine are not deleted
             replaced = self.partition if self.replace else None
             quarantine(self.conn, self.target, self.staging.rejects_path, self.run_id, self.partition, replaced)
         else:
             settle_rejects(self.staging.rejects_path)
+        self.counts.inserted, self.counts.updated = self.strategy.finish()
+        self.counts.deleted, self.counts.superseded = self.strategy.deleted, self.strategy.superseded
+        self.counts.flagged = self.strategy.flagged
         self.counts.row_count = add_to_row_count(
             self.conn,
             qualified_name(self.target),
-            self.counts.inserted - self.counts.deleted,
+            self.strategy.added - self.strategy.removed,
             lambda: count_rows(self.conn, self.target),
             self.created,
         )

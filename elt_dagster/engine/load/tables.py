@@ -7,6 +7,7 @@ from psycopg import sql
 
 from elt_dagster.engine.config import Target, key_columns
 from elt_dagster.engine.errors import PipelineError
+from elt_dagster.engine.load.keyed_tables import check_mode, drop_current_view, ensure_current_view, mode_columns
 from elt_dagster.engine.load.type_changes import apply_type_changes, type_changes
 from elt_dagster.engine.names import (
     HASH_COLUMN,
@@ -20,6 +21,7 @@ from elt_dagster.engine.names import (
     SEQ_COLUMN,
     SOURCE_COLUMN,
     STAGE_TABLE,
+    VALID_TO_COLUMN,
     qualified_name,
 )
 from elt_dagster.engine.types import TYPES, by_pg_format
@@ -60,7 +62,7 @@ def create_indexes(conn: psycopg.Connection, target: Target, columns: list[str],
     # Only when missing: CREATE INDEX IF NOT EXISTS locks the table (SHARE) before it looks, and would wait for
     # every load writing it (the partition loads of one table run side by side)
     table = table_ident(target)
-    if target.mode != "merge":
+    if not target.keyed:
         if not _exists(conn, sql.Identifier(target.db_schema, target.table + HASH_INDEX_SUFFIX)):
             unique = f"{PARTITION_COLUMN}, {HASH_COLUMN}" if partitioned else HASH_COLUMN  # once per partition
             conn.execute(
@@ -69,9 +71,10 @@ def create_indexes(conn: psycopg.Connection, target: Target, columns: list[str],
                 )
             )
     elif not _exists(conn, sql.Identifier(target.db_schema, target.table + PK_INDEX_SUFFIX)):
+        current = sql.SQL(f" WHERE {VALID_TO_COLUMN} IS NULL" if target.mode == "scd2" else "")  # one per key
         conn.execute(
-            sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})").format(
-                sql.Identifier(target.table + PK_INDEX_SUFFIX), table, names_sql(key_columns(target, columns))
+            sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({}){}").format(
+                sql.Identifier(target.table + PK_INDEX_SUFFIX), table, names_sql(key_columns(target, columns)), current
             )
         )
 
@@ -109,24 +112,30 @@ def ensure_tables(
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(target.db_schema)))
     created = not table_exists(conn, target)
     partition = f", {PARTITION_COLUMN} text NOT NULL" if partitioned else ""
+    own = mode_columns(target)
+    extra = "".join(f", {name} {ddl}" for name, ddl in own.items())
     conn.execute(
         sql.SQL(
             f"CREATE TABLE IF NOT EXISTS {{}} ({{}}, {HASH_COLUMN} uuid NOT NULL, {SOURCE_COLUMN} text, {RUN_ID_COLUMN} text, "
-            f"{LOADED_AT_COLUMN} timestamptz NOT NULL DEFAULT now(){partition}){{}}"
-        ).format(table, sql.SQL(", ").join(columns), sql.SQL(MERGE_TABLE_OPTIONS if target.mode == "merge" else ""))
+            f"{LOADED_AT_COLUMN} timestamptz NOT NULL DEFAULT now(){partition}{extra}){{}}"
+        ).format(table, sql.SQL(", ").join(columns), sql.SQL(MERGE_TABLE_OPTIONS if target.keyed else ""))
     )
     stored = table_columns(conn, target)
     existing = set(stored)
     _check_partitioning(target, existing, partitioned)
+    check_mode(target, stored)
+    if type_changes(stored, column_types):
+        drop_current_view(conn, target)
     apply_type_changes(conn, target, stored, column_types)
     added = tuple(n for n in column_types if n not in existing)
-    for name in added:
+    wanted = {name: sql.SQL(TYPES[column_types[name]].pg_type) for name in added}
+    wanted |= {name: sql.SQL(ddl) for name, ddl in own.items() if name not in existing}  # deletes turned on
+    for name, column_type in wanted.items():
         conn.execute(
-            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
-                table, sql.Identifier(name), sql.SQL(TYPES[column_types[name]].pg_type)
-            )
+            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(table, sql.Identifier(name), column_type)
         )
     create_indexes(conn, target, list(column_types), partitioned)
+    ensure_current_view(conn, target, table_columns(conn, target) if wanted else stored)
     _ensure_quarantine(conn, target, partitioned)
     return added, created
 

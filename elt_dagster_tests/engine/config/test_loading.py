@@ -62,7 +62,7 @@ def test_a_missing_source_folder_from_the_environment_is_named_masked(
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        ("  mode: upsert\n", "target.mode (line 6): Input should be 'append' or 'merge'"),
+        ("  mode: upsert\n", "target.mode (line 6): Input should be 'append', 'merge' or 'scd2'"),
         ("  port: abc\n", "target.port (line 6):"),
         ("  table2: x\n", "target.table2 (line 6): unknown key"),
         ("  url: postgresql://h/db\n  host: h\n", "target (line 4): give either url or host"),

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from elt_dagster.engine.config.models import BOOKKEEPING_SCHEMA, OWN_TABLE_SUFFIXES, REJECTED_SUFFIX
+from elt_dagster.engine.config.target import BOOKKEEPING_SCHEMA
 from elt_dagster.engine.load.tables import HASH_INDEX_SUFFIX, PK_INDEX_SUFFIX
+from elt_dagster.engine.names import OWN_TABLE_SUFFIXES, REJECTED_SUFFIX
 from elt_dagster.engine.state import schema as state_schema
 from elt_dagster_tests.engine.config.yaml_files import SOURCES, config_error, load
 

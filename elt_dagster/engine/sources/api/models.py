@@ -164,6 +164,8 @@ class ApiSource(_Strict):
     on_max_pages: Literal["warn", "fail"] = "warn"
     timeout_seconds: float = Field(default=30, gt=0)
     incremental: Incremental | None = None
+    snapshot: bool = False
+    """Each run's records are the table's full current state: keys absent from them are deleted."""
     _env_secrets: frozenset[str] = PrivateAttr(default_factory=frozenset)
 
     @field_validator("url")

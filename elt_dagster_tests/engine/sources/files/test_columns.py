@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from elt_dagster.engine.config import ConfigError, load_config
+from elt_dagster.engine.config.schema import MAX_DATA_COLUMNS
 from elt_dagster.engine.dry_run import check_pipeline
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster.engine.sources.files.columns import postgres_name
@@ -44,10 +45,13 @@ def test_names_over_63_bytes_are_cut_as_postgresql_would_and_a_clash_is_an_error
 
 
 def test_more_columns_than_a_table_holds_is_an_error_suggesting_strict_mode(tmp_path: Path) -> None:
-    header = ",".join(f"c{i}" for i in range(1597))
-    with pytest.raises(ExtractError, match=r"a\.csv: more than 1596 columns.*strict_mode"):
-        dry_run_columns(tmp_path, header, ",".join("1" * 1597))
-    assert len(dry_run_columns(tmp_path, ",".join(f"c{i}" for i in range(1596)), ",".join("1" * 1596))) == 1596
+    header = ",".join(f"c{i}" for i in range(MAX_DATA_COLUMNS + 1))
+    with pytest.raises(ExtractError, match=rf"a\.csv: more than {MAX_DATA_COLUMNS} columns.*strict_mode"):
+        dry_run_columns(tmp_path, header, ",".join("1" * (MAX_DATA_COLUMNS + 1)))
+    widest = dry_run_columns(
+        tmp_path, ",".join(f"c{i}" for i in range(MAX_DATA_COLUMNS)), ",".join("1" * MAX_DATA_COLUMNS)
+    )
+    assert len(widest) == MAX_DATA_COLUMNS == 1592
 
 
 @pytest.mark.parametrize(
