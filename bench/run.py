@@ -2,6 +2,7 @@
 
     python3 dev.py bench [--rows 1000000] [--repeat 3] [--skip-naive] [--skip-10m] [--skip-100k-files]
     .venv/bin/python bench/run.py --only small-files     # (l) alone: bench/results/small_files.json
+    .venv/bin/python bench/run.py --only history         # (n), (o) alone: bench/results/history.json
 
 Prints a table (rows/s, ratio to raw COPY, peak RSS) and writes bench/results/latest.json.
 Ratios, not absolute times, are the claims: the machine is noisy.
@@ -26,6 +27,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import COLUMNS, generate, generate_with_repeats
+from history import history, history_lines
 from scenarios import (
     SMALL_FILES,
     dagster_execute_vs_import,
@@ -162,7 +164,9 @@ def main() -> int:
     parser.add_argument("--skip-10m", action="store_true", help="skip the 10M-row memory run")
     parser.add_argument("--skip-100k-files", action="store_true", help="(l) with 10,000 files only, not 100,000")
     parser.add_argument(
-        "--only", choices=["small-files", "users"], help="run only this line: (l) many 3-row files, (m) as users see it"
+        "--only",
+        choices=["small-files", "users", "history"],
+        help="run only this line: (l) many 3-row files, (m) as users see it, (n) scd2 and (o) snapshot deletes",
     )
     args = parser.parse_args()
     counts = SMALL_FILES[:1] if args.skip_100k_files else SMALL_FILES
@@ -170,6 +174,8 @@ def main() -> int:
         return only_small_files(counts)
     if args.only == "users":
         return only_users(args.rows, args.repeat)
+    if args.only == "history":
+        return only_history(args.rows, args.repeat)
 
     rows = args.rows
     folder = DATA / f"orders_{rows}"
@@ -304,6 +310,21 @@ def only_users(rows: int, repeat: int) -> int:
     print("\n".join(users_lines(result)), f"\nchecks: {result['checks']}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "users.json").write_text(json.dumps(result, indent=2))
+    return 0 if all(result["checks"].values()) else 1
+
+
+def only_history(rows: int, repeat: int) -> int:
+    """(n) and (o) alone (not in the full run), written to bench/results/history.json."""
+    csv_path = generate(DATA / f"orders_{rows}" / "orders.csv", rows)
+    url = embedded_database_url(DATA / "postgres")
+    os.environ["ELT_STATE_DIR"] = state = tempfile.mkdtemp(prefix="elt-bench-state-")
+    try:
+        result = history(url, DATA, csv_path, COLUMNS, raw_copy, rows, repeat)
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+    print("\n".join(history_lines(result)), f"\nchecks: {result['checks']}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "history.json").write_text(json.dumps(result, indent=2))
     return 0 if all(result["checks"].values()) else 1
 
 

@@ -40,7 +40,7 @@ def check_pipeline(loaded: LoadedConfig, staging_dir: Path, keep_rows: int = 10)
     mapper = new_mapper(loaded, files)
     report = CheckReport(pipeline_column_types(loaded, mapper.columns), [])
     target = loaded.config.target
-    key = key_columns(target, mapper.columns) if target.mode == "merge" else []
+    key = key_columns(target, mapper.columns) if target.keyed else []
     order_column(target, mapper.columns)
     with RunStaging(staging_dir), StagingWriter(staging_dir, mapper.columns) as staging:
         for source_file in files:
