@@ -16,7 +16,7 @@ from elt_dagster.cli.pipelines import find_pipeline
 from elt_dagster.cli.rejects import add_rejects_command
 from elt_dagster.cli.runs import add_runs_command, show_logs
 from elt_dagster.cli.secrets import without_env_secrets
-from elt_dagster.engine.config import ConfigError, load_config
+from elt_dagster.engine.config import ConfigError, LoadedConfig, load_config
 from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.names import qualified_name
 
@@ -92,7 +92,19 @@ def _check(args: argparse.Namespace) -> int:
     if report.first_rows:
         names = list(report.first_rows[0])
         print(text_table(names, mask_cells([[row[n] for n in names] for row in report.first_rows], loaded.env_secrets)))
-    return 0
+    return _reject_limit_verdict(loaded, report.rows_valid, report.rejected)
+
+
+def _reject_limit_verdict(loaded: LoadedConfig, valid: int, rejected: int) -> int:
+    """1, saying so, when a run of what was checked would stop at `schema.max_rejected`; else 0."""
+    from elt_dagster.engine.reject_limit import over_limit
+
+    schema = loaded.config.schema_
+    limit = schema.max_rejected if schema else None
+    if limit is None or not over_limit(limit, rejected, valid):
+        return 0
+    print(f"a run would stop: {rejected} of {valid + rejected} records rejected, past schema.max_rejected: {limit}")
+    return 1
 
 
 def _version() -> str:

@@ -55,3 +55,16 @@ def test_read_is_valid_plus_quarantined_with_malformed_rows_and_invalid_values(t
     assert report.rows_read == report.rows_valid + report.rejected
     assert main(["check", str(config)]) == 0
     assert "4 rows read, 2 valid, 2 would be quarantined" in capsys.readouterr().out
+
+
+def test_check_says_when_a_run_would_stop_at_max_rejected(tmp_path: Path, capsys) -> None:
+    from elt_dagster.cli import main
+
+    write(tmp_path / "data" / "a.csv", "id,amount\n1,1.5\n2,abc\n3,x\n4,2\n")
+    yaml = "sources:\n  - path: data\ntarget:\n  table: t\nschema:\n  columns:\n    amount: decimal\n  max_rejected: LIMIT\n"
+    strict = write(tmp_path / "strict.yaml", yaml.replace("LIMIT", "25%"))
+    assert main(["check", str(strict)]) == 1
+    assert "a run would stop: 2 of 4 records rejected, past schema.max_rejected: 25%" in capsys.readouterr().out
+    lenient = write(tmp_path / "lenient.yaml", yaml.replace("LIMIT", "2"))
+    assert main(["check", str(lenient)]) == 0
+    assert "a run would stop" not in capsys.readouterr().out
