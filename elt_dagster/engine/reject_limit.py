@@ -22,7 +22,7 @@ from psycopg import sql
 from elt_dagster.engine.config import LoadedConfig
 from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.load.quarantine import quarantine
-from elt_dagster.engine.load.tables import _ensure_quarantine
+from elt_dagster.engine.load.tables import ensure_quarantine
 from elt_dagster.engine.names import REJECTED_SUFFIX, qualified_name
 from elt_dagster.engine.staging import StagingWriter
 
@@ -107,7 +107,7 @@ class RejectLimit:
             )
             self.conn.execute("SELECT pg_advisory_xact_lock(hashtext('elt.schema:' || %s))", (target.db_schema,))
             self.conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(target.db_schema)))
-            _ensure_quarantine(self.conn, target, self.partition is not None)
+            ensure_quarantine(self.conn, target, self.partition is not None)
             quarantine(self.conn, target, self.staging.rejects_path, self.run_id, self.partition)
 
 

@@ -136,7 +136,7 @@ def ensure_tables(
         )
     create_indexes(conn, target, list(column_types), partitioned)
     ensure_current_view(conn, target, table_columns(conn, target) if wanted else stored)
-    _ensure_quarantine(conn, target, partitioned)
+    ensure_quarantine(conn, target, partitioned)
     return added, created
 
 
@@ -155,7 +155,8 @@ QUARANTINE_KIND_COLUMNS = ("reason_kind", "value")
 made before they were kept (text, NULL in the records stored before)."""
 
 
-def _ensure_quarantine(conn: psycopg.Connection, target: Target, partitioned: bool) -> None:
+def ensure_quarantine(conn: psycopg.Connection, target: Target, partitioned: bool) -> None:
+    """The quarantine table `<table>__rejected`, created if missing, with the columns added since it was made."""
     quarantine = table_ident(target, REJECTED_SUFFIX)
     conn.execute(
         sql.SQL(
