@@ -131,6 +131,10 @@ class MergeStrategy(LoadStrategy):
         """The tables that hold every row read (their keys, at least)."""
         return [self.stage]
 
+    def version_columns(self, alias: str) -> dict[str, sql.Composable]:
+        """Bookkeeping columns a written winner `alias` sets besides its own (scd2: when its version began)."""
+        return {}
+
     def count_superseded(self) -> int:
         """The rows read that lost to a later row of their key (every row read is in the stage)."""
         return superseded_rows(self.conn, self.keys, [self.stage])

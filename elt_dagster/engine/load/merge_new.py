@@ -42,9 +42,17 @@ class MergeIntoNewTable(MergeInProducer):
             winners = sql.SQL("SELECT {} FROM {} AS u").format(
                 names_sql(self.written), self.deletes.unflagged(sql.SQL("({})").format(winners))
             )
+        extra = self.version_columns("w")
         added = self.conn.execute(
-            sql.SQL("INSERT INTO {t} ({names}) {winners}").format(
-                t=table_ident(self.target), names=names_sql(self.written), winners=winners
+            sql.SQL(
+                "INSERT INTO {t} ({names}{extra_names}) SELECT {values}{extra_values} FROM ({winners}) AS w"
+            ).format(
+                t=table_ident(self.target),
+                names=names_sql(self.written),
+                values=sql.SQL(", ").join(sql.Identifier("w", n) for n in self.written),
+                extra_names=sql.SQL("").join(sql.SQL(", {}").format(sql.Identifier(n)) for n in extra),
+                extra_values=sql.SQL("").join(sql.SQL(", {}").format(v) for v in extra.values()),
+                winners=winners,
             )
         ).rowcount
         create_indexes(self.conn, self.target, self.business)

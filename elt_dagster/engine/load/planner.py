@@ -18,7 +18,7 @@ from elt_dagster.engine.load.bulk import BulkLoad
 from elt_dagster.engine.load.merge import MergeInDatabase, MergeInProducer
 from elt_dagster.engine.load.merge_new import MergeIntoNewTable
 from elt_dagster.engine.load.partition import PartitionAppend, PartitionReplace
-from elt_dagster.engine.load.scd2 import Scd2InDatabase, Scd2InProducer, check_validity_times
+from elt_dagster.engine.load.scd2 import Scd2InDatabase, Scd2InProducer, Scd2IntoNewTable, check_validity_times
 from elt_dagster.engine.load.tables import table_ident
 from elt_dagster.engine.names import PARTITION_COLUMN
 
@@ -92,7 +92,10 @@ def choose_strategy(facts: TableFacts) -> Choice:
 def _scd2_choice(facts: TableFacts) -> Choice:
     """scd2 in the database for a few rows into a big table, else with the current versions' hashes fetched."""
     if facts.created:
-        return Choice(Scd2InProducer, "the table is new: each key's latest row opens its first version")
+        return Choice(
+            Scd2IntoNewTable,
+            "the table is new: each key's latest row opens its first version, the index built at the end",
+        )
     if facts.rows > FETCH_HASHES_MAX_ROWS or facts.incoming_bytes < BULK_SHARE * facts.table_bytes:
         return Choice(
             Scd2InDatabase,

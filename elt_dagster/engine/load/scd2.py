@@ -15,6 +15,7 @@ from psycopg import sql
 from elt_dagster.engine.config import Target, order_column
 from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.load.merge import MergeInDatabase, MergeInProducer, MergeStrategy
+from elt_dagster.engine.load.merge_new import MergeIntoNewTable
 from elt_dagster.engine.load.merge_sql import same_key
 from elt_dagster.engine.load.tables import names_sql, table_ident
 from elt_dagster.engine.names import HASH_COLUMN, VALID_FROM_COLUMN, VALID_TO_COLUMN
@@ -46,6 +47,9 @@ class Scd2Writes(MergeStrategy):
     def added(self) -> int:  # a new key's first version, and a changed key's next
         return self.inserted + self.updated
 
+    def version_columns(self, alias: str) -> dict[str, sql.Composable]:
+        return {VALID_FROM_COLUMN: self.since(alias)}
+
     def since(self, alias: str) -> sql.Composable:
         """When the version of row `alias` begins: its `order_by` value, else the load's time."""
         if not self.order:
@@ -72,17 +76,29 @@ class Scd2Writes(MergeStrategy):
                 "WHERE {same} AND {current} AND t.{hash} <> w.{hash}{later}"
             ).format(**parts, later=later)
         ).rowcount
+        # Without order_by no winner is stale, and none is identical to its current version (both strategies left
+        # those out): each opens a version, with no second join of the table (1M rows, 20% changed: 2.8 s)
+        without_current = sql.SQL(
+            "" if not self.order else " WHERE NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {same} AND {current})"
+        )
         opened = self.conn.execute(
             sql.SQL(
-                "INSERT INTO {t} ({names}, {valid_from}) SELECT {values}, {since} FROM {w} AS w "
-                "WHERE NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {same} AND {current})"
+                "INSERT INTO {t} ({names}, {valid_from}) SELECT {values}, {since} FROM {w} AS w{without_current}"
             ).format(
+                without_current=without_current.format(**parts),
                 **parts,
                 names=names_sql(self.written),
                 values=sql.SQL(", ").join(sql.Identifier("w", n) for n in self.written),
             )
         ).rowcount
         return opened - closed, closed
+
+
+class Scd2IntoNewTable(Scd2Writes, MergeIntoNewTable):
+    """Into a table this run created: each key's winner opens its first version as it is picked; the index of
+    current versions is built once, after the rows are in (`MergeIntoNewTable`)."""
+
+    name = "scd2-new-table"
 
 
 class Scd2InProducer(Scd2Writes, MergeInProducer):

@@ -11,7 +11,7 @@ from elt_dagster.engine.load.bulk import BulkLoad
 from elt_dagster.engine.load.merge import MergeInDatabase, MergeInProducer
 from elt_dagster.engine.load.merge_new import MergeIntoNewTable
 from elt_dagster.engine.load.planner import TableFacts, choose_strategy
-from elt_dagster.engine.load.scd2 import Scd2InDatabase, Scd2InProducer
+from elt_dagster.engine.load.scd2 import Scd2InDatabase, Scd2InProducer, Scd2IntoNewTable
 
 MB = 1_000_000
 
@@ -32,7 +32,7 @@ MB = 1_000_000
         (TableFacts(False, False, 6_000_000, 40 * MB, 80 * MB), ProbeAppend, "6,000,000 rows, over 5,000,000"),
         (TableFacts(False, True, 6_000_000, 40 * MB, 80 * MB), MergeInDatabase, "too many hashes to fetch"),
         (TableFacts(False, False, 0, 0, 0), HashsetAppend, "0 B in, at least 25% of the table's 0 B"),
-        (TableFacts(True, True, scd2=True), Scd2InProducer, "each key's latest row opens its first version"),
+        (TableFacts(True, True, scd2=True), Scd2IntoNewTable, "each key's latest row opens its first version"),
         (TableFacts(False, True, 1_000, 40 * MB, 10 * MB, scd2=True), Scd2InProducer, "current versions' hashes"),
         (TableFacts(False, True, 1_000, 40 * MB, 9 * MB, scd2=True), Scd2InDatabase, "9 MB into a table of 1,000"),
         (TableFacts(False, True, 6_000_000, 40 * MB, 80 * MB, scd2=True), Scd2InDatabase, "by an anti-join"),
@@ -63,6 +63,7 @@ def test_every_strategy_names_itself_once() -> None:
         MergeIntoNewTable,
         MergeInProducer,
         MergeInDatabase,
+        Scd2IntoNewTable,
         Scd2InProducer,
         Scd2InDatabase,
     ]
@@ -74,6 +75,7 @@ def test_every_strategy_names_itself_once() -> None:
         "merge-new-table",
         "merge-in-producer",
         "merge-in-database",
+        "scd2-new-table",
         "scd2-in-producer",
         "scd2-in-database",
     ]
@@ -91,6 +93,7 @@ def test_a_strategy_only_finish_knows_of_counts_its_own_rows() -> None:
         MergeIntoNewTable,
         MergeInProducer,
         MergeInDatabase,
+        Scd2IntoNewTable,
         Scd2InProducer,
         Scd2InDatabase,
     ):
