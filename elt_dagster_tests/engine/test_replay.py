@@ -127,6 +127,20 @@ def test_merge_mode_replay_updates_by_key(tmp_path: Path, make_pipeline, databas
     ]
 
 
+def test_a_replay_counts_records_superseded_by_a_later_one_of_their_key(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    write(tmp_path / "data" / "a.csv", "id,name\n1,a\n")
+    config = _pipeline(make_pipeline, "mode: merge\n  primary_key: [id]")
+    run_pipeline(config)
+    records = [({"id": "2", "name": "first"}, "name", "old"), ({"id": "2", "name": "second"}, "name", "old")]
+    _quarantine(database_url, db_schema, [*records, ({"id": "1", "name": "a"}, "name", "old")])
+    report = replay_rejects(config)
+    assert (report.recovered, report.inserted, report.superseded, report.duplicates) == (3, 1, 1, 1)
+    assert "1 superseded by a later record of their key" in report.summary()
+    assert fetch(database_url, f'SELECT name FROM "{db_schema}".items WHERE id = 2') == [("second",)]
+
+
 def test_a_failed_replay_changes_nothing(tmp_path: Path, make_pipeline, database_url: str, db_schema: str) -> None:
     """Rows loaded and rows released from quarantine commit together: a failure at the end undoes both."""
     write(tmp_path / "data" / "a.csv", "id,name\n1,a\n")

@@ -13,12 +13,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from elt_dagster.engine.load.type_changes import WIDENINGS
 from elt_dagster.engine.names import HASH_COLUMN, SOURCE_COLUMN, SOURCE_ROW_COLUMN
 from elt_dagster.engine.transform.arrays import value_bytes
 from elt_dagster.engine.transform.numbers import plain_numbers
 from elt_dagster.engine.transform.rules import SHOWN_VALUE_CHARS, Check, reject_reason, rule_checks
 from elt_dagster.engine.transform.temporal import standardize_with_format
-from elt_dagster.engine.types import DEFAULT, TYPES
+from elt_dagster.engine.types import DEFAULT, TYPES, by_pg_format
 
 if TYPE_CHECKING:  # the config is read, never imported: config/ imports transform/ for rule values
     from elt_dagster.engine.config import ColumnRules, LoadedConfig
@@ -36,10 +37,27 @@ class CheckedBatch:
     rows_in: int = 0
 
 
-def pipeline_column_types(loaded: LoadedConfig, columns: list[str]) -> dict[str, str]:
-    """Each staging column's type: declared in the schema, else string."""
-    declared = loaded.config.schema_.columns if loaded.config.schema_ else {}
-    return {name: declared.get(name, DEFAULT.name) for name in columns}
+def pipeline_column_types(
+    loaded: LoadedConfig, columns: list[str], found: dict[str, str] | None = None, stored: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Each staging column's type: declared in the schema, else string.
+
+    Without a `schema`, a column takes the type its table stores it as (`stored`: the table's columns and their
+    PostgreSQL types), widened when the files' type is a wider number; a column the table lacks takes the files'
+    type (`found`: a Parquet schema's, text for other formats; `ColumnMapper.found_types`), else string."""
+    schema = loaded.config.schema_
+    if schema is not None:
+        return {name: schema.columns.get(name, DEFAULT.name) for name in columns}
+    found = found or {}
+    kept = {name: kind.name for name, pg_format in (stored or {}).items() if (kind := by_pg_format(pg_format))}
+    return {name: _schemaless_type(kept.get(name), found.get(name, DEFAULT.name)) for name in columns}
+
+
+def _schemaless_type(stored: str | None, found: str) -> str:
+    """A column's type without a schema: the table's, unless the files' widens it; else the files'."""
+    if stored is None or (stored, found) in WIDENINGS:
+        return found
+    return stored
 
 
 _ESCAPES = ((b"\x1b", b"\x1b0"), (b"\x1f", b"\x1b1"), (b"\x1e", b"\x1b2"))  # the escape character first

@@ -16,9 +16,11 @@ clear error naming the file, never a database error halfway through the load:
 from __future__ import annotations
 
 from elt_dagster.engine.config.schema import MAX_DATA_COLUMNS, MAX_IDENTIFIER_BYTES, SYSTEM_COLUMNS
+from elt_dagster.engine.load.type_changes import WIDENINGS
 from elt_dagster.engine.names import OWN_COLUMNS, RESERVED_PREFIX
 from elt_dagster.engine.sources.files.names import NORMALIZERS, key_hint
 from elt_dagster.engine.sources.files.readers import ExtractError
+from elt_dagster.engine.types import STRING
 
 
 def postgres_name(name: str) -> str:
@@ -48,6 +50,9 @@ class ColumnMapper:
         self._from = {source.lower(): column for column, source in (sources or {}).items()}
         self._normalize = NORMALIZERS[normalize] if normalize else None
         self._keys = keys or {}
+        self.found_types: dict[str, str] = {}
+        """Each observed column's type in the files (a Parquet schema's, text for other formats): the type of an
+        undeclared column in a pipeline without `schema` (`pipeline_column_types`)."""
 
     def target_name(self, source_name: str, position: int, source: str) -> str | None:
         """The table column for the file column `source_name` at `position` (0-based); None to skip it."""
@@ -91,9 +96,13 @@ class ColumnMapper:
                 f"({len(OWN_COLUMNS)} are elt-dagster's own): declare the ones to keep with schema.strict_mode"
             )
 
-    def observe(self, names: list[str], source: str) -> None:
-        """Take note of a file's column names (new ones become columns unless strict), and check them (`targets`)."""
-        self.targets(names, source)
+    def observe(self, names: list[str], source: str, types: list[str] | None = None) -> None:
+        """Take note of a file's column names (new ones become columns unless strict), and check them (`targets`);
+        `types`: the file's own type of each column (a Parquet schema's), None for text."""
+        found = types or [STRING.name] * len(names)
+        for target, kind in zip(self.targets(names, source), found, strict=True):
+            if target is not None:
+                self.found_types[target] = _common_type(self.found_types.get(target, kind), kind)
 
     def targets(self, names: list[str], source: str) -> list[str | None]:
         """The column of each of a file's names (None: skipped); an ExtractError when two land in one column or when
@@ -129,3 +138,10 @@ class ColumnMapper:
                 hint = key_hint(setting, key, names, self._normalize is not None, source)
                 if hint:
                     raise ExtractError(hint)
+
+
+def _common_type(first: str, second: str) -> str:
+    """The type of a column two files type as `first` and `second`: the same, the wider number, else text."""
+    if first == second or (second, first) in WIDENINGS:
+        return first
+    return second if (first, second) in WIDENINGS else STRING.name

@@ -22,7 +22,9 @@ from elt_dagster.engine.sources.files.delimited import (
     iter_delimited_exact,
     read_header,
 )
+from elt_dagster.engine.sources.files.excel import SHEET_FORMATS, iter_sheet, read_sheet_header
 from elt_dagster.engine.sources.files.json_records import iter_json, iter_jsonl
+from elt_dagster.engine.sources.files.parquet import iter_parquet, parquet_columns
 from elt_dagster.engine.sources.files.readers import ExtractError, Malformed, RawBatch, file_format
 from elt_dagster.engine.staging import StagingWriter
 
@@ -112,11 +114,15 @@ def iter_file_batches(source_file: SourceFile, exact: bool = False) -> Iterator[
     """
     source, path = source_file.source or LocalSource(path=str(source_file.path)), source_file.path
     fmt = source_file.format
-    if fmt in ("csv", "txt"):
+    if fmt in SHEET_FORMATS or source.sheet_keys:  # sheet keys on another file: iter_sheet refuses it
+        batches = iter_sheet(path, source)
+    elif fmt in ("csv", "txt"):
         reader = iter_delimited_exact if exact else iter_delimited
         batches = reader(path, delimiter=source.delimiter, encoding=source.encoding)
     elif fmt == "jsonl":
         batches = iter_jsonl(path, encoding=source.encoding)
+    elif fmt == "parquet":
+        batches = iter_parquet(path)
     else:
         batches = iter_json(path, encoding=source.encoding, records_path=source.records_path)
     try:
@@ -129,17 +135,37 @@ def iter_file_batches(source_file: SourceFile, exact: bool = False) -> Iterator[
 
 
 def _discover_columns(files: list[SourceFile], mapper: ColumnMapper) -> None:
+    """The columns of `files` into `mapper`: a delimited file's header, a Parquet file's schema (names and types,
+    no row read), the records of a JSON file."""
     for source_file in files:
-        if source_file.format in ("csv", "txt"):
+        if source_file.format in SHEET_FORMATS:
+            mapper.observe(_sheet_header(source_file), source_file.source_label)
+        elif source_file.format in ("csv", "txt", "parquet"):
             src = source_file.source or LocalSource(path=str(source_file.path))
             try:
-                header = read_header(source_file.path, delimiter=src.delimiter, encoding=src.encoding)
+                if source_file.format == "parquet":
+                    names, types = _unzipped(parquet_columns(source_file.path))
+                else:
+                    header = read_header(source_file.path, delimiter=src.delimiter, encoding=src.encoding)
+                    names, types = header, None
             except ExtractError as exc:
                 raise ExtractError(source_file.shown(str(exc))) from None
-            mapper.observe(header, source_file.source_label)
+            mapper.observe(names, source_file.source_label, types)
         else:
             for batch in iter_file_batches(source_file):
                 mapper.observe(batch.table.column_names, source_file.source_label)
+
+
+def _sheet_header(source_file: SourceFile) -> list[str]:
+    """A workbook sheet's column names: its header row only."""
+    try:
+        return read_sheet_header(source_file.path, source_file.source or LocalSource(path=str(source_file.path)))
+    except ExtractError as exc:
+        raise ExtractError(source_file.shown(str(exc))) from None
+
+
+def _unzipped(columns: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    return [name for name, _ in columns], [kind for _, kind in columns]
 
 
 _WHERE_IN_RECORD = re.compile(r" \(line \d+\)| at column \d+| \((?:0x[0-9a-f]{2}(?:, )?)+\)")

@@ -1,7 +1,8 @@
 """What the readers of local files share: their batch type, their errors, file formats and opening files.
 
-Every reader (`delimited.py`, `json_records.py`) yields `RawBatch`es: a pyarrow table of string columns (names as
-in the file) and the malformed records it had to skip, each with the reason and where it was; never a whole file.
+Every reader (`delimited.py`, `json_records.py`, `parquet.py`) yields `RawBatch`es: a pyarrow table of string
+columns (names as in the file) and the malformed records it had to skip, each with the reason and where it was; never
+a whole file.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import IO
 
 import pyarrow as pa
 
+from elt_dagster.engine.config.models import SHEET_SUFFIXES
 from elt_dagster.engine.errors import PipelineError
 
 BATCH_ROWS = 20_000
@@ -30,7 +32,9 @@ MAX_HEADER_CHARS = 1 << 20
 MAX_COLUMNS = 1600
 """A PostgreSQL table holds at most 1,600 columns: a header with more is refused before any row is read, a JSON
 record with more is quarantined."""
-SUPPORTED_SUFFIXES = (".csv", ".txt", ".tsv", ".json", ".jsonl", ".ndjson")
+SUPPORTED_SUFFIXES = (".csv", ".txt", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet", *SHEET_SUFFIXES)
+NOT_GZIPPED = (".parquet", *SHEET_SUFFIXES)
+"""Formats compressed inside the file: a `.parquet.gz` is not read (skipped as of an unknown format)."""
 
 
 class ExtractError(PipelineError):
@@ -62,7 +66,7 @@ def file_format(path: Path) -> tuple[str, bool]:
     if gzipped:
         name = name[:-3]
     suffix = "." + name.rsplit(".", 1)[-1] if "." in name else ""
-    if suffix not in SUPPORTED_SUFFIXES:
+    if suffix not in SUPPORTED_SUFFIXES or (gzipped and suffix in NOT_GZIPPED):
         return "", gzipped
     return {".tsv": "txt", ".ndjson": "jsonl"}.get(suffix, suffix[1:]), gzipped
 

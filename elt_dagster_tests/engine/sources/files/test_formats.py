@@ -55,7 +55,7 @@ def test_unknown_suffixes_are_skipped(tmp_path: Path) -> None:
     csv_file = write(data(tmp_path, "b.csv"), "id\n1\n")
     json_file = write(data(tmp_path, "a.json"), '[{"id": 2}]')
     notes = write(data(tmp_path, "notes.md"), "hello")
-    parquet = write(data(tmp_path, "c.parquet"), "PAR1")
+    avro = write(data(tmp_path, "c.avro"), "Obj1")
     write(data(tmp_path, ".hidden.swp"), "x")
     (tmp_path / "data" / "sub.csv").mkdir()
     for path in (csv_file, json_file):
@@ -63,6 +63,6 @@ def test_unknown_suffixes_are_skipped(tmp_path: Path) -> None:
     files, skipped = ex.list_source_files(loaded)
     assert [f.path for f in files] == [json_file, csv_file]
     assert [f.format for f in files] == ["json", "csv"]
-    assert skipped == [str(parquet), str(notes)]
+    assert skipped == [str(avro), str(notes)]
     os.utime(json_file, ns=(1_700_000_001_000_000_000,) * 2)  # newer: read last, so its rows win in merge mode
     assert [f.path for f in ex.list_source_files(loaded)[0]] == [csv_file, json_file]
