@@ -3,6 +3,7 @@
     python3 dev.py bench [--rows 1000000] [--repeat 3] [--skip-naive] [--skip-10m] [--skip-100k-files]
     .venv/bin/python bench/run.py --only small-files     # (l) alone: bench/results/small_files.json
     .venv/bin/python bench/run.py --only history         # (n), (o) alone: bench/results/history.json
+    .venv/bin/python bench/run.py --only sources         # (p), (q), (r) alone: bench/results/sources.json
 
 Prints a table (rows/s, ratio to raw COPY, peak RSS) and writes bench/results/latest.json.
 Ratios, not absolute times, are the claims: the machine is noisy.
@@ -37,6 +38,7 @@ from scenarios import (
     ten_million,
     watched_run,
 )
+from sources import sources, sources_lines
 from users import as_users_see_it, users_lines
 
 from elt_dagster.engine.config import parse_config
@@ -165,9 +167,11 @@ def main() -> int:
     parser.add_argument("--skip-100k-files", action="store_true", help="(l) with 10,000 files only, not 100,000")
     parser.add_argument(
         "--only",
-        choices=["small-files", "users", "history"],
-        help="run only this line: (l) many 3-row files, (m) as users see it, (n) scd2 and (o) snapshot deletes",
+        choices=["small-files", "users", "history", "sources"],
+        help="run only this line: (l) many 3-row files, (m) as users see it, (n) scd2 and (o) snapshot deletes, "
+        "(p) Parquet, (q) a CSV object and (r) a big object's memory",
     )
+    parser.add_argument("--big-gb", type=float, default=2.0, help="--only sources: the size of (r)'s object")
     args = parser.parse_args()
     counts = SMALL_FILES[:1] if args.skip_100k_files else SMALL_FILES
     if args.only == "small-files":
@@ -176,6 +180,8 @@ def main() -> int:
         return only_users(args.rows, args.repeat)
     if args.only == "history":
         return only_history(args.rows, args.repeat)
+    if args.only == "sources":
+        return only_sources(args.rows, args.repeat, args.big_gb)
 
     rows = args.rows
     folder = DATA / f"orders_{rows}"
@@ -325,6 +331,21 @@ def only_history(rows: int, repeat: int) -> int:
     print("\n".join(history_lines(result)), f"\nchecks: {result['checks']}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "history.json").write_text(json.dumps(result, indent=2))
+    return 0 if all(result["checks"].values()) else 1
+
+
+def only_sources(rows: int, repeat: int, big_gb: float) -> int:
+    """(p), (q) and (r) alone (not in the full run), written to bench/results/sources.json."""
+    csv_path = generate(DATA / f"orders_{rows}" / "orders.csv", rows)
+    url = embedded_database_url(DATA / "postgres")
+    os.environ["ELT_STATE_DIR"] = state = tempfile.mkdtemp(prefix="elt-bench-state-")
+    try:
+        result = sources(url, DATA, csv_path, COLUMNS, raw_copy, rows, repeat, big_gb)
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+    print("\n".join(sources_lines(result)), f"\nchecks: {result['checks']}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "sources.json").write_text(json.dumps(result, indent=2))
     return 0 if all(result["checks"].values()) else 1
 
 
