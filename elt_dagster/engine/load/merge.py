@@ -145,6 +145,10 @@ class MergeStrategy(LoadStrategy):
 
     def write_winners(self, winners: sql.Composable) -> tuple[int, int]:
         """Delete the keys whose winner is flagged, then write the other winners (`write_versions`)."""
+        if self.deletes.flag or self.target.mode == "scd2":
+            # These join the winners with the table more than once: without their size the planner took 1 row and
+            # looped over the winners for each of 50k stored rows (5 minutes instead of 50 ms)
+            self.conn.execute(sql.SQL("ANALYZE {}").format(winners))
         flagged = self.deletes.delete_flagged(winners)
         self.deleted, self.flagged = self.deleted + flagged, self.flagged + flagged
         return self.write_versions(self.deletes.unflagged(winners))

@@ -56,4 +56,7 @@ class MergeIntoNewTable(MergeInProducer):
             )
         ).rowcount
         create_indexes(self.conn, self.target, self.business)
+        # The next load joins its rows with this table: with no statistics yet (autovacuum comes later) the planner
+        # takes it for a row or two and may loop over it (see MergeStrategy.write_winners)
+        self.conn.execute(sql.SQL("ANALYZE {}").format(table_ident(self.target)))
         return added, 0
