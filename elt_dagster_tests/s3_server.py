@@ -18,6 +18,10 @@ from pathlib import Path
 
 ACCESS_KEY = "elt-test-access"
 SECRET_KEY = "elt-test-secret-6f1c2b9a"
+READER_ACCESS_KEY = "elt-test-reader"
+READER_SECRET_KEY = "elt-test-reader-secret-0d4e"
+READER_BUCKET = "elt-reader-only"
+"""The reader identity may read and list this bucket only: any other is a denied prefix."""
 START_SECONDS = 90
 """How long the server may take to answer (it starts in about 10 s; a loaded CI machine may be slower)."""
 STOP_SECONDS = 3
@@ -103,7 +107,12 @@ class WeedProcess:
         identities = self.folder / "identities.json"
         identity = {"name": "admin", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}]}
         identity["actions"] = ["Admin", "Read", "Write", "List", "Tagging"]
-        identities.write_text(json.dumps({"identities": [identity]}), encoding="utf-8")
+        reader = {
+            "name": "reader",
+            "credentials": [{"accessKey": READER_ACCESS_KEY, "secretKey": READER_SECRET_KEY}],
+            "actions": [f"Read:{READER_BUCKET}", f"List:{READER_BUCKET}"],
+        }
+        identities.write_text(json.dumps({"identities": [identity, reader]}), encoding="utf-8")
         data = self.folder / "data"
         data.mkdir(exist_ok=True)
         ports = [f"-{name}={port}" for name, port in self.ports.items()]

@@ -6,6 +6,7 @@ each run emit the versions recorded after the asset's latest materialisation, so
 (`elt-dagster config upload`, `elt-dagster rejects replay`) appears at the next tick or run.
 """
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,8 +110,9 @@ def build_source_sensor(loaded: LoadedConfig, job: Job, config_key: str) -> Sens
         problem = current.config.automation.window_problem(datetime.now(UTC))
         if problem:
             return SkipReason(f"{name} is {problem}: not watching")
+        seen_window, listing_after = read_sensor_cursor(context.cursor)
         try:
-            changes = bookkeeping.source_changes(current, MAX_CHANGES_PER_TICK)
+            changes = bookkeeping.source_changes(current, MAX_CHANGES_PER_TICK, listing_after)
             version, _ = bookkeeping.record_config_version(current)
             events = config_history_events(context.instance, bookkeeping, current)
         except PipelineError as exc:
@@ -121,21 +123,52 @@ def build_source_sensor(loaded: LoadedConfig, job: Job, config_key: str) -> Sens
             if isinstance(definition, DynamicPartitionsDefinition):  # by: files
                 return file_batch_requests(context, current, definition, changes, config_tags(version), events)
             return partition_requests(context, current, definition, changes, config_tags(version), events)
-        requests = []
-        start, _ = current.config.automation.window()
-        window_key = f"window-start:{start.isoformat()}" if start else None
-        if window_key and context.cursor != window_key:  # the first run of a window, without waiting for a change
-            requests.append(RunRequest(run_key=window_key, tags=config_tags(version)))
-        if changes.changed:
-            tags = {**config_tags(version), "elt/changed_files": str(len(changes.changed))}
-            requests.append(RunRequest(run_key=changes.run_key(), tags=tags))
-        if not requests:
-            skip = f"no new or changed files among the {changes.watched} watched"
-            return SensorResult(skip_reason=skip, asset_events=events) if events else SkipReason(skip)
-        context.log.info(changed_files_line([f.path for f in changes.changed], current.env_secrets))
-        return SensorResult(run_requests=requests, cursor=window_key or context.cursor, asset_events=events)
+        return change_requests(context, current, changes, config_tags(version), events, seen_window)
 
     return source_sensor
+
+
+def change_requests(
+    context: SensorEvaluationContext,
+    loaded: LoadedConfig,
+    changes: "SourceChanges",
+    tags: dict[str, str],
+    events: list[AssetMaterialization],
+    seen_window: str | None,
+) -> SensorResult:
+    """An unpartitioned pipeline's tick: a run for the new or changed files and objects, and one at the start of a
+    window; the cursor keeps the window seen and where each bucket's bounded listing goes on."""
+    requests = []
+    start, _ = loaded.config.automation.window()
+    window_key = f"window-start:{start.isoformat()}" if start else None
+    if window_key and seen_window != window_key:  # the first run of a window, without waiting for a change
+        requests.append(RunRequest(run_key=window_key, tags=tags))
+    if changes.changed:
+        requests.append(
+            RunRequest(run_key=changes.run_key(), tags={**tags, "elt/changed_files": str(len(changes.changed))})
+        )
+    cursor = sensor_cursor(window_key or seen_window, changes.listing_after)
+    if not requests:
+        skip = f"no new or changed files among the {changes.watched} watched"
+        return SensorResult(skip_reason=skip, asset_events=events, cursor=cursor)
+    context.log.info(changed_files_line([f.path for f in changes.changed], loaded.env_secrets))
+    return SensorResult(run_requests=requests, cursor=cursor, asset_events=events)
+
+
+def read_sensor_cursor(cursor: str | None) -> tuple[str | None, dict[str, str]]:
+    """(the window whose first run was requested, where each bucket's listing goes on) from a source sensor's
+    cursor: JSON, or the window's key alone as cursors were before bounded listings."""
+    if not cursor or not cursor.startswith("{"):
+        return cursor or None, {}
+    saved = json.loads(cursor)
+    return saved.get("window"), dict(saved.get("listing_after") or {})
+
+
+def sensor_cursor(window: str | None, listing_after: dict[str, str]) -> str | None:
+    """The source sensor's cursor (`read_sensor_cursor`); None when there is nothing to keep."""
+    if not listing_after:
+        return window
+    return json.dumps({"window": window, "listing_after": listing_after}, sort_keys=True)
 
 
 def partition_requests(

@@ -91,6 +91,8 @@ class SourceChanges:
     watched: int
     removed: list[str] = field(default_factory=list)
     """Recorded files that are gone (a partitioned pipeline loads their window again)."""
+    listing_after: dict[str, str] = field(default_factory=dict)
+    """Where each bucket prefix's listing goes on at the next tick (`objects/listing.py`): its last key listed."""
 
     def run_key(self) -> str:
         """The same changes give the same key, so each change launches exactly one run."""
@@ -152,17 +154,19 @@ class BookkeepingResource(ConfigurableResource):
             new_keys = assign_new_files(conn, loaded.name, new_files, per_partition)
             return FilePartitions(new_keys, assigned_files(conn, loaded.name))
 
-    def source_changes(self, loaded: LoadedConfig, limit: int) -> SourceChanges:
+    def source_changes(
+        self, loaded: LoadedConfig, limit: int, listing_after: dict[str, str] | None = None
+    ) -> SourceChanges:
         """New or changed local files (stat only: content is never read) and objects (listed, never downloaded), at
-        most `limit` of them."""
+        most `limit` of them; a bucket prefix is listed a bounded page at a time, after `listing_after`."""
         from elt_dagster.engine.db import connect, target_database_url
         from elt_dagster.engine.sources.files.extract import list_source_files
-        from elt_dagster.engine.sources.objects.store import list_source_objects
+        from elt_dagster.engine.sources.objects.listing import sensor_objects
         from elt_dagster.engine.state.fingerprints import Fingerprint, files_to_read, stored_fingerprints
         from elt_dagster.engine.state.schema import ensure_state_tables
 
         files, _ = list_source_files(loaded)
-        objects, _ = list_source_objects(loaded)  # listed only: an object's key, size and last-modified
+        objects, next_after = sensor_objects(loaded, listing_after or {})  # listed only: key, size, last-modified
         current = [Fingerprint.stat(f.path) for f in files] + [item.fingerprint for item in objects]
         with connect(target_database_url(loaded.config.target, self.database_url)) as conn:
             ensure_state_tables(conn)
@@ -170,7 +174,8 @@ class BookkeepingResource(ConfigurableResource):
         changed = files_to_read(current, stored, check_content=False)
         present = {f.path for f in current}
         removed = sorted(path for path in stored if path not in present) if loaded.config.partitions else []
-        return SourceChanges(sorted(changed, key=lambda f: f.path)[:limit], len(current), removed[:limit])
+        changed = sorted(changed, key=lambda f: f.path)[:limit]
+        return SourceChanges(changed, len(current), removed[:limit], next_after)
 
 
 def config_tags(version: ConfigVersion) -> dict[str, str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from typing import ClassVar, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
@@ -39,8 +39,9 @@ class S3Source(StrictModel):
     delimiter: str | None = Field(default=None, min_length=1, max_length=1)
     encoding: str = "utf-8"
     records_path: str | None = None
-    snapshot: ClassVar[bool] = False
-    """Objects are read as new or changed ones arrive; a snapshot of a bucket is not supported yet."""
+    snapshot: bool = False
+    """The objects under the prefix together are the table's full state: when one changed all are read again, and
+    keys absent from them are deleted (under `target.max_deleted`)."""
     _env_secrets: frozenset[str] = PrivateAttr(default_factory=frozenset)
 
     @field_validator("url")

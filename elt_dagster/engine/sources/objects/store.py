@@ -90,12 +90,17 @@ def store_error(source: S3Source, url: str, exc: BaseException) -> ExtractError:
     found = _AWS_ERROR.search(text)
     if found:
         code, detail = found["code"], found["detail"]
-        reason = _REASONS.get(code) or (
-            f"can't reach {source.endpoint_url or 'AWS S3'} ({detail})" if code == "NETWORK_CONNECTION" else detail
-        )
+        reason = reason_for_code(code, detail)
+        if code == "NETWORK_CONNECTION":
+            reason = f"can't reach {source.endpoint_url or 'AWS S3'} ({detail})"
     else:
         reason = text or type(exc).__name__
     return ExtractError(source.redact(f"{url}: {reason}"))
+
+
+def reason_for_code(code: str, detail: str) -> str:
+    """What the store's error code (`ACCESS_DENIED`, as pyarrow spells it) means for a person; else its detail."""
+    return _REASONS.get(code) or detail
 
 
 def list_objects(source: S3Source) -> list[StoredObject]:
