@@ -23,6 +23,7 @@ TEST_INDEX: dict[str, str] = {
     "definitions.py": "the code location: orchestration/test_definitions.py, orchestration/test_definitions_hostile.py",
     "engine/config/columns.py": "engine/config/test_column_rules.py and engine/sources/files/test_columns.py",
     "engine/config/schema.py": "declared columns: engine/config/test_models.py, engine/config/test_errors.py",
+    "engine/sources/encodings.py": "engine/config/test_loading.py, engine/sources/objects/test_s3.py (an unknown encoding: one line)",
     "engine/config/target.py": "the target section: engine/config/test_models.py, engine/load/test_deletes.py",
     "engine/load/keyed_tables.py": "scd2 columns and view, soft deletes: engine/load/test_scd2.py, test_deletes.py",
     "engine/load/merge_new.py": "merge into a new table: engine/load/test_merge.py, engine/load/test_planner.py",

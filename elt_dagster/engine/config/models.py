@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 from elt_dagster.engine.errors import StrictModel
 from elt_dagster.engine.prefetch import usable_cores
 from elt_dagster.engine.sources.api.models import ApiSource
+from elt_dagster.engine.sources.encodings import known_encoding
 from elt_dagster.engine.sources.objects.models import S3Source
 
 from .automation import AUTOMATION_KEYS, AUTOMATION_SECTION, Automation
@@ -139,11 +139,7 @@ class LocalSource(StrictModel):
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, value: str) -> str:
-        try:
-            codecs.lookup(value)
-        except LookupError:
-            raise ValueError(f"unknown encoding {value!r} (e.g. utf-8, utf-8-sig, latin-1, cp1252)") from None
-        return value
+        return known_encoding(value)
 
     def describe(self, base_dir: Path) -> str:
         """The source for a person: its resolved path and pattern."""

@@ -5,7 +5,6 @@ Only pydantic and the standard library: loading a config never imports pyarrow's
 
 from __future__ import annotations
 
-import codecs
 import re
 from typing import Literal
 from urllib.parse import urlsplit
@@ -14,6 +13,7 @@ from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_
 
 from elt_dagster.engine.errors import StrictModel
 from elt_dagster.engine.redaction import SECRETS_CONTEXT, mask_values, redact_text
+from elt_dagster.engine.sources.encodings import known_encoding
 
 
 class S3Source(StrictModel):
@@ -73,11 +73,7 @@ class S3Source(StrictModel):
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, value: str) -> str:
-        try:
-            codecs.lookup(value)
-        except LookupError:
-            raise ValueError(f"unknown encoding {value!r} (e.g. utf-8, utf-8-sig, latin-1, cp1252)") from None
-        return value
+        return known_encoding(value)
 
     @model_validator(mode="after")
     def _both_keys_or_none(self, info: ValidationInfo) -> S3Source:

@@ -241,6 +241,7 @@ def test_source_model_checks_url_endpoint_keys_and_pattern() -> None:
     assert "is not an http:// or https:// address" in error(endpoint_url="ftp://host:21")
     assert "give both access_key_id and secret_access_key" in error(access_key_id="k")
     assert "is not a pattern of keys" in error(pattern="/abs/*.csv")
+    assert "unknown encoding 'utf-9'" in error(encoding="utf-9")
     source = S3Source(type="s3", url="s3://b/in/x.csv", secret_access_key=WRONG_SECRET, access_key_id="k")
     assert (source.bucket, source.prefix, source.object_url("in/y.csv")) == ("b", "in/x.csv", "s3://b/in/y.csv")
     assert WRONG_SECRET not in repr(source)
