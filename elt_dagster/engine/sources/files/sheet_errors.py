@@ -14,6 +14,8 @@ from pathlib import Path
 from xml.etree import ElementTree
 from xml.sax.saxutils import unescape
 
+from elt_dagster.engine.config.models import column_index
+
 _CHUNK_BYTES = 1 << 20
 _ERROR_CELL = re.compile(rb'<(?:\w+:)?c\b([^>]*\bt="e"[^>]*?)(?<!/)>((?:(?!</(?:\w+:)?c>).)*)</(?:\w+:)?c>', re.DOTALL)
 _REFERENCE = re.compile(rb'\br="([A-Z]{1,3})([0-9]+)"')
@@ -31,13 +33,6 @@ def column_letters(index: int) -> str:
         index, rest = divmod(index - 1, 26)
         letters = chr(ord("A") + rest) + letters
     return letters
-
-
-def _column_index(letters: bytes) -> int:
-    index = 0
-    for letter in letters:
-        index = index * 26 + letter - ord("A") + 1
-    return index - 1
 
 
 def _sheet_part(archive: zipfile.ZipFile, position: int) -> str | None:
@@ -60,7 +55,7 @@ def _errors_in(chunk: bytes, found: dict[int, dict[int, str]]) -> None:
         reference, value = _REFERENCE.search(cell.group(1)), _VALUE.search(cell.group(2))
         if reference:
             code = unescape(value.group(1).decode("utf-8")) if value else "#error"
-            found.setdefault(int(reference.group(2)), {})[_column_index(reference.group(1))] = code
+            found.setdefault(int(reference.group(2)), {})[column_index(reference.group(1).decode())] = code
 
 
 def error_cells(path: Path, position: int) -> dict[int, dict[int, str]]:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
+from elt_dagster.engine.sources.files.sheet_errors import column_letters
+
 EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 Cell = str | int | float | bool | dt.date | dt.datetime | dt.time | None
 
@@ -50,16 +52,6 @@ _STYLES = f"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <cellXfs count="4"><xf numFmtId="0"/><xf numFmtId="14" applyNumberFormat="1"/>
 <xf numFmtId="22" applyNumberFormat="1"/><xf numFmtId="21" applyNumberFormat="1"/></cellXfs>
 </styleSheet>"""
-
-
-def column_letters(index: int) -> str:
-    """0 -> A, 25 -> Z, 26 -> AA."""
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(ord("A") + rest) + letters
-    return letters
 
 
 def _serial(value: dt.date | dt.datetime | dt.time) -> tuple[str, int]:
