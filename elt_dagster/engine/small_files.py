@@ -133,7 +133,8 @@ class GroupReader:
     def _group(self, files: list[_ReadFile]) -> FileGroup:
         """Validate the files' rows in one pass, give each valid row its file's label, prepare them for the loader."""
         group = FileGroup(None, [f.report for f in files], [(f.fingerprint, f.rows) for f in files if f.fingerprint])
-        tables = [table for f in files for table in f.tables if table.num_rows]
+        schema = self.staging.schema  # files typing a column differently (Parquet's) are grouped as text
+        tables = [table.cast(schema) for f in files for table in f.tables if table.num_rows]
         if not tables:
             return group
         checker = self.checker

@@ -123,8 +123,9 @@ class StagingWriter:
         self._open.close()
 
     def write_rows(self, table: pa.Table) -> None:
+        """Stage a conformed batch; its typed columns (a Parquet file's) are written as their text."""
         if table.num_rows:
-            self._csv.write_table(table)
+            self._csv.write_table(table if table.schema == self.schema else table.cast(self.schema))
 
     def write_rejects(self, rejects: list[dict]) -> None:
         for reject in rejects:

@@ -74,6 +74,10 @@ class ColumnType:
     """Arrow's order type is approximate (float64 for numeric): ties are compared as Python decimals."""
     takes_yaml_booleans: bool = False
     """A rule's value may be a YAML boolean (`allowed: [true]`); for other types it is a mistake."""
+    typed_inputs: frozenset[str] = frozenset()
+    """Arrow types (as `transform/typed.arrow_kind` names them: `int64`, `timestamp[ms, tz]`) the standardiser
+    takes as they are, giving the canonical text their text would give: a Parquet column of such a type is never
+    turned into text and parsed back."""
 
     def arrow_type(self) -> Any:
         """The pyarrow type (imports pyarrow)."""
@@ -93,21 +97,25 @@ class ColumnType:
         return "min" in self.rules
 
 
+_INTEGERS = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32"})
+_TIMESTAMPS = frozenset({"timestamp[s]", "timestamp[ms]", "timestamp[us]"})
 _RANGE_YEARS = "is out of range for a {} (years 1 to 9999)"
 _TIMESTAMP_RANGE = (f"{YEARS_OUTSIDE}|{SHIFTED_OUTSIDE}", _RANGE_YEARS.format("timestamp"))
 
 INTEGER = ColumnType(
     "integer", ("int",), "integer", "integer", "an integer (32-bit)", standardizer("standardize_integer", bits=32),
     ("int32",), "cast", NUMBER_RULES, (INTEGER_TEXT, "is out of range for an integer (32-bit)"), integer_key=True,
+    typed_inputs=_INTEGERS,
 )  # fmt: skip
 BIGINT = ColumnType(
     "bigint", (), "bigint", "bigint", "an integer (64-bit)", standardizer("standardize_integer", bits=64),
     ("int64",), "cast", NUMBER_RULES, (INTEGER_TEXT, "is out of range for an integer (64-bit)"), integer_key=True,
+    typed_inputs=_INTEGERS,
 )  # fmt: skip
 FLOAT = ColumnType(
     "float", (), "double precision", "double precision", "a number", standardizer("standardize_float"),
     ("float64",), "cast", NUMBER_RULES, ("(?i)" + FLOAT_TEXT, "is out of range for a number (double precision)"),
-    has_nan=True,
+    has_nan=True, typed_inputs=frozenset({"double"}),
 )  # fmt: skip
 DECIMAL = ColumnType(
     "decimal", ("numeric",), "numeric", "numeric", "a decimal number (with a dot)", standardizer("standardize_decimal"),
@@ -123,19 +131,21 @@ STRING = ColumnType(
 BOOLEAN = ColumnType(
     "boolean", ("bool",), "boolean", "boolean", "a boolean (true/false, yes/no, 1/0)",
     standardizer("standardize_boolean"), ("bool_",), "truth", frozenset({"allowed"}), takes_yaml_booleans=True,
+    typed_inputs=frozenset({"bool"}),
 )  # fmt: skip
 DATE = ColumnType(
     "date", (), "date", "date", "a date", standardizer("standardize_date"), ("date32",), "cast", TEMPORAL_RULES,
-    (YEARS_OUTSIDE, _RANGE_YEARS.format("date")),
+    (YEARS_OUTSIDE, _RANGE_YEARS.format("date")), typed_inputs=frozenset({"date32[day]"}),
 )  # fmt: skip
 TIMESTAMP = ColumnType(
     "timestamp", ("datetime",), "timestamp", "timestamp without time zone", "a timestamp",
     standardizer("standardize_timestamp"), ("timestamp", "us"), "cast", TEMPORAL_RULES, _TIMESTAMP_RANGE,
+    typed_inputs=_TIMESTAMPS,
 )  # fmt: skip
 TIMESTAMPTZ = ColumnType(
     "timestamptz", (), "timestamptz", "timestamp with time zone", "a timestamp",
     standardizer("standardize_timestamp", with_zone=True), ("timestamp", "us", "UTC"), "cast", TEMPORAL_RULES,
-    _TIMESTAMP_RANGE,
+    _TIMESTAMP_RANGE, typed_inputs=frozenset(f"{kind[:-1]}, tz]" for kind in _TIMESTAMPS),
 )  # fmt: skip
 JSON = ColumnType(
     "json", (), "jsonb", "jsonb", "valid JSON that jsonb can store (no NaN, no NUL, numbers within numeric's range)",
@@ -147,6 +157,11 @@ TYPES: dict[str, ColumnType] = {t.name: t for t in (INTEGER, BIGINT, FLOAT, DECI
 """Every column type by canonical name. Add a record here to add a type."""
 DEFAULT = STRING
 """The type of a column the schema does not declare."""
+
+
+def typed_input_kinds() -> frozenset[str]:
+    """Every Arrow type some standardiser takes as it is (`ColumnType.typed_inputs`): a reader keeps these typed."""
+    return frozenset().union(*(t.typed_inputs for t in TYPES.values()))
 
 
 def find(written: str) -> ColumnType | None:

@@ -119,6 +119,9 @@ _USUAL_TRUE, _USUAL_FALSE = _as_usually_written(TRUE_WORDS), _as_usually_written
 
 
 def standardize_boolean(values: pa.Array) -> Standardized:
+    """Booleans as `t`/`f`, from text (TRUE_WORDS, FALSE_WORDS) or from an Arrow boolean column."""
+    if values.type == pa.bool_():
+        return pc.if_else(values, "t", "f"), no_failures(values)
     usual = _usual_booleans(values)
     return usual if usual is not None else _boolean_slow(values)
 

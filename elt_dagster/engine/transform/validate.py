@@ -19,7 +19,8 @@ from elt_dagster.engine.transform.arrays import value_bytes
 from elt_dagster.engine.transform.numbers import plain_numbers
 from elt_dagster.engine.transform.rules import SHOWN_VALUE_CHARS, Check, reject_reason, rule_checks
 from elt_dagster.engine.transform.temporal import standardize_with_format
-from elt_dagster.engine.types import DEFAULT, TYPES, by_pg_format
+from elt_dagster.engine.transform.typed import as_text, standardize_typed, text_columns
+from elt_dagster.engine.types import DEFAULT, TYPES, ColumnType, by_pg_format
 
 if TYPE_CHECKING:  # the config is read, never imported: config/ imports transform/ for rule values
     from elt_dagster.engine.config import ColumnRules, LoadedConfig
@@ -168,18 +169,7 @@ def _standardize_batch(
     checks: list[Check] = []
     failures: list[pa.Array] = []
     for name, type_name in types.items():
-        raw = _as_text(batch.column(name))
-        rule, column_type = rules.get(name), TYPES[type_name]
-        if rule is not None and rule.format:
-            values, failed = standardize_with_format(
-                raw, column_type.arrow_type(), rule.format, column_type.standardize
-            )
-        elif rule is not None and (number_format := rule.number_format) is not None:
-            plain, refused = plain_numbers(raw, number_format)  # reasons still show the value as written
-            values, failed = column_type.standardize(plain)
-            failed = pc.or_(failed, refused)
-        else:
-            values, failed = column_type.standardize(raw)
+        raw, values, failed = _standardize_column(batch.column(name), TYPES[type_name], rules.get(name))
         canonical[name] = values
         if pc.any(failed).as_py():
             failures.append(failed)
@@ -223,9 +213,23 @@ def _first_failures(checks: list[Check]) -> tuple[pa.Array, pa.StructArray]:
     return reject_mask, pa.StructArray.from_arrays([why[name] for name in _WHY_FIELDS], list(_WHY_FIELDS))
 
 
-def _as_text(values: pa.Array) -> pa.Array:
-    """A column as the standardisers take it: text (a column a reader left untyped, all NULL, is made text)."""
-    return values if values.type == pa.string() else values.cast(pa.string())
+def _standardize_column(
+    column: pa.Array, column_type: ColumnType, rule: ColumnRules | None
+) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """(the column as read, its canonical values, the failed mask): a typed column as it is when its type allows
+    (transform/typed.py), else as text, by the column's `format` or number format when it has one."""
+    if column.type != pa.string() and not (rule is not None and (rule.format or rule.number_format)):
+        typed = standardize_typed(column, column_type)
+        if typed is not None:
+            return column, *typed
+    raw = as_text(column)
+    if rule is not None and rule.format:
+        return raw, *standardize_with_format(raw, column_type.arrow_type(), rule.format, column_type.standardize)
+    if rule is not None and (number_format := rule.number_format) is not None:
+        plain, refused = plain_numbers(raw, number_format)  # reasons still show the value as written
+        values, failed = column_type.standardize(plain)
+        return raw, values, pc.or_(failed, refused)
+    return raw, *column_type.standardize(raw)
 
 
 def _failure_kinds(type_name: str, raw: pa.Array, failed: pa.Array) -> pa.Array | pa.Scalar:
@@ -260,7 +264,7 @@ def _reject_records(
     """A reject record for each masked row: its raw values, the failing column, the reason and, apart, the
     reason's kind and the failing value (cut at `SHOWN_VALUE_CHARS`), so that rejects can be counted by kind."""
     indices = pc.indices_nonzero(mask)
-    rows = batch.take(indices).to_pylist()
+    rows = text_columns(batch.take(indices), names).to_pylist()
     records = []
     for row, failure in zip(rows, why.take(indices).to_pylist(), strict=True):
         column, kind, value = failure["column"], failure["kind"], failure["value"]

@@ -259,10 +259,11 @@ def read_file_with_fallback(
 
 
 def conform(batch: RawBatch, mapper: ColumnMapper, source: str, out_schema: pa.Schema) -> pa.Table:
-    """A file's batch in the run's columns (missing ones NULL), plus its source file and record numbers."""
+    """A file's batch in the run's columns (missing ones NULL), plus its source file and record numbers; a typed
+    column (a Parquet file's) stays typed: `out_schema` gives the names."""
     targets = mapper.targets(batch.table.column_names, source)
     by_target = {target: column for target, column in zip(targets, batch.table.columns, strict=True) if target}
     rows = batch.table.num_rows
     arrays = [by_target.get(name, pa.nulls(rows, pa.string())) for name in out_schema.names[:-2]]
     source = pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, np.int32)), pa.array([source])).cast(pa.string())
-    return pa.Table.from_arrays([*arrays, source, batch.row_numbers], schema=out_schema)
+    return pa.Table.from_arrays([*arrays, source, batch.row_numbers], names=out_schema.names)

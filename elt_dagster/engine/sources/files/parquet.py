@@ -1,9 +1,11 @@
-"""Parquet files, streamed a batch at a time: every column as the text the standardisers read, and each column's
-registry type for a pipeline without a `schema` (`parquet_columns`).
+"""Parquet files, streamed a batch at a time: each column typed when a column type takes its Arrow type as it is
+(integers, doubles, booleans, dates, timestamps: transform/typed.py), else as the text the standardisers read; and
+each column's registry type for a pipeline without a `schema` (`parquet_columns`).
 
-The text of a value: numbers as Arrow writes them (`1.5`, `1e+20`, `nan`), decimals with every digit, booleans
-`true`/`false`, dates and timestamps ISO 8601 (a timestamp with a zone keeps its offset), times as `HH:MM:SS`,
-durations ISO 8601 (`PT3.5S`), binary as lowercase hex, lists, structs and maps as JSON text; NULL stays NULL.
+The text of a value (`as_text`, also for a typed column that must be text): numbers as Arrow writes them (`1.5`,
+`1e+20`, `nan`), decimals with every digit, booleans `true`/`false`, dates and timestamps ISO 8601 (a timestamp with
+a zone keeps its offset), times as `HH:MM:SS`, durations ISO 8601 (`PT3.5S`), binary as lowercase hex, lists,
+structs and maps as JSON text; NULL stays NULL.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pyarrow.parquet as pq
 
 from elt_dagster.engine.json_text import BadRecord, json_text
 from elt_dagster.engine.sources.files.readers import BATCH_ROWS, ExtractError, RawBatch, short_error
+from elt_dagster.engine.transform.typed import arrow_kind
 from elt_dagster.engine.types import (
     BIGINT,
     BOOLEAN,
@@ -33,10 +36,12 @@ from elt_dagster.engine.types import (
     STRING,
     TIMESTAMP,
     TIMESTAMPTZ,
+    typed_input_kinds,
 )
 
 READ_BUFFER_BYTES = 1 << 20
 """Column chunks are read through a buffer of this size, not whole: a large row group stays in bounded memory."""
+_TYPED_KINDS = typed_input_kinds()
 _DURATION_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
 
 
@@ -67,7 +72,7 @@ def iter_parquet(path: Path) -> Iterator[RawBatch]:
     first_row = 1
     try:
         for batch in reader.iter_batches(batch_size=BATCH_ROWS):
-            columns = {name: as_text(column) for name, column in zip(batch.schema.names, batch.columns, strict=True)}
+            columns = {name: _as_read(column) for name, column in zip(batch.schema.names, batch.columns, strict=True)}
             numbers = pa.array(np.arange(first_row, first_row + batch.num_rows, dtype=np.int64))
             yield RawBatch(pa.table(columns), numbers)
             first_row += batch.num_rows
@@ -75,6 +80,12 @@ def iter_parquet(path: Path) -> Iterator[RawBatch]:
         raise ExtractError(
             f"{path}: can't read the Parquet file after row {first_row - 1} ({short_error(exc)})"
         ) from None
+
+
+def _as_read(column: pa.Array) -> pa.Array:
+    """A column as the standardisers take it: as it is when some column type takes its Arrow type (integers, dates,
+    timestamps...: transform/typed.py), else as text."""
+    return column if arrow_kind(column.type) in _TYPED_KINDS else as_text(column)
 
 
 def registry_type(arrow_type: pa.DataType) -> str:

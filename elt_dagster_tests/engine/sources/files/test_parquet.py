@@ -231,7 +231,8 @@ def test_many_row_groups_are_streamed_in_batches(tmp_path: Path, make_pipeline, 
     assert [b.table.num_rows for b in batches] == [BATCH_ROWS, BATCH_ROWS, 5_000]
     numbers = [n for b in batches for n in b.row_numbers.to_pylist()]
     assert numbers == list(range(1, rows + 1))
-    assert [b.table.column("id")[0].as_py() for b in batches] == ["1", str(BATCH_ROWS + 1), str(2 * BATCH_ROWS + 1)]
+    assert [b.table.column("id")[0].as_py() for b in batches] == [1, BATCH_ROWS + 1, 2 * BATCH_ROWS + 1]
+    assert {b.table.column("id").type for b in batches} == {pa.int64()}  # kept typed: never text parsed back
     assert run_pipeline(make_pipeline(yaml(None))).inserted == rows
 
 
