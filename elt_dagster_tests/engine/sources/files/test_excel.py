@@ -18,7 +18,7 @@ from elt_dagster.engine.sources.files.excel import cell_text, iter_sheet
 from elt_dagster.engine.sources.files.extract import list_source_files
 from elt_dagster.engine.sources.files.readers import BATCH_ROWS, ExtractError, file_format
 from elt_dagster_tests.engine.sources.files.helpers import business, pipeline, read_staging
-from elt_dagster_tests.engine.sources.files.workbooks import CellError, write_ods, write_xlsx
+from elt_dagster_tests.engine.sources.files.workbooks import CellError, write_ods, write_xls, write_xlsx
 
 HEADER = ["id", "day", "amount", "active", "note", "at", "starts"]
 ORDERS = [
@@ -97,6 +97,18 @@ def test_an_ods_sheet_loads_like_an_xlsx(tmp_path: Path, make_pipeline, database
     report = run_pipeline(make_pipeline(source_yaml("orders.ods", "header_row: 3")))
     assert (report.inserted, report.invalid) == (3, 0)
     assert stored(database_url, db_schema, "id, day, amount::text, active, note, at, starts") == EXPECTED
+
+
+def test_a_legacy_xls_sheet_loads_like_an_xlsx(tmp_path: Path, make_pipeline, database_url: str, db_schema: str):
+    """A real BIFF8 .xls (as Excel 97-2003 saves it): dates, numbers and booleans as the cells hold them."""
+    rows = [row for row in ORDERS if not any(isinstance(cell, CellError) for cell in row)]
+    rows[3] = [*rows[3][:5], dt.datetime(2024, 1, 2, 3, 4, 5), *rows[3][6:]]  # .xls times are read to the second
+    write_xls(tmp_path / "data" / "orders.xls", {"Orders": rows})
+    report = run_pipeline(make_pipeline(source_yaml("orders.xls", "header_row: 3")))
+    assert (report.inserted, report.invalid) == (3, 0)
+    expected = [EXPECTED[0][:5] + (dt.datetime(2024, 1, 2, 3, 4, 5), EXPECTED[0][6]), *EXPECTED[1:]]
+    assert stored(database_url, db_schema, "id, day, amount::text, active, note, at, starts") == expected
+    assert column_types(database_url, db_schema)["day"] == "date"
 
 
 def test_inline_strings_and_a_schema_less_pipeline(tmp_path: Path, make_pipeline, database_url: str, db_schema: str):

@@ -1,4 +1,5 @@
-"""Real .xlsx and .ods files for the tests, written as zips of minimal XML (openpyxl is not a dependency).
+"""Real .xlsx and .ods files for the tests, written as zips of minimal XML (openpyxl is not a dependency), and
+legacy .xls files through xlwt.
 
 A sheet is a list of rows from A1; a row is a list of cells: str, int, float, bool, date, datetime, time, None (an
 empty cell) or `CellError("#DIV/0!")`. Strings go to sharedStrings.xml, except those in `inline=True` sheets.
@@ -192,4 +193,26 @@ def write_ods(path: Path, sheets: dict[str, list[list[Cell]]]) -> Path:
         archive.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.spreadsheet")
         archive.writestr("META-INF/manifest.xml", _ODS_MANIFEST)
         archive.writestr("content.xml", content)
+    return path
+
+
+_XLS_FORMATS = {dt.datetime: "YYYY-MM-DD HH:MM:SS", dt.date: "YYYY-MM-DD", dt.time: "HH:MM:SS"}
+
+
+def write_xls(path: Path, sheets: dict[str, list[list[Cell]]]) -> Path:
+    """A legacy Excel (BIFF8) workbook, written by `xlwt` (a dev dependency): dates and times as Excel serial
+    numbers with a date format, as Excel writes them. Error cells are not written (xlwt has none)."""
+    import xlwt
+
+    workbook = xlwt.Workbook()
+    for name, rows in sheets.items():
+        sheet = workbook.add_sheet(name)
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                if value is None or isinstance(value, CellError):
+                    continue
+                shown = _XLS_FORMATS.get(type(value))
+                sheet.write(r, c, value, xlwt.easyxf(num_format_str=shown) if shown else xlwt.Style.default_style)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    workbook.save(str(path))
     return path
