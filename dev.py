@@ -2,6 +2,8 @@
 """Project tasks with nothing but Python 3.11+: creates .venv, installs the project, runs things.
 
 python3 dev.py demo    run the sample pipeline on the embedded PostgreSQL and show what was loaded
+python3 dev.py bucket-demo  the same from a bucket of a local S3 server (SeaweedFS): three formats into one table,
+                       the source sensor on a new object, an Excel sheet (examples/bucket, docs/object-storage.md)
 python3 dev.py test    run the test suite (what CI runs); --quick: the quick tier, without the daemon, browser,
                        deployment and fault tests (other arguments go to pytest)
 python3 dev.py dev     start the Dagster UI and daemon (dagster dev) on http://127.0.0.1:3000; Ctrl-C or SIGTERM
@@ -55,6 +57,22 @@ def ensure_venv() -> None:
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
     subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True)
     STAMP.write_text(wanted)
+
+
+AZURITE = ROOT / ".elt" / "npm" / "node_modules" / ".bin" / "azurite-blob"
+
+
+def ensure_azurite() -> None:
+    """Install Azurite (the Azure Blob Storage emulator the tests run) from npm into .elt/npm, once."""
+    if AZURITE.exists():
+        return
+    npm = shutil.which("npm")
+    if npm is None:  # the Azure tests then fail, naming what is missing
+        print("npm is missing: the Azure tests need it to install Azurite (Node.js 18 or newer)", file=sys.stderr)
+        return
+    print("installing Azurite (npm) into .elt/npm ...", flush=True)
+    install = [npm, "install", "--prefix", str(ROOT / ".elt" / "npm"), "--no-audit", "--no-fund", "azurite@3"]
+    subprocess.run(install, check=True, stdout=subprocess.DEVNULL)
 
 
 def dagster_env() -> dict[str, str]:
@@ -166,14 +184,19 @@ def demo() -> int:
 def main() -> int:
     task = sys.argv[1] if len(sys.argv) > 1 else "help"
     extra = sys.argv[2:]
-    if task not in ("demo", "test", "dev", "viewer", "coverage", "lint", "bench", "db"):
+    if task not in ("demo", "bucket-demo", "test", "dev", "viewer", "coverage", "lint", "bench", "db"):
         print(__doc__)
         return 0 if task == "help" else 2
     ensure_venv()
     if task == "demo":
         return demo()
+    if task == "bucket-demo":  # its own process group on POSIX: Ctrl-C lets it stop its S3 server before it exits
+        walkthrough = [str(BIN / "python"), str(ROOT / "examples" / "bucket" / "walkthrough.py")]
+        return run(*walkthrough, env=dagster_env()) if os.name == "nt" else run_stoppable(walkthrough, dagster_env())
     if task == "db":
         return run(str(BIN / "elt-dagster"), "db", *(extra or ["status"]))
+    if task in ("test", "coverage"):
+        ensure_azurite()
     if task == "test":
         return run(str(BIN / "python"), "-m", "pytest", *test_args(extra))
     if task == "bench":

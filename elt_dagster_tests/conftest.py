@@ -13,6 +13,8 @@ import psycopg
 import pytest
 
 from elt_dagster.engine.config import LoadedConfig, load_config
+from elt_dagster_tests.azure_server import AzureServer, start_azure_server
+from elt_dagster_tests.gcs_server import GcsServer, start_gcs_server
 from elt_dagster_tests.s3_server import S3Server, start_s3_server
 
 
@@ -35,6 +37,26 @@ def database_url() -> Iterator[str]:
 def s3_server() -> Iterator[S3Server]:
     """A real S3-compatible server (SeaweedFS) for the whole session: endpoint, access key, secret key."""
     server, process = start_s3_server()
+    try:
+        yield server
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def azure_server() -> Iterator[AzureServer]:
+    """A real Azure Blob Storage emulator (Azurite) for the whole session: endpoint and the development account."""
+    server, process = start_azure_server()
+    try:
+        yield server
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[GcsServer]:
+    """A Google Cloud Storage emulator (gcp-storage-emulator) for the whole session: its endpoint."""
+    server, process = start_gcs_server()
     try:
         yield server
     finally:

@@ -13,7 +13,9 @@ from elt_dagster.engine.errors import StrictModel
 from elt_dagster.engine.prefetch import usable_cores
 from elt_dagster.engine.sources.api.models import ApiSource
 from elt_dagster.engine.sources.encodings import known_encoding
-from elt_dagster.engine.sources.objects.models import S3Source
+from elt_dagster.engine.sources.objects.azure import AzureSource
+from elt_dagster.engine.sources.objects.gcs import GcsSource
+from elt_dagster.engine.sources.objects.s3 import S3Source
 
 from .automation import AUTOMATION_KEYS, AUTOMATION_SECTION, Automation
 from .columns import ColumnRules
@@ -163,7 +165,11 @@ def _source_type(value: Any) -> str:
 
 
 Source = Annotated[
-    Annotated[LocalSource, Tag("local")] | Annotated[ApiSource, Tag("api")] | Annotated[S3Source, Tag("s3")],
+    Annotated[LocalSource, Tag("local")]
+    | Annotated[ApiSource, Tag("api")]
+    | Annotated[S3Source, Tag("s3")]
+    | Annotated[AzureSource, Tag("azure")]
+    | Annotated[GcsSource, Tag("gcs")],
     Discriminator(_source_type),
 ]
 

@@ -126,8 +126,9 @@ class Partitions(StrictModel):
 def check_partitioned(partitions: Partitions, target: Any, automation: Any, sources: Any) -> None:
     """What a partitioned pipeline can't have: merge mode, a schedule or a start/end window of its own; with
     `by: files`, an API source (its records are no files)."""
-    if any(getattr(source, "type", None) == "s3" for source in sources or []):
-        raise ValueError("partitions read local files and APIs: an s3 source can't be partitioned yet")
+    for source in sources or []:
+        if getattr(source, "type", None) in ("s3", "azure", "gcs"):
+            raise ValueError(f"partitions read local files and APIs: an {source.type} source can't be partitioned yet")
     if partitions.by_files and any(getattr(source, "type", None) == "api" for source in sources or []):
         raise ValueError("by: files partitions the local files: an API source needs time windows (by: day, ...)")
     if target is not None and target.mode != "append":

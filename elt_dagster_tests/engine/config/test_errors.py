@@ -103,7 +103,7 @@ def test_missing_required_sections(tmp_path: Path) -> None:
 
 def test_unknown_source_type(tmp_path: Path) -> None:
     message, _ = config_error(tmp_path, "sources:\n  - type: ftp\n    path: data\ntarget:\n  table: t\n")
-    assert "sources[0] (line 2): unknown type 'ftp' (known: 'local', 'api', 's3')" in message
+    assert "sources[0] (line 2): unknown type 'ftp' (known: 'local', 'api', 's3', 'azure', 'gcs')" in message
 
 
 def test_source_type_can_be_left_out(tmp_path: Path) -> None:

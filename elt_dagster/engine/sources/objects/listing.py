@@ -1,12 +1,14 @@
 """A bounded listing of a bucket prefix for the source sensor: at most `MAX_OBJECTS_PER_TICK` keys a tick, going on
 after the last key the previous tick listed, so a prefix of 100,000 objects is swept over several ticks and no tick
-lists it whole.
+lists it whole (S3), or no tick compares more than that many objects (Azure and GCS: `sorted_page`).
 
 S3 lists keys in order and its ListObjectsV2 takes `start-after`; pyarrow's `FileSelector` has no such option (it
 lists a folder whole), so this module sends ListObjectsV2 itself, signed with AWS Signature V4 (the standard
 library's hmac: no new dependency). It needs the keys at hand: the source's own or `AWS_ACCESS_KEY_ID` and
 `AWS_SECRET_ACCESS_KEY`; with a profile or an instance role it returns None and the sensor lists the prefix whole
-through pyarrow (`store.list_objects`).
+through pyarrow (`store.list_objects`). Azure and GCS have no start-after that pyarrow passes on (Azure's List Blobs
+continues from an opaque marker only): their prefix is listed whole through pyarrow each tick, and the tick keeps
+the `MAX_OBJECTS_PER_TICK` keys after the cursor in key order.
 
 Objects are judged against their recorded fingerprints, never against a time cursor, so an object written after a
 tick, whatever its last-modified time, is seen when the sweep next passes its key (dagster#22892).
@@ -28,14 +30,9 @@ import requests
 
 from elt_dagster.engine.config import LoadedConfig
 from elt_dagster.engine.sources.files.readers import ExtractError, file_format
-from elt_dagster.engine.sources.objects.models import S3Source, key_pattern
-from elt_dagster.engine.sources.objects.store import (
-    CONNECT_SECONDS,
-    REQUEST_SECONDS,
-    StoredObject,
-    list_objects,
-    reason_for_code,
-)
+from elt_dagster.engine.sources.objects.models import ObjectSource, key_pattern
+from elt_dagster.engine.sources.objects.s3 import CONNECT_SECONDS, REQUEST_SECONDS, S3Source, reason_for_code
+from elt_dagster.engine.sources.objects.store import StoredObject, list_objects
 
 MAX_OBJECTS_PER_TICK = 10_000
 """Keys one tick of the source sensor lists at most, per source (keys the pattern rejects count too)."""
@@ -184,6 +181,14 @@ def _mtime_ns(text: str) -> int:
     return calendar.timegm(moment.utctimetuple()) * 1_000_000_000 + moment.microsecond * 1_000
 
 
+def sorted_page(source: ObjectSource, start_after: str, budget: int) -> ListingPage:
+    """Up to `budget` of the source's objects after `start_after` in key order, out of its whole listing: the page
+    of a store pyarrow lists without a place to start (Azure, GCS)."""
+    after = sorted((item for item in list_objects(source) if item.key > start_after), key=lambda item: item.key)
+    page = after[:budget]
+    return ListingPage(page, len(page), page[-1].key if len(after) > budget else "")
+
+
 def sensor_objects(loaded: LoadedConfig, after: dict[str, str]) -> tuple[list[StoredObject], dict[str, str]]:
     """The objects of a pipeline one sensor tick sees (of a known format): a page of each prefix after where the
     last tick stopped (`after`, by `listing_key`), the whole listing of a one-object URL or of unsignable
@@ -191,10 +196,16 @@ def sensor_objects(loaded: LoadedConfig, after: dict[str, str]) -> tuple[list[St
     objects: list[StoredObject] = []
     next_after: dict[str, str] = {}
     for source in loaded.config.sources:
-        if not isinstance(source, S3Source):
+        if not isinstance(source, ObjectSource):
             continue
         is_prefix = source.url.endswith("/") or not source.prefix
-        page = list_page(source, after.get(listing_key(source), ""), MAX_OBJECTS_PER_TICK) if is_prefix else None
+        start_after = after.get(listing_key(source), "")
+        if not is_prefix:
+            page = None
+        elif isinstance(source, S3Source):
+            page = list_page(source, start_after, MAX_OBJECTS_PER_TICK)
+        else:
+            page = sorted_page(source, start_after, MAX_OBJECTS_PER_TICK)
         if page is not None:
             next_after[listing_key(source)] = page.next_after
         found = list_objects(source) if page is None else page.objects
@@ -202,6 +213,6 @@ def sensor_objects(loaded: LoadedConfig, after: dict[str, str]) -> tuple[list[St
     return objects, next_after
 
 
-def listing_key(source: S3Source) -> str:
+def listing_key(source: ObjectSource) -> str:
     """A source's name in the sensor's cursor: its URL and pattern."""
     return f"{source.url} {source.pattern}"

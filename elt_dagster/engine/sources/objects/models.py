@@ -1,12 +1,15 @@
-"""The YAML model of an object storage source (`type: s3`): a bucket prefix or one object, and its credentials.
+"""What every object storage source (`type: s3`, `type: azure`, `type: gcs`) has: a URL naming a bucket (or an
+Azure container) and a prefix or one object, a pattern on the keys below the prefix, the reading options of local
+files, and its secrets, kept to be masked. Each store's own model (`s3.py`, `azure.py`, `gcs.py`) adds its
+credentials, the pyarrow filesystem that reads it, and what its error messages mean.
 
-Only pydantic and the standard library: loading a config never imports pyarrow's filesystems (`store.py` does).
+Only pydantic and the standard library: loading a config never imports pyarrow's filesystems (`filesystem()` does).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
@@ -15,27 +18,22 @@ from elt_dagster.engine.errors import StrictModel
 from elt_dagster.engine.redaction import SECRETS_CONTEXT, mask_values, redact_text
 from elt_dagster.engine.sources.encodings import known_encoding
 
+if TYPE_CHECKING:
+    from pyarrow.fs import FileSystem
 
-class S3Source(StrictModel):
-    """Objects of an S3 bucket, or of any S3-compatible store (MinIO, Ceph, SeaweedFS, R2, GCS's interoperability
-    endpoint): the objects under a prefix whose key matches `pattern`, or one object.
 
-    Read through pyarrow's `S3FileSystem`: pyarrow is already a dependency (so no new one), it streams an object in
-    ranges rather than downloading it whole, it follows the standard AWS credential chain (environment, profile,
-    instance role) when no keys are given, and the same `pyarrow.fs` interface serves GCS and Azure
-    (`GcsFileSystem`, `AzureFileSystem`) for the `type: gcs` and `type: azure` sources to come.
-    """
+class ObjectSource(StrictModel):
+    """The objects under a prefix whose key matches `pattern`, or one object, of a bucket or container."""
 
-    type: Literal["s3"]
+    SCHEME: ClassVar[str] = ""
+    """The URL scheme (`s3`, `az`, `gs`)."""
+    BUCKET_WORD: ClassVar[str] = "bucket"
+    """What the store calls the URL's first part (Azure: a container)."""
+
     url: str
-    """`s3://bucket/prefix/` (the objects under it that match `pattern`) or `s3://bucket/key.csv` (one object)."""
     pattern: str = "*"
     """A glob on the key below the prefix: `*` the objects directly under it, `**/*` those below it at any depth."""
     endpoint_url: str | None = None
-    """An S3-compatible store's address (`http://127.0.0.1:9000`, `https://<account>.r2.cloudflarestorage.com`)."""
-    region: str | None = None
-    access_key_id: str | None = Field(default=None, repr=False)
-    secret_access_key: str | None = Field(default=None, repr=False)
     delimiter: str | None = Field(default=None, min_length=1, max_length=1)
     encoding: str = "utf-8"
     records_path: str | None = None
@@ -46,10 +44,12 @@ class S3Source(StrictModel):
 
     @field_validator("url")
     @classmethod
-    def _s3_url(cls, value: str) -> str:
+    def _store_url(cls, value: str) -> str:
         parts = urlsplit(value)
-        if parts.scheme != "s3" or not parts.netloc or "@" in parts.netloc or parts.query or parts.fragment:
-            raise ValueError(f"{_without_userinfo(value)!r} is not an s3://bucket/prefix/ or s3://bucket/key URL")
+        if parts.scheme != cls.SCHEME or not parts.netloc or "@" in parts.netloc or parts.query or parts.fragment:
+            example = f"{cls.SCHEME}://{cls.BUCKET_WORD}/prefix/ or {cls.SCHEME}://{cls.BUCKET_WORD}/key"
+            article = "an" if cls.SCHEME[0] in "aefhilmnorsx" else "a"  # as the letter is read: an s3, a gs
+            raise ValueError(f"{_without_userinfo(value)!r} is not {article} {example} URL")
         return value
 
     @field_validator("endpoint_url")
@@ -76,20 +76,15 @@ class S3Source(StrictModel):
         return known_encoding(value)
 
     @model_validator(mode="after")
-    def _both_keys_or_none(self, info: ValidationInfo) -> S3Source:
-        """Keys given together (else the AWS credential chain is used); the config's values from the environment
-        kept to be masked."""
+    def _keep_env_secrets(self, info: ValidationInfo) -> ObjectSource:
+        """The config's values from the environment, kept to be masked in every message."""
         context = info.context if isinstance(info.context, dict) else {}
         self._env_secrets = frozenset(context.get(SECRETS_CONTEXT, ()))
-        if (self.access_key_id is None) != (self.secret_access_key is None):
-            raise ValueError(
-                "give both access_key_id and secret_access_key, or neither (then the standard AWS credential chain: "
-                "AWS_ACCESS_KEY_ID, ~/.aws, an instance role)"
-            )
         return self
 
     @property
     def bucket(self) -> str:
+        """The bucket (Azure: the container)."""
         return urlsplit(self.url).netloc
 
     @property
@@ -102,17 +97,28 @@ class S3Source(StrictModel):
         return f"`{self.url}` ({self.pattern})"
 
     def object_url(self, key: str) -> str:
-        """`s3://bucket/key`: what an object's rows record as their source (no credentials)."""
-        return f"s3://{self.bucket}/{key}"
+        """`<scheme>://bucket/key`: what an object's rows record as their source (no credentials)."""
+        return f"{self.SCHEME}://{self.bucket}/{key}"
+
+    def secret_values(self) -> list[str]:
+        """The store's own secrets among the source's keys (a secret key, an account key)."""
+        return []
 
     def secrets(self) -> list[str]:
-        """The secret key and the config's values from the environment: never to appear in a message."""
-        values = [self.secret_access_key] if self.secret_access_key else []
-        return [value for value in [*values, *sorted(self._env_secrets)] if len(value) >= 3]
+        """The store's secrets and the config's values from the environment: never to appear in a message."""
+        return [value for value in [*self.secret_values(), *sorted(self._env_secrets)] if len(value) >= 3]
 
     def redact(self, text: str) -> str:
         """`text` (a message) without this source's secrets."""
         return redact_text(mask_values(text, self.secrets()))
+
+    def filesystem(self) -> FileSystem:
+        """pyarrow's filesystem on the store, with the source's endpoint and credentials."""
+        raise NotImplementedError
+
+    def error_reason(self, text: str) -> str | None:
+        """What a store error's text (one line) means for a person, or None when it is not one the store knows."""
+        return None
 
 
 def key_pattern(pattern: str) -> re.Pattern[str]:
@@ -137,6 +143,12 @@ def key_pattern(pattern: str) -> re.Pattern[str]:
             parts.append(re.escape(pattern[index]))
             index += 1
     return re.compile("".join(parts) + r"\Z", re.DOTALL)
+
+
+def endpoint_parts(endpoint_url: str) -> tuple[str, str]:
+    """An endpoint URL as pyarrow's filesystems take it: (scheme, `host:port`)."""
+    parts = urlsplit(endpoint_url)
+    return parts.scheme, parts.netloc
 
 
 def _without_userinfo(url: str) -> str:

@@ -3,48 +3,38 @@ new or changed ones into the run's folder, a megabyte at a time, so the rest of 
 
 A spooled file keeps its object's name (its suffix says the format; a `.gz` stays compressed, as the readers
 decompress it) and takes its last-modified time, so the load's check that a file did not change while it was read
-holds for objects too. Every failure of the store is one line naming the `s3://` URL, never a credential.
+holds for objects too. Every failure of the store is one line naming the object's URL (`s3://`, `az://`, `gs://`),
+never a credential. The store is any of pyarrow's filesystems: the source model builds it (`s3.py`, `azure.py`,
+`gcs.py`).
 """
 
 from __future__ import annotations
 
+import errno
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from elt_dagster.engine.config import LoadedConfig, LocalSource
 from elt_dagster.engine.sources.files.extract import SourceFile
 from elt_dagster.engine.sources.files.readers import ExtractError, file_format
-from elt_dagster.engine.sources.objects.models import S3Source, key_pattern
+from elt_dagster.engine.sources.objects.models import ObjectSource, key_pattern
 from elt_dagster.engine.state.fingerprints import Fingerprint
 
 if TYPE_CHECKING:
-    from pyarrow.fs import S3FileSystem
+    from pyarrow.fs import FileSystem
 
 CHUNK_BYTES = 1 << 20
 """An object is copied to disk this much at a time: memory holds one chunk per object being spooled."""
 SPOOL_THREADS = 8
 """Objects fetched at once: many small objects cost one round trip each, which threads overlap."""
-CONNECT_SECONDS, REQUEST_SECONDS = 10.0, 120.0
-_AWS_ERROR = re.compile(r"AWS Error (?P<code>[A-Z_]+)[^:]*:\s*(?P<detail>.*?)(?:\s*\(Request ID:[^)]*\))?$", re.S)
-_REASONS = {
-    "NO_SUCH_BUCKET": "the bucket does not exist",
-    "NO_SUCH_KEY": "the object does not exist (deleted since it was listed?)",
-    "RESOURCE_NOT_FOUND": "the object does not exist (deleted since it was listed?)",
-    "ACCESS_DENIED": "access denied (the credentials may not read this bucket or prefix)",
-    "SIGNATURE_DOES_NOT_MATCH": "the credentials were refused (check secret_access_key)",
-    "INVALID_ACCESS_KEY_ID": "the credentials were refused (unknown access_key_id)",
-    "MISSING_AUTHENTICATION_TOKEN": "no credentials were sent (set access_key_id and secret_access_key)",
-}
 
 
 @dataclass(frozen=True)
 class ObjectFingerprint(Fingerprint):
-    """An object's fingerprint, kept by its `s3://bucket/key` URL: key, size and last-modified. Its content is never
+    """An object's fingerprint, kept by its URL (`s3://bucket/key`): key, size and last-modified. Its content is never
     hashed (that would download it): a rewritten object has a new last-modified time."""
 
     def with_content_hash(self) -> ObjectFingerprint:
@@ -55,7 +45,7 @@ class ObjectFingerprint(Fingerprint):
 class StoredObject:
     """One object of a source, as listed."""
 
-    source: S3Source
+    source: ObjectSource
     key: str
     size: int
     mtime_ns: int
@@ -69,41 +59,21 @@ class StoredObject:
         return ObjectFingerprint(self.url, self.size, self.mtime_ns)
 
 
-def filesystem(source: S3Source) -> S3FileSystem:
-    """pyarrow's S3 filesystem for the source: its endpoint and keys, else AWS and the standard credential chain."""
-    from pyarrow.fs import S3FileSystem  # the AWS SDK: loaded only for object storage sources
-
-    options: dict[str, object] = {"connect_timeout": CONNECT_SECONDS, "request_timeout": REQUEST_SECONDS}
-    if source.endpoint_url:
-        parts = urlsplit(source.endpoint_url)
-        options |= {"endpoint_override": parts.netloc, "scheme": parts.scheme, "region": "us-east-1"}
-    if source.region:
-        options["region"] = source.region
-    if source.access_key_id is not None:
-        options |= {"access_key": source.access_key_id, "secret_key": source.secret_access_key}
-    return S3FileSystem(**options)
+def filesystem(source: ObjectSource) -> FileSystem:
+    """pyarrow's filesystem for the source (S3, Azure or GCS): its endpoint and credentials."""
+    return source.filesystem()
 
 
-def store_error(source: S3Source, url: str, exc: BaseException) -> ExtractError:
+def store_error(source: ObjectSource, url: str, exc: BaseException) -> ExtractError:
     """The store's failure as one line: the URL and what is wrong, the source's secrets masked."""
     text = " ".join(str(exc).split())
-    found = _AWS_ERROR.search(text)
-    if found:
-        code, detail = found["code"], found["detail"]
-        reason = reason_for_code(code, detail)
-        if code == "NETWORK_CONNECTION":
-            reason = f"can't reach {source.endpoint_url or 'AWS S3'} ({detail})"
-    else:
-        reason = text or type(exc).__name__
-    return ExtractError(source.redact(f"{url}: {reason}"))
+    reason = source.error_reason(text)
+    if reason is None and (isinstance(exc, FileNotFoundError) or getattr(exc, "errno", None) == errno.ENOENT):
+        reason = "the object does not exist (deleted since it was listed?)"
+    return ExtractError(source.redact(f"{url}: {reason or text or type(exc).__name__}"))
 
 
-def reason_for_code(code: str, detail: str) -> str:
-    """What the store's error code (`ACCESS_DENIED`, as pyarrow spells it) means for a person; else its detail."""
-    return _REASONS.get(code) or detail
-
-
-def list_objects(source: S3Source) -> list[StoredObject]:
+def list_objects(source: ObjectSource) -> list[StoredObject]:
     """The objects the source names, oldest first (then by key): the one object of a key URL, or those under the
     prefix whose key below it matches `pattern`."""
     from pyarrow.fs import FileSelector, FileType
@@ -118,7 +88,7 @@ def list_objects(source: S3Source) -> list[StoredObject]:
         recursive = "/" in source.pattern or "**" in source.pattern
         infos = store.get_file_info(FileSelector(base, recursive=recursive, allow_not_found=True))
         if not infos and store.get_file_info(source.bucket).type == FileType.NotFound:
-            raise ExtractError(f"{source.url}: the bucket does not exist")
+            raise ExtractError(f"{source.url}: the {source.BUCKET_WORD} does not exist")
     except OSError as exc:
         raise store_error(source, source.url, exc) from None
     matches = key_pattern(source.pattern).match
@@ -137,7 +107,7 @@ def list_source_objects(loaded: LoadedConfig) -> tuple[list[StoredObject], list[
     objects: list[StoredObject] = []
     skipped: list[StoredObject] = []
     for source in loaded.config.sources:
-        if isinstance(source, S3Source):
+        if isinstance(source, ObjectSource):
             for item in list_objects(source):
                 (objects if file_format(Path(item.key))[0] else skipped).append(item)
     objects.sort(key=lambda item: (item.mtime_ns, item.url))
@@ -158,7 +128,7 @@ def spool_objects(objects: list[StoredObject], folder: Path) -> list[tuple[Sourc
     return [(_source_file(item, path), item.fingerprint) for item, path in zip(objects, paths, strict=True)]
 
 
-def spool_object(store: S3FileSystem, item: StoredObject, path: Path) -> None:
+def spool_object(store: FileSystem, item: StoredObject, path: Path) -> None:
     """Stream one object to `path`, a chunk at a time; a read shorter or longer than its listed size is an error
     (the object was cut short, or rewritten since it was listed)."""
     written = 0

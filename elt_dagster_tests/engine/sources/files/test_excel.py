@@ -106,7 +106,7 @@ def test_a_legacy_xls_sheet_loads_like_an_xlsx(tmp_path: Path, make_pipeline, da
     write_xls(tmp_path / "data" / "orders.xls", {"Orders": rows})
     report = run_pipeline(make_pipeline(source_yaml("orders.xls", "header_row: 3")))
     assert (report.inserted, report.invalid) == (3, 0)
-    expected = [EXPECTED[0][:5] + (dt.datetime(2024, 1, 2, 3, 4, 5), EXPECTED[0][6]), *EXPECTED[1:]]
+    expected = [(*EXPECTED[0][:5], dt.datetime(2024, 1, 2, 3, 4, 5), EXPECTED[0][6]), *EXPECTED[1:]]
     assert stored(database_url, db_schema, "id, day, amount::text, active, note, at, starts") == expected
     assert column_types(database_url, db_schema)["day"] == "date"
 

@@ -12,7 +12,7 @@ import pytest
 from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.sources.objects import listing
 from elt_dagster.engine.sources.objects.listing import list_page, listing_key, sensor_objects
-from elt_dagster.engine.sources.objects.models import S3Source
+from elt_dagster.engine.sources.objects.s3 import S3Source
 from elt_dagster.engine.sources.objects.store import list_objects
 from elt_dagster_tests.s3_server import S3Server
 

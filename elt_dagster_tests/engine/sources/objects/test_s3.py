@@ -21,7 +21,8 @@ from pydantic import ValidationError
 from elt_dagster.engine.config import LoadedConfig
 from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.run import run_pipeline
-from elt_dagster.engine.sources.objects.models import S3Source, key_pattern
+from elt_dagster.engine.sources.objects.models import key_pattern
+from elt_dagster.engine.sources.objects.s3 import S3Source
 from elt_dagster.engine.sources.objects.store import list_objects
 from elt_dagster_tests.conftest import fetch
 from elt_dagster_tests.s3_server import S3Server

@@ -12,7 +12,7 @@ import pytest
 from elt_dagster.engine.config import LoadedConfig
 from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.run import run_pipeline
-from elt_dagster.engine.sources.objects.models import S3Source
+from elt_dagster.engine.sources.objects.s3 import S3Source
 from elt_dagster.engine.sources.objects.store import filesystem, list_objects, spool_object
 from elt_dagster_tests.conftest import fetch
 from elt_dagster_tests.engine.sources.objects.test_s3 import csv_body, parquet_body, put

@@ -1,0 +1,89 @@
+"""`type: s3`: objects of an S3 bucket or of any S3-compatible store, read through pyarrow's `S3FileSystem`."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from elt_dagster.engine.sources.objects.models import ObjectSource, endpoint_parts
+
+if TYPE_CHECKING:
+    from pyarrow.fs import S3FileSystem
+
+CONNECT_SECONDS, REQUEST_SECONDS = 10.0, 120.0
+_AWS_ERROR = re.compile(r"AWS Error (?P<code>[A-Z_]+)[^:]*:\s*(?P<detail>.*?)(?:\s*\(Request ID:[^)]*\))?$", re.S)
+_REASONS = {
+    "NO_SUCH_BUCKET": "the bucket does not exist",
+    "NO_SUCH_KEY": "the object does not exist (deleted since it was listed?)",
+    "RESOURCE_NOT_FOUND": "the object does not exist (deleted since it was listed?)",
+    "ACCESS_DENIED": "access denied (the credentials may not read this bucket or prefix)",
+    "SIGNATURE_DOES_NOT_MATCH": "the credentials were refused (check secret_access_key)",
+    "INVALID_ACCESS_KEY_ID": "the credentials were refused (unknown access_key_id)",
+    "MISSING_AUTHENTICATION_TOKEN": "no credentials were sent (set access_key_id and secret_access_key)",
+}
+
+
+class S3Source(ObjectSource):
+    """Objects of an S3 bucket, or of any S3-compatible store (MinIO, Ceph, SeaweedFS, R2, GCS's interoperability
+    endpoint): the objects under a prefix whose key matches `pattern`, or one object.
+
+    Read through pyarrow's `S3FileSystem`: pyarrow is already a dependency (so no new one), it streams an object in
+    ranges rather than downloading it whole, it follows the standard AWS credential chain (environment, profile,
+    instance role) when no keys are given, and the same `pyarrow.fs` interface serves Azure and GCS
+    (`AzureFileSystem`, `GcsFileSystem`: `type: azure`, `type: gcs`).
+    """
+
+    SCHEME: ClassVar[str] = "s3"
+    type: Literal["s3"]
+    url: str
+    """`s3://bucket/prefix/` (the objects under it that match `pattern`) or `s3://bucket/key.csv` (one object)."""
+    endpoint_url: str | None = None
+    """An S3-compatible store's address (`http://127.0.0.1:9000`, `https://<account>.r2.cloudflarestorage.com`)."""
+    region: str | None = None
+    access_key_id: str | None = Field(default=None, repr=False)
+    secret_access_key: str | None = Field(default=None, repr=False)
+
+    @model_validator(mode="after")
+    def _both_keys_or_none(self) -> S3Source:
+        """Keys given together (else the AWS credential chain is used)."""
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError(
+                "give both access_key_id and secret_access_key, or neither (then the standard AWS credential chain: "
+                "AWS_ACCESS_KEY_ID, ~/.aws, an instance role)"
+            )
+        return self
+
+    def secret_values(self) -> list[str]:
+        """The secret key."""
+        return [self.secret_access_key] if self.secret_access_key else []
+
+    def filesystem(self) -> S3FileSystem:
+        """pyarrow's S3 filesystem: the source's endpoint and keys, else AWS and the standard credential chain."""
+        from pyarrow.fs import S3FileSystem  # the AWS SDK: loaded only for s3 sources
+
+        options: dict[str, object] = {"connect_timeout": CONNECT_SECONDS, "request_timeout": REQUEST_SECONDS}
+        if self.endpoint_url:
+            scheme, authority = endpoint_parts(self.endpoint_url)
+            options |= {"endpoint_override": authority, "scheme": scheme, "region": "us-east-1"}
+        if self.region:
+            options["region"] = self.region
+        if self.access_key_id is not None:
+            options |= {"access_key": self.access_key_id, "secret_key": self.secret_access_key}
+        return S3FileSystem(**options)
+
+    def error_reason(self, text: str) -> str | None:
+        """An `AWS Error <CODE>` of pyarrow's S3 filesystem for a person."""
+        found = _AWS_ERROR.search(text)
+        if not found:
+            return None
+        code, detail = found["code"], found["detail"]
+        if code == "NETWORK_CONNECTION":
+            return f"can't reach {self.endpoint_url or 'AWS S3'} ({detail})"
+        return reason_for_code(code, detail)
+
+
+def reason_for_code(code: str, detail: str) -> str:
+    """What S3's error code (`ACCESS_DENIED`, as pyarrow spells it) means for a person; else its detail."""
+    return _REASONS.get(code) or detail
