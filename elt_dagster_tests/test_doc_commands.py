@@ -19,6 +19,7 @@ import hashlib
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -46,6 +47,7 @@ DG_FLOW = "the dg flow: elt_dagster_tests/deployment/test_dg_from_zero.py runs i
 SYNTAX = "the CLI's syntax with placeholders or alternatives, not a command to paste"
 RUN = (
     "python3 dev.py demo",
+    "python3 dev.py bucket-demo",
     ".venv/bin/elt-dagster rejects orders",
     ".venv/bin/elt-dagster validate configs/orders.yaml",
     "python3 dev.py db stop",
@@ -242,6 +244,36 @@ def test_the_readme_quick_start_works_pasted_into_a_fresh_clone(quick_start: dic
     assert "public.orders__rejected: 1 quarantined records match, 1 shown" in rejects, rejects
     validated = quick_start[".venv/bin/elt-dagster validate configs/orders.yaml"]
     assert re.match(r"OK +\S+/configs/orders\.yaml: pipeline 'orders'", validated), validated
+
+
+RUN_AND_OBJECT = re.compile(r"^  run (\w{8})  s3://samples/orders/(\S+) +(\d+) rows$", re.MULTILINE)
+"""A line of the bucket walkthrough's `public.orders, rows per run and object` (from the table itself)."""
+
+
+@pytest.mark.slow  # a local S3 server, Dagster runs and an embedded PostgreSQL in a fresh clone
+def test_the_readme_bucket_walkthrough_shows_what_issue_25_asks(quick_start: dict[str, str]) -> None:
+    shown = quick_start["python3 dev.py bucket-demo"]
+    rows = RUN_AND_OBJECT.findall(shown)
+    assert len(rows) == 3 + 4, shown[-4000:]  # the table after the first load, then after the sensor's run
+    first_load, after_sensor = rows[:3], rows[3:]
+    objects = ["orders_2024_01.csv", "orders_2024_02.jsonl.gz", "orders_2024_03.parquet"]
+    assert [(obj, count) for _, obj, count in first_load] == [(obj, "5") for obj in objects]
+    assert len({run for run, _, _ in first_load}) == 1  # one table, one run: three formats
+    assert after_sensor[:3] == first_load
+    sensor_run, new_object, new_rows = after_sensor[3]
+    assert (new_object, new_rows) == ("orders_2024_04.csv", "3") and sensor_run != first_load[0][0]
+    assert "skipping: no new or changed files among the 3 watched" in shown
+    assert "1 new or changed files (orders_2024_04.csv)" in shown
+    assert "Sensor returning run requests for 1 run(s)" in shown
+    requested_run = shown.split("Sensor returning run requests", 1)[1]
+    assert "3 files unchanged since they were loaded: not read" in requested_run
+    assert "read 1 files: s3://samples/orders/orders_2024_04.csv (3 rows)" in requested_run
+    assert "public.payments's column types: paid_on date, customer text, amount numeric" in shown
+    assert re.search(r"^2024-02-29 +Globex +75 ", shown, re.MULTILINE)  # a date cell as a date, not a serial number
+    endpoint = re.search(r"^S3 API on http://127\.0\.0\.1:(\d+);", shown, re.MULTILINE)
+    assert endpoint and "The S3 server stopped." in shown
+    with socket.socket() as probe:  # stopped: its port no longer answers
+        assert probe.connect_ex(("127.0.0.1", int(endpoint[1]))) != 0
 
 
 @pytest.mark.slow  # Dagster runs and an embedded PostgreSQL start in a fresh clone
