@@ -20,6 +20,7 @@ import calendar
 import hashlib
 import hmac
 import os
+import sys
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -79,6 +80,20 @@ def list_page(source: S3Source, start_after: str, budget: int) -> ListingPage | 
     return ListingPage(objects, listed, after if truncated else "")
 
 
+def signed_objects(source: S3Source) -> list[StoredObject] | None:
+    """Every object the source names (the one object of a key URL, or those under its prefix whose key matches its
+    pattern), with their ETags; None when the credentials can't be signed here."""
+    credentials = _credentials(source)
+    if credentials is None:
+        return None
+    if source.prefix and not source.url.endswith("/"):  # one object: the first key it prefixes is itself, if there
+        keys, _ = _list_request(source, credentials, "", 1, prefix=source.prefix)
+        if keys and keys[0].key == source.prefix:
+            return keys
+    page = list_page(source, "", sys.maxsize)
+    return [] if page is None else page.objects
+
+
 def _folder(source: S3Source) -> str:
     """The prefix as a folder (`in/`), so that `s3://bucket/in` does not list `inbox/`."""
     return source.prefix.rstrip("/") + "/" if source.prefix.strip("/") else ""
@@ -96,16 +111,22 @@ def _region(source: S3Source) -> str:
 
 
 def _list_request(
-    source: S3Source, credentials: _Credentials, start_after: str, max_keys: int, region: str | None = None
+    source: S3Source,
+    credentials: _Credentials,
+    start_after: str,
+    max_keys: int,
+    region: str | None = None,
+    prefix: str | None = None,
 ) -> tuple[list[StoredObject], bool]:
-    """One ListObjectsV2 request: the objects it returned and whether more follow."""
+    """One ListObjectsV2 request (of the source's folder, or of `prefix`): the objects it returned and whether more
+    follow."""
     region = region or _region(source)
     if source.endpoint_url:  # path-style, as S3-compatible stores take it
         parts = urlsplit(source.endpoint_url)
         scheme, host, path = parts.scheme, parts.netloc, f"/{source.bucket}"
     else:
         scheme, host, path = "https", f"{source.bucket}.s3.{region}.amazonaws.com", "/"
-    query = {"list-type": "2", "max-keys": str(max_keys), "prefix": _folder(source)}
+    query = {"list-type": "2", "max-keys": str(max_keys), "prefix": _folder(source) if prefix is None else prefix}
     if start_after:
         query["start-after"] = start_after
     canonical_query = "&".join(f"{_quote(key)}={_quote(value)}" for key, value in sorted(query.items()))
@@ -122,7 +143,7 @@ def _list_request(
         raise ExtractError(source.redact(f"{source.url}: {reason}")) from None
     moved_to = response.headers.get("x-amz-bucket-region")
     if response.status_code == 301 and moved_to and moved_to != region and not source.endpoint_url:
-        return _list_request(source, credentials, start_after, max_keys, moved_to)
+        return _list_request(source, credentials, start_after, max_keys, moved_to, prefix)
     return _parse_listing(source, response)
 
 
@@ -141,6 +162,7 @@ def _parse_listing(source: S3Source, response: requests.Response) -> tuple[list[
             item.findtext(f"{_XMLNS}Key") or "",
             int(item.findtext(f"{_XMLNS}Size") or 0),
             _mtime_ns(item.findtext(f"{_XMLNS}LastModified") or ""),
+            (item.findtext(f"{_XMLNS}ETag") or "").strip('"'),
         )
         for item in root.iter(f"{_XMLNS}Contents")
     ]

@@ -21,6 +21,8 @@ from elt_dagster.engine.sources.encodings import known_encoding
 if TYPE_CHECKING:
     from pyarrow.fs import FileSystem
 
+    from elt_dagster.engine.sources.objects.store import StoredObject
+
 
 class ObjectSource(StrictModel):
     """The objects under a prefix whose key matches `pattern`, or one object, of a bucket or container."""
@@ -118,6 +120,11 @@ class ObjectSource(StrictModel):
 
     def error_reason(self, text: str) -> str | None:
         """What a store error's text (one line) means for a person, or None when it is not one the store knows."""
+        return None
+
+    def list_with_etags(self) -> list[StoredObject] | None:
+        """The source's objects with their ETags, when this store's listing gives them here (S3); None: pyarrow
+        lists them, without ETags."""
         return None
 
 

@@ -12,6 +12,8 @@ from elt_dagster.engine.sources.objects.models import ObjectSource, endpoint_par
 if TYPE_CHECKING:
     from pyarrow.fs import S3FileSystem
 
+    from elt_dagster.engine.sources.objects.store import StoredObject
+
 CONNECT_SECONDS, REQUEST_SECONDS = 10.0, 120.0
 _AWS_ERROR = re.compile(r"AWS Error (?P<code>[A-Z_]+)[^:]*:\s*(?P<detail>.*?)(?:\s*\(Request ID:[^)]*\))?$", re.S)
 _REASONS = {
@@ -72,6 +74,13 @@ class S3Source(ObjectSource):
         if self.access_key_id is not None:
             options |= {"access_key": self.access_key_id, "secret_key": self.secret_access_key}
         return S3FileSystem(**options)
+
+    def list_with_etags(self) -> list[StoredObject] | None:
+        """The objects through S3's own ListObjectsV2, signed here, which gives each one's ETag (pyarrow's listing
+        has none); None with credentials only the AWS SDK can sign (a profile, an instance role)."""
+        from elt_dagster.engine.sources.objects.listing import signed_objects
+
+        return signed_objects(self)
 
     def error_reason(self, text: str) -> str | None:
         """An `AWS Error <CODE>` of pyarrow's S3 filesystem for a person."""

@@ -34,11 +34,16 @@ SPOOL_THREADS = 8
 
 @dataclass(frozen=True)
 class ObjectFingerprint(Fingerprint):
-    """An object's fingerprint, kept by its URL (`s3://bucket/key`): key, size and last-modified. Its content is never
-    hashed (that would download it): a rewritten object has a new last-modified time."""
+    """An object's fingerprint, kept by its URL (`s3://bucket/key`): key, size, last-modified and, where the store's
+    listing gives it, its ETag (as `content_hash`). Its content is never hashed (that would download it): a rewritten
+    object has a new last-modified time, or, rewritten within the same second at the same size, a new ETag."""
 
     def with_content_hash(self) -> ObjectFingerprint:
         return self
+
+    def content_differs(self, recorded: Fingerprint) -> bool:
+        """Whether both ETags are known and differ."""
+        return bool(self.content_hash and recorded.content_hash and self.content_hash != recorded.content_hash)
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,8 @@ class StoredObject:
     key: str
     size: int
     mtime_ns: int
+    etag: str = ""
+    """The store's ETag, when its listing gives one (S3's signed listing: `listing.py`); pyarrow's has none."""
 
     @property
     def url(self) -> str:
@@ -56,7 +63,7 @@ class StoredObject:
 
     @property
     def fingerprint(self) -> ObjectFingerprint:
-        return ObjectFingerprint(self.url, self.size, self.mtime_ns)
+        return ObjectFingerprint(self.url, self.size, self.mtime_ns, self.etag)
 
 
 def filesystem(source: ObjectSource) -> FileSystem:
@@ -78,6 +85,9 @@ def list_objects(source: ObjectSource) -> list[StoredObject]:
     prefix whose key below it matches `pattern`."""
     from pyarrow.fs import FileSelector, FileType
 
+    with_etags = source.list_with_etags()
+    if with_etags is not None:
+        return sorted(with_etags, key=lambda item: (item.mtime_ns, item.key))
     store = filesystem(source)
     base = f"{source.bucket}/{source.prefix}".rstrip("/")
     try:
