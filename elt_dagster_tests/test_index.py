@@ -50,6 +50,7 @@ TEST_INDEX: dict[str, str] = {
     "engine/sources/objects/store.py": "listing and spooling on real stores: engine/sources/objects/test_s3.py, engine/sources/objects/test_azure.py, engine/sources/objects/test_gcs.py, orchestration/test_s3_sensor.py, orchestration/test_blob_sensors.py",
     "engine/sources/api/spool.py": "API sources in runs and dry runs: engine/sources/api/test_api_pipeline.py, faults/test_api_faults.py",
     "engine/sources/files/sheet_errors.py": "engine/sources/files/test_excel.py (error cells quarantined)",
+    "engine/sources/sheet_keys.py": "engine/sources/files/test_excel.py (keys, ranges), engine/sources/objects/test_s3_workbooks.py (in a bucket)",
     "engine/sources/files/readers.py": "engine/sources/files/test_formats.py, engine/sources/files/test_delimited.py",
     "engine/state/cursors.py": "written by the incremental API load of engine/sources/api/test_api_pipeline.py; no test of its own (a gap)",
     "engine/state/partition_files.py": "partitions by files: engine/test_partition_run.py, orchestration/test_partitions.py",

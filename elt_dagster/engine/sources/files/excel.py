@@ -22,10 +22,11 @@ from typing import Any
 import pyarrow as pa
 from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook, PasswordError
 
-from elt_dagster.engine.config.models import SHEET_SUFFIXES, LocalSource
+from elt_dagster.engine.config.models import LocalSource
 from elt_dagster.engine.sources.files.readers import BATCH_ROWS, MAX_COLUMNS, ExtractError, Malformed, RawBatch
 from elt_dagster.engine.sources.files.readers import short_error as _short
 from elt_dagster.engine.sources.files.sheet_errors import column_letters, error_cells
+from elt_dagster.engine.sources.sheet_keys import SHEET_SUFFIXES
 
 SHEET_FORMATS = tuple(suffix[1:] for suffix in SHEET_SUFFIXES)
 """The formats (`file_format`) read here."""

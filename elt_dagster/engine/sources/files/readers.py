@@ -16,8 +16,8 @@ from typing import IO
 
 import pyarrow as pa
 
-from elt_dagster.engine.config.models import SHEET_SUFFIXES
 from elt_dagster.engine.errors import PipelineError
+from elt_dagster.engine.sources.sheet_keys import SHEET_SUFFIXES
 
 BATCH_ROWS = 20_000
 CSV_BLOCK_BYTES = 256 << 10

@@ -14,7 +14,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 from xml.sax.saxutils import unescape
 
-from elt_dagster.engine.config.models import column_index
+from elt_dagster.engine.sources.sheet_keys import column_index
 
 _CHUNK_BYTES = 1 << 20
 _ERROR_CELL = re.compile(rb'<(?:\w+:)?c\b([^>]*\bt="e"[^>]*?)(?<!/)>((?:(?!</(?:\w+:)?c>).)*)</(?:\w+:)?c>', re.DOTALL)

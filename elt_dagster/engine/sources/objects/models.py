@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from elt_dagster.engine.errors import StrictModel
 from elt_dagster.engine.redaction import SECRETS_CONTEXT, mask_values, redact_text
 from elt_dagster.engine.sources.encodings import known_encoding
+from elt_dagster.engine.sources.sheet_keys import SheetKeys
 
 if TYPE_CHECKING:
     from pyarrow.fs import FileSystem
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from elt_dagster.engine.sources.objects.store import StoredObject
 
 
-class ObjectSource(StrictModel):
+class ObjectSource(SheetKeys):
     """The objects under a prefix whose key matches `pattern`, or one object, of a bucket or container."""
 
     SCHEME: ClassVar[str] = ""
@@ -121,6 +121,10 @@ class ObjectSource(StrictModel):
     def error_reason(self, text: str) -> str | None:
         """What a store error's text (one line) means for a person, or None when it is not one the store knows."""
         return None
+
+    def named_files(self) -> tuple[str, ...]:
+        """The URL and the pattern: what says which objects the source reads."""
+        return (self.url, self.pattern)
 
     def list_with_etags(self) -> list[StoredObject] | None:
         """The source's objects with their ETags, when this store's listing gives them here (S3); None: pyarrow

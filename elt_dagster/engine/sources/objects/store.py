@@ -163,7 +163,7 @@ def spool_object(store: FileSystem, item: StoredObject, path: Path) -> None:
 def _source_file(item: StoredObject, path: Path) -> SourceFile:
     """The spooled object as a local file with its source's reading options, named by its URL."""
     source = item.source
-    local = LocalSource(
-        path=str(path), delimiter=source.delimiter, encoding=source.encoding, records_path=source.records_path
-    )
+    options = ("delimiter", "encoding", "records_path", "sheet", "header_row", "range")
+    # checked on the object source already; as for a local folder, sheet keys on a CSV object fail when it is read
+    local = LocalSource.model_construct(path=str(path), **{name: getattr(source, name) for name in options})
     return SourceFile(path, local, label=item.url)

@@ -11,12 +11,12 @@ import psycopg
 import pytest
 
 from elt_dagster.engine.config import ConfigError
-from elt_dagster.engine.config.models import CellRange, parse_cell_range
 from elt_dagster.engine.dry_run import check_pipeline
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster.engine.sources.files.excel import cell_text, iter_sheet
 from elt_dagster.engine.sources.files.extract import list_source_files
 from elt_dagster.engine.sources.files.readers import BATCH_ROWS, ExtractError, file_format
+from elt_dagster.engine.sources.sheet_keys import CellRange, parse_cell_range
 from elt_dagster_tests.engine.sources.files.helpers import business, pipeline, read_staging
 from elt_dagster_tests.engine.sources.files.workbooks import CellError, write_ods, write_xls, write_xlsx
 
