@@ -122,7 +122,7 @@ DECIMAL = ColumnType(
     ("float64",), "digits", NUMBER_RULES,
     (DECIMAL_TEXT, f"is beyond PostgreSQL's numeric range ({MAX_DIGITS_BEFORE_POINT:,} digits before the point, "
      f"{MAX_DIGITS_AFTER_POINT:,} after)"),
-    exact_order=True,
+    exact_order=True, typed_inputs=frozenset({"decimal32", "decimal64", "decimal128", "decimal256"}),
 )  # fmt: skip
 STRING = ColumnType(
     "string", ("text",), "text", "text", "text without NUL characters", standardizer("standardize_string"),

@@ -23,8 +23,24 @@ _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 def standardize_decimal(values: pa.Array) -> Standardized:
-    """Values already in canonical form pass as they are; only the others are normalised."""
+    """Values already in canonical form pass as they are; only the others are normalised. An Arrow decimal column
+    (transform/typed.py) is written out by Arrow, then its zeros after the point dropped."""
+    if pa.types.is_decimal(values.type):
+        return _typed_decimal(values)
     return _canonical_or(values, _decimal_not_canonical)
+
+
+def _typed_decimal(values: pa.Array) -> Standardized:
+    """Arrow writes a decimal of scale s > 0 with a point and exactly s digits after it (`3.00`, `-0.50`): trailing
+    zeros, then a bare point, are all that is not canonical (a zero is `0.00`, never `-0.00`). But below 1e-6 it
+    writes an exponent (`1E-10`), possible from scale 7: those columns are made canonical as text. Within numeric's
+    range: Arrow's decimals have at most 76 digits."""
+    text = pc.cast(values, pa.string())
+    if values.type.scale > 6 and pc.any(pc.match_substring(text, "E")).as_py():
+        return _canonical_or(text, _decimal_not_canonical)
+    if values.type.scale > 0:
+        text = pc.utf8_rtrim(pc.utf8_rtrim(text, characters="0"), characters=".")
+    return text, no_failures(values)
 
 
 def _decimal_not_canonical(values: pa.Array) -> Standardized:

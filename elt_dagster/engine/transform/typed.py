@@ -17,9 +17,12 @@ from elt_dagster.engine.types import ColumnType
 
 def arrow_kind(arrow_type: pa.DataType) -> str:
     """How `ColumnType.typed_inputs` names an Arrow type: its own text (`int64`, `date32[day]`), a timestamp's zone
-    reduced to whether it has one (`timestamp[ms, tz]`: every zone standardises alike)."""
+    reduced to whether it has one (`timestamp[ms, tz]`: every zone standardises alike), a decimal's precision and
+    scale left out (`decimal128`: every scale from 0 up standardises alike)."""
     if pa.types.is_timestamp(arrow_type):
         return f"timestamp[{arrow_type.unit}{', tz' if arrow_type.tz is not None else ''}]"
+    if pa.types.is_decimal(arrow_type) and arrow_type.scale >= 0:  # a negative scale is written with an exponent
+        return f"decimal{arrow_type.bit_width}"
     return str(arrow_type)
 
 

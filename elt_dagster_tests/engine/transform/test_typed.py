@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,6 +32,15 @@ TYPED = [
     ("f64", pa.array([0.1, -0.0, 1e300], pa.float64()), "float"),
     ("f64_tiny", pa.array([5e-324, 1 / 3, None], pa.float64()), "float"),
     ("flag", pa.array([True, False, None]), "boolean"),
+    ("amount", pa.array([Decimal("12.50"), Decimal("-0.50"), Decimal("0.00")], pa.decimal128(12, 2)), "decimal"),
+    ("whole", pa.array([Decimal("10.00"), Decimal("3"), None], pa.decimal128(12, 2)), "decimal"),
+    ("count", pa.array([Decimal("120"), Decimal("-120"), Decimal("0")], pa.decimal128(5, 0)), "decimal"),
+    (
+        "wide",
+        pa.array([Decimal("-1234567890123456789012345678.1234567890"), None, Decimal("1E-10")], pa.decimal256(40, 10)),
+        "decimal",
+    ),
+    ("tiny", pa.array([Decimal("-2.5E-8"), Decimal("1E-6"), Decimal("0")], pa.decimal128(20, 10)), "decimal"),
     ("day", pa.array([dt.date(1, 1, 1), dt.date(9999, 12, 31), None], pa.date32()), "date"),
     ("at_s", pa.array([MOMENT, dt.datetime(1, 1, 1), None], pa.timestamp("s")), "timestamp"),
     ("at_ms", pa.array([MOMENT.replace(microsecond=5000), MOMENT, None], pa.timestamp("ms")), "timestamp"),
@@ -83,6 +93,8 @@ def test_typed_columns_give_the_canonical_values_and_hashes_their_text_gives() -
         (pa.array([MOMENT.replace(microsecond=1)], pa.timestamp("ns")), "timestamp"),  # beyond microseconds
         (pa.array([0.1], pa.float32()), "float"),  # float32's 0.1 is not float64's
         (pa.array([2**64 - 1], pa.uint64()), "decimal"),
+        (pa.array([Decimal("1.2E+4")], pa.decimal128(5, -2)), "decimal"),  # a negative scale: written with an exponent
+        (pa.array([Decimal("1.5")], pa.decimal128(5, 1)), "float"),
     ],
 )
 def test_what_the_typed_way_cant_judge_goes_the_text_way(values: pa.Array, declared: str) -> None:
