@@ -8,20 +8,15 @@ The tests' `s3_server` fixture (elt_dagster_tests/s3_server.py) and the bucket w
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from elt_dagster.local_servers import ServerProcess, free_ports, port_answers, store_answers
+
 START_SECONDS = 90
 """How long the server may take to answer (it starts in about 10 s; a loaded CI machine may be slower)."""
-STOP_SECONDS = 3
 PORT_NAMES = (
     "master.port",
     "master.port.grpc",
@@ -95,32 +90,15 @@ def weed_binary() -> str:
     return found
 
 
-def free_ports(count: int) -> list[int]:
-    """`count` distinct ports free on 127.0.0.1 (held together while chosen, so none repeats)."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def _answers(port: int) -> bool:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-class WeedProcess:
+class WeedProcess(ServerProcess):
     """`weed server` with S3 on free ports in `folder`, accepting `identities` (the first one has every right);
     `start()` returns once a bucket can be listed; `stop()` ends it and removes `folder`."""
 
+    name = "weed"
+
     def __init__(self, folder: Path, identities: list[Identity]):
-        self.folder = folder
+        super().__init__(folder, START_SECONDS)
         self.identities = identities
-        self.process: subprocess.Popen[bytes] | None = None
         self.ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES)), strict=True))
 
     def command(self) -> list[str]:
@@ -151,42 +129,8 @@ class WeedProcess:
     def start(self) -> S3Server:
         """Start the server and wait until it serves S3 requests (or raise with the end of its log)."""
         admin = self.identities[0]
-        with (self.folder / "weed.log").open("wb") as log:  # the server writes to its own copy of the descriptor
-            self.process = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.folder
-            )
+        self.launch(self.command())
         server = S3Server(f"127.0.0.1:{self.ports['s3.port']}", admin.access_key, admin.secret_key)
-        self._wait(server)
+        # the port opens before the filer is ready: until a lookup is answered
+        self.wait_until(lambda: port_answers(self.ports["s3.port"]) and store_answers(server.filesystem()))
         return server
-
-    def _wait(self, server: S3Server) -> None:
-        """Until the S3 API serves a bucket listing (the port opens before the filer is ready)."""
-        deadline = time.monotonic() + START_SECONDS
-        problem = "its S3 port never opened"
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                self._fail(f"weed exited with {self.process.returncode}")
-            if _answers(self.ports["s3.port"]):
-                try:
-                    server.filesystem().get_file_info("elt-readiness-probe")
-                    return
-                except OSError as exc:
-                    problem = str(exc)
-            time.sleep(0.2)
-        self._fail(f"the S3 server did not answer within {START_SECONDS} s ({problem})")
-
-    def _fail(self, reason: str) -> None:
-        tail = (self.folder / "weed.log").read_text(errors="replace")[-2000:]
-        self.stop()
-        raise RuntimeError(f"{reason}; the end of its log:\n{tail}")
-
-    def stop(self) -> None:
-        """Stop the server and every process it started (its process group), and remove its folder."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=STOP_SECONDS)
-            except subprocess.TimeoutExpired:  # its data is thrown away: no need to wait for a clean shutdown
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=STOP_SECONDS)
-        shutil.rmtree(self.folder, ignore_errors=True)

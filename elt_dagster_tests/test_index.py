@@ -20,6 +20,7 @@ TEST_INDEX: dict[str, str] = {
     "cli/rejects.py": "end_to_end/test_cli_rejects.py (`rejects show|replay` through the command)",
     "cli/runs.py": "`logs` in orchestration/test_dashboard.py, `runs cleanup` in orchestration/test_stale_runs.py",
     "cli/secrets.py": "masking in the commands' output: faults/test_secrets.py, faults/test_path_leaks.py",
+    "local_servers.py": "the storage servers of the tests start on it: engine/sources/objects/test_s3.py, test_azure.py, test_gcs.py",
     "local_s3.py": "SeaweedFS under the s3_server fixture: engine/sources/objects/test_s3.py, orchestration/test_s3_sensor.py; the bucket walkthrough: test_doc_commands.py",
     "definitions.py": "the code location: orchestration/test_definitions.py, orchestration/test_definitions_hostile.py",
     "engine/config/columns.py": "engine/config/test_column_rules.py and engine/sources/files/test_columns.py",
