@@ -42,7 +42,13 @@ from elt_dagster.engine.sources.objects.store import list_source_objects, spool_
 from elt_dagster.engine.staging import RunStaging, StagingWriter, prune_run_dirs, run_dir
 from elt_dagster.engine.state.counts import current_row_count
 from elt_dagster.engine.state.cursors import record_cursor, stored_cursors
-from elt_dagster.engine.state.fingerprints import Fingerprint, files_to_read, record_files, stored_fingerprints
+from elt_dagster.engine.state.fingerprints import (
+    Fingerprint,
+    files_to_read,
+    forget_files,
+    record_files,
+    stored_fingerprints,
+)
 from elt_dagster.engine.transform.validate import pipeline_column_types
 
 
@@ -63,6 +69,8 @@ class RunPlan:
     partition: PartitionWindow | FileBatch | None = None
     """The partition the run replaces (all its files are read), for a partitioned pipeline."""
     unplaced: list[str] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+    """Recorded files of a snapshot that are gone: the snapshot is read whole, and they are forgotten with its rows."""
 
     @property
     def sources(self) -> list[SourceFile]:
@@ -174,7 +182,9 @@ def plan_run(conn: psycopg.Connection, loaded: LoadedConfig, folder: Path, full_
     stored_types = table_columns(conn, loaded.config.target) if loaded.config.schema_ is None else {}
     conn.commit()
     changed = {c.path for c in (current.values() if full_refresh else files_to_read(current.values(), stored))}
-    if changed and is_snapshot(loaded):  # a snapshot is read whole: all of its files, when one changed
+    # a snapshot is read whole when one of its files changed or is gone (with none left, nothing is read or deleted)
+    gone = sorted(set(stored) - set(current)) if is_snapshot(loaded) and current else []
+    if (changed or gone) and is_snapshot(loaded):
         changed = set(current)
     todo = [f for f in files if str(f.path) in changed]
     spooled = spool_objects([item for item in objects if item.url in changed], folder)  # only new or changed ones
@@ -185,7 +195,8 @@ def plan_run(conn: psycopg.Connection, loaded: LoadedConfig, folder: Path, full_
     # a spooled object's fingerprint is found by its spool file's path, and recorded by its URL
     fingerprints = {path: current[path] for path in changed} | {str(f.path): fingerprint for f, fingerprint in spooled}
     unchanged = len(files) + len(objects) - len(todo)
-    return RunPlan(todo, fingerprints, apis, mapper, types, unchanged, skipped + skipped_objects, table_missing)
+    skipped += skipped_objects
+    return RunPlan(todo, fingerprints, apis, mapper, types, unchanged, skipped, table_missing, gone=gone)
 
 
 class TableLoad:
@@ -232,6 +243,7 @@ class TableLoad:
                         self.load_source(session, unit)
                 limit.check(session.counts.rows_valid, session.counts.invalid + sum(f.malformed for f in self.files))
                 self.record_cursors()
+                forget_files(self.conn, self.loaded.name, plan.gone)
                 counts = session.finish()
                 table_schema = table_columns(self.conn, self.loaded.config.target)
             return LoadResult(

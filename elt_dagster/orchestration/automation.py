@@ -136,22 +136,21 @@ def change_requests(
     events: list[AssetMaterialization],
     seen_window: str | None,
 ) -> SensorResult:
-    """An unpartitioned pipeline's tick: a run for the new or changed files and objects, and one at the start of a
-    window; the cursor keeps the window seen and where each bucket's bounded listing goes on."""
+    """An unpartitioned pipeline's tick: a run for the new or changed files and objects (and a snapshot's gone
+    ones), and one at the start of a window; the cursor keeps the window seen and where each bucket's bounded listing goes on."""
     requests = []
     start, _ = loaded.config.automation.window()
     window_key = f"window-start:{start.isoformat()}" if start else None
     if window_key and seen_window != window_key:  # the first run of a window, without waiting for a change
         requests.append(RunRequest(run_key=window_key, tags=tags))
-    if changes.changed:
-        requests.append(
-            RunRequest(run_key=changes.run_key(), tags={**tags, "elt/changed_files": str(len(changes.changed))})
-        )
+    paths = [f.path for f in changes.changed] + changes.removed  # removed: a snapshot's gone files
+    if paths:
+        requests.append(RunRequest(run_key=changes.run_key(), tags={**tags, "elt/changed_files": str(len(paths))}))
     cursor = sensor_cursor(window_key or seen_window, changes.listing_after)
     if not requests:
         skip = f"no new or changed files among the {changes.watched} watched"
         return SensorResult(skip_reason=skip, asset_events=events, cursor=cursor)
-    context.log.info(changed_files_line([f.path for f in changes.changed], loaded.env_secrets))
+    context.log.info(changed_files_line(paths, loaded.env_secrets))
     return SensorResult(run_requests=requests, cursor=cursor, asset_events=events)
 
 

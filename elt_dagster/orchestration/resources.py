@@ -90,7 +90,7 @@ class SourceChanges:
     changed: list[Fingerprint]
     watched: int
     removed: list[str] = field(default_factory=list)
-    """Recorded files that are gone (a partitioned pipeline loads their window again)."""
+    """Recorded files that are gone (a partitioned pipeline loads their window again, a snapshot is read whole)."""
     listing_after: dict[str, str] = field(default_factory=dict)
     """Where each bucket prefix's listing goes on at the next tick (`objects/listing.py`): its last key listed."""
 
@@ -173,7 +173,11 @@ class BookkeepingResource(ConfigurableResource):
             stored = stored_fingerprints(conn, loaded.name)
         changed = files_to_read(current, stored, check_content=False)
         present = {f.path for f in current}
-        removed = sorted(path for path in stored if path not in present) if loaded.config.partitions else []
+        removed = []
+        if loaded.config.partitions or any(source.snapshot for source in loaded.config.sources):
+            # an object is known gone only when this tick listed its whole prefix (not a page of it)
+            whole = all(not (listing_after or {}).get(key) and not after for key, after in next_after.items())
+            removed = sorted(path for path in stored if path not in present and (whole or "://" not in path))
         changed = sorted(changed, key=lambda f: f.path)[:limit]
         return SourceChanges(changed, len(current), removed[:limit], next_after)
 

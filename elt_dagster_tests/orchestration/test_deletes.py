@@ -1,13 +1,16 @@
 """Deletes in Dagster: a snapshot's guard fails the run in one line, the run config `allow_deletes` (or its tag)
-lets it through, and the counts check adds up rows that deleted their key."""
+lets it through, the counts check adds up rows that deleted their key, and a file gone from a snapshot makes the
+source sensor ask for a run."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from dagster import AssetKey, instance_for_test
+from dagster import AssetKey, DagsterInstance, build_sensor_context, instance_for_test
 
 from elt_dagster.definitions import build_definitions
+from elt_dagster.engine.config import load_config
+from elt_dagster.engine.run import run_pipeline
 from elt_dagster_tests.conftest import fetch, write
 
 
@@ -58,3 +61,37 @@ def test_the_guard_fails_the_run_and_allow_deletes_lets_it_through(
         ]
         assert [c.passed for c in checks] == [True]  # type: ignore[union-attr]
         assert "+ 1 deleting their key" in (checks[0].description or "")  # type: ignore[union-attr]
+
+
+def test_a_file_gone_from_a_snapshot_makes_the_sensor_request_a_run(
+    tmp_path: Path, database_url: str, db_schema: str
+) -> None:
+    """Removing a file of a snapshot changes the table's state: the source sensor asks for a run, which deletes the
+    file's keys; then it skips."""
+    name = f"gone_{db_schema}"
+    config_path = tmp_path / "configs" / f"{name}.yaml"
+    write(
+        config_path,
+        f"name: {name}\nsources:\n  - path: ../data\n    snapshot: true\ntarget:\n  db_schema: {db_schema}\n"
+        "  table: accounts\n  mode: merge\n  primary_key: [id]\nschema:\n  columns:\n    id: integer\n"
+        "    owner: string\n",
+    )
+    write(tmp_path / "data" / "a.csv", "id,owner\n1,a\n2,b\n")
+    write(tmp_path / "data" / "b.csv", "id,owner\n3,c\n")
+    defs = build_definitions(tmp_path / "configs")
+    sensor = defs.resolve_sensor_def(f"{name}_source_sensor")
+
+    def tick(instance: DagsterInstance):
+        return sensor.evaluate_tick(build_sensor_context(instance=instance, resources=defs.resources))
+
+    with instance_for_test() as instance:
+        assert len(tick(instance).run_requests) == 1
+        assert run_pipeline(load_config(config_path)).inserted == 3
+        assert not tick(instance).run_requests
+        (tmp_path / "data" / "b.csv").unlink()
+        [request] = tick(instance).run_requests
+        assert request.tags["elt/changed_files"] == "1"
+        assert run_pipeline(load_config(config_path)).deleted == 1
+        assert not tick(instance).run_requests
+    live = fetch(database_url, f'SELECT id FROM "{db_schema}".accounts WHERE _elt_deleted_at IS NULL ORDER BY id')
+    assert live == [(1,), (2,)]

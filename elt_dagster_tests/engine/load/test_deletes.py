@@ -113,6 +113,26 @@ def test_keys_absent_from_a_snapshot_are_deleted(
     assert second.row_count == (5 if kept else 3)
 
 
+def test_a_file_gone_from_a_snapshot_deletes_its_keys(
+    tmp_path: Path, make_pipeline, database_url: str, db_schema: str
+) -> None:
+    """A snapshot of two files, one removed: the other is read whole, the removed one's keys deleted, and it is
+    forgotten (the next run reads nothing). With every file gone nothing is read or deleted."""
+    _snapshot(tmp_path, range(1, 6), name="a.csv")
+    _snapshot(tmp_path, range(6, 8), name="b.csv")
+    config = make_pipeline(SNAPSHOT.replace("TABLE_MODE", "merge").replace("DELETE_MODE", "soft"), name="accounts")
+    assert run_pipeline(config).inserted == 7
+    (tmp_path / "data" / "b.csv").unlink()
+    second = run_pipeline(config)
+    assert (second.deleted, [Path(f.path).name for f in second.files]) == (2, ["a.csv"])
+    assert [row[0] for row in _rows(database_url, db_schema, live_only=True)] == [1, 2, 3, 4, 5]
+    assert run_pipeline(config).files == []
+    (tmp_path / "data" / "a.csv").unlink()
+    last = run_pipeline(config)
+    assert (last.files, last.deleted) == ([], 0)
+    assert len(_rows(database_url, db_schema, live_only=True)) == 5
+
+
 def test_a_snapshot_lacking_most_keys_is_refused_in_one_line(
     tmp_path: Path, make_pipeline, database_url: str, db_schema: str
 ) -> None:

@@ -75,6 +75,11 @@ def test_a_snapshot_prefix_is_read_whole_when_one_object_changed_and_keys_it_lac
     assert (second.deleted, second.row_count) == (2, 4)
     assert fetch(database_url, f'SELECT id FROM "{db_schema}".accounts ORDER BY id') == [(1,), (2,), (3,), (4,)]
 
+    s3_server.filesystem().delete_file(f"{bucket}/accounts/b.csv")  # a deleted object is a change too
+    third = run_pipeline(loaded)
+    assert ([f.path for f in third.files], third.deleted) == ([f"s3://{bucket}/accounts/a.csv"], 1)
+    assert run_pipeline(loaded).files == []  # the deleted object forgotten
+
 
 def test_a_prefix_the_credentials_may_not_read_is_one_line_naming_it(
     s3_server: S3Server, bucket: str, make_pipeline, monkeypatch: pytest.MonkeyPatch
