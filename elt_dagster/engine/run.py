@@ -38,7 +38,7 @@ from elt_dagster.engine.sources.files.extract import (
     new_mapper,
     read_file_with_fallback,
 )
-from elt_dagster.engine.sources.objects.store import list_source_objects, spool_objects
+from elt_dagster.engine.sources.objects.store import list_source_objects, spool_bytes, spool_objects
 from elt_dagster.engine.staging import RunStaging, StagingWriter, prune_run_dirs, run_dir
 from elt_dagster.engine.state.counts import current_row_count
 from elt_dagster.engine.state.cursors import record_cursor, stored_cursors
@@ -150,7 +150,7 @@ def _run(
 ) -> tuple[RunPlan, LoadResult]:
     with connect(url) as conn, RunStaging(run_dir(loaded.name, run_id)) as staging:
         lock_pipeline(conn, loaded.name)
-        plan = plan_run(conn, loaded, staging.folder, full_refresh)
+        plan = plan_run(conn, loaded, staging, full_refresh)
         target = loaded.config.target
         if plan.sources and plan.mapper.columns:
             staging.reserve(plan.incoming_bytes)
@@ -168,7 +168,7 @@ def is_snapshot(loaded: LoadedConfig) -> bool:
     return any(source.snapshot for source in loaded.config.sources)
 
 
-def plan_run(conn: psycopg.Connection, loaded: LoadedConfig, folder: Path, full_refresh: bool) -> RunPlan:
+def plan_run(conn: psycopg.Connection, loaded: LoadedConfig, staging: RunStaging, full_refresh: bool) -> RunPlan:
     """Phase 1: the files that changed since their last load (stat, then content hash), and the API sources
     fetched from their remembered cursors. The state is read in a short transaction, ended before any fetch."""
     files, skipped = list_source_files(loaded)
@@ -187,9 +187,11 @@ def plan_run(conn: psycopg.Connection, loaded: LoadedConfig, folder: Path, full_
     if (changed or gone) and is_snapshot(loaded):
         changed = set(current)
     todo = [f for f in files if str(f.path) in changed]
-    spooled = spool_objects([item for item in objects if item.url in changed], folder)  # only new or changed ones
+    to_spool = [item for item in objects if item.url in changed]  # only new or changed ones
+    staging.reserve(spool_bytes(to_spool))  # before any download: the disk must hold them and their staged rows
+    spooled = spool_objects(to_spool, staging.folder)
     todo += [spooled_file for spooled_file, _ in spooled]
-    apis = spool_api_sources(loaded, folder, cursors)
+    apis = spool_api_sources(loaded, staging.folder, cursors)
     mapper = new_mapper(loaded, todo + [api.file for api in apis if api.stats.records])
     types = pipeline_column_types(loaded, mapper.columns, mapper.found_types, stored_types)
     # a spooled object's fingerprint is found by its spool file's path, and recorded by its URL

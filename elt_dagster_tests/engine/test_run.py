@@ -13,7 +13,7 @@ import pytest
 
 from elt_dagster.engine.db import DatabaseError, connect
 from elt_dagster.engine.run import plan_run, run_pipeline
-from elt_dagster.engine.staging import run_dir
+from elt_dagster.engine.staging import RunStaging, run_dir
 from elt_dagster.engine.state.schema import ensure_state_tables
 from elt_dagster_tests.conftest import fetch, write
 
@@ -36,7 +36,7 @@ def test_plan_leaves_no_transaction_open(tmp_path: Path, make_pipeline, database
     config = make_pipeline(CONFIG)
     with connect(database_url) as conn:
         ensure_state_tables(conn)
-        plan = plan_run(conn, config, run_dir(config.name, "r1"), full_refresh=False)
+        plan = plan_run(conn, config, RunStaging(run_dir(config.name, "r1")), full_refresh=False)
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     assert [f.path.name for f in plan.files] == ["a.csv"]
     assert plan.column_types == {"id": "integer", "name": "string"} and plan.sources

@@ -21,6 +21,7 @@ from elt_dagster.engine.config import LoadedConfig, LocalSource
 from elt_dagster.engine.sources.files.extract import SourceFile
 from elt_dagster.engine.sources.files.readers import ExtractError, file_format
 from elt_dagster.engine.sources.objects.models import ObjectSource, key_pattern
+from elt_dagster.engine.staging import DISK_FULL_ERRNOS
 from elt_dagster.engine.state.fingerprints import Fingerprint
 
 if TYPE_CHECKING:
@@ -124,6 +125,11 @@ def list_source_objects(loaded: LoadedConfig) -> tuple[list[StoredObject], list[
     return objects, [item.url for item in skipped]
 
 
+def spool_bytes(objects: list[StoredObject]) -> int:
+    """The disk a run needs for `objects`: each object, and its rows staged (a `.gz` object's five-fold)."""
+    return sum(item.size * (6 if item.key.lower().endswith(".gz") else 2) for item in objects)
+
+
 def spool_objects(objects: list[StoredObject], folder: Path) -> list[tuple[SourceFile, ObjectFingerprint]]:
     """Copy `objects` into `folder/objects/`, several at a time; each as a SourceFile labelled by its URL, with the
     fingerprint to record once its rows are loaded."""
@@ -151,6 +157,8 @@ def spool_object(store: FileSystem, item: StoredObject, path: Path) -> None:
                 out.write(chunk)
                 written += len(chunk)
     except OSError as exc:
+        if exc.errno in DISK_FULL_ERRNOS:  # the run's disk, not the store: RunStaging says so, naming the folder
+            raise
         raise store_error(item.source, item.url, exc) from None
     if written != item.size:
         raise ExtractError(

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from elt_dagster.engine import staging
 from elt_dagster.engine.config import LoadedConfig
 from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster.engine.sources.objects.s3 import S3Source
 from elt_dagster.engine.sources.objects.store import filesystem, list_objects, spool_object
+from elt_dagster.engine.staging import StagingSpaceError, run_dir
 from elt_dagster_tests.conftest import fetch
 from elt_dagster_tests.engine.sources.objects.test_s3 import csv_body, parquet_body, put
 from elt_dagster_tests.s3_server import READER_ACCESS_KEY, READER_BUCKET, READER_SECRET_KEY, S3Server
@@ -138,3 +140,36 @@ def test_a_parquet_object_with_a_broken_footer_is_one_line_naming_its_url(
     message = str(raised.value)
     assert message.startswith(f"s3://{bucket}/in/bad.parquet: not a readable Parquet file (")
     assert "\n" not in message and s3_server.secret_key not in message
+
+
+def test_a_full_disk_while_downloading_is_the_staging_disk_line_and_the_next_run_loads(
+    s3_server: S3Server, bucket: str, make_pipeline, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC writing a downloaded object is the run's disk, not the store: one line naming the staging folder."""
+    monkeypatch.setenv("S3_SECRET", s3_server.secret_key)
+    put(s3_server, bucket, "accounts/a.csv", csv_body([(1, "ann")]))
+    loaded = pipeline(make_pipeline, s3_server, f"s3://{bucket}/accounts/", s3_server.access_key, "S3_SECRET", False)
+    spooled = run_dir(loaded.name, "full") / "objects" / "000000_a.csv"
+    spooled.parent.mkdir(parents=True)
+    spooled.symlink_to("/dev/full")  # every write fails with ENOSPC, as on a full disk
+    with pytest.raises(StagingSpaceError) as raised:
+        run_pipeline(loaded, run_id="full")
+    message = str(raised.value)
+    assert "\n" not in message and f"the disk of the staging folder {spooled.parent.parent} is full" in message
+    assert not spooled.parent.parent.exists()
+    assert run_pipeline(loaded).inserted == 1
+
+
+def test_objects_larger_than_the_free_space_are_refused_before_any_download(
+    s3_server: S3Server, bucket: str, make_pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The free space is checked against the objects' listed sizes (each, and its staged rows) before one is
+    fetched (the disk's free space is what the check reads: set here below what the object needs)."""
+    monkeypatch.setenv("S3_SECRET", s3_server.secret_key)
+    body = csv_body([(1, "ann"), (2, "bob")])
+    put(s3_server, bucket, "accounts/a.csv", body)
+    loaded = pipeline(make_pipeline, s3_server, f"s3://{bucket}/accounts/", s3_server.access_key, "S3_SECRET", False)
+    monkeypatch.setattr(staging, "free_bytes", lambda folder: 2 * len(body) - 1)
+    with pytest.raises(StagingSpaceError, match=r"^not enough disk space for the staging files in .* needs about"):
+        run_pipeline(loaded, run_id="small-disk")
+    assert not run_dir(loaded.name, "small-disk").exists()
