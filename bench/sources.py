@@ -4,7 +4,7 @@
 
 Each pass, a checkpoint before each load: raw COPY (a); (b) the CSV's first load; (p) the same rows as one Parquet
 file (each column its declared type, 128k-row row groups), checked equal to (b)'s table both ways; (q) the CSV as an
-object of SeaweedFS (elt_dagster_tests/s3_server.py) by a `type: s3` source (the download included); medians. Then
+object of SeaweedFS (elt_dagster/local_s3.py) by a `type: s3` source (the download included); medians. Then
 (r): the CSV's data rows repeated, ids shifted (every row distinct), streamed to a ~2 GB object and loaded by a fresh
 process: its peak RSS (VmHWM). Then each reader alone, for where (p)'s time goes.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -38,7 +39,7 @@ from elt_dagster.engine.sources.files.parquet import as_text
 from elt_dagster.engine.sources.files.readers import BATCH_ROWS
 from elt_dagster.engine.staging import StagingWriter
 from elt_dagster.engine.transform.validate import check_batch, pipeline_column_types
-from elt_dagster_tests.s3_server import S3Server, start_s3_server
+from elt_dagster.local_s3 import Identity, S3Server, WeedProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 ROW_GROUP_ROWS = 128 * 1024
@@ -206,7 +207,10 @@ def read_and_standardise(source_file, mapper, types: dict[str, str]) -> tuple[fl
 def sources(url: str, data: Path, csv_path: Path, columns: dict, raw_copy, rows: int, repeat: int, big_gb: float):
     """(p), (q) interleaved with raw COPY `repeat` times, then (r) and the readers: medians, passes and checks."""
     parquet = write_parquet(data / f"{csv_path.parent.name}_parquet" / "orders.parquet", csv_path, columns)
-    server, process = start_s3_server()
+    process = WeedProcess(
+        Path(tempfile.mkdtemp(prefix="elt-bench-s3-")), [Identity("bench", "elt-bench", secrets.token_hex(16))]
+    )
+    server = process.start()
     try:
         os.environ[KEY_ENV], os.environ[SECRET_ENV] = server.access_key, server.secret_key
         server.filesystem().create_dir(BUCKET)
