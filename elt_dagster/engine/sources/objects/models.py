@@ -21,7 +21,7 @@ from elt_dagster.engine.sources.sheet_keys import SheetKeys
 if TYPE_CHECKING:
     from pyarrow.fs import FileSystem
 
-    from elt_dagster.engine.sources.objects.store import StoredObject
+    from elt_dagster.engine.sources.objects.stored import StoredObject
 
 
 class ObjectSource(SheetKeys):

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from elt_dagster.engine.sources.objects.models import ObjectSource, endpoint_parts
+from elt_dagster.engine.sources.objects.s3_errors import AWS_ERROR, CONNECT_SECONDS, REQUEST_SECONDS, reason_for_code
 
 if TYPE_CHECKING:
     from pyarrow.fs import S3FileSystem
 
-    from elt_dagster.engine.sources.objects.store import StoredObject
-
-CONNECT_SECONDS, REQUEST_SECONDS = 10.0, 120.0
-_AWS_ERROR = re.compile(r"AWS Error (?P<code>[A-Z_]+)[^:]*:\s*(?P<detail>.*?)(?:\s*\(Request ID:[^)]*\))?$", re.S)
-_REASONS = {
-    "NO_SUCH_BUCKET": "the bucket does not exist",
-    "NO_SUCH_KEY": "the object does not exist (deleted since it was listed?)",
-    "RESOURCE_NOT_FOUND": "the object does not exist (deleted since it was listed?)",
-    "ACCESS_DENIED": "access denied (the credentials may not read this bucket or prefix)",
-    "SIGNATURE_DOES_NOT_MATCH": "the credentials were refused (check secret_access_key)",
-    "INVALID_ACCESS_KEY_ID": "the credentials were refused (unknown access_key_id)",
-    "MISSING_AUTHENTICATION_TOKEN": "no credentials were sent (set access_key_id and secret_access_key)",
-}
+    from elt_dagster.engine.sources.objects.stored import StoredObject
 
 
 class S3Source(ObjectSource):
@@ -78,21 +66,16 @@ class S3Source(ObjectSource):
     def list_with_etags(self) -> list[StoredObject] | None:
         """The objects through S3's own ListObjectsV2, signed here, which gives each one's ETag (pyarrow's listing
         has none); None with credentials only the AWS SDK can sign (a profile, an instance role)."""
-        from elt_dagster.engine.sources.objects.listing import signed_objects
+        from elt_dagster.engine.sources.objects.s3_listing import signed_objects
 
         return signed_objects(self)
 
     def error_reason(self, text: str) -> str | None:
         """An `AWS Error <CODE>` of pyarrow's S3 filesystem for a person."""
-        found = _AWS_ERROR.search(text)
+        found = AWS_ERROR.search(text)
         if not found:
             return None
         code, detail = found["code"], found["detail"]
         if code == "NETWORK_CONNECTION":
             return f"can't reach {self.endpoint_url or 'AWS S3'} ({detail})"
         return reason_for_code(code, detail)
-
-
-def reason_for_code(code: str, detail: str) -> str:
-    """What S3's error code (`ACCESS_DENIED`, as pyarrow spells it) means for a person; else its detail."""
-    return _REASONS.get(code) or detail

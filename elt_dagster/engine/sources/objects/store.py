@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,8 +20,8 @@ from elt_dagster.engine.config import LoadedConfig, LocalSource
 from elt_dagster.engine.sources.files.extract import SourceFile
 from elt_dagster.engine.sources.files.readers import ExtractError, file_format
 from elt_dagster.engine.sources.objects.models import ObjectSource, key_pattern
+from elt_dagster.engine.sources.objects.stored import ObjectFingerprint, StoredObject
 from elt_dagster.engine.staging import DISK_FULL_ERRNOS
-from elt_dagster.engine.state.fingerprints import Fingerprint
 
 if TYPE_CHECKING:
     from pyarrow.fs import FileSystem
@@ -31,40 +30,6 @@ CHUNK_BYTES = 1 << 20
 """An object is copied to disk this much at a time: memory holds one chunk per object being spooled."""
 SPOOL_THREADS = 8
 """Objects fetched at once: many small objects cost one round trip each, which threads overlap."""
-
-
-@dataclass(frozen=True)
-class ObjectFingerprint(Fingerprint):
-    """An object's fingerprint, kept by its URL (`s3://bucket/key`): key, size, last-modified and, where the store's
-    listing gives it, its ETag (as `content_hash`). Its content is never hashed (that would download it): a rewritten
-    object has a new last-modified time, or, rewritten within the same second at the same size, a new ETag."""
-
-    def with_content_hash(self) -> ObjectFingerprint:
-        return self
-
-    def content_differs(self, recorded: Fingerprint) -> bool:
-        """Whether both ETags are known and differ."""
-        return bool(self.content_hash and recorded.content_hash and self.content_hash != recorded.content_hash)
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    """One object of a source, as listed."""
-
-    source: ObjectSource
-    key: str
-    size: int
-    mtime_ns: int
-    etag: str = ""
-    """The store's ETag, when its listing gives one (S3's signed listing: `listing.py`); pyarrow's has none."""
-
-    @property
-    def url(self) -> str:
-        return self.source.object_url(self.key)
-
-    @property
-    def fingerprint(self) -> ObjectFingerprint:
-        return ObjectFingerprint(self.url, self.size, self.mtime_ns, self.etag)
 
 
 def filesystem(source: ObjectSource) -> FileSystem:

@@ -11,8 +11,9 @@ import pytest
 
 from elt_dagster.engine.errors import PipelineError
 from elt_dagster.engine.sources.objects import listing
-from elt_dagster.engine.sources.objects.listing import list_page, listing_key, sensor_objects
+from elt_dagster.engine.sources.objects.listing import listing_key, sensor_objects
 from elt_dagster.engine.sources.objects.s3 import S3Source
+from elt_dagster.engine.sources.objects.s3_listing import list_page
 from elt_dagster.engine.sources.objects.store import list_objects
 from elt_dagster_tests.s3_server import S3Server
 

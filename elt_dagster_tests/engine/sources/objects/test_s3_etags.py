@@ -9,7 +9,8 @@ import pytest
 
 from elt_dagster.engine.run import run_pipeline
 from elt_dagster.engine.sources.objects.s3 import S3Source
-from elt_dagster.engine.sources.objects.store import ObjectFingerprint, list_objects
+from elt_dagster.engine.sources.objects.store import list_objects
+from elt_dagster.engine.sources.objects.stored import ObjectFingerprint
 from elt_dagster.engine.state.fingerprints import Fingerprint, files_to_read
 from elt_dagster_tests.engine.sources.objects.test_s3 import bucket, csv_body, put, s3_env, s3_pipeline, table_rows
 from elt_dagster_tests.s3_server import S3Server
